@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The one entry point for operators, cron and CI. See README.md.
+#
+#   ./run.sh demo [--students N]     start the embedded stack, run the demo flows, print a summary
+#   ./run.sh test [PYTEST ARGS]      the whole test suite
+#   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task
+#   ./run.sh stack up|down|status    the embedded local stack (state under var/)
+#   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
+#   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
+#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+die() { echo "run.sh: $*" >&2; exit 2; }
+
+bootstrap() {
+    # Create .venv on first use; reinstall only when requirements.txt changed (fast otherwise).
+    local want have=""
+    want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+    [ -f "$VENV/.requirements.sha256" ] && have="$(cat "$VENV/.requirements.sha256")"
+    if [ -x "$PY" ] && [ "$want" = "$have" ]; then
+        return 0
+    fi
+    local sys_py="${PYTHON:-python3}"
+    "$sys_py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+        || die "Python 3.11 or newer is required (found $("$sys_py" --version 2>&1))"
+    echo "run.sh: preparing .venv (first use or requirements changed)..." >&2
+    [ -x "$PY" ] || "$sys_py" -m venv "$VENV"
+    "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt >&2
+    echo "$want" > "$VENV/.requirements.sha256"
+}
+
+load_config() {
+    # Production: ETL_SECRETS_ENV names the secrets file (outside the repo, mode 600) and the
+    # repository's luigi.cfg (plus LUIGI_CONFIG_PATH, if set) is the config.
+    # Otherwise the embedded stack's generated config under var/ is used, when it exists.
+    if [ -n "${ETL_SECRETS_ENV:-}" ]; then
+        [ -f "$ETL_SECRETS_ENV" ] || die "ETL_SECRETS_ENV=$ETL_SECRETS_ENV does not exist"
+        local perms
+        perms="$(stat -c %a "$ETL_SECRETS_ENV")"
+        case "$perms" in
+            600|400) ;;
+            *) die "$ETL_SECRETS_ENV has mode $perms; secrets files must be mode 600 (chmod 600 $ETL_SECRETS_ENV)" ;;
+        esac
+        set -a; # shellcheck disable=SC1090
+        . "$ETL_SECRETS_ENV"; set +a
+    elif [ -f "$ROOT/var/luigi.cfg" ]; then
+        export LUIGI_CONFIG_PATH="${LUIGI_CONFIG_PATH:-$ROOT/var/luigi.cfg}"
+        set -a; # shellcheck disable=SC1091
+        . "$ROOT/var/secrets.env"; set +a
+    else
+        die "no configuration: set ETL_SECRETS_ENV to your secrets file (see secrets.env.example), or run './run.sh stack up' for the embedded stack"
+    fi
+    export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+run_luigi() {
+    # One copy per task: the lock is keyed by the module, task and parameters given.
+    mkdir -p "$ROOT/var/locks" "$ROOT/logs"
+    local key task="" arg prev=""
+    for arg in "$@"; do
+        if [ -z "$task" ] && [[ "$arg" != -* ]] && [ "$prev" != "--module" ]; then task="$arg"; fi
+        prev="$arg"
+    done
+    task="${task:-luigi}"
+    key="$(printf '%s\0' "$@" | sha256sum | cut -c1-16)"
+    local lock="$ROOT/var/locks/${task//[^A-Za-z0-9_.-]/_}-$key.lock"
+    local logdir
+    logdir="$ROOT/logs/$(date +%F)"
+    mkdir -p "$logdir"
+    local log="$logdir/${task//[^A-Za-z0-9_.-]/_}-$(date +%H%M%S)-$$.log"
+    local sched=(--local-scheduler)
+    if [ -n "${ETL_SCHEDULER_URL:-}" ]; then
+        sched=(--scheduler-url "$ETL_SCHEDULER_URL")
+    elif [ -f "$ROOT/var/luigid.pid" ] && kill -0 "$(cat "$ROOT/var/luigid.pid")" 2>/dev/null; then
+        sched=(--scheduler-url "http://127.0.0.1:${ETL_SCHEDULER_PORT:-8082}")
+    fi
+    for arg in "$@"; do
+        case "$arg" in --local-scheduler|--scheduler-host|--scheduler-url) sched=() ;; esac
+    done
+    exec 9>"$lock"
+    if ! flock -n 9; then
+        echo "run.sh: $task is already running with these parameters (lock $lock); not starting a second copy" >&2
+        exit 3
+    fi
+    echo "run.sh: log: $log" >&2
+    set +e
+    "$VENV/bin/luigi" "${sched[@]}" "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    return "$rc"
+}
+
+cmd="${1:-}"
+[ -n "$cmd" ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+shift
+
+case "$cmd" in
+    test)
+        bootstrap
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m pytest "$@"
+        ;;
+    stack)
+        bootstrap
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m stack "$@"
+        ;;
+    demo)
+        bootstrap
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        "$PY" -m stack up
+        load_config
+        exec "$PY" -m pipelines.demo "$@"
+        ;;
+    luigi)
+        bootstrap
+        load_config
+        run_luigi "$@"
+        ;;
+    scheduler)
+        bootstrap
+        mkdir -p "$ROOT/var/luigid" "$ROOT/logs"
+        echo $$ > "$ROOT/var/luigid.pid"
+        exec "$VENV/bin/luigid" --address 127.0.0.1 --port "${ETL_SCHEDULER_PORT:-8082}" \
+            --state-path "$ROOT/var/luigid/state.pickle" --logdir "$ROOT/logs" "$@"
+        ;;
+    sftp-trust)
+        bootstrap
+        load_config
+        exec "$PY" -m targets.sftp trust "$@"
+        ;;
+    bench)
+        bootstrap
+        name="${1:-}"; shift || true
+        [ -f "$ROOT/bench/$name.py" ] || die "unknown benchmark '$name' (have: $(cd bench && ls *.py | sed 's/\.py$//' | tr '\n' ' '))"
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" "$ROOT/bench/$name.py" "$@"
+        ;;
+    *)
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, sftp-trust, bench)"
+        ;;
+esac

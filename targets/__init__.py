@@ -1,0 +1,1 @@
+"""Targets and the clients that own their connections (PostgreSQL, SFTP, local files)."""

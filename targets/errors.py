@@ -1,0 +1,30 @@
+"""The three kinds of failure every flow distinguishes (design.md section 8)."""
+
+
+class EtlError(Exception):
+    """Base class of the project's own errors."""
+
+
+class ConfigError(EtlError):
+    """A setting is missing or wrong; raised at start and names the setting."""
+
+
+class TransientError(EtlError):
+    """Network trouble, a 5xx, a lock: retried with backoff, then fails the task for a rerun."""
+
+
+class BadInputError(EtlError):
+    """A file or row breaks a rule; names the file, row, column and rule."""
+
+    def __init__(self, file: str, rule: str, row: int | None = None, column: str | None = None):
+        self.file, self.rule, self.row, self.column = file, rule, row, column
+        where = file
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column}"
+        super().__init__(f"{where}: {rule}")
+
+
+class HostKeyError(EtlError):
+    """An SFTP server offered a host key we have not pinned; never retried."""
