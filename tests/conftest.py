@@ -1,0 +1,79 @@
+"""Session fixtures: the embedded stack (real PostgreSQL, SFTP, SMTP) started once in a private
+state folder; each test gets its own database and folders."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+import stack.__main__ as stack_cli
+from stack import StackState
+from targets.postgres import PostgresSettings
+
+
+@pytest.fixture(scope="session")
+def stack_var(tmp_path_factory) -> Path:
+    """A private embedded stack (without the BigQuery emulator) for the whole test session."""
+    var = tmp_path_factory.mktemp("stack")
+    stack_cli.up(var, with_bigquery=False)
+    yield var
+    stack_cli.down(var)
+
+
+@pytest.fixture(scope="session")
+def stack_state(stack_var) -> StackState:
+    return StackState.load(stack_var)
+
+
+@pytest.fixture(scope="session")
+def pg_password(stack_var) -> str:
+    for line in (stack_var / "secrets.env").read_text().splitlines():
+        if line.startswith("PG_PASSWORD="):
+            return line.split("=", 1)[1]
+    raise AssertionError("stack wrote no PG_PASSWORD")
+
+
+@pytest.fixture
+def pg_settings(stack_state, pg_password) -> PostgresSettings:
+    """A fresh database on the stack's PostgreSQL for this test."""
+    admin = PostgresSettings(host="127.0.0.1", port=stack_state.ports["postgres"], dbname="postgres",
+                             user="postgres", password=pg_password)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = admin.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    yield PostgresSettings(host=admin.host, port=admin.port, dbname=name, user="postgres", password=pg_password)
+    conn = admin.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    conn.close()
+
+
+@pytest.fixture
+def stack_config(stack_var, pg_settings, tmp_path, monkeypatch):
+    """Point luigi's config at the stack's generated luigi.cfg, with this test's database."""
+    import luigi.configuration
+    cfg = tmp_path / "luigi.cfg"
+    text = (stack_var / "luigi.cfg").read_text()
+    text = text.replace("dbname = district", f"dbname = {pg_settings.dbname}")
+    text = text.replace(f"data_dir = {stack_var / 'data'}", f"data_dir = {tmp_path / 'data'}")
+    text = text.replace(f"log_fallback_dir = {stack_var / 'log-fallback'}",
+                        f"log_fallback_dir = {tmp_path / 'log-fallback'}")
+    cfg.write_text(text)
+    monkeypatch.setenv("PG_PASSWORD", pg_settings.password)
+    monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg))
+    parser = luigi.configuration.get_config()
+    saved = list(parser._config_paths)
+    parser._config_paths = [str(cfg)]
+    parser.reload()
+    yield cfg
+    parser._config_paths = saved
+    parser.clear()
+    parser.reload()

@@ -1,0 +1,158 @@
+"""PostgreSQL client, migrations, ledger and COPY loader against the embedded PostgreSQL."""
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import luigi
+import psycopg2
+import pytest
+
+from targets.errors import BadInputError
+from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
+
+DAY = dt.date(2026, 11, 24)
+
+
+def _client(settings):
+    return PostgresClient(settings)
+
+
+def _csv(path, n, bad_row=None):
+    with open(path, "w") as fh:
+        fh.write("student_id,name,grade\n")
+        for i in range(1, n + 1):
+            grade = "x" if i == bad_row else str(i % 13)
+            fh.write(f'{i},"Name, {i}",{grade}\n')
+    return path
+
+
+def _prepare(client):
+    client.migrate()
+    with client.transaction() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS demo;"
+                    "CREATE TABLE IF NOT EXISTS demo.students (student_id int, name text, grade int)")
+
+
+def _fetch(settings, query):
+    conn = settings.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def _count(settings, query):
+    return _fetch(settings, query)[0]
+
+
+def test_migrations_are_idempotent(pg_settings):
+    client = _client(pg_settings)
+    first = client.migrate()
+    assert first == ["001_dba_schema.sql"]
+    assert client.migrate() == []
+    for table in ("tdataloads", "timportconfig", "tlogentry"):
+        assert _count(pg_settings, f"SELECT count(*) FROM information_schema.tables "
+                                   f"WHERE table_schema='dba' AND table_name='{table}'") == 1
+
+
+def test_copy_writes_rows_and_ledger_row_together(pg_settings, tmp_path):
+    client = _client(pg_settings)
+    _prepare(client)
+    target = LedgerTarget(client, "demo_load", "students.csv", DAY)
+    assert not target.exists()
+    res = client.copy_csv(_csv(tmp_path / "s.csv", 500), "demo.students", target.entry())
+    assert (res.status, res.rows) == ("succeeded", 500)
+    assert res.bytes == os.path.getsize(tmp_path / "s.csv")
+    assert target.exists()
+    assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 500
+    row = client.last_success("demo_load", "students.csv")
+    assert (row["rows"], row["sha256"]) == (500, res.sha256)
+
+
+def test_second_load_of_same_item_is_rolled_back(pg_settings, tmp_path):
+    """The unique success index makes a racing duplicate load roll back with its data."""
+    client = _client(pg_settings)
+    _prepare(client)
+    path = _csv(tmp_path / "s.csv", 50)
+    client.copy_csv(path, "demo.students", LedgerEntry("demo_load", "students.csv", DAY))
+    other = PostgresClient(pg_settings)  # a second process's view: its cache knows nothing
+    res = other.copy_csv(path, "demo.students", LedgerEntry("demo_load", "students.csv", DAY))
+    assert res.status == "skipped"
+    assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 50
+
+
+def test_bad_row_names_file_row_and_column_and_loads_nothing(pg_settings, tmp_path):
+    client = _client(pg_settings)
+    _prepare(client)
+    path = _csv(tmp_path / "bad.csv", 20, bad_row=7)
+    with pytest.raises(BadInputError) as err:
+        client.copy_csv(path, "demo.students", LedgerEntry("demo_load", "bad.csv", DAY))
+    assert err.value.file == str(path)
+    assert err.value.row == 8  # line 8 of the file: header + 7
+    assert err.value.column == "grade"
+    assert "invalid input syntax for type integer" in err.value.rule
+    assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 0
+    assert _count(pg_settings, "SELECT count(*) FROM dba.tdataloads WHERE status='failed'") == 1
+    assert not client.is_done("demo_load", "bad.csv", DAY)
+
+
+def test_killed_between_copy_and_commit_leaves_nothing_and_rerun_loads_once(pg_settings, tmp_path):
+    """Hold a lock on the ledger so the loader blocks right after its COPY, kill it there."""
+    client = _client(pg_settings)
+    _prepare(client)
+    path = _csv(tmp_path / "s.csv", 10_000)
+    blocker = pg_settings.connect()
+    with blocker.cursor() as cur:
+        cur.execute("LOCK TABLE dba.tdataloads IN SHARE MODE")  # blocks INSERT, not COPY
+    script = textwrap.dedent(f"""
+        import datetime as dt
+        from targets.postgres import LedgerEntry, PostgresClient, PostgresSettings
+        s = PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port}, dbname={pg_settings.dbname!r},
+                             user="postgres", password={pg_settings.password!r}, connect_timeout=10)
+        PostgresClient(s).copy_csv({str(path)!r}, "demo.students",
+                                   LedgerEntry("demo_load", "students.csv", dt.date(2026, 11, 24)))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    try:
+        waiting = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not waiting:
+            # a fresh connection each time: activity statistics are frozen inside a transaction
+            waiting = _fetch(pg_settings, "SELECT query, pid FROM pg_stat_activity WHERE datname = current_database()"
+                                          " AND wait_event_type = 'Lock'")
+            time.sleep(0.05)
+        assert waiting and "INSERT INTO" in waiting[0] and "tdataloads" in waiting[0]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    # the server notices the dead client and rolls its transaction back
+    deadline = time.monotonic() + 30
+    while _count(pg_settings, f"SELECT count(*) FROM pg_stat_activity WHERE pid = {waiting[1]}") > 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 0
+    assert _count(pg_settings, "SELECT count(*) FROM dba.tdataloads") == 0
+
+    # The rerun, through a Luigi task whose output is the ledger target, loads exactly once,
+    # and a third run is skipped by the target without loading.
+    class LoadStudents(luigi.Task):
+        date = luigi.DateParameter()
+
+        def output(self):
+            return LedgerTarget(client, "demo_load", "students.csv", self.date)
+
+        def run(self):
+            client.copy_csv(path, "demo.students", self.output().entry())
+
+    assert luigi.build([LoadStudents(date=DAY)], local_scheduler=True)
+    assert luigi.build([LoadStudents(date=DAY)], local_scheduler=True)
+    assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 10_000
+    assert _count(pg_settings, "SELECT count(*) FROM dba.tdataloads") == 1
