@@ -89,7 +89,7 @@ run_luigi() {
     fi
     echo "run.sh: log: $log" >&2
     set +e
-    "$VENV/bin/luigi" "${sched[@]}" "$@" 2>&1 | tee "$log"
+    "$PY" -m pipelines "${sched[@]}" "$@" 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
     set -e
     return "$rc"

@@ -1,0 +1,72 @@
+"""A small TCP proxy on loopback for tests: forward to a port, refuse while "down", or cut
+every connection once it has carried a given number of bytes from the client."""
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class TcpProxy:
+    def __init__(self, target_port: int, cut_after_bytes: int | None = None, cuts: int = 1):
+        self.target_port = target_port
+        self.cut_after_bytes = cut_after_bytes
+        self.cuts_left = cuts
+        self.connections = 0
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self) -> "TcpProxy":
+        self._listener.listen(16)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._open += [client, upstream]
+            limit = None
+            if self.cut_after_bytes is not None and self.cuts_left > 0:
+                self.cuts_left -= 1
+                limit = self.cut_after_bytes
+            threading.Thread(target=self._pipe, args=(client, upstream, limit), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        moved = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                moved += len(data)
+                if limit is not None and moved >= limit:
+                    break  # cut: both directions die, as when a firewall drops the session
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        for s in self._open:
+            try:
+                s.close()
+            except OSError:
+                pass

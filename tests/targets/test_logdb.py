@@ -1,0 +1,110 @@
+"""dba.tLogEntry run log: rows in PostgreSQL, CSV fallback while it is down, replay, redaction."""
+import logging
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import uuid
+
+from targets.config import register_secret
+from targets.logdb import LogEntryHandler, RedactingFormatter, redact
+from targets.postgres import PostgresClient, PostgresSettings, run_uuid
+from tests.netproxy import TcpProxy
+
+
+def _rows(settings):
+    conn = settings.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT run_uuid::text, process_type, stepcounter, username, step_runtime,"
+                        " total_runtime, level, message FROM dba.tlogentry ORDER BY stepcounter")
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _logger(handler):
+    log = logging.getLogger(f"test.logdb.{uuid.uuid4().hex[:6]}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    return log
+
+
+def test_records_go_to_table_with_counters(pg_settings, tmp_path):
+    PostgresClient(pg_settings).migrate()
+    handler = LogEntryHandler(pg_settings, "test run", tmp_path / "fallback")
+    log = _logger(handler)
+    log.info("first step: %d files", 3)
+    log.warning("second step")
+    rows = _rows(pg_settings)
+    assert [r[2] for r in rows] == [1, 2]
+    assert {r[0] for r in rows} == {str(run_uuid())}
+    assert rows[0][1] == "test run" and rows[0][3]
+    assert rows[1][6] == "WARNING" and rows[0][7].endswith("first step: 3 files")
+    assert rows[1][5] >= rows[0][5] >= 0 and rows[1][4] >= 0
+    assert not (tmp_path / "fallback").exists()
+
+
+def test_fallback_csv_while_down_then_replay(pg_settings, tmp_path):
+    PostgresClient(pg_settings).migrate()
+    proxy = TcpProxy(pg_settings.port).start()
+    proxy.stop()  # "down": nothing listens on the proxy's port
+    down = PostgresSettings(host=pg_settings.host, port=proxy.port, dbname=pg_settings.dbname,
+                            user=pg_settings.user, password=pg_settings.password)
+    handler = LogEntryHandler(down, "test run", tmp_path / "fb", retry_after=0)
+    log = _logger(handler)
+    for i in range(5):
+        log.info("while down %d", i)
+    fallback = tmp_path / "fb" / "tLogEntry-fallback.csv"
+    assert stat.S_IMODE(os.stat(fallback).st_mode) == 0o660
+    assert len(fallback.read_text().splitlines()) == 6  # header + 5
+    assert _rows(pg_settings) == []
+    handler.settings = pg_settings  # the database is back
+    log.info("back up")
+    rows = _rows(pg_settings)
+    assert [r[2] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[-1][7].endswith("back up")
+    assert list((tmp_path / "fb").iterdir()) == []
+
+
+def test_redaction_of_secrets_and_dsns():
+    register_secret("s3cr3t-Value!")
+    assert "s3cr3t" not in redact("connecting with s3cr3t-Value! now")
+    assert redact("postgresql://etl:hunter22@db:5432/x") == "postgresql://etl:***@db:5432/x"
+    assert "hunter22" not in redact("host=db password=hunter22 dbname=x")
+    rec = logging.LogRecord("x", logging.INFO, __file__, 1, "pw %s", ("s3cr3t-Value!",), None)
+    assert "s3cr3t" not in RedactingFormatter("%(message)s").format(rec)
+
+
+def test_no_secret_in_any_log_of_a_run(stack_config, pg_settings, tmp_path):
+    """A luigi run through `python -m pipelines` that logs its config and fails: grep every log."""
+    module = tmp_path / "leaky_pipeline.py"
+    module.write_text(textwrap.dedent("""
+        import logging
+        import luigi
+        from targets.postgres import PostgresClient, PostgresSettings
+        log = logging.getLogger("leaky")
+
+        class Leaky(luigi.Task):
+            def complete(self):
+                return False
+            def run(self):
+                s = PostgresSettings.from_config()
+                client = PostgresClient.pooled(s)
+                client.migrate()
+                log.info("settings %s at %s", s, s.describe())
+                log.info("dsn postgresql://%s:%s@%s/%s", s.user, s.password, s.host, s.dbname)
+                raise RuntimeError("failed with password=" + s.password)
+    """))
+    env = dict(os.environ, PYTHONPATH=f"{os.getcwd()}:{tmp_path}")
+    proc = subprocess.run([sys.executable, "-m", "pipelines", "--module", "leaky_pipeline", "Leaky",
+                           "--local-scheduler"], env=env, capture_output=True, text=True, cwd=os.getcwd())
+    assert proc.returncode != 0
+    assert "Leaky" in proc.stderr and "RuntimeError" in proc.stderr
+    password = pg_settings.password
+    assert password not in proc.stderr and password not in proc.stdout
+    rows = _rows(pg_settings)
+    assert rows and any("dsn postgresql://postgres:***@" in r[7] for r in rows)
+    assert not any(password in r[7] for r in rows)
