@@ -78,6 +78,8 @@ async def serve(args) -> None:
         from asyncssh.sftp import SFTPServerHandler
         SFTPServerHandler._extensions = [e for e in SFTPServerHandler._extensions
                                          if e[0] != b"posix-rename@openssh.com"]
+        SFTPServerHandler._packet_handlers = {k: v for k, v in SFTPServerHandler._packet_handlers.items()
+                                              if k != b"posix-rename@openssh.com"}
     root, keys = Path(args.sftp_root), Path(args.keys)
     sftp = await asyncssh.create_server(
         lambda: _VendorSSHServer(keys), "127.0.0.1", args.sftp_port,

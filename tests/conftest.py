@@ -70,10 +70,32 @@ def stack_config(stack_var, pg_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("PG_PASSWORD", pg_settings.password)
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg))
     parser = luigi.configuration.get_config()
-    saved = list(parser._config_paths)
-    parser._config_paths = [str(cfg)]
-    parser.reload()
-    yield cfg
-    parser._config_paths = saved
+    cls = type(parser)
+    saved = list(cls._config_paths)
+    cls._config_paths = [str(cfg)]
     parser.clear()
     parser.reload()
+    yield cfg
+    cls._config_paths = saved
+    parser.clear()
+    parser.reload()
+
+
+@pytest.fixture(scope="session")
+def openssh(tmp_path_factory):
+    """A private OpenSSH sshd for the session (Debian's openssh-server)."""
+    from tests.sftp_servers import OpenSshServer
+    if not Path("/usr/sbin/sshd").exists():
+        pytest.fail("OpenSSH sshd is missing: install Debian's openssh-server (.ci/run does as root)")
+    server = OpenSshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["asyncssh", "openssh"])
+def sftp_settings(request, stack_var, stack_state):
+    """Settings for a fresh folder on each real SFTP server."""
+    from tests.sftp_servers import asyncssh_settings
+    if request.param == "asyncssh":
+        return asyncssh_settings(stack_var, stack_state)
+    return request.getfixturevalue("openssh").settings()

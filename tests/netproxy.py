@@ -1,5 +1,5 @@
-"""A small TCP proxy on loopback for tests: forward to a port, refuse while "down", or cut
-every connection once it has carried a given number of bytes from the client."""
+"""A small TCP proxy on loopback for tests: forward to a port, or cut a connection once it has
+carried a given number of bytes (both directions counted), as a dropped network would."""
 from __future__ import annotations
 
 import socket
@@ -35,24 +35,24 @@ class TcpProxy:
             self.connections += 1
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._open += [client, upstream]
-            limit = None
+            budget = None
             if self.cut_after_bytes is not None and self.cuts_left > 0:
                 self.cuts_left -= 1
-                limit = self.cut_after_bytes
-            threading.Thread(target=self._pipe, args=(client, upstream, limit), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+                budget = [self.cut_after_bytes]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst, budget), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
-        moved = 0
+    def _pipe(self, src: socket.socket, dst: socket.socket, budget: list[int] | None) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
                 dst.sendall(data)
-                moved += len(data)
-                if limit is not None and moved >= limit:
-                    break  # cut: both directions die, as when a firewall drops the session
+                if budget is not None:
+                    budget[0] -= len(data)
+                    if budget[0] <= 0:
+                        break  # cut: both directions die, as when a firewall drops the session
         except OSError:
             pass
         for s in (src, dst):

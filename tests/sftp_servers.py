@@ -1,0 +1,74 @@
+"""SFTP test peers: the stack's asyncssh server and a private OpenSSH sshd."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from stack import free_port, wait_port
+from targets.sftp import SftpSettings
+
+
+def asyncssh_settings(stack_var: Path, stack_state, **kw) -> SftpSettings:
+    """The stack's 'feeds' account, in a folder of its own for this test."""
+    folder = f"/inbound/{uuid.uuid4().hex[:10]}"
+    (stack_var / "sftp" / "root" / "feeds" / folder.lstrip("/")).mkdir(parents=True)
+    base = dict(name="feeds", host="127.0.0.1", port=stack_state.ports["sftp"], user="feeds",
+                key_file=stack_var / "sftp" / "keys" / "feeds", known_hosts=stack_var / "known_hosts",
+                remote_dir=folder, retries=3, backoff=0.1)
+    base.update(kw)
+    return SftpSettings(**base)
+
+
+class OpenSshServer:
+    """OpenSSH's sshd on a free loopback port with its own host key, config and client key."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.data = base / "data"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "OpenSshServer":
+        b = self.base
+        b.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(exist_ok=True)
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        for key in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(b / key)], check=True)
+        shutil.copy(b / "client_key.pub", b / "authorized_keys")
+        host_pub = (b / "host_key.pub").read_text().split()
+        (b / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        user = os.environ.get("USER") or "root"
+        (b / "sshd_config").write_text(
+            f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {b / 'host_key'}\nPidFile {b / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {b / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n"
+            f"AllowUsers {user}\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
+        self.user = user
+        self.log = open(b / "sshd.log", "ab")
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(b / "sshd_config")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, 15, "sshd", b / "sshd.log")
+        return self
+
+    def settings(self, **kw) -> SftpSettings:
+        folder = self.data / uuid.uuid4().hex[:10]
+        folder.mkdir()
+        base = dict(name="openssh", host="127.0.0.1", port=self.port, user=self.user,
+                    key_file=self.base / "client_key", known_hosts=self.base / "known_hosts",
+                    remote_dir=str(folder), retries=3, backoff=0.1)
+        base.update(kw)
+        return SftpSettings(**base)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()

@@ -1,0 +1,279 @@
+"""SFTP client against real servers: the stack's asyncssh server and OpenSSH's sshd."""
+import dataclasses
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import asyncssh
+import luigi
+import pytest
+
+from stack import free_port, wait_port
+from targets.errors import ConfigError, HostKeyError, TransientError
+from targets.sftp import SftpClient, SftpFileTarget, SftpSettings, trust
+from tests.netproxy import TcpProxy
+from tests.sftp_servers import asyncssh_settings
+
+
+def _file(path, size, seed=b"x"):
+    block = hashlib.sha256(seed).digest() * 2048  # 64 KiB of varied bytes
+    with open(path, "wb") as fh:
+        for _ in range(size // len(block)):
+            fh.write(block)
+        fh.write(block[: size % len(block)])
+    return path
+
+
+def _via(settings, proxy):
+    """The same server reached through a proxy port: pin its key, since the address changed."""
+    keys = settings.expected_keys()
+    return dataclasses.replace(settings, port=proxy.port, known_hosts=None,
+                               host_keys=tuple(f"{k.get_name()} {k.get_base64()}" for k in keys))
+
+
+def _sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_upload_overwrite_download_list(sftp_settings, tmp_path):
+    with SftpClient(sftp_settings) as client:
+        a = _file(tmp_path / "a.csv", 300_000, b"a")
+        b = _file(tmp_path / "b.csv", 123_457, b"b")
+        assert client.upload_atomic(a, "roster.csv") == 300_000
+        client.upload_atomic(b, "other.txt")
+        assert client.upload_atomic(b, "roster.csv") == 123_457  # overwrite
+        names = [(f.name, f.size) for f in client.list_files()]
+        assert names == [("other.txt", 123_457), ("roster.csv", 123_457)]
+        assert [f.name for f in client.list_files("*.csv")] == ["roster.csv"]
+        got = tmp_path / "down" / "roster.csv"
+        assert client.download("roster.csv", got) == 123_457
+        assert _sha(got) == _sha(b)
+        assert oct(os.stat(got).st_mode & 0o777) == "0o660"
+        assert SftpFileTarget(client, "roster.csv").exists()
+        assert not SftpFileTarget(client, "missing.csv").exists()
+        client.remove("other.txt")
+        assert [f.name for f in client.list_files()] == ["roster.csv"]
+
+
+def test_done_marker_written_last(sftp_settings, tmp_path):
+    with SftpClient(dataclasses.replace(sftp_settings, done_marker=True)) as client:
+        client.upload_atomic(_file(tmp_path / "a", 1000), "students.csv")
+        files = {f.name: f for f in client.list_files()}
+        assert set(files) == {"students.csv", "students.csv.done"}
+        assert files["students.csv.done"].size == 0
+
+
+def test_download_of_missing_file_leaves_nothing(sftp_settings, tmp_path):
+    with SftpClient(sftp_settings) as client:
+        with pytest.raises(FileNotFoundError):
+            client.download("nope.csv", tmp_path / "nope.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("old_file", [False, True])
+def test_killed_upload_leaves_no_file_at_final_name(sftp_settings, tmp_path, old_file):
+    big = _file(tmp_path / "big.bin", 64 * 1024 * 1024)
+    watcher = SftpClient(sftp_settings)
+    if old_file:
+        watcher.upload_atomic(_file(tmp_path / "old.bin", 5000, b"old"), "big.bin")
+    s = sftp_settings
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from targets.sftp import SftpClient, SftpSettings
+        s = SftpSettings(name={s.name!r}, host={s.host!r}, port={s.port}, user={s.user!r},
+                         key_file=Path({str(s.key_file)!r}), known_hosts=Path({str(s.known_hosts)!r}),
+                         remote_dir={s.remote_dir!r})
+        SftpClient(s).upload_atomic({str(big)!r}, "big.bin")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            st = watcher.stat("big.bin.part")
+            if st is not None and st.st_size > 1024 * 1024:
+                break
+            assert proc.poll() is None, "upload finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    final = watcher.stat("big.bin")
+    if old_file:
+        assert final is not None and final.st_size == 5000  # the previous complete file
+    else:
+        assert final is None
+    assert [f.name for f in watcher.list_files()] == (["big.bin"] if old_file else [])
+    # the rerun delivers one complete file
+    watcher.upload_atomic(big, "big.bin")
+    got = watcher.download("big.bin", tmp_path / "got.bin")
+    assert got == os.path.getsize(big) and _sha(tmp_path / "got.bin") == _sha(big)
+    watcher.close()
+
+
+def test_unknown_host_key_refused(sftp_settings, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    client = SftpClient(dataclasses.replace(sftp_settings, known_hosts=empty))
+    with pytest.raises(HostKeyError) as err:
+        client.exists("x")
+    msg = str(err.value)
+    assert f"'{sftp_settings.name}'" in msg and "unknown host key ssh-ed25519 SHA256:" in msg
+    assert "sftp-trust" in msg
+    assert client.connects == 0
+
+
+def test_changed_host_key_refused(sftp_settings, tmp_path):
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()
+    client = SftpClient(dataclasses.replace(sftp_settings, known_hosts=None,
+                                            host_keys=(f"{other[0]} {other[1]}",)))
+    with pytest.raises(HostKeyError) as err:
+        client.upload_atomic(_file(tmp_path / "a", 10), "a")
+    assert "host key has CHANGED" in str(err.value) and "SHA256:" in str(err.value)
+
+
+def test_connection_cut_mid_upload_is_retried_and_arrives_whole(sftp_settings, tmp_path):
+    proxy = TcpProxy(sftp_settings.port, cut_after_bytes=2 * 1024 * 1024).start()
+    try:
+        client = SftpClient(_via(sftp_settings, proxy))
+        src = _file(tmp_path / "src.bin", 8 * 1024 * 1024, b"cut")
+        assert client.upload_atomic(src, "data.bin") == os.path.getsize(src)
+        assert proxy.connections == 2 and client.connects == 2
+        assert [f.name for f in client.list_files()] == ["data.bin"]
+        client.close()
+    finally:
+        proxy.stop()
+    with SftpClient(sftp_settings) as direct:
+        direct.download("data.bin", tmp_path / "back.bin")
+    assert _sha(tmp_path / "back.bin") == _sha(src)
+
+
+def test_connection_cut_mid_download_is_retried(sftp_settings, tmp_path):
+    src = _file(tmp_path / "src.bin", 8 * 1024 * 1024, b"down")
+    with SftpClient(sftp_settings) as direct:
+        direct.upload_atomic(src, "data.bin")
+    proxy = TcpProxy(sftp_settings.port, cut_after_bytes=3 * 1024 * 1024).start()
+    try:
+        client = SftpClient(_via(sftp_settings, proxy))
+        assert client.download("data.bin", tmp_path / "got.bin") == os.path.getsize(src)
+        assert proxy.connections == 2
+        client.close()
+    finally:
+        proxy.stop()
+    assert _sha(tmp_path / "got.bin") == _sha(src)
+
+
+def test_retries_give_up_with_transient_error(sftp_settings, tmp_path):
+    proxy = TcpProxy(sftp_settings.port, cut_after_bytes=200_000, cuts=100).start()
+    try:
+        client = SftpClient(dataclasses.replace(_via(sftp_settings, proxy), retries=2, backoff=0.01))
+        with pytest.raises(TransientError) as err:
+            client.upload_atomic(_file(tmp_path / "a", 4 * 1024 * 1024), "a.bin")
+        assert "after 3 attempts" in str(err.value)
+    finally:
+        proxy.stop()
+
+
+def test_one_connection_serves_many_operations(sftp_settings, tmp_path):
+    proxy = TcpProxy(sftp_settings.port).start()
+    try:
+        client = SftpClient.pooled(_via(sftp_settings, proxy))
+        for i in range(20):
+            client.upload_atomic(_file(tmp_path / f"f{i}", 1000 + i, str(i).encode()), f"f{i}.csv")
+        assert len(client.list_files("f*.csv")) == 20
+        targets = [SftpFileTarget(SftpClient.pooled(client.settings), f"f{i}.csv") for i in range(20)]
+        assert all(t.exists() for t in targets)
+        for i in range(5):
+            client.download(f"f{i}.csv", tmp_path / "back" / f"f{i}.csv")
+        assert proxy.connections == 1
+        client.close()
+    finally:
+        proxy.stop()
+
+
+def test_rename_fallback_without_posix_rename(stack_var, tmp_path):
+    """An asyncssh server that does not offer posix-rename@openssh.com: remove + rename."""
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "stack.servers", "--sftp-root", str(tmp_path / "root"),
+                             "--sftp-port", str(port), "--host-key", str(stack_var / "sftp" / "host_ed25519_key"),
+                             "--keys", str(stack_var / "sftp" / "keys"), "--no-posix-rename"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, 20, "sftp server", tmp_path / "server.log")
+        host_pub = (stack_var / "sftp" / "host_ed25519_key.pub").read_text().split()
+        settings = SftpSettings(name="legacy", host="127.0.0.1", port=port, user="feeds",
+                                key_file=stack_var / "sftp" / "keys" / "feeds",
+                                host_keys=(f"{host_pub[0]} {host_pub[1]}",), remote_dir="/")
+        with SftpClient(settings) as client:
+            client.upload_atomic(_file(tmp_path / "a", 1000, b"1"), "f.csv")
+            client.upload_atomic(_file(tmp_path / "b", 2000, b"2"), "f.csv")
+            assert client._conn.posix_rename is False
+            assert [(f.name, f.size) for f in client.list_files()] == [("f.csv", 2000)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def test_luigi_task_with_sftp_target_reruns_as_noop(sftp_settings, tmp_path):
+    client = SftpClient.pooled(sftp_settings)
+    src = _file(tmp_path / "s.csv", 5000)
+    runs = []
+
+    class Push(luigi.Task):
+        def output(self):
+            return SftpFileTarget(client, "s.csv")
+
+        def run(self):
+            runs.append(1)
+            client.upload_atomic(src, "s.csv")
+
+    assert luigi.build([Push()], local_scheduler=True)
+    assert luigi.build([Push()], local_scheduler=True)
+    assert runs == [1]
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    import configparser
+    from targets import config
+    cfg = configparser.ConfigParser()
+    cfg.read_string("[sftp_x]\nhost = h\nuser = u\nknown_hosts = /k\n"
+                    "[sftp_y]\nhost = h\nuser = u\nkey_file = /k\n")
+    orig = config.luigi.configuration.get_config
+    config.luigi.configuration.get_config = lambda: cfg
+    try:
+        with pytest.raises(ConfigError, match=r"\[sftp_x\] needs key_file or password"):
+            SftpSettings.from_config("x")
+        with pytest.raises(ConfigError, match=r"\[sftp_y\] needs host_key or known_hosts"):
+            SftpSettings.from_config("y")
+        with pytest.raises(ConfigError, match=r"no \[sftp_z\] section"):
+            SftpSettings.from_config("z")
+    finally:
+        config.luigi.configuration.get_config = orig
+
+
+def test_sftp_trust_records_key_after_confirmation(stack_config, stack_var, tmp_path):
+    """./run.sh sftp-trust: shows the fingerprint, records only on 'yes', then connections work."""
+    import luigi.configuration
+    parser = luigi.configuration.get_config()
+    known = tmp_path / "kh" / "known_hosts"
+    parser.set("sftp_feeds", "known_hosts", str(known))
+    out = io.StringIO()
+    assert trust("feeds", stdin=io.StringIO("no\n"), out=out) == 1
+    assert "offers ssh-ed25519 SHA256:" in out.getvalue() and not known.exists()
+    with pytest.raises(HostKeyError):
+        SftpClient(SftpSettings.from_config("feeds")).exists("x")
+    out = io.StringIO()
+    assert trust("feeds", stdin=io.StringIO("yes\n"), out=out) == 0
+    assert "Recorded in" in out.getvalue()
+    assert SftpClient(SftpSettings.from_config("feeds")).list_files() is not None
+    out = io.StringIO()
+    assert trust("feeds", assume_yes=True, out=out) == 0 and "already trusted" in out.getvalue()
