@@ -13,6 +13,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
+# The embedded stack's state folder (tests point it elsewhere).
+export ETL_VAR="${ETL_VAR:-$ROOT/var}"
 PY="$VENV/bin/python"
 
 die() { echo "run.sh: $*" >&2; exit 2; }
@@ -48,10 +50,10 @@ load_config() {
         esac
         set -a; # shellcheck disable=SC1090
         . "$ETL_SECRETS_ENV"; set +a
-    elif [ -f "$ROOT/var/luigi.cfg" ]; then
-        export LUIGI_CONFIG_PATH="${LUIGI_CONFIG_PATH:-$ROOT/var/luigi.cfg}"
+    elif [ -f "$ETL_VAR/luigi.cfg" ]; then
+        export LUIGI_CONFIG_PATH="${LUIGI_CONFIG_PATH:-$ETL_VAR/luigi.cfg}"
         set -a; # shellcheck disable=SC1091
-        . "$ROOT/var/secrets.env"; set +a
+        . "$ETL_VAR/secrets.env"; set +a
     else
         die "no configuration: set ETL_SECRETS_ENV to your secrets file (see secrets.env.example), or run './run.sh stack up' for the embedded stack"
     fi
@@ -60,7 +62,7 @@ load_config() {
 
 run_luigi() {
     # One copy per task: the lock is keyed by the module, task and parameters given.
-    mkdir -p "$ROOT/var/locks" "$ROOT/logs"
+    mkdir -p "$ETL_VAR/locks" "$ROOT/logs"
     local key task="" arg prev=""
     for arg in "$@"; do
         if [ -z "$task" ] && [[ "$arg" != -* ]] && [ "$prev" != "--module" ]; then task="$arg"; fi
@@ -68,7 +70,7 @@ run_luigi() {
     done
     task="${task:-luigi}"
     key="$(printf '%s\0' "$@" | sha256sum | cut -c1-16)"
-    local lock="$ROOT/var/locks/${task//[^A-Za-z0-9_.-]/_}-$key.lock"
+    local lock="$ETL_VAR/locks/${task//[^A-Za-z0-9_.-]/_}-$key.lock"
     local logdir
     logdir="$ROOT/logs/$(date +%F)"
     mkdir -p "$logdir"
@@ -76,7 +78,7 @@ run_luigi() {
     local sched=(--local-scheduler)
     if [ -n "${ETL_SCHEDULER_URL:-}" ]; then
         sched=(--scheduler-url "$ETL_SCHEDULER_URL")
-    elif [ -f "$ROOT/var/luigid.pid" ] && kill -0 "$(cat "$ROOT/var/luigid.pid")" 2>/dev/null; then
+    elif [ -f "$ETL_VAR/luigid.pid" ] && kill -0 "$(cat "$ETL_VAR/luigid.pid")" 2>/dev/null; then
         sched=(--scheduler-url "http://127.0.0.1:${ETL_SCHEDULER_PORT:-8082}")
     fi
     for arg in "$@"; do
@@ -113,7 +115,7 @@ case "$cmd" in
     demo)
         bootstrap
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        "$PY" -m stack up
+        "$PY" -m stack up >/dev/null
         load_config
         exec "$PY" -m pipelines.demo "$@"
         ;;
@@ -124,10 +126,10 @@ case "$cmd" in
         ;;
     scheduler)
         bootstrap
-        mkdir -p "$ROOT/var/luigid" "$ROOT/logs"
-        echo $$ > "$ROOT/var/luigid.pid"
+        mkdir -p "$ETL_VAR/luigid" "$ROOT/logs"
+        echo $$ > "$ETL_VAR/luigid.pid"
         exec "$VENV/bin/luigid" --address 127.0.0.1 --port "${ETL_SCHEDULER_PORT:-8082}" \
-            --state-path "$ROOT/var/luigid/state.pickle" --logdir "$ROOT/logs" "$@"
+            --state-path "$ETL_VAR/luigid/state.pickle" --logdir "$ROOT/logs" "$@"
         ;;
     sftp-trust)
         bootstrap

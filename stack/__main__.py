@@ -169,8 +169,9 @@ def servers_up(state: StackState) -> None:
 
 # ---------------------------------------------------------------- BigQuery emulator (own venv)
 
-def _bq_venv(var: Path) -> Path:
-    venv = var / "bqemu-venv"
+def _bq_venv() -> Path:
+    # A tool install, not state: shared by every stack of this checkout.
+    venv = Path(os.environ.get("ETL_BQEMU_VENV") or ROOT / "var" / "bqemu-venv")
     req = ROOT / "requirements-bqemu.txt"
     stamp = venv / ".requirements"
     want = req.read_text()
@@ -197,7 +198,7 @@ def bigquery_up(state: StackState) -> None:
     if pid_alive(read_pid(pidfile)) and port_open(port):
         return
     stop_pid(pidfile)
-    venv = _bq_venv(var)
+    venv = _bq_venv()
     (var / "bq").mkdir(parents=True, exist_ok=True)
     (var / "run").mkdir(parents=True, exist_ok=True)
     (var / "log").mkdir(parents=True, exist_ok=True)
@@ -310,7 +311,8 @@ def status(var: Path) -> dict[str, str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="run.sh stack")
     ap.add_argument("command", choices=["up", "down", "status"])
-    ap.add_argument("--var", type=Path, default=ROOT / "var", help="state folder (default: var/)")
+    ap.add_argument("--var", type=Path, default=Path(os.environ.get("ETL_VAR") or ROOT / "var"),
+                    help="state folder (default: $ETL_VAR or var/)")
     ap.add_argument("--without", action="append", default=[], choices=["bigquery"])
     args = ap.parse_args(argv)
     var = args.var.resolve()

@@ -93,6 +93,8 @@ class LogEntryHandler(logging.Handler):
                 self._last = record.created
                 if not self._write_db([row]):
                     self._write_fallback(row)
+                elif self.fallback_file.exists():  # e.g. lines logged before the table existed
+                    self._replay()
         except Exception:  # a logging failure must never break the run it describes
             self.handleError(record)
         finally:

@@ -1,0 +1,62 @@
+"""What every flow's tasks share: the run date parameter and progress reporting."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+import zoneinfo
+from pathlib import Path
+
+import luigi
+from tqdm import tqdm
+
+from targets.config import Section
+from targets.errors import ConfigError
+
+
+def today() -> dt.date:
+    """Today in the district's time zone (``[etl] timezone``), not the server's."""
+    try:
+        name = Section("etl").str("timezone", "America/Chicago")
+    except ConfigError:
+        name = "America/Chicago"
+    return dt.datetime.now(zoneinfo.ZoneInfo(name)).date()
+
+
+class RunDateParameter(luigi.DateParameter):
+    """A date whose default is *today when the task is built* (never frozen at import time)."""
+
+    def _value_iterator(self, task_name, param_name):
+        # Luigi yields command line, then config, then the default; our default is computed late.
+        for value, warning in super()._value_iterator(task_name, param_name):
+            if value is not luigi.parameter._no_value:
+                yield value, warning
+        yield today(), None
+
+
+def data_dir() -> Path:
+    """The local data root (``[etl] data_dir``); flows keep their folders under it."""
+    return Section("etl").path("data_dir", required=True)
+
+
+class Progress:
+    """Reports a transfer's progress to Luigi (visualiser) and, on a terminal, as a bar."""
+
+    def __init__(self, task: luigi.Task, label: str, interval: float = 0.5):
+        self.task, self.label, self.interval = task, label, interval
+        self._last = 0.0
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None and sys.stderr.isatty():
+            self._bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True, leave=False)
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+        now = time.monotonic()
+        if now - self._last >= self.interval or done >= total:
+            self._last = now
+            pct = 100 if total == 0 else int(done * 100 / total)
+            self.task.set_progress_percentage(pct)
+            self.task.set_status_message(f"{self.label}: {done:,} of {total:,} bytes")
+        if done >= total and self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,124 @@
+"""run.sh end to end, as an operator runs it: demo twice, resume after a broken step, the
+one-copy lock, exit codes and per-run logs. Each test uses its own embedded stack folder."""
+import os
+import re
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args, var, timeout=600, **kw):
+    env = dict(os.environ, ETL_VAR=str(var))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    env.pop("ETL_SECRETS_ENV", None)
+    env.update(kw.pop("env", {}))
+    return subprocess.run([str(ROOT / "run.sh"), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def demo_var(tmp_path_factory):
+    var = tmp_path_factory.mktemp("demo-var")
+    yield var
+    _run(["stack", "down"], var)
+
+
+def test_demo_twice_second_run_does_no_work(demo_var):
+    first = _run(["demo", "--students", "300", "--date", "2026-11-02"], demo_var)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "ran 4 steps: WriteSampleRoster, UploadSampleRoster, DownloadSampleRoster, LoadSampleRoster" \
+        in first.stdout
+    assert "300 rows in demo.sample_roster for 2026-11-02" in first.stdout
+    second = _run(["demo", "--students", "300", "--date", "2026-11-02"], demo_var)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "nothing to do" in second.stdout and "ran " not in second.stdout
+    assert "300 rows in demo.sample_roster for 2026-11-02" in second.stdout
+    ledger = re.findall(r"sample_roster_20261102\.csv\s+2026-11-02 succeeded rows=300", second.stdout)
+    assert len(ledger) == 1
+
+
+def _psql(var, statement):
+    import json
+
+    import psycopg2
+    port = json.loads((var / "stack.json").read_text())["ports"]["postgres"]
+    password = [l.split("=", 1)[1] for l in (var / "secrets.env").read_text().splitlines()
+                if l.startswith("PG_PASSWORD=")][0]
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="district")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def test_unreachable_server_fails_the_run_with_a_clear_message(demo_var):
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    pid = int((demo_var / "run" / "servers.pid").read_text())
+    os.killpg(pid, 15)
+    while True:
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        except ProcessLookupError:
+            break
+    cfg = demo_var / "luigi.cfg"  # retry quickly: the server stays down for this run
+    cfg.write_text(cfg.read_text().replace("[sftp_feeds]\n", "[sftp_feeds]\nbackoff = 0.1\n"))
+    down = _run(["luigi", "--module", "pipelines.demo", "DemoPipeline", "--date", "2026-11-03"], demo_var)
+    assert down.returncode == 35, down.stdout[-3000:]  # [retcode] scheduling_error: outputs uncheckable
+    assert "SFTP server 'feeds'" in down.stdout and "unreachable" in down.stdout
+    assert _run(["stack", "up"], demo_var).returncode == 0
+
+
+def test_broken_step_then_rerun_resumes_there(demo_var):
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    # Break the load: the table exists with a column the file's values do not fit.
+    _psql(demo_var, "CREATE SCHEMA IF NOT EXISTS demo; DROP TABLE IF EXISTS demo.sample_roster;"
+                    "CREATE TABLE demo.sample_roster (run_date date, student_id text, last_name text,"
+                    " first_name text, grade integer, school_id text)")
+    broken = _run(["luigi", "--module", "pipelines.demo", "DemoPipeline", "--date", "2026-11-04"], demo_var)
+    assert broken.returncode == 30, broken.stdout[-3000:]  # [retcode] task_failed
+    assert re.search(r"sample_roster_20261104\.csv, row \d+, column grade: invalid input syntax", broken.stdout)
+    assert "LoadSampleRoster" in broken.stdout
+    log = re.search(r"run.sh: log: (\S+)", broken.stderr).group(1)
+    assert "column grade" in Path(log).read_text()
+    assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04'") == [("failed",)]
+    assert (demo_var / "sftp" / "root" / "feeds" / "inbound" / "sample_roster_20261104.csv").exists()
+
+    _psql(demo_var, "ALTER TABLE demo.sample_roster ALTER COLUMN grade TYPE text")
+    resumed = _run(["luigi", "--module", "pipelines.demo", "DemoPipeline", "--date", "2026-11-04"], demo_var)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    ran = re.search(r"(\d+) ran successfully:(.*?)\n\n", resumed.stdout, re.S)
+    assert ran and ran.group(1) == "2", resumed.stdout  # the load and the wrapper, nothing before them
+    assert "LoadSampleRoster" in ran.group(2)
+    # Luigi stops looking upstream at the first complete output: the download.
+    assert re.search(r"1 complete ones were encountered:\s+- 1 DownloadSampleRoster", resumed.stdout)
+    assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04' ORDER BY load_id") \
+        == [("failed",), ("succeeded",)]
+
+
+def test_second_copy_of_a_running_task_is_refused(demo_var, tmp_path):
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    (tmp_path / "slow_flow.py").write_text(textwrap.dedent("""
+        import time, luigi
+        class Slow(luigi.Task):
+            def complete(self):
+                return False
+            def run(self):
+                time.sleep(4)
+    """))
+    env = dict(os.environ, ETL_VAR=str(demo_var), PYTHONPATH=str(tmp_path))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    first = subprocess.Popen([str(ROOT / "run.sh"), "luigi", "--module", "slow_flow", "Slow"], cwd=ROOT,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    second = _run(["luigi", "--module", "slow_flow", "Slow"], demo_var, env={"PYTHONPATH": str(tmp_path)})
+    first.communicate(timeout=60)
+    assert second.returncode == 3
+    assert "already running" in second.stderr
