@@ -139,9 +139,9 @@ case "$cmd" in
     bench)
         bootstrap
         name="${1:-}"; shift || true
-        [ -f "$ROOT/bench/$name.py" ] || die "unknown benchmark '$name' (have: $(cd bench && ls *.py | sed 's/\.py$//' | tr '\n' ' '))"
+        [ -f "$ROOT/bench/$name.py" ] || die "unknown benchmark '$name' (have: $(cd bench && ls [a-z]*.py | sed 's/\.py$//' | tr '\n' ' '))"
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" "$ROOT/bench/$name.py" "$@"
+        exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
         die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, sftp-trust, bench)"

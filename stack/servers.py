@@ -4,7 +4,7 @@ SFTP: one account per vendor, each with its own client key and its own folder as
 key authentication only. SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
 
     python -m stack.servers --sftp-root DIR --sftp-port N --host-key FILE --keys DIR
-                            [--smtp-port N --mail-dir DIR] [--no-posix-rename]
+                            [--smtp-port N --mail-dir DIR] [--legacy-sftp]
 """
 from __future__ import annotations
 
@@ -73,13 +73,13 @@ class _MailKeeper:
 
 
 async def serve(args) -> None:
-    if args.no_posix_rename:
-        # A stand-in for servers without the OpenSSH extension, to exercise the client's fallback.
+    if args.legacy_sftp:
+        # A stand-in for servers without OpenSSH's extensions, to exercise the client's fallbacks.
         from asyncssh.sftp import SFTPServerHandler
-        SFTPServerHandler._extensions = [e for e in SFTPServerHandler._extensions
-                                         if e[0] != b"posix-rename@openssh.com"]
+        drop = {b"posix-rename@openssh.com", b"limits@openssh.com"}
+        SFTPServerHandler._extensions = [e for e in SFTPServerHandler._extensions if e[0] not in drop]
         SFTPServerHandler._packet_handlers = {k: v for k, v in SFTPServerHandler._packet_handlers.items()
-                                              if k != b"posix-rename@openssh.com"}
+                                              if k not in drop}
     root, keys = Path(args.sftp_root), Path(args.keys)
     sftp = await asyncssh.create_server(
         lambda: _VendorSSHServer(keys), "127.0.0.1", args.sftp_port,
@@ -112,7 +112,8 @@ def main(argv=None) -> None:
     p.add_argument("--keys", required=True)
     p.add_argument("--smtp-port", type=int, default=0)
     p.add_argument("--mail-dir")
-    p.add_argument("--no-posix-rename", action="store_true")
+    p.add_argument("--legacy-sftp", action="store_true",
+                   help="offer neither posix-rename@openssh.com nor limits@openssh.com")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(serve(args))

@@ -3,7 +3,8 @@ atomic uploads (``name.part`` → size check → posix-rename), atomic downloads
 
 Settings per server: ``host, port, user, key_file`` (or ``password = ${VAR}``), ``remote_dir``,
 ``host_key`` ("<type> <base64>", comma-separated for several) and/or ``known_hosts`` (a file),
-``connect_timeout, io_timeout, retries, backoff, done_marker``.
+``connect_timeout, io_timeout, retries, backoff, done_marker``; tuning: ``write_request_size``,
+``read_request_size`` (0 = the server's advertised limits, else 32 KiB) and ``prefetch_requests``.
 
 ``python -m targets.sftp trust NAME [--yes]`` (``./run.sh sftp-trust NAME``) shows a server's key
 fingerprint and records it in the section's known_hosts file after you confirm it.
@@ -30,6 +31,7 @@ from typing import Callable, Iterator
 
 import luigi
 import paramiko
+import paramiko.sftp
 
 from targets.config import Section
 from targets.errors import ConfigError, HostKeyError, TransientError
@@ -67,7 +69,12 @@ class SftpSettings:
     retries: int = 3
     backoff: float = 2.0
     done_marker: bool = False
-    chunk_size: int = 32768
+    # SFTP request sizes; 0 = auto: the server's own limits (limits@openssh.com, as OpenSSH's
+    # client does) or, from a server that does not say, the 32 KiB every server must accept.
+    # 32 KiB read requests made downloads 4x slower than 256 KiB ones here.
+    write_request_size: int = 0
+    read_request_size: int = 0
+    prefetch_requests: int = 64
 
     @classmethod
     def from_config(cls, name: str) -> "SftpSettings":
@@ -84,7 +91,9 @@ class SftpSettings:
                    remote_dir=s.str("remote_dir", "."), host_keys=pinned, known_hosts=known,
                    connect_timeout=s.float("connect_timeout", 15.0), io_timeout=s.float("io_timeout", 60.0),
                    retries=s.int("retries", 3), backoff=s.float("backoff", 2.0),
-                   done_marker=s.bool("done_marker", False), chunk_size=s.int("chunk_size", 32768))
+                   done_marker=s.bool("done_marker", False),
+                   write_request_size=s.int("write_request_size", 0), read_request_size=s.int("read_request_size", 0),
+                   prefetch_requests=s.int("prefetch_requests", 64))
 
     @property
     def address(self) -> str:
@@ -128,6 +137,7 @@ class _Connection:
         self.transport: paramiko.Transport | None = None
         self.sftp: paramiko.SFTPClient | None = None
         self.posix_rename = True
+        self.max_read = self.max_write = _SAFE_REQUEST
 
     @property
     def alive(self) -> bool:
@@ -160,6 +170,7 @@ class _Connection:
             raise
         self.sftp.get_channel().settimeout(s.io_timeout)
         self.transport = transport
+        self.max_read, self.max_write = _server_limits(self.sftp)
         logger.info("SFTP connected to '%s' (%s) as %s", s.name, s.address, s.user)
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
@@ -182,6 +193,23 @@ class _Connection:
             if self.transport is not None:
                 self.transport.close()
         self.sftp = self.transport = None
+
+
+_SAFE_REQUEST = 32768  # SFTP v3: every server handles packets of at least 34000 bytes
+_MAX_REQUEST = 261120  # never ask for more than OpenSSH's own read limit
+
+
+def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
+    """(max read, max write) request sizes the server advertises via limits@openssh.com."""
+    try:
+        t, msg = sftp._request(paramiko.sftp.CMD_EXTENDED, "limits@openssh.com")
+    except (IOError, paramiko.SSHException):
+        return _SAFE_REQUEST, _SAFE_REQUEST  # not offered: stay within what every server accepts
+    if t != paramiko.sftp.CMD_EXTENDED_REPLY:
+        return _SAFE_REQUEST, _SAFE_REQUEST
+    _packet, max_read, max_write = msg.get_int64(), msg.get_int64(), msg.get_int64()
+    return (min(max_read, _MAX_REQUEST) if max_read else _SAFE_REQUEST,
+            min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
 
 
 def verify_host_key(s: SftpSettings, key: paramiko.PKey, expected: list[paramiko.PKey]) -> None:
@@ -330,11 +358,11 @@ class SftpClient:
         final = self.path(name)
         part = final + ".part"
         size = os.path.getsize(local)
-        chunk = self.settings.chunk_size
 
         def op(sftp):
+            chunk = self.settings.write_request_size or self._conn.max_write
             with open(local, "rb") as src, sftp.open(part, "wb") as dst:
-                dst.MAX_REQUEST_SIZE = max(chunk, dst.MAX_REQUEST_SIZE)
+                dst.MAX_REQUEST_SIZE = chunk
                 dst.set_pipelined(True)
                 sent = 0
                 for block in iter(lambda: src.read(chunk), b""):
@@ -370,16 +398,18 @@ class SftpClient:
         sftp.rename(src, dst)
 
     def download(self, name: str, local: str | os.PathLike, progress: Progress | None = None,
-                 prefetch_requests: int = 64, mode: int = 0o660, group: str | None = None) -> int:
+                 mode: int = 0o660, group: str | None = None) -> int:
         """Download to an atomic local file (bounded prefetch). Returns the size."""
         remote = self.path(name)
         with atomic_path(local, mode=mode, group=group) as tmp:
             def op(sftp):
+                request = self.settings.read_request_size or self._conn.max_read
                 size = sftp.stat(remote).st_size
                 got = 0
                 with sftp.open(remote, "rb") as src, open(tmp, "wb") as dst:
-                    src.prefetch(size, prefetch_requests)
-                    for block in iter(lambda: src.read(1 << 20), b""):
+                    src.MAX_REQUEST_SIZE = request
+                    src.prefetch(size, self.settings.prefetch_requests)
+                    for block in iter(lambda: src.read(request), b""):
                         dst.write(block)
                         got += len(block)
                         if progress is not None:

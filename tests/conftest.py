@@ -84,7 +84,7 @@ def stack_config(stack_var, pg_settings, tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def openssh(tmp_path_factory):
     """A private OpenSSH sshd for the session (Debian's openssh-server)."""
-    from tests.sftp_servers import OpenSshServer
+    from stack.openssh import OpenSshServer
     if not Path("/usr/sbin/sshd").exists():
         pytest.fail("OpenSSH sshd is missing: install Debian's openssh-server (.ci/run does as root)")
     server = OpenSshServer(tmp_path_factory.mktemp("sshd")).start()
@@ -95,7 +95,7 @@ def openssh(tmp_path_factory):
 @pytest.fixture(params=["asyncssh", "openssh"])
 def sftp_settings(request, stack_var, stack_state):
     """Settings for a fresh folder on each real SFTP server."""
-    from tests.sftp_servers import asyncssh_settings
+    from stack.openssh import asyncssh_settings
     if request.param == "asyncssh":
         return asyncssh_settings(stack_var, stack_state)
     return request.getfixturevalue("openssh").settings()

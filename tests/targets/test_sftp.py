@@ -17,7 +17,7 @@ from stack import free_port, wait_port
 from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.sftp import SftpClient, SftpFileTarget, SftpSettings, trust
 from tests.netproxy import TcpProxy
-from tests.sftp_servers import asyncssh_settings
+from stack.openssh import asyncssh_settings
 
 
 def _file(path, size, seed=b"x"):
@@ -181,6 +181,14 @@ def test_retries_give_up_with_transient_error(sftp_settings, tmp_path):
         proxy.stop()
 
 
+def test_server_limits_are_used(sftp_settings):
+    """Both real servers advertise limits@openssh.com; requests grow to (at most) 255 KiB."""
+    with SftpClient(sftp_settings) as client:
+        client.exists("x")
+        assert 32768 < client._conn.max_read <= 261120
+        assert 32768 < client._conn.max_write <= 261120
+
+
 def test_one_connection_serves_many_operations(sftp_settings, tmp_path):
     proxy = TcpProxy(sftp_settings.port).start()
     try:
@@ -198,13 +206,13 @@ def test_one_connection_serves_many_operations(sftp_settings, tmp_path):
         proxy.stop()
 
 
-def test_rename_fallback_without_posix_rename(stack_var, tmp_path):
-    """An asyncssh server that does not offer posix-rename@openssh.com: remove + rename."""
+def test_fallbacks_on_a_server_without_openssh_extensions(stack_var, tmp_path):
+    """No posix-rename@openssh.com: remove + rename. No limits@openssh.com: 32 KiB requests."""
     port = free_port()
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "stack.servers", "--sftp-root", str(tmp_path / "root"),
                              "--sftp-port", str(port), "--host-key", str(stack_var / "sftp" / "host_ed25519_key"),
-                             "--keys", str(stack_var / "sftp" / "keys"), "--no-posix-rename"],
+                             "--keys", str(stack_var / "sftp" / "keys"), "--legacy-sftp"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_port(port, 20, "sftp server", tmp_path / "server.log")
@@ -214,9 +222,13 @@ def test_rename_fallback_without_posix_rename(stack_var, tmp_path):
                                 host_keys=(f"{host_pub[0]} {host_pub[1]}",), remote_dir="/")
         with SftpClient(settings) as client:
             client.upload_atomic(_file(tmp_path / "a", 1000, b"1"), "f.csv")
-            client.upload_atomic(_file(tmp_path / "b", 2000, b"2"), "f.csv")
+            big = _file(tmp_path / "b", 3_000_000, b"2")
+            client.upload_atomic(big, "f.csv")
             assert client._conn.posix_rename is False
-            assert [(f.name, f.size) for f in client.list_files()] == [("f.csv", 2000)]
+            assert (client._conn.max_read, client._conn.max_write) == (32768, 32768)
+            assert [(f.name, f.size) for f in client.list_files()] == [("f.csv", 3_000_000)]
+            client.download("f.csv", tmp_path / "back")
+            assert _sha(tmp_path / "back") == _sha(big)
     finally:
         proc.terminate()
         proc.wait(10)

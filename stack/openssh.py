@@ -1,4 +1,5 @@
-"""SFTP test peers: the stack's asyncssh server and a private OpenSSH sshd."""
+"""SFTP peers for tests and benchmarks: a private OpenSSH sshd, and a folder of its own on the
+stack's asyncssh server."""
 from __future__ import annotations
 
 import os

@@ -1,0 +1,1 @@
+"""Benchmarks: ./run.sh bench NAME runs python -m bench.NAME; each prints its ratio last."""
