@@ -1,0 +1,47 @@
+"""Config reading: errors name the setting; secrets come from the environment."""
+import pytest
+from luigi.configuration import LuigiConfigParser
+
+from targets.config import Section, known_secrets
+from targets.errors import ConfigError
+from targets.postgres import PostgresSettings
+
+
+def _parser(tmp_path, text):
+    path = tmp_path / "luigi.cfg"
+    path.write_text(text)
+    parser = LuigiConfigParser()
+    parser.read([str(path)])
+    return parser
+
+
+def test_missing_environment_variable_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("ETL_TEST_NOT_SET", raising=False)
+    p = _parser(tmp_path, "[postgres]\nhost = db\ndbname = d\nuser = u\npassword = ${ETL_TEST_NOT_SET}\n")
+    with pytest.raises(ConfigError, match=r"\[postgres\] password"):
+        Section("postgres", p).secret("password")
+
+
+def test_secret_from_environment_is_registered_for_redaction(tmp_path, monkeypatch):
+    monkeypatch.setenv("ETL_TEST_SECRET", "pa55-word-xyz")
+    p = _parser(tmp_path, "[postgres]\npassword = ${ETL_TEST_SECRET}\n")
+    assert Section("postgres", p).secret("password") == "pa55-word-xyz"
+    assert "pa55-word-xyz" in known_secrets()
+
+
+def test_typed_getters_name_section_and_key(tmp_path):
+    p = _parser(tmp_path, "[sftp_x]\nport = twenty-two\ndone_marker = maybe\n")
+    s = Section("sftp_x", p)
+    with pytest.raises(ConfigError, match=r"\[sftp_x\] port must be a whole number"):
+        s.int("port")
+    with pytest.raises(ConfigError, match=r"\[sftp_x\] done_marker must be true or false"):
+        s.bool("done_marker")
+    with pytest.raises(ConfigError, match=r"\[sftp_x\] host is required"):
+        s.str("host", required=True)
+    with pytest.raises(ConfigError, match=r"no \[nope\] section"):
+        Section("nope", p)
+
+
+def test_postgres_settings_repr_hides_password():
+    s = PostgresSettings(host="h", port=1, dbname="d", user="u", password="hunter2-secret")
+    assert "hunter2" not in repr(s) and "hunter2" not in s.describe()
