@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from targets.config import Section
 from targets.errors import ConfigError
+from targets.local import LocalFileTarget
 
 
 def today() -> dt.date:
@@ -39,12 +40,25 @@ def data_dir() -> Path:
     return Section("etl").path("data_dir", required=True)
 
 
+def file_group() -> str | None:
+    """The group our local files get (``[etl] file_group``; empty = the user's own)."""
+    try:
+        return Section("etl").str("file_group") or None
+    except ConfigError:
+        return None
+
+
+def local_target(path: str | Path) -> LocalFileTarget:
+    """An atomic local file with the configured mode 0660 group."""
+    return LocalFileTarget(path, group=file_group())
+
+
 class Progress:
     """Reports a transfer's progress to Luigi (visualiser) and, on a terminal, as a bar."""
 
     def __init__(self, task: luigi.Task, label: str, interval: float = 0.5):
         self.task, self.label, self.interval = task, label, interval
-        self._last = 0.0
+        self._last: float | None = None
         self._bar = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -53,7 +67,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(done - self._bar.n)
         now = time.monotonic()
-        if now - self._last >= self.interval or done >= total:
+        if self._last is None or now - self._last >= self.interval or done >= total:
             self._last = now
             pct = 100 if total == 0 else int(done * 100 / total)
             self.task.set_progress_percentage(pct)

@@ -16,8 +16,7 @@ import sys
 
 import luigi
 
-from pipelines.base import Progress, RunDateParameter, data_dir, today
-from targets.local import LocalFileTarget
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, today
 from targets.postgres import LedgerTarget, PostgresClient
 from targets.sftp import SftpClient, SftpFileTarget
 
@@ -42,7 +41,7 @@ class WriteSampleRoster(luigi.Task):
     students = luigi.IntParameter(default=2000, significant=False)
 
     def output(self):
-        return LocalFileTarget(data_dir() / "demo" / "outbound" / _name(self.date))
+        return local_target(data_dir() / "demo" / "outbound" / _name(self.date))
 
     def run(self):
         with self.output().open("w") as fh:
@@ -75,10 +74,11 @@ class DownloadSampleRoster(luigi.Task):
         return UploadSampleRoster(date=self.date)
 
     def output(self):
-        return LocalFileTarget(data_dir() / "demo" / "inbound" / _name(self.date))
+        return local_target(data_dir() / "demo" / "inbound" / _name(self.date))
 
     def run(self):
-        self.input().client.download(_name(self.date), self.output().path, progress=Progress(self, "download"))
+        self.input().client.download(_name(self.date), self.output().path, progress=Progress(self, "download"),
+                                     group=file_group())
 
 
 class LoadSampleRoster(luigi.Task):
@@ -100,8 +100,8 @@ class LoadSampleRoster(luigi.Task):
                         "CREATE TABLE IF NOT EXISTS demo.sample_roster (run_date date NOT NULL,"
                         " student_id text NOT NULL, last_name text, first_name text, grade text,"
                         " school_id text)")
-        self.set_status_message("COPY into " + TABLE)
-        client.copy_csv(self.input().path, TABLE, self.output().entry(direction="load"), columns=COLUMNS)
+        client.copy_csv(self.input().path, TABLE, self.output().entry(direction="load"), columns=COLUMNS,
+                        progress=Progress(self, "COPY into " + TABLE))
 
 
 class DemoPipeline(luigi.WrapperTask):

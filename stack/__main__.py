@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import os
 import secrets
 import subprocess
@@ -146,25 +147,31 @@ def _ensure_keys(var: Path) -> None:
 
 def servers_up(state: StackState) -> None:
     var = state.var
-    pidfile = var / "run" / "servers.pid"
+    pidfile, argsfile = var / "run" / "servers.pid", var / "run" / "servers.args"
     sftp_port, smtp_port = state.port("sftp"), state.port("smtp")
     _ensure_keys(var)
-    if pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
+    passwords = var / "sftp" / "passwords"
+    secrets_env = _secrets(var)
+    fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.writelines(f"{a}:{secrets_env[f'SFTP_{a.upper()}_PASSWORD']}\n" for a in PASSWORD_ACCOUNTS)
+    cmd = [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
+           "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
+           "--keys", str(var / "sftp" / "keys"), "--passwords", str(passwords), "--smtp-port", str(smtp_port),
+           "--mail-dir", str(var / "mail")]
+    same = argsfile.exists() and argsfile.read_text() == json.dumps(cmd)
+    if same and pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
         return
-    stop_pid(pidfile)
+    stop_pid(pidfile)  # not running, or started by an older checkout with other arguments
     (var / "run").mkdir(parents=True, exist_ok=True)
     (var / "log").mkdir(parents=True, exist_ok=True)
     log = var / "log" / "servers.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
-             "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
-             "--keys", str(var / "sftp" / "keys"), "--smtp-port", str(smtp_port),
-             "--mail-dir", str(var / "mail")],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     pidfile.write_text(str(proc.pid))
+    argsfile.write_text(json.dumps(cmd))
     wait_port(sftp_port, 30, "SFTP server", log)
     wait_port(smtp_port, 30, "SMTP server", log)
 
@@ -217,7 +224,12 @@ def bigquery_up(state: StackState) -> None:
 
 # ---------------------------------------------------------------- config for the pipelines
 
+# Accounts that log in with a password (from secrets.env) rather than a key, as DPS's server does.
+PASSWORD_ACCOUNTS = ("dps",)
+
+
 def _secrets(var: Path) -> dict[str, str]:
+    """The stack's generated secrets (PostgreSQL, password SFTP accounts), kept in secrets.env."""
     path = var / "secrets.env"
     values: dict[str, str] = {}
     if path.exists():
@@ -225,8 +237,10 @@ def _secrets(var: Path) -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 k, v = line.split("=", 1)
                 values[k] = v
-    if "PG_PASSWORD" not in values:
-        values["PG_PASSWORD"] = secrets.token_urlsafe(18)
+    wanted = ["PG_PASSWORD"] + [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS]
+    if any(k not in values for k in wanted):
+        for k in wanted:
+            values.setdefault(k, secrets.token_urlsafe(18))
         var.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -251,9 +265,11 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                            "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",
                            "credentials": "anonymous"}
     for user in SFTP_ACCOUNTS:
+        by_password = user in PASSWORD_ACCOUNTS
         cfg[f"sftp_{user}"] = {
             "host": "127.0.0.1", "port": str(state.ports["sftp"]), "user": user,
-            "key_file": str(var / "sftp" / "keys" / user), "password": "",
+            "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
+            "password": f"${{SFTP_{user.upper()}_PASSWORD}}" if by_password else "",
             "known_hosts": str(known_hosts), "host_key": "", "remote_dir": SFTP_REMOTE_DIR[user]}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}
     path = var / "luigi.cfg"

@@ -1,15 +1,16 @@
 """The stack's SFTP (asyncssh) and SMTP (aiosmtpd) servers, in one asyncio process.
 
-SFTP: one account per vendor, each with its own client key and its own folder as the chroot,
-key authentication only. SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
+SFTP: one account per vendor, each with its own client key and its own folder as the chroot;
+accounts named in the passwords file log in with a password instead (like DPS's server). SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
 
     python -m stack.servers --sftp-root DIR --sftp-port N --host-key FILE --keys DIR
-                            [--smtp-port N --mail-dir DIR] [--legacy-sftp]
+                            [--passwords FILE]                            [--smtp-port N --mail-dir DIR] [--legacy-sftp]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 import os
 import signal
@@ -23,10 +24,12 @@ logger = logging.getLogger("stack.servers")
 
 
 class _VendorSSHServer(asyncssh.SSHServer):
-    """Key auth only; each user's authorized key is ``<keys>/<user>.pub``."""
+    """Each user's authorized key is ``<keys>/<user>.pub``; users listed in the passwords
+    file (``user:password`` lines) may log in with that password instead."""
 
-    def __init__(self, keys_dir: Path):
+    def __init__(self, keys_dir: Path, passwords: dict[str, str]):
         self._keys_dir = keys_dir
+        self._passwords = passwords
         self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn):
@@ -39,7 +42,11 @@ class _VendorSSHServer(asyncssh.SSHServer):
         return True
 
     def password_auth_supported(self) -> bool:
-        return False
+        return bool(self._passwords)
+
+    def validate_password(self, username: str, password: str) -> bool:
+        expected = self._passwords.get(username)
+        return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
 
 
 def _sftp_factory(root: Path):
@@ -81,8 +88,14 @@ async def serve(args) -> None:
         SFTPServerHandler._packet_handlers = {k: v for k, v in SFTPServerHandler._packet_handlers.items()
                                               if k not in drop}
     root, keys = Path(args.sftp_root), Path(args.keys)
+    passwords = {}
+    if args.passwords:
+        for line in Path(args.passwords).read_text().splitlines():
+            if ":" in line:
+                user, password = line.split(":", 1)
+                passwords[user] = password
     sftp = await asyncssh.create_server(
-        lambda: _VendorSSHServer(keys), "127.0.0.1", args.sftp_port,
+        lambda: _VendorSSHServer(keys, passwords), "127.0.0.1", args.sftp_port,
         server_host_keys=[args.host_key], sftp_factory=_sftp_factory(root),
         allow_scp=False, encoding=None)
     servers = [sftp]
@@ -110,6 +123,7 @@ def main(argv=None) -> None:
     p.add_argument("--sftp-port", type=int, required=True)
     p.add_argument("--host-key", required=True)
     p.add_argument("--keys", required=True)
+    p.add_argument("--passwords", help="file of user:password lines (mode 600)")
     p.add_argument("--smtp-port", type=int, default=0)
     p.add_argument("--mail-dir")
     p.add_argument("--legacy-sftp", action="store_true",

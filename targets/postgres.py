@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import luigi
 import psycopg2
@@ -104,15 +104,19 @@ class LoadResult:
 class _HashingReader:
     """Wraps a binary file for COPY: counts bytes and hashes them as PostgreSQL reads."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, total: int = 0, progress: Callable[[int, int], None] | None = None):
         self._raw = raw
         self.sha = hashlib.sha256()
         self.bytes = 0
+        self.total = total
+        self.progress = progress
 
     def read(self, size: int = -1) -> bytes:
         block = self._raw.read(size)
         self.sha.update(block)
         self.bytes += len(block)
+        if self.progress is not None:
+            self.progress(self.bytes, self.total)
         return block
 
 
@@ -276,7 +280,7 @@ class PostgresClient:
 
     def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
                  replace: bool = False, delimiter: str = ",", header: bool = True,
-                 encoding: str = "UTF8") -> LoadResult:
+                 encoding: str = "UTF8", progress: Callable[[int, int], None] | None = None) -> LoadResult:
         """COPY a CSV file into ``schema.table`` and write its ledger row in the same transaction.
 
         A crash before the commit leaves neither rows nor ledger row; a racing second load of the
@@ -294,7 +298,7 @@ class PostgresClient:
             with self.transaction() as cur, open(path, "rb") as raw:
                 if replace:
                     cur.execute(sql.SQL("TRUNCATE {}").format(target))
-                reader = _HashingReader(raw)
+                reader = _HashingReader(raw, os.fstat(raw.fileno()).st_size, progress)
                 cur.copy_expert(copy, reader, size=1 << 20)
                 entry.rows, entry.bytes, entry.sha256 = cur.rowcount, reader.bytes, reader.sha.hexdigest()
                 self._insert_ledger(cur, entry, "succeeded")

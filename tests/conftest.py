@@ -67,7 +67,9 @@ def stack_config(stack_var, pg_settings, tmp_path, monkeypatch):
     text = text.replace(f"log_fallback_dir = {stack_var / 'log-fallback'}",
                         f"log_fallback_dir = {tmp_path / 'log-fallback'}")
     cfg.write_text(text)
-    monkeypatch.setenv("PG_PASSWORD", pg_settings.password)
+    for line in (stack_var / "secrets.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            monkeypatch.setenv(*line.split("=", 1))
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg))
     parser = luigi.configuration.get_config()
     cls = type(parser)

@@ -86,8 +86,10 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     assert broken.returncode == 30, broken.stdout[-3000:]  # [retcode] task_failed
     assert re.search(r"sample_roster_20261104\.csv, row \d+, column grade: invalid input syntax", broken.stdout)
     assert "LoadSampleRoster" in broken.stdout
-    log = re.search(r"run.sh: log: (\S+)", broken.stderr).group(1)
-    assert "column grade" in Path(log).read_text()
+    log = Path(re.search(r"run.sh: log: (\S+)", broken.stderr).group(1)).read_text()
+    assert "column grade" in log
+    secrets = [l.split("=", 1)[1] for l in (demo_var / "secrets.env").read_text().splitlines() if "=" in l]
+    assert secrets and not any(v in log or v in broken.stdout for v in secrets)
     assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04'") == [("failed",)]
     assert (demo_var / "sftp" / "root" / "feeds" / "inbound" / "sample_roster_20261104.csv").exists()
 

@@ -289,3 +289,18 @@ def test_sftp_trust_records_key_after_confirmation(stack_config, stack_var, tmp_
     assert SftpClient(SftpSettings.from_config("feeds")).list_files() is not None
     out = io.StringIO()
     assert trust("feeds", assume_yes=True, out=out) == 0 and "already trusted" in out.getvalue()
+
+
+def test_password_login_from_environment(stack_config, stack_var, tmp_path, monkeypatch):
+    """[sftp_dps] logs in with password = ${SFTP_DPS_PASSWORD}; the password is redacted."""
+    from targets.logdb import redact
+    settings = SftpSettings.from_config("dps")
+    assert settings.key_file is None and settings.password
+    assert settings.password not in repr(settings)
+    assert redact(f"login {settings.password}") == "login ***"
+    with SftpClient(settings) as client:
+        client.upload_atomic(_file(tmp_path / "a", 1000), "END_TXT_FILE.txt")
+        assert [f.name for f in client.list_files()] == ["END_TXT_FILE.txt"]
+    monkeypatch.setenv("SFTP_DPS_PASSWORD", "wrong-password")
+    with pytest.raises(ConfigError, match="refused login for user dps"):
+        SftpClient(SftpSettings.from_config("dps")).exists("x")
