@@ -199,26 +199,36 @@ def _bq_venv() -> Path:
     return venv
 
 
-def bigquery_up(state: StackState) -> None:
-    var = state.var
-    pidfile = var / "run" / "bqemulator.pid"
-    port, grpc = state.port("bigquery"), state.port("bigquery_grpc")
+def _start_daemon(var: Path, name: str, cmd: list[str], port: int, timeout: float, env: dict | None = None) -> None:
+    """Start ``cmd`` detached unless it already runs on ``port``; pid in var/run/<name>.pid."""
+    pidfile = var / "run" / f"{name}.pid"
     if pid_alive(read_pid(pidfile)) and port_open(port):
         return
     stop_pid(pidfile)
-    venv = _bq_venv()
-    (var / "bq").mkdir(parents=True, exist_ok=True)
     (var / "run").mkdir(parents=True, exist_ok=True)
     (var / "log").mkdir(parents=True, exist_ok=True)
-    log = var / "log" / "bqemulator.log"
+    log = var / "log" / f"{name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(venv / "bin" / "bqemulator"), "start", "--rest-port", str(port), "--grpc-port", str(grpc),
-             "--persistent", "--data-dir", str(var / "bq"), "--project", BQ_PROJECT,
-             "--log-format", "console", "--log-level", "warning"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
     pidfile.write_text(str(proc.pid))
-    wait_port(port, 90, "BigQuery emulator", log)
+    wait_port(port, timeout, name, log)
+
+
+def google_up(state: StackState) -> None:
+    """The BigQuery emulator and the GCS emulator, both from the emulators' venv."""
+    var = state.var
+    venv = _bq_venv()
+    (var / "bq").mkdir(parents=True, exist_ok=True)
+    (var / "gcs").mkdir(parents=True, exist_ok=True)
+    port, grpc, gcs = state.port("bigquery"), state.port("bigquery_grpc"), state.port("gcs")
+    _start_daemon(var, "bqemulator", [
+        str(venv / "bin" / "bqemulator"), "start", "--rest-port", str(port), "--grpc-port", str(grpc),
+        "--persistent", "--data-dir", str(var / "bq"), "--project", BQ_PROJECT,
+        "--log-format", "console", "--log-level", "warning"], port, 90)
+    _start_daemon(var, "gcs-emulator", [
+        str(venv / "bin" / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(gcs), "-q"],
+        gcs, 30, env=dict(os.environ, STORAGE_BASE=str(var / "gcs")))
 
 
 # ---------------------------------------------------------------- config for the pipelines
@@ -263,6 +273,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
         cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
                            "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",
                            "credentials": "anonymous"}
+        cfg["gcs"] = {"project": BQ_PROJECT, "bucket": "district-raw-archive",
+                      "api_endpoint": f"http://127.0.0.1:{state.ports['gcs']}", "credentials": "anonymous"}
     for user in SFTP_ACCOUNTS:
         by_password = user in PASSWORD_ACCOUNTS
         cfg[f"sftp_{user}"] = {
@@ -286,14 +298,14 @@ def up(var: Path, with_bigquery: bool = True) -> StackState:
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o755)
     state = StackState.load(var)
-    for name in ("postgres", "sftp", "smtp") + (("bigquery", "bigquery_grpc") if with_bigquery else ()):
+    for name in ("postgres", "sftp", "smtp") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery else ()):
         state.port(name)
     state.save()
     password = _secrets(var)["PG_PASSWORD"]
     postgres_up(state, password)
     servers_up(state)
     if with_bigquery:
-        bigquery_up(state)
+        google_up(state)
     write_config(state, with_bigquery)
     return state
 
@@ -305,6 +317,8 @@ def down(var: Path) -> list[str]:
         stopped.append("sftp+smtp")
     if stop_pid(var / "run" / "bqemulator.pid"):
         stopped.append("bigquery")
+    if stop_pid(var / "run" / "gcs-emulator.pid"):
+        stopped.append("gcs")
     if state.ports and postgres_down(state):
         stopped.append("postgres")
     return stopped
@@ -321,6 +335,8 @@ def status(var: Path) -> dict[str, str]:
     out["smtp"] = f"running on 127.0.0.1:{p['smtp']} (mail in {var / 'mail'})" if srv else "stopped"
     bq = pid_alive(read_pid(var / "run" / "bqemulator.pid"))
     out["bigquery"] = f"running on http://127.0.0.1:{p['bigquery']}" if bq else "stopped"
+    gcs = pid_alive(read_pid(var / "run" / "gcs-emulator.pid"))
+    out["gcs"] = f"running on http://127.0.0.1:{p['gcs']}" if gcs else "stopped"
     return out
 
 
@@ -329,7 +345,8 @@ def main(argv=None) -> int:
     ap.add_argument("command", choices=["up", "down", "status"])
     ap.add_argument("--var", type=Path, default=Path(os.environ.get("ETL_VAR") or ROOT / "var"),
                     help="state folder (default: $ETL_VAR or var/)")
-    ap.add_argument("--without", action="append", default=[], choices=["bigquery"])
+    ap.add_argument("--without", action="append", default=[], choices=["bigquery"],
+                    help="bigquery: leave out the Google emulators (BigQuery and GCS)")
     args = ap.parse_args(argv)
     var = args.var.resolve()
     if args.command == "up":

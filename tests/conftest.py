@@ -25,6 +25,30 @@ def stack_var(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def google_stack(stack_var) -> Path:
+    """The session stack with the BigQuery and GCS emulators added (started on first use)."""
+    stack_cli.up(stack_var, with_bigquery=True)
+    return stack_var
+
+
+@pytest.fixture
+def bq_client(google_stack):
+    """A BigQuery client on the emulator; tests use datasets of their own (unique names)."""
+    from targets.bigquery import BigQueryClient, BigQuerySettings
+    port = StackState.load(google_stack).ports["bigquery"]
+    return BigQueryClient(BigQuerySettings(project=stack_cli.BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{port}",
+                                           credentials="anonymous"))
+
+
+@pytest.fixture
+def gcs_archive(google_stack):
+    from targets.bigquery import GcsArchive, GcsSettings
+    port = StackState.load(google_stack).ports["gcs"]
+    return GcsArchive(GcsSettings(project=stack_cli.BQ_PROJECT, bucket=f"b-{uuid.uuid4().hex[:8]}",
+                                  api_endpoint=f"http://127.0.0.1:{port}", credentials="anonymous"))
+
+
+@pytest.fixture(scope="session")
 def stack_state(stack_var) -> StackState:
     return StackState.load(stack_var)
 

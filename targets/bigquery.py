@@ -1,0 +1,387 @@
+"""BigQuery and GCS: clients from ``[bigquery]`` and ``[gcs]``; loads that replace the run's
+table (so a rerun never duplicates rows); streaming exports to atomic local files in a
+per-destination CSV dialect; views deployed only when their SQL changed; raw-file archive.
+
+``[bigquery] project, location, api_endpoint`` (emulator), ``credentials`` = ``anonymous``
+(emulator), a service-account key file, or empty for application-default credentials
+(``GOOGLE_APPLICATION_CREDENTIALS``). ``[gcs] project, bucket, api_endpoint, credentials``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import google.api_core.exceptions as gexc
+from google.api_core.client_options import ClientOptions
+from google.cloud import bigquery, storage
+
+from targets.config import Section
+from targets.errors import BadInputError, ConfigError, TransientError
+from targets.local import atomic_open, file_digest
+from targets.spreadsheet import is_spreadsheet, to_csv
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+VIEW_HASH_PREFIX = "sql-sha256:"
+
+
+def _credentials(value: str | None, section: str):
+    if value in (None, ""):
+        return None  # application-default credentials
+    if value == "anonymous":
+        from google.auth.credentials import AnonymousCredentials
+        return AnonymousCredentials()
+    from google.oauth2 import service_account
+    if not Path(value).exists():
+        raise ConfigError(f"[{section}] credentials: key file {value} does not exist")
+    return service_account.Credentials.from_service_account_file(value)
+
+
+@dataclass(frozen=True)
+class BigQuerySettings:
+    project: str
+    location: str = "US"
+    api_endpoint: str | None = None
+    credentials: str | None = None
+
+    @classmethod
+    def from_config(cls, section: str = "bigquery") -> "BigQuerySettings":
+        s = Section(section)
+        return cls(project=s.str("project", required=True), location=s.str("location", "US"),
+                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None)
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a destination wants its CSV: every vendor has its own habits."""
+
+    delimiter: str = ","
+    quoting: str = "minimal"  # minimal | all
+    quote_header: bool | None = None  # None: like the data rows
+    line_ending: str = "\n"
+    encoding: str = "utf-8"
+    date_format: str = "%Y-%m-%d"
+    datetime_format: str = "%Y-%m-%d %H:%M:%S"
+    true: str = "true"
+    false: str = "false"
+    header: bool = True
+
+    @classmethod
+    def from_mapping(cls, m: dict) -> "CsvDialect":
+        endings = {"lf": "\n", "crlf": "\r\n", "\\n": "\n", "\\r\\n": "\r\n"}
+        kw = dict(m)
+        if "line_ending" in kw:
+            kw["line_ending"] = endings.get(str(kw["line_ending"]).lower(), kw["line_ending"])
+        if kw.get("delimiter") in ("\\t", "tab"):
+            kw["delimiter"] = "\t"
+        unknown = set(kw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown CSV dialect settings: {', '.join(sorted(unknown))}")
+        if kw.get("quoting", "minimal") not in ("minimal", "all"):
+            raise ConfigError(f"CSV quoting must be 'minimal' or 'all', got {kw['quoting']!r}")
+        return cls(**kw)
+
+    def format(self, value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return self.true if value else self.false
+        if isinstance(value, dt.datetime):
+            return value.strftime(self.datetime_format)
+        if isinstance(value, dt.date):
+            return value.strftime(self.date_format)
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, decimal.Decimal):
+            return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+        return str(value)
+
+
+@dataclass
+class LoadOutcome:
+    table: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class ExportOutcome:
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+    columns: list[str] = field(default_factory=list)
+
+
+_POOL: dict[tuple[int, BigQuerySettings], "BigQueryClient"] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _transient(e: Exception) -> bool:
+    return isinstance(e, (gexc.ServerError, gexc.TooManyRequests, gexc.ServiceUnavailable, ConnectionError,
+                          TimeoutError))
+
+
+class BigQueryClient:
+    """One google-cloud-bigquery client per settings and process."""
+
+    def __init__(self, settings: BigQuerySettings):
+        self.settings = settings
+        options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
+        self.bq = bigquery.Client(project=settings.project, location=settings.location,
+                                  credentials=_credentials(settings.credentials, "bigquery"),
+                                  client_options=options)
+
+    @classmethod
+    def from_config(cls, section: str = "bigquery") -> "BigQueryClient":
+        settings = BigQuerySettings.from_config(section)
+        key = (os.getpid(), settings)
+        with _POOL_LOCK:
+            if key not in _POOL:
+                _POOL[key] = cls(settings)
+            return _POOL[key]
+
+    def table_id(self, table: str) -> str:
+        """``dataset.table`` or ``project.dataset.table`` → full id."""
+        parts = table.split(".")
+        if len(parts) == 2:
+            return f"{self.settings.project}.{table}"
+        if len(parts) == 3:
+            return table
+        raise ConfigError(f"BigQuery table must be 'dataset.table', got {table!r}")
+
+    def ensure_dataset(self, dataset: str) -> None:
+        ds = bigquery.Dataset(f"{self.settings.project}.{dataset}")
+        ds.location = self.settings.location
+        self.bq.create_dataset(ds, exists_ok=True)
+
+    # -- loads
+
+    def load_file(self, path: str | os.PathLike, table: str, file_format: str = "csv",
+                  schema: list[tuple[str, str]] | None = None, header_rows: int = 1, delimiter: str = ",",
+                  encoding: str = "UTF-8", sheet: str | None = None, write: str = "truncate",
+                  quote: str = '"') -> LoadOutcome:
+        """Load one local file into ``table``, replacing it (``truncate``) or appending.
+
+        Spreadsheets are converted to CSV first (explicit formatting). Without a schema the
+        columns are detected; with one, the file must have exactly those columns. The file's
+        own sha256 and size are returned for the ledger.
+        """
+        path = Path(path)
+        size, sha = file_digest(path)
+        fmt = file_format.lower()
+        table_id = self.table_id(table)
+        self.ensure_dataset(table_id.split(".")[1])
+        with tempfile.TemporaryDirectory(prefix="bq-load-") as tmp:
+            source = path
+            if fmt in ("xlsx", "xls", "ods") or (fmt == "auto" and is_spreadsheet(path)):
+                source = Path(tmp) / (path.stem + ".csv")
+                to_csv(path, source, sheet=sheet, header_row=header_rows)
+                fmt, header_rows, delimiter, encoding = "csv", 1, ",", "UTF-8"
+            config = self._load_config(fmt, schema, header_rows, delimiter, encoding, write, quote)
+            if fmt == "parquet" and write == "truncate":
+                self._ensure_table(table_id, schema)  # the emulator cannot truncate a missing table
+            try:
+                with open(source, "rb") as fh:
+                    job = self.bq.load_table_from_file(fh, table_id, job_config=config, rewind=True)
+                job.result()
+            except gexc.BadRequest as e:
+                raise BadInputError(str(path), _first_error(e, job if "job" in locals() else None)) from e
+            except Exception as e:
+                if _transient(e):
+                    raise TransientError(f"BigQuery load of {path.name} into {table}: {e}") from e
+                raise
+        rows = job.output_rows if job.output_rows is not None else self.bq.get_table(table_id).num_rows
+        logger.info("loaded %s rows from %s into %s", rows, path.name, table_id)
+        return LoadOutcome(table_id, int(rows or 0), size, sha)
+
+    @staticmethod
+    def _load_config(fmt, schema, header_rows, delimiter, encoding, write, quote) -> bigquery.LoadJobConfig:
+        disposition = {"truncate": "WRITE_TRUNCATE", "append": "WRITE_APPEND"}.get(write)
+        if disposition is None:
+            raise ConfigError(f"write mode must be 'truncate' or 'append', got {write!r}")
+        config = bigquery.LoadJobConfig(write_disposition=disposition)
+        if fmt in ("csv", "txt"):
+            config.source_format = bigquery.SourceFormat.CSV
+            config.skip_leading_rows = header_rows
+            config.field_delimiter = delimiter
+            config.encoding = encoding
+            config.quote_character = quote
+            config.allow_quoted_newlines = True
+        elif fmt == "parquet":
+            config.source_format = bigquery.SourceFormat.PARQUET
+        else:
+            raise ConfigError(f"unknown file format {fmt!r} (csv, txt, xlsx, xls, parquet)")
+        if schema:
+            config.schema = [bigquery.SchemaField(name, typ) for name, typ in schema]
+        elif fmt != "parquet":
+            config.autodetect = True
+        return config
+
+    def _ensure_table(self, table_id: str, schema) -> None:
+        if schema:
+            self.bq.create_table(bigquery.Table(table_id, schema=[bigquery.SchemaField(n, t) for n, t in schema]),
+                                 exists_ok=True)
+
+    # -- queries and exports
+
+    def query(self, sql: str, params: dict | None = None) -> list[dict]:
+        """A small query's rows as dicts (not for big results: see export)."""
+        config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
+        return [dict(r.items()) for r in self.bq.query(sql, job_config=config).result()]
+
+    def export(self, sql: str, dest: str | os.PathLike, dialect: CsvDialect = CsvDialect(),
+               header: list[str] | None = None, page_size: int = 10_000, progress: Progress | None = None,
+               params: dict | None = None, mode: int = 0o660, group: str | None = None) -> ExportOutcome:
+        """Run ``sql`` and stream its rows page by page into an atomic local CSV file.
+
+        Never holds more than one page in memory. ``header`` names the columns written (by
+        default the result's own names).
+        """
+        config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
+        job = self.bq.query(sql, job_config=config)
+        result = job.result(page_size=page_size)
+        columns = header or [f.name for f in result.schema]
+        total = result.total_rows or 0
+        quoting = csv.QUOTE_ALL if dialect.quoting == "all" else csv.QUOTE_MINIMAL
+        rows = 0
+        with atomic_open(dest, encoding=dialect.encoding, mode=mode, group=group) as fh:
+            writer = csv.writer(fh, delimiter=dialect.delimiter, quoting=quoting, lineterminator=dialect.line_ending)
+            if dialect.header:
+                head_quoting = quoting if dialect.quote_header is None else (
+                    csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
+                csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
+                           lineterminator=dialect.line_ending).writerow(columns)
+            fmt = dialect.format
+            for page in result.pages:
+                batch = [[fmt(v) for v in row.values()] for row in page]
+                writer.writerows(batch)
+                rows += len(batch)
+                if progress is not None:
+                    progress(rows, total)
+        size, sha = file_digest(dest)
+        logger.info("exported %s rows to %s", rows, dest)
+        return ExportOutcome(os.fspath(dest), rows, size, sha, columns)
+
+    # -- views
+
+    def deploy_view(self, view: str, sql: str) -> bool:
+        """Create or replace a view when its SQL changed; True if it was (re)deployed.
+
+        The SQL's sha256 is kept in the view's description, so the check is one metadata call.
+        """
+        view_id = self.table_id(view)
+        digest = VIEW_HASH_PREFIX + hashlib.sha256(sql.encode("utf-8")).hexdigest()
+        self.ensure_dataset(view_id.split(".")[1])
+        try:
+            existing = self.bq.get_table(view_id)
+        except gexc.NotFound:
+            existing = None
+        if existing is not None and (existing.description or "") == digest:
+            return False
+        table = bigquery.Table(view_id)
+        table.view_query = sql
+        table.description = digest
+        if existing is not None:
+            self.bq.delete_table(view_id)
+        self.bq.create_table(table)
+        logger.info("deployed view %s", view_id)
+        return True
+
+
+def _param(name: str, value) -> bigquery.ScalarQueryParameter:
+    types = [(bool, "BOOL"), (int, "INT64"), (float, "FLOAT64"), (dt.datetime, "DATETIME"), (dt.date, "DATE")]
+    for py, bq in types:
+        if isinstance(value, py):
+            return bigquery.ScalarQueryParameter(name, bq, value)
+    return bigquery.ScalarQueryParameter(name, "STRING", value)
+
+
+def _first_error(e: Exception, job) -> str:
+    errors = getattr(job, "errors", None) or getattr(e, "errors", None) or []
+    for err in errors:
+        msg = err.get("message") if isinstance(err, dict) else None
+        if msg:
+            return msg
+    return str(getattr(e, "message", e))
+
+
+# ---------------------------------------------------------------- GCS raw archive
+
+@dataclass(frozen=True)
+class GcsSettings:
+    project: str
+    bucket: str
+    api_endpoint: str | None = None
+    credentials: str | None = None
+
+    @classmethod
+    def from_config(cls, section: str = "gcs") -> "GcsSettings":
+        s = Section(section)
+        return cls(project=s.str("project", required=True), bucket=s.str("bucket", required=True),
+                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None)
+
+
+class GcsArchive:
+    """Raw files archived as ``gs://<bucket>/<folder>/<date>/<file>`` (bucket created if missing)."""
+
+    _pool: dict[tuple[int, GcsSettings], "GcsArchive"] = {}
+
+    def __init__(self, settings: GcsSettings):
+        self.settings = settings
+        options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
+        self.gcs = storage.Client(project=settings.project, credentials=_credentials(settings.credentials, "gcs"),
+                                  client_options=options)
+        self._bucket = None
+
+    @classmethod
+    def from_config(cls, section: str = "gcs") -> "GcsArchive":
+        settings = GcsSettings.from_config(section)
+        key = (os.getpid(), settings)
+        if key not in cls._pool:
+            cls._pool[key] = cls(settings)
+        return cls._pool[key]
+
+    def bucket(self):
+        if self._bucket is None:
+            bucket = self.gcs.bucket(self.settings.bucket)
+            if not bucket.exists():
+                bucket = self.gcs.create_bucket(self.settings.bucket)
+            self._bucket = bucket
+        return self._bucket
+
+    @staticmethod
+    def object_name(folder: str, run_date: dt.date, name: str) -> str:
+        return f"{folder.strip('/')}/{run_date.isoformat()}/{name}"
+
+    def archive(self, path: str | os.PathLike, folder: str, run_date: dt.date) -> str:
+        """Upload the file (replacing the same object); returns its gs:// URI."""
+        name = self.object_name(folder, run_date, Path(path).name)
+        blob = self.bucket().blob(name)
+        try:
+            blob.upload_from_filename(os.fspath(path))
+        except Exception as e:
+            if _transient(e):
+                raise TransientError(f"GCS upload of {Path(path).name}: {e}") from e
+            raise
+        return f"gs://{self.settings.bucket}/{name}"
+
+    def exists(self, folder: str, run_date: dt.date, name: str) -> bool:
+        return self.bucket().blob(self.object_name(folder, run_date, name)).exists()
+
+    def read(self, uri: str) -> bytes:
+        prefix = f"gs://{self.settings.bucket}/"
+        if not uri.startswith(prefix):
+            raise ValueError(f"{uri} is not in bucket {self.settings.bucket}")
+        return self.bucket().blob(uri[len(prefix):]).download_as_bytes()

@@ -1,0 +1,98 @@
+"""BigQuery (bqemulator through the official client) and GCS (gcp-storage-emulator)."""
+import csv
+import datetime as dt
+import uuid
+
+import openpyxl
+import pytest
+
+from targets.bigquery import CsvDialect
+from targets.errors import BadInputError
+
+
+def _ds():
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+def _write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_csv_load_replaces_and_queries_back(bq_client, tmp_path):
+    ds = _ds()
+    f = _write(tmp_path / "students.csv", 'id,name,grade\n1,"O\'Brien, Ana",KG\n2,Zoë,01\n')
+    out = bq_client.load_file(f, f"{ds}.students", schema=[("id", "INT64"), ("name", "STRING"), ("grade", "STRING")])
+    assert out.rows == 2 and out.bytes == f.stat().st_size and len(out.sha256) == 64
+    again = bq_client.load_file(f, f"{ds}.students", schema=[("id", "INT64"), ("name", "STRING"), ("grade", "STRING")])
+    assert again.rows == 2
+    rows = bq_client.query(f"SELECT id, name, grade FROM {ds}.students ORDER BY id")
+    assert rows == [{"id": 1, "name": "O'Brien, Ana", "grade": "KG"}, {"id": 2, "name": "Zoë", "grade": "01"}]
+
+
+def test_pipe_delimited_txt_and_xlsx(bq_client, tmp_path):
+    ds = _ds()
+    txt = _write(tmp_path / "scores.txt", "id|score\n1|98.5\n2|77\n", "latin-1")
+    assert bq_client.load_file(txt, f"{ds}.scores", file_format="txt", delimiter="|", encoding="ISO-8859-1",
+                               schema=[("id", "INT64"), ("score", "FLOAT64")]).rows == 2
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Data"
+    ws.append(["id", "enrolled", "name"])
+    ws.append([1, dt.date(2026, 8, 12), "Müller"])
+    ws.append([2.0, dt.date(2026, 9, 1), None])
+    wb.save(tmp_path / "enroll.xlsx")
+    out = bq_client.load_file(tmp_path / "enroll.xlsx", f"{ds}.enroll", file_format="xlsx", sheet="Data",
+                              schema=[("id", "INT64"), ("enrolled", "DATE"), ("name", "STRING")])
+    assert out.rows == 2
+    rows = bq_client.query(f"SELECT id, enrolled, name FROM {ds}.enroll ORDER BY id")
+    assert rows == [{"id": 1, "enrolled": dt.date(2026, 8, 12), "name": "Müller"},
+                    {"id": 2, "enrolled": dt.date(2026, 9, 1), "name": None}]
+
+
+def test_bad_file_names_the_problem(bq_client, tmp_path):
+    f = _write(tmp_path / "bad.csv", "id,name\nx,Ana\n")
+    with pytest.raises(BadInputError) as err:
+        bq_client.load_file(f, f"{_ds()}.bad", schema=[("id", "INT64"), ("name", "STRING")])
+    assert err.value.file == str(f)
+
+
+def test_export_streams_pages_in_the_dialect(bq_client, tmp_path):
+    ds = _ds()
+    f = _write(tmp_path / "s.csv", "id,name,active,born\n" + "".join(
+        f"{i},\"Name, {i}\",{'true' if i % 2 else 'false'},2010-01-{i % 28 + 1:02d}\n" for i in range(1, 2501)))
+    bq_client.load_file(f, f"{ds}.s", schema=[("id", "INT64"), ("name", "STRING"), ("active", "BOOL"),
+                                              ("born", "DATE")])
+    seen = []
+    dialect = CsvDialect(quoting="all", line_ending="\r\n", true="1", false="0", date_format="%m/%d/%Y")
+    out = bq_client.export(f"SELECT id AS Student_id, name AS Name, active AS Active, born AS DOB FROM {ds}.s ORDER BY id",
+                           tmp_path / "out" / "students.csv", dialect=dialect, page_size=1000,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert out.rows == 2500 and out.columns == ["Student_id", "Name", "Active", "DOB"]
+    assert seen[-1] == (2500, 2500) and len(seen) >= 3  # page by page
+    raw = (tmp_path / "out" / "students.csv").read_bytes()
+    assert raw.startswith(b'"Student_id","Name","Active","DOB"\r\n"1","Name, 1","1","01/02/2010"\r\n')
+    with open(tmp_path / "out" / "students.csv", newline="") as fh:
+        assert len(list(csv.reader(fh))) == 2501
+
+
+def test_deploy_view_only_when_sql_changed(bq_client):
+    ds = _ds()
+    bq_client.ensure_dataset(ds)
+    bq_client.bq.query(f"CREATE TABLE {ds}.t AS SELECT 1 AS id").result()
+    sql = f"SELECT id AS Student_id FROM `{bq_client.settings.project}.{ds}.t`"
+    assert bq_client.deploy_view(f"{ds}.v", sql) is True
+    assert bq_client.deploy_view(f"{ds}.v", sql) is False
+    assert bq_client.deploy_view(f"{ds}.v", sql + " WHERE id > 0") is True
+    # An explicit alias keeps the vendor's column case (the emulator lower-cases SELECT *).
+    assert bq_client.query(f"SELECT Student_id AS Student_id FROM {ds}.v") == [{"Student_id": 1}]
+
+
+def test_gcs_archive_creates_bucket_and_replaces(gcs_archive, tmp_path):
+    f = _write(tmp_path / "students.csv", "id\n1\n")
+    uri = gcs_archive.archive(f, "powerschool_combined", dt.date(2026, 11, 24))
+    assert uri.endswith("/powerschool_combined/2026-11-24/students.csv")
+    _write(f, "id\n1\n2\n")
+    assert gcs_archive.archive(f, "powerschool_combined", dt.date(2026, 11, 24)) == uri
+    assert gcs_archive.read(uri) == b"id\n1\n2\n"
+    assert gcs_archive.exists("powerschool_combined", dt.date(2026, 11, 24), "students.csv")
