@@ -15,6 +15,9 @@ from targets.errors import ConfigError
 from targets.local import LocalFileTarget
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def today() -> dt.date:
     """Today in the district's time zone (``[etl] timezone``), not the server's."""
     try:

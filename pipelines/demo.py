@@ -94,7 +94,7 @@ class LoadSampleRoster(luigi.Task):
 
     def run(self):
         client = self.output().client
-        client.migrate()
+        client.ensure_schema()
         with client.transaction() as cur:
             cur.execute("CREATE SCHEMA IF NOT EXISTS demo;"
                         "CREATE TABLE IF NOT EXISTS demo.sample_roster (run_date date NOT NULL,"

@@ -8,6 +8,7 @@ per-destination CSV dialect; views deployed only when their SQL changed; raw-fil
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import decimal
@@ -189,6 +190,11 @@ class BigQueryClient:
                 source = Path(tmp) / (path.stem + ".csv")
                 to_csv(path, source, sheet=sheet, header_row=header_rows)
                 fmt, header_rows, delimiter, encoding = "csv", 1, ",", "UTF-8"
+            elif fmt in ("csv", "txt") and codecs.lookup(encoding).name != "utf-8":
+                # Load UTF-8 everywhere: the emulator reads only UTF-8, and one path is simpler.
+                source = Path(tmp) / path.name
+                _transcode(path, source, encoding)
+                encoding = "UTF-8"
             config = self._load_config(fmt, schema, header_rows, delimiter, encoding, write, quote)
             if fmt == "parquet" and write == "truncate":
                 self._ensure_table(table_id, schema)  # the emulator cannot truncate a missing table
@@ -298,6 +304,15 @@ class BigQueryClient:
         self.bq.create_table(table)
         logger.info("deployed view %s", view_id)
         return True
+
+
+def _transcode(src: Path, dest: Path, encoding: str) -> None:
+    try:
+        with open(src, encoding=encoding, newline="") as fin, open(dest, "w", encoding="utf-8", newline="") as fout:
+            for block in iter(lambda: fin.read(1 << 20), ""):
+                fout.write(block)
+    except UnicodeDecodeError as e:
+        raise BadInputError(str(src), f"bytes not valid {encoding}: {e.reason}") from e
 
 
 def _param(name: str, value) -> bigquery.ScalarQueryParameter:

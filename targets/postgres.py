@@ -132,6 +132,7 @@ class PostgresClient:
         self.retries = retries
         self.backoff = backoff
         self._conn = None
+        self._migrated = False
         self._lock = threading.RLock()
         self._done_cache: dict[tuple[str, dt.date], tuple[float, set[str]]] = {}
 
@@ -198,6 +199,12 @@ class PostgresClient:
 
     # -- migrations
 
+    def ensure_schema(self) -> None:
+        """Apply pending migrations once per client (before the first ledger write)."""
+        if not self._migrated:
+            self.migrate()
+            self._migrated = True
+
     def migrate(self, sql_dir: Path = SQL_DIR) -> list[str]:
         """Apply ``sql/NNN_*.sql`` files not applied yet, each in its own transaction, in order."""
         files = sorted(p for p in sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
@@ -224,24 +231,27 @@ class PostgresClient:
 
     # -- the ledger
 
-    def done_items(self, job: str, run_date: dt.date, max_age: float = 2.0) -> set[str]:
-        """Items of ``job`` with a succeeded row for ``run_date``: one query serves many targets."""
+    def done_items(self, job: str, run_date: dt.date, max_age: float = 2.0) -> dict[str, str | None]:
+        """Items of ``job`` with a succeeded row for ``run_date``, with the sha256 recorded:
+        one query serves every target of the job for that date."""
         key = (job, run_date)
         cached = self._done_cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]
         try:
             with self.transaction() as cur:
-                cur.execute(sql.SQL("SELECT item FROM {} WHERE job_name = %s AND run_date = %s"
+                cur.execute(sql.SQL("SELECT item, sha256 FROM {} WHERE job_name = %s AND run_date = %s"
                                     " AND status = 'succeeded'").format(LEDGER), (job, run_date))
-                items = {r[0] for r in cur.fetchall()}
+                items = dict(cur.fetchall())
         except psycopg2.errors.UndefinedTable:
-            items = set()  # no ledger yet: nothing is done
+            items = {}  # no ledger yet: nothing is done
         self._done_cache[key] = (time.monotonic(), items)
         return items
 
-    def is_done(self, job: str, item: str, run_date: dt.date) -> bool:
-        return item in self.done_items(job, run_date)
+    def is_done(self, job: str, item: str, run_date: dt.date, sha256: str | None = None) -> bool:
+        """A succeeded row exists (for exactly this content, when ``sha256`` is given)."""
+        done = self.done_items(job, run_date)
+        return item in done and (sha256 is None or done[item] == sha256)
 
     def last_success(self, job: str, item: str, before: dt.date | None = None) -> dict | None:
         """The newest succeeded row for (job, item), optionally before a run date."""
@@ -264,9 +274,19 @@ class PostgresClient:
         ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
                            status, e.rows, e.bytes, e.sha256, e.started_at, error))
 
-    def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None) -> None:
-        """Write a ledger row in its own transaction (SFTP and BigQuery transfers, failures)."""
+    def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None,
+               replace: bool = False) -> None:
+        """Write a ledger row in its own transaction (SFTP and BigQuery transfers, failures).
+
+        ``replace``: an earlier success for the same (job, item, date) becomes 'superseded' in
+        the same transaction (a changed file reloaded for the same day).
+        """
+        self.ensure_schema()
         with self.transaction() as cur:
+            if replace and status == "succeeded":
+                cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE job_name = %s AND item = %s"
+                                    " AND run_date = %s AND status = 'succeeded'").format(LEDGER),
+                            (entry.job, entry.item, entry.run_date))
             self._insert_ledger(cur, entry, status, error)
         if status == "succeeded":
             self._mark_done(entry)
@@ -274,7 +294,7 @@ class PostgresClient:
     def _mark_done(self, entry: LedgerEntry) -> None:
         cached = self._done_cache.get((entry.job, entry.run_date))
         if cached is not None:
-            cached[1].add(entry.item)
+            cached[1][entry.item] = entry.sha256
 
     # -- loading
 
@@ -291,6 +311,7 @@ class PostgresClient:
             sql.SQL(", ").join(sql.Identifier(c) for c in columns))
         copy = sql.SQL("COPY {}{} FROM STDIN WITH (FORMAT csv, HEADER {}, DELIMITER {}, ENCODING {})").format(
             target, cols, sql.SQL("true" if header else "false"), sql.Literal(delimiter), sql.Literal(encoding))
+        self.ensure_schema()
         entry.started_at = entry.started_at or dt.datetime.now(dt.timezone.utc)
         entry.destination = entry.destination or f"{self.settings.describe()}#{table}"
         entry.source = entry.source or os.fspath(path)
@@ -340,13 +361,14 @@ def _table_identifier(table: str) -> sql.Composable:
 
 
 class LedgerTarget(luigi.Target):
-    """Done when dba.tDataLoads has a succeeded row for (job, item, run date)."""
+    """Done when dba.tDataLoads has a succeeded row for (job, item, run date) — and, when
+    ``sha256`` is given, for that exact content, so a changed file is loaded again."""
 
-    def __init__(self, client: PostgresClient, job: str, item: str, run_date: dt.date):
-        self.client, self.job, self.item, self.run_date = client, job, item, run_date
+    def __init__(self, client: PostgresClient, job: str, item: str, run_date: dt.date, sha256: str | None = None):
+        self.client, self.job, self.item, self.run_date, self.sha256 = client, job, item, run_date, sha256
 
     def exists(self) -> bool:
-        return self.client.is_done(self.job, self.item, self.run_date)
+        return self.client.is_done(self.job, self.item, self.run_date, self.sha256)
 
     def entry(self, **fields) -> LedgerEntry:
         return LedgerEntry(job=self.job, item=self.item, run_date=self.run_date, **fields)

@@ -54,7 +54,7 @@ def _count(settings, query):
 def test_migrations_are_idempotent(pg_settings):
     client = _client(pg_settings)
     first = client.migrate()
-    assert first == ["001_dba_schema.sql"]
+    assert first[0] == "001_dba_schema.sql" and first == sorted(first)
     assert client.migrate() == []
     for table in ("tdataloads", "timportconfig", "tlogentry"):
         assert _count(pg_settings, f"SELECT count(*) FROM information_schema.tables "
@@ -156,3 +156,19 @@ def test_killed_between_copy_and_commit_leaves_nothing_and_rerun_loads_once(pg_s
     assert luigi.build([LoadStudents(date=DAY)], local_scheduler=True)
     assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 10_000
     assert _count(pg_settings, "SELECT count(*) FROM dba.tdataloads") == 1
+
+
+def test_reload_of_changed_content_supersedes_the_old_success(pg_settings):
+    client = _client(pg_settings)
+    client.migrate()
+    entry = LedgerEntry("warehouse", "powerschool_combined/students.csv", DAY, sha256="a" * 64, rows=10)
+    client.record(entry)
+    assert LedgerTarget(client, entry.job, entry.item, DAY, sha256="a" * 64).exists()
+    assert not LedgerTarget(client, entry.job, entry.item, DAY, sha256="b" * 64).exists()
+    newer = LedgerEntry(entry.job, entry.item, DAY, sha256="b" * 64, rows=12)
+    client.record(newer, replace=True)
+    fresh = PostgresClient(pg_settings)
+    assert fresh.is_done(entry.job, entry.item, DAY, "b" * 64)
+    assert not fresh.is_done(entry.job, entry.item, DAY, "a" * 64)
+    statuses = _fetch(pg_settings, "SELECT string_agg(status, ',' ORDER BY load_id) FROM dba.tdataloads")[0]
+    assert statuses == "superseded,succeeded"

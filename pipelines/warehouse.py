@@ -1,0 +1,268 @@
+"""Warehouse load: files in local folders (``powerschool_combined/``, ``eis/``,
+``misc_imports/`` under ``[etl] data_dir``) → GCS raw archive
+(``gs://<bucket>/<folder>/<date>/<file>``) → BigQuery tables, as declared in ``sources.toml``.
+
+Cadence: ``BigQueryOperations`` at 03:00 (powerschool_combined, eis) and
+``BigQueryOperationsMisc`` at 06:55 (misc_imports). Sections: ``[etl]``, ``[warehouse]
+sources_file``, ``[gcs]``, ``[bigquery]``, ``[postgres]``. One task per file; done = its
+``dba.tDataLoads`` row for that content (sha256), so a rerun is a no-op and a changed file for
+the same date reloads (the table is replaced, never appended to). A file that breaks a rule
+goes to ``<folder>/error/<date>/`` with a failed ledger row naming the rule; the other files
+still load. Rerun: ``./run.sh luigi --module pipelines.warehouse BigQueryOperations --date D``.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import fnmatch
+import json
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import luigi
+
+from pipelines.base import ROOT, RunDateParameter, data_dir, local_target
+from targets.bigquery import BigQueryClient, GcsArchive
+from targets.config import Section
+from targets.errors import BadInputError, ConfigError
+from targets.local import LocalFileTarget, file_digest
+from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
+from targets.spreadsheet import sheet_rows
+
+logger = logging.getLogger(__name__)
+
+JOB = "warehouse"
+_FORMATS = ("csv", "txt", "xlsx", "xls", "parquet")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One registry entry: which files, into which table, read how."""
+
+    folder: str
+    pattern: str
+    table: str
+    format: str = "csv"
+    columns: tuple[tuple[str, str], ...] = ()
+    write: str = "truncate"
+    header_rows: int = 1
+    delimiter: str = ","
+    encoding: str = "UTF-8"
+    sheet: str | None = None
+
+    def table_for(self, filename: str, run_date: dt.date) -> str:
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(filename).stem)
+        return self.table.replace("{date}", f"{run_date:%Y%m%d}").replace("{stem}", stem)
+
+
+@dataclass
+class Registry:
+    sources: list[Source]
+    slots: dict[str, list[str]] = field(default_factory=dict)
+
+    def match(self, folder: str, filename: str) -> Source | None:
+        for s in self.sources:
+            if s.folder == folder and fnmatch.fnmatchcase(filename, s.pattern):
+                return s
+        return None
+
+
+def load_registry(path: str | os.PathLike) -> Registry:
+    """Read and check ``sources.toml``; every problem names the entry."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"source registry {path}: {e}") from e
+    sources = []
+    for n, raw in enumerate(data.get("source", []), start=1):
+        where = f"{path} source #{n}"
+        unknown = set(raw) - set(Source.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        for key in ("folder", "pattern", "table"):
+            if not raw.get(key):
+                raise ConfigError(f"{where}: '{key}' is required")
+        fmt = raw.get("format", Path(raw["pattern"]).suffix.lstrip(".").lower() or "csv")
+        if fmt not in _FORMATS:
+            raise ConfigError(f"{where}: format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
+        columns = []
+        for col in raw.get("columns", []):
+            name, _, typ = col.partition(":")
+            columns.append((name.strip(), (typ or "STRING").strip().upper()))
+        sources.append(Source(folder=raw["folder"], pattern=raw["pattern"], table=raw["table"], format=fmt,
+                              columns=tuple(columns), write=raw.get("write", "truncate"),
+                              header_rows=int(raw.get("header_rows", 1)), delimiter=raw.get("delimiter", ","),
+                              encoding=raw.get("encoding", "UTF-8"), sheet=raw.get("sheet")))
+    return Registry(sources=sources, slots=data.get("slots", {}))
+
+
+def registry() -> Registry:
+    try:
+        path = Section("warehouse").path("sources_file", default="sources.toml")
+    except ConfigError:
+        path = Path("sources.toml")
+    return load_registry(path if path.is_absolute() else ROOT / path)
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str | None:
+    """sha256 of a file, cached by (path, size, mtime) so repeated complete() checks are cheap."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path)[1]
+    return _DIGESTS[key]
+
+
+class SourceFile(luigi.ExternalTask):
+    """A file someone else put in one of our folders."""
+
+    path = luigi.Parameter()
+
+    def output(self):
+        return LocalFileTarget(self.path)
+
+
+class LoadFileToBigQuery(luigi.Task):
+    """One file archived to GCS and loaded into its BigQuery table; done = its ledger row."""
+
+    date = RunDateParameter()
+    folder = luigi.Parameter()
+    filename = luigi.Parameter()
+
+    @property
+    def path(self) -> Path:
+        return data_dir() / self.folder / self.filename
+
+    def requires(self):
+        return SourceFile(path=str(self.path))
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), JOB, f"{self.folder}/{self.filename}", self.date,
+                            sha256=_sha256(self.path))
+
+    def run(self):
+        source = registry().match(self.folder, self.filename)
+        if source is None:
+            raise ConfigError(f"{self.folder}/{self.filename} matches no entry of the source registry")
+        ledger = self.output()
+        started = dt.datetime.now(dt.timezone.utc)
+        try:
+            check_file(self.path, source)
+            self.set_status_message(f"archiving {self.filename} to GCS")
+            uri = GcsArchive.from_config().archive(self.path, self.folder, self.date)
+            self.set_status_message(f"loading {self.filename} into BigQuery")
+            out = BigQueryClient.from_config().load_file(
+                self.path, source.table_for(self.filename, self.date), file_format=source.format,
+                schema=list(source.columns) or None, header_rows=source.header_rows, delimiter=source.delimiter,
+                encoding=source.encoding, sheet=source.sheet, write=source.write)
+        except BadInputError as e:
+            moved = self._quarantine()
+            ledger.client.record(ledger.entry(direction="load", source=str(moved),
+                                              destination=source.table_for(self.filename, self.date),
+                                              started_at=started), status="failed", error=str(e))
+            logger.error("%s moved to %s: %s", self.filename, moved.parent, e.rule)
+            raise
+        ledger.client.record(ledger.entry(direction="load", source=uri, destination=out.table, rows=out.rows,
+                                          bytes=out.bytes, sha256=out.sha256, started_at=started), replace=True)
+
+    def _quarantine(self) -> Path:
+        dest = data_dir() / self.folder / "error" / self.date.isoformat() / self.filename
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, dest)
+        return dest
+
+
+class BigQueryOperations(luigi.WrapperTask):
+    """Every file in the slot's folders loaded (03:00: powerschool_combined and eis)."""
+
+    date = RunDateParameter()
+
+    def _scan(self) -> tuple[list[tuple[str, str]], list[str]]:
+        reg = registry()
+        folders = reg.slots.get(self.get_task_family())
+        if folders is None:
+            raise ConfigError(f"sources.toml [slots] has no entry for {self.get_task_family()}")
+        matched, unmatched = [], []
+        for folder in folders:
+            root = data_dir() / folder
+            names = sorted(e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")) \
+                if root.is_dir() else []
+            for name in names:
+                if reg.match(folder, name):
+                    matched.append((folder, name))
+                else:
+                    unmatched.append(f"{folder}/{name}")
+        return matched, unmatched
+
+    def requires(self):
+        matched, unmatched = self._scan()
+        for name in unmatched:
+            logger.warning("%s matches no source in sources.toml: not loaded", name)
+        return [LoadFileToBigQuery(date=self.date, folder=f, filename=n) for f, n in matched]
+
+    def run(self):
+        matched, unmatched = self._scan()
+        with local_target(self.summary_path()).open("w") as fh:
+            json.dump({"slot": self.get_task_family(), "date": self.date.isoformat(),
+                       "loaded": [f"{f}/{n}" for f, n in matched], "unmatched": unmatched}, fh, indent=2)
+
+    def summary_path(self) -> Path:
+        return data_dir() / "reports" / f"{self.get_task_family()}-{self.date.isoformat()}.json"
+
+
+class BigQueryOperationsMisc(BigQueryOperations):
+    """Every file in misc_imports loaded (06:55)."""
+
+
+def check_file(path: Path, source: Source) -> None:
+    """The rules a file must pass before it is loaded: decodable in its encoding, and (when
+    the registry pins columns) exactly the pinned header. Errors name file, row and rule."""
+    if source.format in ("xlsx", "xls"):
+        rows = sheet_rows(path, source.sheet, source.header_rows)
+        header = [str(c).strip() for c in (rows[0] if rows else []) if c not in (None, "")]
+    elif source.format == "parquet":
+        return
+    else:
+        header = _check_text(path, source)
+    if source.columns:
+        want = [name for name, _ in source.columns]
+        if header != want:
+            missing = [c for c in want if c not in header]
+            extra = [c for c in header if c not in want]
+            detail = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"unexpected {', '.join(extra)}" if extra else "",
+                                           "same columns in another order" if not missing and not extra else "") if p)
+            raise BadInputError(str(path), f"header does not match the registry ({detail})", row=source.header_rows)
+
+
+def _check_text(path: Path, source: Source) -> list[str]:
+    try:
+        codecs.lookup(source.encoding)
+    except LookupError as e:
+        raise ConfigError(f"sources.toml: unknown encoding {source.encoding!r} for {source.pattern}") from e
+    header: list[str] = []
+    with open(path, "rb") as fh:
+        decoder = codecs.getincrementaldecoder(source.encoding)()
+        for n, raw in enumerate(fh, start=1):
+            try:
+                line = decoder.decode(raw)
+            except UnicodeDecodeError as e:
+                raise BadInputError(str(path), f"bytes not valid {source.encoding} at byte {e.start} of the line",
+                                    row=n) from e
+            if n == source.header_rows:
+                header = next(csv.reader([line.lstrip("\ufeff")], delimiter=source.delimiter), [])
+                header = [h.strip() for h in header]
+    if not header:
+        raise BadInputError(str(path), "file is empty: no header row")
+    return header

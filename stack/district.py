@@ -1,0 +1,188 @@
+"""A synthetic school district, written as PowerSchool-like CSV exports (seeded, no real data).
+
+    python -m stack.district OUT_DIR [--students N] [--seed S] [--date YYYY-MM-DD]
+
+Realistic enough to exercise every view and vendor rule: PreK, K and grades 1-12 in
+elementary, middle and high schools; teachers at two schools; co-taught sections; withdrawn
+students; names with apostrophes, accents, hyphens and commas; missing e-mail addresses;
+attendance, discipline and assessment scores.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import random
+from pathlib import Path
+
+from targets.local import atomic_open
+
+LAST = ["García", "O'Brien", "Nguyen", "Smith", "Müller", "Johnson", "Williams", "Okafor", "D'Angelo",
+        "López-Rivera", "Brown", "Davis", "Martínez", "Kim", "Patel", "Wilson", "Anderson", "Thomas",
+        "Jackson", "White", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen", "King",
+        "Wright", "Scott", "Torres", "Hill", "Green", "Adams", "Baker", "Nelson", "Carter", "Mitchell"]
+SUFFIXED = ["Smith, Jr.", "Johnson, III", "Brown, Sr."]
+FIRST = ["Ana", "Liam", "Zoë", "Noah", "Mia", "José", "Aaliyah", "Chen", "Olivia", "Elijah", "Sofía",
+         "Lucas", "Amelia", "Mateo", "Harper", "Levi", "Evelyn", "Ezra", "Abigail", "Jayden", "Chloé",
+         "Mary-Kate", "Renée", "Søren", "Nuñez", "Ava", "Ethan", "Isabella", "James", "Emma", "Benjamin"]
+MIDDLE = ["", "", "", "A.", "Marie", "Lee", "José", "Ann", "Ray", "Grace"]
+COURSES = {
+    "elem": [("HR", "Homeroom")],
+    "middle": [("MTH6", "Math"), ("ELA6", "English Language Arts"), ("SCI6", "Science"), ("SS6", "Social Studies"),
+               ("ART", "Art"), ("PE", "Physical Education")],
+    "high": [("ALG1", "Algebra I"), ("ENG9", "English I"), ("BIO", "Biology"), ("USH", "U.S. History"),
+             ("SPAN1", "Spanish I"), ("CHEM", "Chemistry"), ("GEOM", "Geometry"), ("PE", "Physical Education")],
+}
+
+FILES = {
+    "schools.csv": ["School_Number", "Name", "Low_Grade", "High_Grade", "Address", "City", "State", "Zip",
+                    "Phone", "Principal_Email"],
+    "students.csv": ["Student_Number", "State_StudentNumber", "Last_Name", "First_Name", "Middle_Name",
+                     "Gender", "DOB", "Grade_Level", "SchoolID", "EntryDate", "ExitDate", "Enroll_Status",
+                     "Email", "ELL", "Home_Language"],
+    "teachers.csv": ["Teacher_Number", "SchoolID", "Last_Name", "First_Name", "Email", "Title", "Is_Home_School"],
+    "staff.csv": ["Staff_Number", "SchoolID", "Last_Name", "First_Name", "Email", "Title"],
+    "sections.csv": ["Section_ID", "SchoolID", "Course_Number", "Course_Name", "Section_Number", "Period",
+                     "Term_Start", "Term_End", "Grade_Level"],
+    "section_teachers.csv": ["Section_ID", "Teacher_Number", "Role"],
+    "enrollments.csv": ["Student_Number", "Section_ID", "DateEnrolled", "DateLeft"],
+    "attendance.csv": ["Student_Number", "SchoolID", "Att_Date", "Att_Code"],
+    "discipline.csv": ["Incident_ID", "Student_Number", "SchoolID", "Incident_Date", "Incident_Type", "Action"],
+    "assessment_scores.csv": ["Student_Number", "Test_Name", "Test_Date", "Scale_Score", "Performance_Level"],
+}
+
+
+def _school_year(today: dt.date) -> tuple[dt.date, dt.date]:
+    start_year = today.year if today.month >= 8 else today.year - 1
+    return dt.date(start_year, 8, 12), dt.date(start_year + 1, 5, 22)
+
+
+def _school_days(start: dt.date, today: dt.date, n: int) -> list[dt.date]:
+    days, d = [], today - dt.timedelta(days=1)
+    while len(days) < n and d >= start:
+        if d.weekday() < 5:
+            days.append(d)
+        d -= dt.timedelta(days=1)
+    return sorted(days)
+
+
+def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = dt.date(2026, 11, 24)) -> dict[str, int]:
+    """Write the exports into ``out``; returns rows per file."""
+    rng = random.Random(seed)
+    start, end = _school_year(today)
+    n_elem = max(2, students // 500)
+    schools = []  # (number, name, low, high, kind)
+    for i in range(n_elem):
+        schools.append((101 + i, f"{['Maple', 'Cedar', 'Oak', 'Willow', 'Birch', 'Aspen'][i % 6]} Elementary"
+                        + (f" {i // 6 + 1}" if i >= 6 else ""), -1, 5, "elem"))
+    schools.append((201, "Bluff Middle School", 6, 8, "middle"))
+    schools.append((301, "Riverside High School", 9, 12, "high"))
+    rows: dict[str, list[list]] = {name: [] for name in FILES}
+    for number, name, low, high, _kind in schools:
+        rows["schools.csv"].append([number, name, low, high, f"{rng.randint(100, 9999)} {rng.choice(LAST).split(',')[0]} St",
+                                    "Springfield", "TN", f"37{rng.randint(100, 999)}", f"615-555-{rng.randint(1000, 9999)}",
+                                    f"principal{number}@district.example"])
+
+    def by_grade(grade: int):
+        return [s for s in schools if s[2] <= grade <= s[3]]
+
+    # teachers: one home school each; one in ten also teaches at a second school
+    teachers: dict[int, list[str]] = {s[0]: [] for s in schools}
+    n_teachers = max(len(schools) * 3, students // 18)
+    for t in range(n_teachers):
+        tid = f"T{1000 + t}"
+        home = schools[t % len(schools)]
+        last, first = rng.choice(LAST), rng.choice(FIRST)
+        email = f"{first[0].lower()}{last.split(',')[0].replace(' ', '').replace(chr(39), '').lower()}{t}@district.example"
+        rows["teachers.csv"].append([tid, home[0], last, first, email, "Teacher", 1])
+        teachers[home[0]].append(tid)
+        if rng.random() < 0.10:
+            other = rng.choice([s for s in schools if s[0] != home[0]])
+            rows["teachers.csv"].append([tid, other[0], last, first, email, "Teacher", 0])
+            teachers[other[0]].append(tid)
+    for s in range(max(len(schools) * 2, students // 100)):
+        school = schools[s % len(schools)]
+        last, first = rng.choice(LAST), rng.choice(FIRST)
+        rows["staff.csv"].append([f"S{500 + s}", school[0], last, first,
+                                  f"staff{500 + s}@district.example",
+                                  rng.choice(["Principal", "Counselor", "Secretary", "Nurse", "Librarian"])])
+
+    # sections per school: elementary homerooms per grade, secondary courses x 3 sections
+    sections: dict[int, list[tuple[str, int | None]]] = {s[0]: [] for s in schools}
+    sec_id = 5000
+    for number, _name, low, high, kind in schools:
+        pool = teachers[number]
+        grades = range(low, high + 1) if kind == "elem" else [None]
+        for grade in grades:
+            for course, cname in COURSES[kind]:
+                for k in range(1 if kind == "elem" else 3):
+                    sec_id += 1
+                    sid = str(sec_id)
+                    rows["sections.csv"].append([sid, number, course, cname, k + 1, (k % 7) + 1, start, end,
+                                                 "" if grade is None else grade])
+                    lead = pool[(sec_id) % len(pool)]
+                    rows["section_teachers.csv"].append([sid, lead, "Lead"])
+                    if rng.random() < 0.15 and len(pool) > 1:
+                        co = rng.choice([t for t in pool if t != lead])
+                        rows["section_teachers.csv"].append([sid, co, "Co-teacher"])
+                    sections[number].append((sid, grade))
+
+    days = _school_days(start, today, 5)
+    incident = 0
+    for i in range(students):
+        number = 100000 + i
+        grade = rng.choice(range(-1, 13))
+        school = rng.choice(by_grade(grade))
+        last = rng.choice(SUFFIXED) if rng.random() < 0.02 else rng.choice(LAST)
+        first, middle = rng.choice(FIRST), rng.choice(MIDDLE)
+        age = grade + 6
+        dob = dt.date(today.year - age - (1 if today.month < 9 else 0), rng.randint(1, 12), rng.randint(1, 28))
+        withdrawn = rng.random() < 0.05
+        exit_date = (today - dt.timedelta(days=rng.randint(3, 60))) if withdrawn else end
+        email = "" if rng.random() < 0.08 else (
+            f"{first.lower().replace(' ', '')}.{last.split(',')[0].lower().replace(' ', '').replace(chr(39), '')}{number % 1000}"
+            "@students.district.example")
+        rows["students.csv"].append([number, f"{rng.randint(100000000, 999999999)}", last, first, middle,
+                                     rng.choice("MFMFMFX"), dob, grade, school[0], start, exit_date,
+                                     2 if withdrawn else 0, email, "Y" if rng.random() < 0.12 else "N",
+                                     rng.choice(["English"] * 8 + ["Spanish", "Vietnamese", "Arabic"])])
+        mine = [s for s in sections[school[0]] if s[1] in (None, grade)]
+        taken = mine if school[4] == "elem" else rng.sample(mine, min(len(mine), rng.randint(4, 6)))
+        for sid, _g in taken:
+            rows["enrollments.csv"].append([number, sid, start, exit_date])
+        if not withdrawn:
+            for d in days:
+                rows["attendance.csv"].append([number, school[0], d, rng.choices("PAT", weights=[90, 6, 4])[0]])
+        if rng.random() < 0.03:
+            incident += 1
+            rows["discipline.csv"].append([f"I{incident:05d}", number, school[0], rng.choice(days) if days else start,
+                                           rng.choice(["Tardy", "Disruption", "Fighting", "Dress Code"]),
+                                           rng.choice(["Warning", "Detention", "Parent Contact", "ISS"])])
+        if grade >= 3:
+            score = rng.randint(200, 400)
+            rows["assessment_scores.csv"].append([number, "TCAP Math", dt.date(today.year, 4, 20), score,
+                                                  ["Below", "Approaching", "On Track", "Mastered"][min(3, (score - 200) // 50)]])
+    out.mkdir(parents=True, exist_ok=True)
+    for name, header in FILES.items():
+        with atomic_open(out / name) as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows[name])
+    return {name: len(r) for name, r in rows.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stack.district")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--students", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
+    args = ap.parse_args(argv)
+    counts = generate(args.out, args.students, args.seed, args.date)
+    for name, n in counts.items():
+        print(f"{n:8d}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
