@@ -282,6 +282,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
             "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
             "password": f"${{SFTP_{user.upper()}_PASSWORD}}" if by_password else "",
             "known_hosts": str(known_hosts), "host_key": "", "remote_dir": SFTP_REMOTE_DIR[user]}
+    cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
+                       "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}
     path = var / "luigi.cfg"
     tmp = path.with_suffix(".tmp")

@@ -13,6 +13,7 @@ import argparse
 import csv
 import datetime as dt
 import random
+import unicodedata
 from pathlib import Path
 
 from targets.local import atomic_open
@@ -50,6 +51,12 @@ FILES = {
     "discipline.csv": ["Incident_ID", "Student_Number", "SchoolID", "Incident_Date", "Incident_Type", "Action"],
     "assessment_scores.csv": ["Student_Number", "Test_Name", "Test_Date", "Scale_Score", "Performance_Level"],
 }
+
+
+def _ascii(text: str) -> str:
+    """An e-mail-safe form of a name: accents folded, only letters and digits kept."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(c for c in folded.lower() if c.isalnum())
 
 
 def _school_year(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -93,7 +100,7 @@ def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = d
         tid = f"T{1000 + t}"
         home = schools[t % len(schools)]
         last, first = rng.choice(LAST), rng.choice(FIRST)
-        email = f"{first[0].lower()}{last.split(',')[0].replace(' ', '').replace(chr(39), '').lower()}{t}@district.example"
+        email = f"{_ascii(first)[0]}{_ascii(last.split(',')[0])}{t}@district.example"
         rows["teachers.csv"].append([tid, home[0], last, first, email, "Teacher", 1])
         teachers[home[0]].append(tid)
         if rng.random() < 0.10:
@@ -140,8 +147,7 @@ def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = d
         withdrawn = rng.random() < 0.05
         exit_date = (today - dt.timedelta(days=rng.randint(3, 60))) if withdrawn else end
         email = "" if rng.random() < 0.08 else (
-            f"{first.lower().replace(' ', '')}.{last.split(',')[0].lower().replace(' ', '').replace(chr(39), '')}{number % 1000}"
-            "@students.district.example")
+            f"{_ascii(first)}.{_ascii(last.split(',')[0])}{number % 1000}@students.district.example")
         rows["students.csv"].append([number, f"{rng.randint(100000000, 999999999)}", last, first, middle,
                                      rng.choice("MFMFMFX"), dob, grade, school[0], start, exit_date,
                                      2 if withdrawn else 0, email, "Y" if rng.random() < 0.12 else "N",
