@@ -27,6 +27,7 @@ from pathlib import Path
 import luigi
 
 from pipelines.base import ROOT, RunDateParameter, data_dir, local_target
+from pipelines.stacking import StackExports, StackSpec, stack_specs
 from targets.bigquery import BigQueryClient, GcsArchive
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError
@@ -64,6 +65,11 @@ class Source:
 class Registry:
     sources: list[Source]
     slots: dict[str, list[str]] = field(default_factory=dict)
+    stacks: list[StackSpec] = field(default_factory=list)
+
+    def stack_for(self, folder: str, filename: str) -> StackSpec | None:
+        """The ``[[stack]]`` entry that produces this file, if any."""
+        return next((s for s in self.stacks if s.output == f"{folder}/{filename}"), None)
 
     def match(self, folder: str, filename: str) -> Source | None:
         for s in self.sources:
@@ -98,7 +104,7 @@ def load_registry(path: str | os.PathLike) -> Registry:
                               columns=tuple(columns), write=raw.get("write", "truncate"),
                               header_rows=int(raw.get("header_rows", 1)), delimiter=raw.get("delimiter", ","),
                               encoding=raw.get("encoding", "UTF-8"), sheet=raw.get("sheet")))
-    return Registry(sources=sources, slots=data.get("slots", {}))
+    return Registry(sources=sources, slots=data.get("slots", {}), stacks=stack_specs(data.get("stack", []), str(path)))
 
 
 def registry() -> Registry:
@@ -145,6 +151,8 @@ class LoadFileToBigQuery(luigi.Task):
         return data_dir() / self.folder / self.filename
 
     def requires(self):
+        if registry().stack_for(self.folder, self.filename) is not None:
+            return StackExports(date=self.date, name=registry().stack_for(self.folder, self.filename).name)
         return SourceFile(path=str(self.path))
 
     def output(self):
@@ -198,7 +206,8 @@ class BigQueryOperations(luigi.WrapperTask):
             root = data_dir() / folder
             names = sorted(e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")) \
                 if root.is_dir() else []
-            for name in names:
+            produced = [s.output.split("/", 1)[1] for s in reg.stacks if s.output.split("/", 1)[0] == folder]
+            for name in sorted(set(names) | set(produced)):  # a stacked file is loaded even before it exists
                 if reg.match(folder, name):
                     matched.append((folder, name))
                 else:

@@ -1,6 +1,8 @@
 """A synthetic school district, written as PowerSchool-like CSV exports (seeded, no real data).
 
-    python -m stack.district OUT_DIR [--students N] [--seed S] [--date YYYY-MM-DD]
+    python -m stack.district DATA_DIR [--students N] [--seed S] [--date YYYY-MM-DD]
+
+writes DATA_DIR/powerschool_combined/*.csv and the Bluff and ASD exports (bluff/, asd/).
 
 Realistic enough to exercise every view and vendor rule: PreK, K and grades 1-12 in
 elementary, middle and high schools; teachers at two schools; co-taught sections; withdrawn
@@ -177,6 +179,30 @@ def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = d
     return {name: len(r) for name, r in rows.items()}
 
 
+def generate_stacking_inputs(root: Path, seed: int = 42, students: int = 60) -> None:
+    """Bluff's and ASD's student exports, as two schools really send them: other column order
+    and case, an extra column each, ASD in Windows-1252, and a few students in both (some
+    with conflicting values)."""
+    rng = random.Random(seed + 1)
+    people = []
+    for i in range(students):
+        people.append({"Student_Number": str(700000 + i), "Last_Name": rng.choice(LAST), "First_Name": rng.choice(FIRST),
+                       "Grade_Level": str(rng.randint(6, 8)), "DOB": f"20{rng.randint(11, 14)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"})
+    bluff, asd = people[: students // 2 + 3], people[students // 2 - 3:]  # six students in both
+    asd = [dict(p) for p in asd]
+    asd[0]["Grade_Level"] = "9" if asd[0]["Grade_Level"] != "9" else "8"  # a conflicting duplicate
+    for folder, rows, header, extra, encoding in (
+            ("bluff", bluff, ["Student_Number", "Last_Name", "First_Name", "Grade_Level", "DOB"], "Homeroom", "utf-8"),
+            ("asd", asd, ["student_number", "first_name", "last_name", "dob", "grade_level"], "Counselor", "cp1252")):
+        with atomic_open(root / folder / "students.csv", encoding=encoding) as fh:
+            w = csv.writer(fh, lineterminator="\r\n" if folder == "asd" else "\n")
+            w.writerow([f" {h} " if folder == "asd" and h == "dob" else h for h in header] + [extra])
+            for p in rows:
+                w.writerow([p[{"student_number": "Student_Number", "first_name": "First_Name", "last_name": "Last_Name",
+                                "dob": "DOB", "grade_level": "Grade_Level"}.get(h, h)] for h in header]
+                           + [f"{extra[:1]}{rng.randint(1, 20)}"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m stack.district")
     ap.add_argument("out", type=Path)
@@ -184,7 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
     args = ap.parse_args(argv)
-    counts = generate(args.out, args.students, args.seed, args.date)
+    counts = generate(args.out / "powerschool_combined", args.students, args.seed, args.date)
+    generate_stacking_inputs(args.out, args.seed)
     for name, n in counts.items():
         print(f"{n:8d}  {name}")
     return 0

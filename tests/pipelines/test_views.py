@@ -12,7 +12,7 @@ import pytest
 from pipelines.base import ROOT
 from pipelines.views import DeployViews, export_query, render, view_columns, view_files
 from pipelines.warehouse import BigQueryOperations
-from stack.district import generate
+from stack.district import generate, generate_stacking_inputs
 from targets.bigquery import BigQueryClient, CsvDialect
 from targets.errors import ConfigError
 
@@ -28,6 +28,7 @@ def district(google_stack, stack_config, tmp_path):
     reg.write_text((ROOT / "sources.toml").read_text().replace('table = "powerschool.', f'table = "{ds}.'))
     luigi.configuration.get_config().set("warehouse", "sources_file", str(reg))
     generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=DAY)
+    generate_stacking_inputs(tmp_path / "data", seed=7)
     assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
     return ds
 

@@ -1,0 +1,207 @@
+"""Bluff + ASD stacking: two schools' exports of the same kind become one file with a source
+column and one aligned set of columns, before the 03:00 warehouse load picks it up.
+
+Declared in ``sources.toml`` as ``[[stack]]`` entries (name, inputs with their source label
+and encoding, output, key columns). Headers may differ in order, case, surrounding spaces and
+extra columns; encodings may differ (``auto`` tries UTF-8, then Windows-1252). The same key
+in both inputs with different values is a conflicting duplicate: both rows are kept, and the
+ids and differing column names (never the values) go to
+``<data_dir>/reports/stacking-<name>-<date>.csv``. Done = the ledger row for the day whose
+sha256 covers the inputs, so changed inputs are stacked again.
+Run: ``./run.sh luigi --module pipelines.stacking StackExports --date D`` (the warehouse
+load runs it itself for files it produces).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import luigi
+
+from pipelines.base import RunDateParameter, data_dir, local_target
+from targets.errors import BadInputError, ConfigError
+from targets.local import file_digest
+from targets.postgres import LedgerTarget, PostgresClient
+
+logger = logging.getLogger(__name__)
+
+JOB = "stacking"
+
+
+@dataclass(frozen=True)
+class StackInput:
+    file: str  # relative to data_dir
+    source: str
+    encoding: str = "auto"
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    name: str
+    inputs: tuple[StackInput, ...]
+    output: str  # relative to data_dir
+    key: tuple[str, ...] = ()
+    source_column: str = "Source"
+
+
+def stack_specs(raw: list[dict], where: str = "sources.toml") -> list[StackSpec]:
+    specs = []
+    for n, entry in enumerate(raw, start=1):
+        for req in ("name", "inputs", "output"):
+            if not entry.get(req):
+                raise ConfigError(f"{where} stack #{n}: '{req}' is required")
+        inputs = tuple(StackInput(file=i["file"], source=i["source"], encoding=i.get("encoding", "auto"))
+                       for i in entry["inputs"])
+        if len(inputs) < 2:
+            raise ConfigError(f"{where} stack '{entry['name']}': at least two inputs are needed")
+        specs.append(StackSpec(name=entry["name"], inputs=inputs, output=entry["output"],
+                               key=tuple(entry.get("key", [])), source_column=entry.get("source_column", "Source")))
+    return specs
+
+
+def read_text(path: Path, encoding: str) -> str:
+    raw = path.read_bytes()
+    if encoding != "auto":
+        try:
+            return raw.decode(encoding).lstrip("\ufeff")
+        except UnicodeDecodeError as e:
+            line = raw[:e.start].count(b"\n") + 1
+            raise BadInputError(str(path), f"bytes not valid {encoding}", row=line) from e
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="strict") if _cp1252_ok(raw) else raw.decode("latin-1")
+
+
+def _cp1252_ok(raw: bytes) -> bool:
+    try:
+        raw.decode("cp1252")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+@dataclass
+class StackResult:
+    columns: list[str]
+    rows: int
+    conflicts: list[dict]
+
+
+def stack(spec: StackSpec, root: Path, out) -> StackResult:
+    """Write the stacked CSV to ``out``; return its columns, row count and conflicts."""
+    tables = []
+    canonical: dict[str, str] = {}  # lower-case name → first spelling seen
+    for inp in spec.inputs:
+        path = root / inp.file
+        if not path.exists():
+            raise BadInputError(str(path), "input file is missing")
+        reader = csv.reader(io.StringIO(read_text(path, inp.encoding), newline=""))
+        header = [h.strip() for h in next(reader, [])]
+        if not any(header):
+            raise BadInputError(str(path), "file is empty: no header row")
+        seen = set()
+        for n, h in enumerate(header, start=1):
+            if h.lower() in seen:
+                raise BadInputError(str(path), f"column {h!r} appears twice in the header", row=1)
+            seen.add(h.lower())
+            canonical.setdefault(h.lower(), h)
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise BadInputError(str(path), f"has {len(row)} fields, the header has {len(header)}", row=line)
+            rows.append({h.lower(): v for h, v in zip(header, row)})
+        tables.append((inp, [h.lower() for h in header], rows))
+    for k in spec.key:
+        for inp, header, _ in tables:
+            if k.lower() not in header:
+                raise BadInputError(str(root / inp.file), f"key column {k!r} is missing")
+    order = list(dict.fromkeys(c for _, header, _ in tables for c in header))
+    columns = [spec.source_column] + [canonical[c] for c in order]
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    by_key: dict[tuple, list[tuple[str, dict]]] = {}
+    for inp, _, rows in tables:
+        for row in rows:
+            writer.writerow([inp.source] + [row.get(c, "") for c in order])
+            count += 1
+            if spec.key:
+                by_key.setdefault(tuple(row[k.lower()].strip() for k in spec.key), []).append((inp.source, row))
+    conflicts = []
+    for key, group in by_key.items():
+        if len(group) < 2:
+            continue
+        common = set(group[0][1]).intersection(*(set(r) for _, r in group[1:]))
+        differing = sorted(canonical[c] for c in common
+                           if len({r[c].strip() for _, r in group}) > 1)
+        if differing:
+            conflicts.append({"key": "|".join(key), "sources": "|".join(s for s, _ in group),
+                              "differing_columns": "|".join(differing)})
+    return StackResult(columns, count, conflicts)
+
+
+class StackExports(luigi.Task):
+    """The stacked file for one ``[[stack]]`` entry, for the day."""
+
+    date = RunDateParameter()
+    name = luigi.Parameter()
+
+    def spec(self) -> StackSpec:
+        from pipelines.warehouse import registry  # the registry module imports this one
+        for s in registry().stacks:
+            if s.name == self.name:
+                return s
+        raise ConfigError(f"sources.toml has no [[stack]] named {self.name!r}")
+
+    def requires(self):
+        from pipelines.warehouse import SourceFile
+        return [SourceFile(path=str(data_dir() / i.file)) for i in self.spec().inputs]
+
+    def inputs_digest(self) -> str | None:
+        h = hashlib.sha256()
+        for inp in self.spec().inputs:
+            path = data_dir() / inp.file
+            if not path.exists():
+                return None
+            h.update(file_digest(path)[1].encode())
+        return h.hexdigest()
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), JOB, self.name, self.date, sha256=self.inputs_digest())
+
+    def run(self):
+        spec, root = self.spec(), data_dir()
+        digest = self.inputs_digest()
+        with local_target(root / spec.output).open("w") as fh:
+            result = stack(spec, root, fh)
+        if result.conflicts:
+            report = root / "reports" / f"stacking-{spec.name}-{self.date.isoformat()}.csv"
+            with local_target(report).open("w") as fh:
+                w = csv.DictWriter(fh, fieldnames=["key", "sources", "differing_columns"], lineterminator="\n")
+                w.writeheader()
+                w.writerows(result.conflicts)
+            logger.warning("%s: %d conflicting duplicates (ids in %s)", spec.name, len(result.conflicts), report)
+        size, _ = file_digest(root / spec.output)
+        ledger = self.output()
+        ledger.client.record(ledger.entry(direction="out", source=", ".join(i.file for i in spec.inputs),
+                                          destination=spec.output, rows=result.rows, bytes=size, sha256=digest,
+                                          started_at=None), replace=True)
+        logger.info("stacked %d rows from %d inputs into %s", result.rows, len(spec.inputs), spec.output)
+
+
+class StackAll(luigi.WrapperTask):
+    """Every ``[[stack]]`` entry stacked for the day."""
+
+    date = RunDateParameter()
+
+    def requires(self):
+        from pipelines.warehouse import registry
+        return [StackExports(date=self.date, name=s.name) for s in registry().stacks]
