@@ -64,7 +64,13 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._stop.set()
+        try:  # wakes the thread blocked in accept(); close() alone leaves the port listening
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
+        if self._thread is not None:
+            self._thread.join(5)
         for s in self._open:
             try:
                 s.close()

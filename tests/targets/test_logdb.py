@@ -10,7 +10,7 @@ import uuid
 from targets.config import register_secret
 from targets.logdb import LogEntryHandler, RedactingFormatter, redact
 from targets.postgres import PostgresClient, PostgresSettings, run_uuid
-from tests.netproxy import TcpProxy
+from stack import free_port
 
 
 def _rows(settings):
@@ -49,9 +49,7 @@ def test_records_go_to_table_with_counters(pg_settings, tmp_path):
 
 def test_fallback_csv_while_down_then_replay(pg_settings, tmp_path):
     PostgresClient(pg_settings).migrate()
-    proxy = TcpProxy(pg_settings.port).start()
-    proxy.stop()  # "down": nothing listens on the proxy's port
-    down = PostgresSettings(host=pg_settings.host, port=proxy.port, dbname=pg_settings.dbname,
+    down = PostgresSettings(host=pg_settings.host, port=free_port(), dbname=pg_settings.dbname,  # nothing listens
                             user=pg_settings.user, password=pg_settings.password)
     handler = LogEntryHandler(down, "test run", tmp_path / "fb", retry_after=0)
     log = _logger(handler)
