@@ -7,7 +7,7 @@
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
 #   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
-#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy)
+#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -139,7 +139,8 @@ case "$cmd" in
     bench)
         bootstrap
         name="${1:-}"; shift || true
-        [ -f "$ROOT/bench/$name.py" ] || die "unknown benchmark '$name' (have: $(cd bench && ls [a-z]*.py | sed 's/\.py$//' | tr '\n' ' '))"
+        name="${name//-/_}"
+        [ -f "$ROOT/bench/$name.py" ] || die "unknown benchmark '$name' (have: $(cd bench && ls [a-z]*.py | sed 's/\.py$//; s/_/-/g' | tr '\n' ' '))"
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m "bench.$name" "$@"
         ;;

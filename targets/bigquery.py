@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 VIEW_HASH_PREFIX = "sql-sha256:"
+_PLAIN_TYPES = {"STRING", "INTEGER", "INT64"}
 
 
 def _credentials(value: str | None, section: str):
@@ -269,9 +270,20 @@ class BigQueryClient:
                     csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
                 csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
                            lineterminator=dialect.line_ending).writerow(columns)
+            # csv.writer already writes None as "" and str() of ints and strings; convert only
+            # the columns whose text depends on the dialect (booleans, dates, floats, numerics).
+            convert = [i for i, f in enumerate(result.schema) if f.field_type not in _PLAIN_TYPES]
             fmt = dialect.format
             for page in result.pages:
-                batch = [[fmt(v) for v in row.values()] for row in page]
+                if convert:
+                    batch = []
+                    for row in page:
+                        values = list(row.values())
+                        for i in convert:
+                            values[i] = fmt(values[i])
+                        batch.append(values)
+                else:
+                    batch = [row.values() for row in page]
                 writer.writerows(batch)
                 rows += len(batch)
                 if progress is not None:
