@@ -1,5 +1,7 @@
-"""Demo chain: a synthetic roster file is written locally, uploaded to the ``feeds`` SFTP server,
-pulled back, and COPYed into PostgreSQL with its ledger row in the same transaction.
+"""Demo: a synthetic roster file is written locally, uploaded to the ``feeds`` SFTP server,
+pulled back, and COPYed into PostgreSQL with its ledger row in the same transaction; a
+synthetic district is seeded into the warehouse folders, loaded into BigQuery (with the
+Bluff + ASD stacking) and the vendor views are deployed.
 
 Cadence: on demand (``./run.sh demo``). Sections: ``[etl] data_dir``, ``[sftp_feeds]``,
 ``[postgres]`` (password from ``PG_PASSWORD``). Rerun a past day:
@@ -104,13 +106,42 @@ class LoadSampleRoster(luigi.Task):
                         progress=Progress(self, "COPY into " + TABLE))
 
 
+class SeedDistrict(luigi.Task):
+    """A synthetic district's PowerSchool exports (and Bluff's and ASD's) in the data folders."""
+
+    date = RunDateParameter()
+    students = luigi.IntParameter(default=2000, significant=False)
+
+    def output(self):
+        from stack.district import FILES
+        root = data_dir()
+        files = [root / "powerschool_combined" / name for name in FILES]
+        files += [root / "bluff" / "students.csv", root / "asd" / "students.csv"]
+        return [local_target(f) for f in files]
+
+    def run(self):
+        from stack.district import generate, generate_stacking_inputs
+        counts = generate(data_dir() / "powerschool_combined", students=self.students, today=self.date)
+        generate_stacking_inputs(data_dir())
+        logger.info("seeded a synthetic district: %d students, %d sections", counts["students.csv"],
+                    counts["sections.csv"])
+
+
 class DemoPipeline(luigi.WrapperTask):
-    """Everything the demo runs for one day."""
+    """Everything the demo runs for one day before the warehouse load."""
 
     date = RunDateParameter()
 
     def requires(self):
-        return LoadSampleRoster(date=self.date)
+        return [LoadSampleRoster(date=self.date), SeedDistrict(date=self.date)]
+
+
+def _demo_warehouse(date: dt.date) -> list[luigi.Task]:
+    """The 03:00 and 06:55 loads and the view deploy; built after seeding, since a slot's
+    tasks are the files its folders hold when it is scheduled."""
+    from pipelines.views import DeployViews
+    from pipelines.warehouse import BigQueryOperations, BigQueryOperationsMisc
+    return [BigQueryOperations(date=date), BigQueryOperationsMisc(date=date), DeployViews()]
 
 
 def _write_roster(fh, date: dt.date, students: int) -> int:
@@ -137,18 +168,23 @@ def main(argv: list[str]) -> int:
     date = args.date or today()
     ran: list[str] = []
     luigi.Task.event_handler(luigi.Event.SUCCESS)(lambda task: ran.append(task.task_family))
-    # Same as --WriteSampleRoster-students N on the luigi command line.
-    luigi.configuration.get_config().set("WriteSampleRoster", "students", str(args.students))
-    result = luigi.build([DemoPipeline(date=date)], local_scheduler=True, detailed_summary=True)
-    ok = result.scheduling_succeeded and result.status.name.startswith("SUCCESS")
-    work = [t for t in ran if t != "DemoPipeline"]
+    # Same as --WriteSampleRoster-students N (and --SeedDistrict-students N) on the command line.
+    for task in ("WriteSampleRoster", "SeedDistrict"):
+        luigi.configuration.get_config().set(task, "students", str(args.students))
+    for tasks in ([DemoPipeline(date=date)], _demo_warehouse(date)):
+        result = luigi.build(tasks, local_scheduler=True, detailed_summary=True)
+        if not (result.scheduling_succeeded and result.status.name.startswith("SUCCESS")):
+            print()
+            print(result.summary_text)
+            print("Demo FAILED; fix the cause and run ./run.sh demo again: it resumes at the failed step.")
+            return 1
+    work = [t for t in ran if t not in ("DemoPipeline", "BigQueryOperations", "BigQueryOperationsMisc",
+                                        "DeployViews")]
     print()
-    if not ok:
-        print(result.summary_text)
-        print("Demo FAILED; fix the cause and run ./run.sh demo again: it resumes at the failed step.")
-        return 1
     if work:
-        print(f"Demo for {date}: ran {len(work)} steps: {', '.join(work)}.")
+        counts = {t: work.count(t) for t in dict.fromkeys(work)}
+        print(f"Demo for {date}: ran {len(work)} steps: " +
+              ", ".join(f"{t} x{n}" if n > 1 else t for t, n in counts.items()) + ".")
     else:
         print(f"Demo for {date}: nothing to do; every step was already complete (no work done).")
     _print_summary(date)
@@ -159,15 +195,26 @@ def _print_summary(date: dt.date) -> None:
     from targets.config import Section
     client = PostgresClient.from_config()
     with client.transaction() as cur:
-        cur.execute("SELECT job_name, item, run_date, status, rows, bytes, left(sha256, 12), finished_at"
-                    " FROM dba.tdataloads ORDER BY load_id DESC LIMIT 5")
+        cur.execute("SELECT job_name, status, count(*), sum(rows), max(finished_at) FROM dba.tdataloads"
+                    " WHERE run_date = %s GROUP BY 1, 2 ORDER BY 1, 2", (date,))
         ledger = cur.fetchall()
         cur.execute("SELECT count(*) FROM demo.sample_roster WHERE run_date = %s", (date,))
         rows = cur.fetchone()[0]
+        cur.execute("SELECT destination, rows FROM dba.tdataloads WHERE job_name = 'warehouse' AND run_date = %s"
+                    " AND status = 'succeeded' ORDER BY destination", (date,))
+        tables = cur.fetchall()
     print(f"  PostgreSQL: {rows} rows in {TABLE} for {date}")
-    print("  Ledger (dba.tDataLoads, newest first):")
-    for job, item, run_date, status, n, size, sha, at in ledger:
-        print(f"    {job:12} {item:28} {run_date} {status:9} rows={n} bytes={size} sha256={sha}… {at:%H:%M:%S}")
+    print(f"  Ledger (dba.tDataLoads) for {date}:")
+    for job, status, items, n, at in ledger:
+        print(f"    {job:12} {status:10} {items:3} items {n or 0:>8} rows   last at {at:%H:%M:%S}")
+    print(f"  BigQuery tables loaded for {date}:")
+    for table, n in tables:
+        print(f"    {table:60} {n:>8} rows")
+    from pipelines.views import view_files
+    views = list(view_files())
+    print(f"  BigQuery views deployed ({len(views)}): {', '.join(v.split('.', 1)[1] for v in views)}")
+    for report in sorted((data_dir() / "reports").glob(f"*{date.isoformat()}*")):
+        print(f"  Report: {report}")
     stack = Section("stack") if luigi.configuration.get_config().has_section("stack") else None
     if stack is not None:
         print(f"  SFTP folders (embedded): {stack.str('sftp_root')}")
