@@ -1,7 +1,7 @@
 """BigQuery export: our exporter (pages → atomic CSV in a dialect) vs iterating the same query
 with the bare google-cloud-bigquery client into a csv.writer, against the BigQuery emulator.
 
-    ./run.sh bench bq-export [--rows 500000] [--repeat 3]
+    ./run.sh bench bq-export [--rows 500000] [--repeat 5]
 
 Each measurement runs in its own process, so its peak RSS is its own. Last lines:
 ``bq_export_ratio=X`` (our rows/s / bare rows/s; goal ≥ 0.9) and ``bq_export_peak_rss_mb=Y``
@@ -90,7 +90,7 @@ def _measure(kind: str, var: Path, sql: str, out: Path) -> tuple[float, int, flo
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=500_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--child", choices=["ours", "bare"])
     ap.add_argument("--var", type=Path)
     ap.add_argument("--sql")
