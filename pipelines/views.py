@@ -19,14 +19,16 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import ROOT
-from targets.bigquery import VIEW_HASH_PREFIX, BigQueryClient
+from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group
+from targets.bigquery import VIEW_HASH_PREFIX, BigQueryClient, CsvDialect
 from targets.config import Section
 from targets.errors import ConfigError
+from targets.postgres import LedgerTarget, PostgresClient
 
 logger = logging.getLogger(__name__)
 
 VIEWS_DIR = ROOT / "sql" / "views"
+EXPORT_JOB = "bq_export"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _TOP_COLUMN = re.compile(r"^\s{2,}.*\bAS\s+`?([A-Za-z_][\w-]*)`?\s*,?\s*$")
 
@@ -36,15 +38,14 @@ def view_files(views_dir: Path = VIEWS_DIR) -> dict[str, Path]:
     return {f"{p.parent.name}.{p.stem}": p for p in sorted(views_dir.glob("*/*.sql"))}
 
 
-def placeholders(source: str | None = None) -> dict[str, str]:
+def placeholders() -> dict[str, str]:
     """Values for the SQL placeholders, from config (``[views]``, ``[district]``)."""
     bq = BigQueryClient.from_config()
     values = {"project": bq.settings.project}
     try:
-        views = Section("views")
-        values["source"] = source or views.str("source_dataset", "powerschool")
+        values["source"] = Section("views").str("source_dataset", "powerschool")
     except ConfigError:
-        values["source"] = source or "powerschool"
+        values["source"] = "powerschool"
     try:
         district = Section("district")
         for key in ("code", "name", "address", "city", "state", "zip", "phone"):
@@ -95,11 +96,10 @@ class DeployView(luigi.Task):
     """One view in BigQuery, created or replaced because its SQL changed."""
 
     view = luigi.Parameter()  # dataset.View
-    source = luigi.Parameter(default="", significant=False)
 
     def _sql(self) -> str:
         path = view_files()[self.view]
-        return render(path.read_text(encoding="utf-8"), placeholders(self.source or None), path.name)
+        return render(path.read_text(encoding="utf-8"), placeholders(), path.name)
 
     def output(self):
         return ViewTarget(BigQueryClient.from_config(), self.view, self._sql())
@@ -122,10 +122,8 @@ class DeployView(luigi.Task):
 class DeployViews(luigi.WrapperTask):
     """Every view under sql/views deployed with its current SQL."""
 
-    source = luigi.Parameter(default="", significant=False)
-
     def requires(self):
-        return [DeployView(view=v, source=self.source) for v in view_files()]
+        return [DeployView(view=v) for v in view_files()]
 
 
 def export_query(client: BigQueryClient, view: str) -> tuple[str, list[str]]:
@@ -133,3 +131,32 @@ def export_query(client: BigQueryClient, view: str) -> tuple[str, list[str]]:
     columns = view_columns(view_files()[view].read_text(encoding="utf-8"))
     listed = ", ".join(f"`{c}` AS `{c}`" for c in columns)
     return f"SELECT {listed} FROM `{client.table_id(view)}`", columns
+
+
+class ExportView(luigi.Task):
+    """A view's rows for the day as a local CSV file in a destination's dialect; done = the
+    export's ledger row (rows, bytes, sha256). The file is written atomically under
+    ``<data_dir>/exports/<date>/``."""
+
+    date = RunDateParameter()
+    view = luigi.Parameter()  # dataset.View
+    filename = luigi.Parameter()
+    dialect = luigi.DictParameter(default={}, significant=False)
+
+    def requires(self):
+        return DeployView(view=self.view)
+
+    def path(self) -> Path:
+        return data_dir() / "exports" / self.date.isoformat() / self.filename
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), EXPORT_JOB, self.filename, self.date)
+
+    def run(self):
+        client = BigQueryClient.from_config()
+        sql, header = export_query(client, self.view)
+        out = client.export(sql, self.path(), dialect=CsvDialect.from_mapping(dict(self.dialect)), header=header,
+                            progress=Progress(self, f"export {self.filename}"), group=file_group())
+        ledger = self.output()
+        ledger.client.record(ledger.entry(direction="out", source=client.table_id(self.view), destination=out.path,
+                                          rows=out.rows, bytes=out.bytes, sha256=out.sha256))

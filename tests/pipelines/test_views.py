@@ -27,6 +27,7 @@ def district(google_stack, stack_config, tmp_path):
     reg = tmp_path / "sources.toml"
     reg.write_text((ROOT / "sources.toml").read_text().replace('table = "powerschool.', f'table = "{ds}.'))
     luigi.configuration.get_config().set("warehouse", "sources_file", str(reg))
+    luigi.configuration.get_config().set("views", "source_dataset", ds)
     generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=DAY)
     generate_stacking_inputs(tmp_path / "data", seed=7)
     assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
@@ -34,7 +35,7 @@ def district(google_stack, stack_config, tmp_path):
 
 
 def test_every_view_matches_its_golden_file(district, tmp_path):
-    assert luigi.build([DeployViews(source=district)], local_scheduler=True)
+    assert luigi.build([DeployViews()], local_scheduler=True)
     client = BigQueryClient.from_config()
     update = os.environ.get("ETL_UPDATE_GOLDEN") == "1"
     views = view_files()
@@ -58,14 +59,14 @@ def test_every_view_matches_its_golden_file(district, tmp_path):
 
 def test_views_are_redeployed_only_when_their_sql_changes(district, monkeypatch):
     client = BigQueryClient.from_config()
-    assert luigi.build([DeployViews(source=district)], local_scheduler=True)
+    assert luigi.build([DeployViews()], local_scheduler=True)
     calls = []
     real = BigQueryClient.deploy_view
     monkeypatch.setattr(BigQueryClient, "deploy_view", lambda self, v, s: calls.append(v) or real(self, v, s))
-    assert luigi.build([DeployViews(source=district)], local_scheduler=True)
+    assert luigi.build([DeployViews()], local_scheduler=True)
     assert calls == []
     luigi.configuration.get_config().set("district", "name", "Renamed District")
-    assert luigi.build([DeployViews(source=district)], local_scheduler=True)
+    assert luigi.build([DeployViews()], local_scheduler=True)
     assert calls == ["roster_files.SAVVAS_CODE_DISTRICT"]  # the only view that shows the name
     assert client.query("SELECT district_name AS district_name FROM roster_files.SAVVAS_CODE_DISTRICT") == \
         [{"district_name": "Renamed District"}]
@@ -78,3 +79,20 @@ def test_view_columns_and_placeholders():
         "Student_Email", "SIS_ID", "School_ID", "Date", "Record_Type", "Status", "Note"]
     with pytest.raises(ConfigError, match=r"no value for placeholder \{district_code\}"):
         render("SELECT '{district_code}' AS x", {"project": "p"})
+
+
+def test_export_view_writes_the_file_and_its_ledger_row_once(district, pg_settings):
+    from pipelines.base import data_dir
+    from pipelines.views import ExportView
+    from targets.postgres import PostgresClient
+    task = ExportView(date=DAY, view="roster_files.SAVVAS_SCHOOL", filename="SCHOOL.txt",
+                      dialect={"quoting": "all", "line_ending": "crlf"})
+    assert luigi.build([DeployViews(), task], local_scheduler=True)
+    path = data_dir() / "exports" / "2026-11-24" / "SCHOOL.txt"
+    assert path.read_bytes().startswith(b'"school_code","school_name","district_code","grade_start"')
+    assert b"\r\n" in path.read_bytes()
+    row = PostgresClient(pg_settings).last_success("bq_export", "SCHOOL.txt")
+    assert row["rows"] == 4 and row["bytes"] == path.stat().st_size
+    mtime = path.stat().st_mtime_ns
+    assert luigi.build([task], local_scheduler=True)
+    assert path.stat().st_mtime_ns == mtime

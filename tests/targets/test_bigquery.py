@@ -96,3 +96,20 @@ def test_gcs_archive_creates_bucket_and_replaces(gcs_archive, tmp_path):
     assert gcs_archive.archive(f, "powerschool_combined", dt.date(2026, 11, 24)) == uri
     assert gcs_archive.read(uri) == b"id\n1\n2\n"
     assert gcs_archive.exists("powerschool_combined", dt.date(2026, 11, 24), "students.csv")
+
+
+def test_parquet_load(bq_client, tmp_path, google_stack):
+    """The Parquet file is written by DuckDB from the emulators' venv (no pyarrow needed here)."""
+    import subprocess
+
+    from stack.__main__ import _bq_venv
+    path = tmp_path / "scores.parquet"
+    subprocess.run([str(_bq_venv() / "bin" / "python"), "-c",
+                    "import duckdb, sys; duckdb.sql(\"COPY (SELECT * FROM (VALUES (1, 'Ana', 98.5), (2, 'Zoë', 77.0))"
+                    " t(id, name, score)) TO '\" + sys.argv[1] + \"' (FORMAT parquet)\")", str(path)], check=True)
+    ds = _ds()
+    schema = [("id", "INT64"), ("name", "STRING"), ("score", "FLOAT64")]
+    assert bq_client.load_file(path, f"{ds}.scores", file_format="parquet", schema=schema).rows == 2
+    assert bq_client.load_file(path, f"{ds}.scores", file_format="parquet", schema=schema).rows == 2  # replaced
+    assert bq_client.query(f"SELECT id, name, score FROM {ds}.scores ORDER BY id") == [
+        {"id": 1, "name": "Ana", "score": 98.5}, {"id": 2, "name": "Zoë", "score": 77.0}]
