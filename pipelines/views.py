@@ -126,9 +126,10 @@ class DeployViews(luigi.WrapperTask):
         return [DeployView(view=v) for v in view_files()]
 
 
-def export_query(client: BigQueryClient, view: str) -> tuple[str, list[str]]:
-    """``SELECT Col AS Col, ...`` over a deployed view, and its header."""
-    columns = view_columns(view_files()[view].read_text(encoding="utf-8"))
+def export_query(client: BigQueryClient, view: str, columns: list[str] | None = None) -> tuple[str, list[str]]:
+    """``SELECT Col AS Col, ...`` over a deployed view (its own columns, or the ones given:
+    a vendor's exact header), and that header."""
+    columns = list(columns or view_columns(view_files()[view].read_text(encoding="utf-8")))
     listed = ", ".join(f"`{c}` AS `{c}`" for c in columns)
     return f"SELECT {listed} FROM `{client.table_id(view)}`", columns
 

@@ -268,7 +268,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
     cfg["postgres"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "district",
                        "user": "postgres", "password": "${PG_PASSWORD}"}
     cfg["smtp"] = {"host": "127.0.0.1", "port": str(state.ports["smtp"]), "username": "", "password": "",
-                   "sender": "district-etl@localhost", "no_tls": "true"}
+                   "sender": "district-etl@localhost", "no_tls": "true",
+                   "operators": "data-team@district.example"}
     if with_bigquery:
         cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
                            "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",

@@ -125,3 +125,28 @@ def sftp_settings(request, stack_var, stack_state):
     if request.param == "asyncssh":
         return asyncssh_settings(stack_var, stack_state)
     return request.getfixturevalue("openssh").settings()
+
+
+@pytest.fixture
+def loaded_district(google_stack, stack_config, tmp_path):
+    """A small fixed synthetic district loaded into a BigQuery dataset of this test's own
+    (the views read it through [views] source_dataset); returns the dataset name."""
+    import datetime as dt
+
+    import luigi
+    import luigi.configuration
+
+    from pipelines.base import ROOT
+    from pipelines.warehouse import BigQueryOperations
+    from stack.district import generate, generate_stacking_inputs
+    day = dt.date(2026, 11, 24)
+    ds = f"ps_{uuid.uuid4().hex[:8]}"
+    reg = tmp_path / "sources.toml"
+    reg.write_text((ROOT / "sources.toml").read_text().replace('table = "powerschool.', f'table = "{ds}.'))
+    parser = luigi.configuration.get_config()
+    parser.set("warehouse", "sources_file", str(reg))
+    parser.set("views", "source_dataset", ds)
+    generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=day)
+    generate_stacking_inputs(tmp_path / "data", seed=7)
+    assert luigi.build([BigQueryOperations(date=day)], local_scheduler=True)
+    return ds

@@ -21,20 +21,7 @@ GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "views"
 SAVVAS = CsvDialect(quoting="all")
 
 
-@pytest.fixture
-def district(google_stack, stack_config, tmp_path):
-    ds = f"ps_{uuid.uuid4().hex[:8]}"
-    reg = tmp_path / "sources.toml"
-    reg.write_text((ROOT / "sources.toml").read_text().replace('table = "powerschool.', f'table = "{ds}.'))
-    luigi.configuration.get_config().set("warehouse", "sources_file", str(reg))
-    luigi.configuration.get_config().set("views", "source_dataset", ds)
-    generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=DAY)
-    generate_stacking_inputs(tmp_path / "data", seed=7)
-    assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
-    return ds
-
-
-def test_every_view_matches_its_golden_file(district, tmp_path):
+def test_every_view_matches_its_golden_file(loaded_district, tmp_path):
     assert luigi.build([DeployViews()], local_scheduler=True)
     client = BigQueryClient.from_config()
     update = os.environ.get("ETL_UPDATE_GOLDEN") == "1"
@@ -57,7 +44,7 @@ def test_every_view_matches_its_golden_file(district, tmp_path):
     assert not mismatched, f"exports differ from tests/fixtures/views: {mismatched}"
 
 
-def test_views_are_redeployed_only_when_their_sql_changes(district, monkeypatch):
+def test_views_are_redeployed_only_when_their_sql_changes(loaded_district, monkeypatch):
     client = BigQueryClient.from_config()
     assert luigi.build([DeployViews()], local_scheduler=True)
     calls = []
@@ -81,7 +68,7 @@ def test_view_columns_and_placeholders():
         render("SELECT '{district_code}' AS x", {"project": "p"})
 
 
-def test_export_view_writes_the_file_and_its_ledger_row_once(district, pg_settings):
+def test_export_view_writes_the_file_and_its_ledger_row_once(loaded_district, pg_settings):
     from pipelines.base import data_dir
     from pipelines.views import ExportView
     from targets.postgres import PostgresClient

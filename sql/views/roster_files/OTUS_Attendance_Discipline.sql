@@ -1,5 +1,6 @@
 -- OTUS_Attendance_Discipline.csv (no published Otus format: header to confirm with Otus).
--- Attendance (Present/Tardy/Absent) and discipline incidents, dates YYYY-MM-DD.
+-- Attendance (Present/Tardy/Absent) and discipline incidents, dates YYYY-MM-DD. Otus matches
+-- rows to accounts by e-mail, so students without one are left out (they have no Otus account).
 SELECT
   st.Email AS Student_Email,
   a.Student_Number AS SIS_ID,
@@ -10,6 +11,7 @@ SELECT
   CAST(NULL AS STRING) AS Note
 FROM `{project}.{source}.attendance` AS a
 JOIN `{project}.{source}.students` AS st ON st.Student_Number = a.Student_Number
+WHERE st.Email IS NOT NULL
 UNION ALL
 SELECT
   st.Email AS Student_Email,
@@ -21,3 +23,4 @@ SELECT
   d.Action AS Note
 FROM `{project}.{source}.discipline` AS d
 JOIN `{project}.{source}.students` AS st ON st.Student_Number = d.Student_Number
+WHERE st.Email IS NOT NULL

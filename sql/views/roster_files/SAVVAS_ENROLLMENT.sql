@@ -1,4 +1,5 @@
--- SAVVAS ENROLLMENT.txt: school enrollments this year, withdrawn ones with their date.
+-- SAVVAS ENROLLMENT.txt: active students' school enrollments this year (every student_code must be
+-- in STUDENT.txt, which holds active students only; a withdrawn student drops out of both).
 SELECT
   CONCAT(st.Student_Number, '.', st.SchoolID, '.', CAST(EXTRACT(YEAR FROM st.EntryDate) AS STRING)) AS native_enrollment_code,
   st.Student_Number AS student_code,
@@ -8,3 +9,4 @@ SELECT
   FORMAT_DATE('%Y-%m-%d', st.EntryDate) AS date_enrolled,
   CASE WHEN st.Enroll_Status = 0 THEN NULL ELSE FORMAT_DATE('%Y-%m-%d', st.ExitDate) END AS date_withdrawn
 FROM `{project}.{source}.students` AS st
+WHERE st.Enroll_Status = 0

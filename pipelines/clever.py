@@ -1,0 +1,15 @@
+"""Clever push: the Clever views → files → Clever's SFTP server (see vendors.toml [clever] and
+pipelines/vendors.py for the chain, the rules and the shrink guard).
+
+Cron: `./run.sh luigi --module pipelines.clever CleverPush` (add `--force` to send a refused push,
+`--date D` to rerun a past day).
+"""
+import luigi
+
+from pipelines.vendors import VendorPush
+
+
+class CleverPush(VendorPush):
+    """Every Clever file sent for the day."""
+
+    vendor = luigi.Parameter(default="clever")

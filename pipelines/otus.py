@@ -1,0 +1,15 @@
+"""Otus push: the Otus views → files → Otus's SFTP server (see vendors.toml [otus] and
+pipelines/vendors.py for the chain, the rules and the shrink guard).
+
+Cron: `./run.sh luigi --module pipelines.otus OtusPush` (add `--force` to send a refused push,
+`--date D` to rerun a past day).
+"""
+import luigi
+
+from pipelines.vendors import VendorPush
+
+
+class OtusPush(VendorPush):
+    """Every Otus file sent for the day."""
+
+    vendor = luigi.Parameter(default="otus")

@@ -1,0 +1,280 @@
+"""Vendor pushes over SFTP, declared in ``vendors.toml``: export each view for the date
+(atomic local file, reused by a rerun) → validate against the vendor's rules → shrink guard
+→ atomic upload → ledger row with rows, bytes and sha256.
+
+A file that breaks a rule, is empty, or lost more than ``shrink_limit`` of its rows since the
+last successful push stops the whole vendor: nothing is sent and the reasons are mailed
+(``notify`` or ``[smtp] operators``). ``--force`` sends anyway and mails what it overrode.
+The per-vendor entry points are ``pipelines/clever.py`` (CleverPush), ``savvas.py``,
+``ellevation.py`` and ``otus.py``. Sections: ``[vendors] vendors_file``, ``[sftp_<server>]``,
+``[bigquery]``, ``[postgres]``, ``[smtp]``, ``[etl]``.
+Rerun: ``./run.sh luigi --module pipelines.clever CleverPush --date D``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import luigi
+
+from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group, local_target
+from pipelines.validation import RULE_SETS, Problem, read_table, validate
+from pipelines.views import DeployView, export_query
+from targets.bigquery import BigQueryClient, CsvDialect
+from targets.config import Section
+from targets.errors import BadInputError, ConfigError
+from targets.local import atomic_path, file_digest
+from targets.postgres import LedgerTarget, PostgresClient
+from targets.sftp import SftpClient
+from targets.smtp import Mailer
+
+logger = logging.getLogger(__name__)
+
+WEEKDAYS = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+@dataclass(frozen=True)
+class VendorFile:
+    view: str
+    file: str
+    header: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Vendor:
+    name: str
+    server: str
+    rules: str
+    files: tuple[VendorFile, ...]
+    packaging: str = "files"
+    zip_name: str | None = None
+    cadence: str = "daily"
+    shrink_limit: float = 0.10
+    dialect: dict = field(default_factory=dict)
+    remote_dir: str | None = None
+    notify: tuple[str, ...] = ()
+
+    @property
+    def job(self) -> str:
+        return f"push_{self.name}"
+
+    def file(self, name: str) -> VendorFile:
+        for f in self.files:
+            if f.file == name:
+                return f
+        raise ConfigError(f"vendors.toml [{self.name}] has no file {name!r}")
+
+    def runs_on(self, day: dt.date) -> bool:
+        if self.cadence == "daily":
+            return True
+        return WEEKDAYS[day.weekday()] == self.cadence.split(":", 1)[1].upper()
+
+    def items(self) -> list[str]:
+        """What is uploaded: each file, or the one zip."""
+        return [self.zip_name] if self.packaging == "zip" else [f.file for f in self.files]
+
+
+def load_vendors(path: str | os.PathLike) -> dict[str, Vendor]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"vendor registry {path}: {e}") from e
+    vendors = {}
+    for name, raw in data.items():
+        where = f"{path} [{name}]"
+        for key in ("server", "rules", "files"):
+            if not raw.get(key):
+                raise ConfigError(f"{where}: '{key}' is required")
+        if raw["rules"] not in RULE_SETS:
+            raise ConfigError(f"{where}: rules must be one of {', '.join(RULE_SETS)}, got {raw['rules']!r}")
+        packaging = raw.get("packaging", "files")
+        if packaging not in ("files", "zip") or (packaging == "zip" and not raw.get("zip_name")):
+            raise ConfigError(f"{where}: packaging must be 'files' or 'zip' (with zip_name)")
+        cadence = raw.get("cadence", "daily")
+        if cadence != "daily" and not (cadence.startswith("weekly:") and cadence[7:].upper() in WEEKDAYS):
+            raise ConfigError(f"{where}: cadence must be 'daily' or 'weekly:MON'..'weekly:SUN', got {cadence!r}")
+        CsvDialect.from_mapping(raw.get("dialect", {}))  # fail early on a bad dialect
+        files = tuple(VendorFile(view=f["view"], file=f["file"], header=tuple(f["header"])) for f in raw["files"])
+        vendors[name] = Vendor(name=name, server=raw["server"], rules=raw["rules"], files=files, packaging=packaging,
+                               zip_name=raw.get("zip_name"), cadence=cadence,
+                               shrink_limit=float(raw.get("shrink_limit", 0.10)), dialect=dict(raw.get("dialect", {})),
+                               remote_dir=raw.get("remote_dir"), notify=tuple(raw.get("notify", [])))
+    return vendors
+
+
+def vendor(name: str) -> Vendor:
+    try:
+        path = Section("vendors").path("vendors_file", default="vendors.toml")
+    except ConfigError:
+        path = Path("vendors.toml")
+    vendors = load_vendors(path if path.is_absolute() else ROOT / path)
+    if name not in vendors:
+        raise ConfigError(f"vendors.toml has no [{name}] (have: {', '.join(vendors)})")
+    return vendors[name]
+
+
+def export_dir(day: dt.date, vendor_name: str) -> Path:
+    return data_dir() / "exports" / day.isoformat() / vendor_name
+
+
+class ExportVendorFile(luigi.Task):
+    """One vendor file for the day, exported from its view in the vendor's dialect and header."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+    file = luigi.Parameter()
+
+    def requires(self):
+        return DeployView(view=vendor(self.vendor).file(self.file).view)
+
+    def output(self):
+        return local_target(export_dir(self.date, self.vendor) / self.file)
+
+    def run(self):
+        v = vendor(self.vendor)
+        spec = v.file(self.file)
+        client = BigQueryClient.from_config()
+        sql, header = export_query(client, spec.view, list(spec.header))
+        client.export(sql, self.output().path, dialect=CsvDialect.from_mapping(v.dialect), header=header,
+                      progress=Progress(self, f"export {self.file}"), group=file_group())
+
+
+class CheckVendorFiles(luigi.Task):
+    """The day's files passed the vendor's rules and the shrink guard (or were forced)."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+    force = luigi.BoolParameter(default=False, significant=False)
+
+    def requires(self):
+        return [ExportVendorFile(date=self.date, vendor=self.vendor, file=f.file) for f in vendor(self.vendor).files]
+
+    def output(self):
+        return local_target(export_dir(self.date, self.vendor) / "_checked.json")
+
+    def run(self):
+        v = vendor(self.vendor)
+        report = check(v, self.date)
+        reasons = [str(p) for p in report["problems"]] + report["shrink"]
+        if reasons and not self.force:
+            kept = _set_aside(v, self.date)
+            _mail(v, f"REFUSED: {v.name} push for {self.date} was not sent",
+                  f"Nothing was sent to {v.name} for {self.date}. Fix the cause and rerun (the files are "
+                  f"exported again; the refused ones are kept in {kept}), or rerun with --force to send "
+                  f"them anyway.\n\n" + "\n".join(reasons))
+            raise BadInputError(str(export_dir(self.date, v.name)),
+                                f"{v.name} push refused ({len(reasons)} problems, mailed): {reasons[0]}")
+        if reasons:
+            _mail(v, f"FORCED: {v.name} push for {self.date} sent despite problems",
+                  "Sent with --force despite:\n\n" + "\n".join(reasons))
+        with self.output().open("w") as fh:
+            json.dump({"vendor": v.name, "date": self.date.isoformat(), "forced": bool(reasons),
+                       "files": report["files"], "overridden": reasons}, fh, indent=2)
+
+
+def check(v: Vendor, day: dt.date) -> dict:
+    """Validation problems, shrink-guard reasons, and per-file rows and added/removed counts."""
+    folder = export_dir(day, v.name)
+    files = {f.file: folder / f.file for f in v.files}
+    problems: list[Problem] = validate(files, RULE_SETS[v.rules]({f.file: list(f.header) for f in v.files}))
+    ledger = PostgresClient.from_config()
+    shrink, summary = [], {}
+    for f in v.files:
+        rows = len(read_table(files[f.file]).rows) if files[f.file].exists() else 0
+        summary[f.file] = {"rows": rows}
+        if rows == 0:
+            shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
+            continue
+        item = v.zip_name if v.packaging == "zip" else f.file
+        last = ledger.last_success(v.job, item, before=day) if ledger else None
+        previous = _previous_rows(last, f.file)
+        if previous:
+            lost = (previous - rows) / previous
+            summary[f.file]["previous_rows"] = previous
+            if lost > v.shrink_limit:
+                shrink.append(f"{f.file}: {rows} rows, {previous} at the last push ({last['run_date']}): lost "
+                              f"{lost:.0%}, more than the {v.shrink_limit:.0%} allowed")
+    return {"problems": problems, "shrink": shrink, "files": summary}
+
+
+def _set_aside(v: Vendor, day: dt.date) -> Path:
+    """Move a refused day's exports to ``refused/<time>/`` so the rerun exports afresh."""
+    folder = export_dir(day, v.name)
+    kept = folder / "refused" / dt.datetime.now().strftime("%H%M%S")
+    kept.mkdir(parents=True, exist_ok=True)
+    for f in v.files:
+        if (folder / f.file).exists():
+            os.replace(folder / f.file, kept / f.file)
+    return kept
+
+
+def _previous_rows(last: dict | None, file: str) -> int | None:
+    if not last:
+        return None
+    source = last.get("source") or ""
+    if source.startswith("{"):  # a zip's ledger row keeps rows per member in its source
+        return json.loads(source).get(file)
+    return last.get("rows")
+
+
+def _mail(v: Vendor, subject: str, body: str) -> None:
+    Mailer.from_config().send(subject, body, to=list(v.notify) or None)
+
+
+class UploadVendorItem(luigi.Task):
+    """One file (or the zip) on the vendor's SFTP server; done = its ledger row for the day."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+    item = luigi.Parameter()
+    force = luigi.BoolParameter(default=False, significant=False)
+
+    def requires(self):
+        return CheckVendorFiles(date=self.date, vendor=self.vendor, force=self.force)
+
+    def output(self):
+        v = vendor(self.vendor)
+        return LedgerTarget(PostgresClient.from_config(), v.job, self.item, self.date)
+
+    def run(self):
+        v = vendor(self.vendor)
+        folder = export_dir(self.date, v.name)
+        per_file = {f: s["rows"] for f, s in json.loads((folder / "_checked.json").read_text())["files"].items()}
+        if v.packaging == "zip":
+            local = folder / self.item
+            with atomic_path(local, group=file_group()) as tmp:
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                    for f in v.files:  # no folders inside the zip
+                        zf.write(folder / f.file, arcname=f.file)
+            rows, source = sum(per_file.values()), json.dumps(per_file)
+        else:
+            local, rows, source = folder / self.item, per_file[self.item], str(folder / self.item)
+        client = SftpClient.from_config(v.server)
+        name = f"{v.remote_dir.rstrip('/')}/{self.item}" if v.remote_dir else self.item
+        started = dt.datetime.now(dt.timezone.utc)
+        size = client.upload_atomic(local, name, progress=Progress(self, f"upload {self.item}"))
+        _, sha = file_digest(local)
+        ledger = self.output()
+        ledger.client.record(ledger.entry(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
+                                          destination=f"sftp://{v.server}{client.path(name)}", started_at=started))
+
+
+class VendorPush(luigi.WrapperTask):
+    """Every file of one vendor sent for the day (nothing on days off its cadence)."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+    force = luigi.BoolParameter(default=False, significant=False)
+
+    def requires(self):
+        v = vendor(self.vendor)
+        if not v.runs_on(self.date):
+            logger.info("%s is sent %s; nothing to do on %s", v.name, v.cadence, self.date)
+            return []
+        return [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force) for i in v.items()]

@@ -1,0 +1,68 @@
+"""Mail through ``[smtp]``: host, port, username, password = ${VAR}, sender, no_tls / ssl,
+timeout, and ``operators`` (comma-separated addresses that get refusals and alerts)."""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from targets.config import Section
+from targets.errors import ConfigError, TransientError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    host: str
+    port: int = 25
+    sender: str = "district-etl@localhost"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    use_ssl: bool = False
+    starttls: bool = True
+    timeout: float = 30.0
+    operators: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, section: str = "smtp") -> "MailSettings":
+        s = Section(section)
+        return cls(host=s.str("host", required=True), port=s.int("port", 25), sender=s.str("sender", cls.sender),
+                   username=s.str("username") or None, password=s.secret("password"), use_ssl=s.bool("ssl", False),
+                   starttls=not s.bool("no_tls", False), timeout=s.float("timeout", 30.0),
+                   operators=tuple(a.strip() for a in (s.str("operators") or "").split(",") if a.strip()))
+
+
+class Mailer:
+    def __init__(self, settings: MailSettings):
+        self.settings = settings
+
+    @classmethod
+    def from_config(cls) -> "Mailer":
+        return cls(MailSettings.from_config())
+
+    def send(self, subject: str, body: str, to: list[str] | tuple[str, ...] | None = None) -> None:
+        """Send a plain-text message (to the operators when ``to`` is empty)."""
+        s = self.settings
+        recipients = list(to or s.operators)
+        if not recipients:
+            raise ConfigError("[smtp] operators is empty and no recipient was given")
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = s.sender, ", ".join(recipients), subject
+        msg.set_content(body)
+        try:
+            if s.use_ssl:
+                server = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+            else:
+                server = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            with server:
+                if not s.use_ssl and s.starttls:
+                    server.starttls(context=ssl.create_default_context())
+                if s.username:
+                    server.login(s.username, s.password or "")
+                server.send_message(msg)
+        except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as e:
+            raise TransientError(f"SMTP {s.host}:{s.port}: {e}") from e
+        logger.info("mailed '%s' to %d recipients", subject, len(recipients))
