@@ -86,14 +86,14 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec]) -> list[Problem
             problems.append(Problem(name, "file is missing"))
             continue
         table = read_table(files[name], keep_raw=spec.quote_all)
-        tables[name] = table
         if table.header != spec.header:
             missing = [c for c in spec.header if c not in table.header]
             extra = [c for c in table.header if c not in spec.header]
             detail = ", ".join(p for p in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
                                            "same columns in another order" if not (missing or extra) else "") if p)
             problems.append(Problem(name, f"header is not the vendor's exact header ({detail})", row=1))
-            continue
+            continue  # its rows cannot be read reliably, nor checked against
+        tables[name] = table
         if not table.rows:
             problems.append(Problem(name, "file has no data rows"))
         problems += _row_rules(name, spec, table)

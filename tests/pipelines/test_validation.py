@@ -1,0 +1,188 @@
+"""Pre-push rules: one test per rule proving the validator catches it with a clear message,
+and clean files passing."""
+import csv
+
+import pytest
+
+from pipelines.validation import MAX_PER_RULE, clever, ellevation, otus, savvas, validate
+
+H = {
+    "schools.csv": ["School_id", "School_name", "School_number", "Low_grade", "High_grade", "Principal_email"],
+    "students.csv": ["School_id", "Student_id", "Last_name", "First_name", "Grade", "DOB", "Student_email"],
+    "teachers.csv": ["School_id", "Teacher_id", "Teacher_email", "First_name", "Last_name"],
+    "sections.csv": ["School_id", "Section_id", "Teacher_id", "Teacher_2_id", "Grade", "Term_start", "Term_end"],
+    "enrollments.csv": ["School_id", "Section_id", "Student_id"],
+    "staff.csv": ["School_id", "Staff_id", "Staff_email", "First_name", "Last_name"],
+}
+CLEAN = {
+    "schools.csv": [["101", "Maple", "101", "PreKindergarten", "5", "p@d.org"]],
+    "students.csv": [["101", "S1", "O'Brien, Jr.", "Zoë", "Kindergarten", "01/31/2020", ""],
+                     ["101", "S2", "Kim", "Ana", "5", "12/01/2015", "ana.kim@s.d.org"]],
+    "teachers.csv": [["101", "T1", "t1@d.org", "Ana", "Lee"], ["101", "T2", "t2@d.org", "Bo", "Ng"]],
+    "sections.csv": [["101", "5001", "T1", "T2", "1", "08/12/2026", "05/22/2027"]],
+    "enrollments.csv": [["101", "5001", "S1"], ["101", "5001", "S2"]],
+    "staff.csv": [["101", "X1", "x1@d.org", "Cy", "Po"]],
+}
+
+
+def _write(folder, tables, headers=H, quote_all=False):
+    paths = {}
+    for name, rows in tables.items():
+        path = folder / name
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+            w.writerow(headers[name])
+            w.writerows(rows)
+        paths[name] = path
+    return paths
+
+
+def _clever(tmp_path, **changes):
+    tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
+    for name, fn in changes.items():
+        fn(tables[name.replace("_", ".", 1) if "." not in name else name])
+    return [str(p) for p in validate(_write(tmp_path, tables), clever(H))]
+
+
+def test_clean_clever_files_pass(tmp_path):
+    assert _clever(tmp_path) == []
+
+
+def test_exact_header(tmp_path):
+    headers = dict(H, **{"teachers.csv": ["School_id", "Teacher_Id", "Teacher_email", "First_name", "Last_name"]})
+    problems = [str(p) for p in validate(_write(tmp_path, CLEAN, headers), clever(H))]
+    assert problems == ["teachers.csv, row 1: header is not the vendor's exact header "
+                        "(missing ['Teacher_id'], unexpected ['Teacher_Id'])"]
+
+
+def test_header_order(tmp_path):
+    headers = dict(H, **{"enrollments.csv": ["Section_id", "School_id", "Student_id"]})
+    rows = dict(CLEAN, **{"enrollments.csv": [["5001", "101", "S1"]]})
+    assert [str(p) for p in validate(_write(tmp_path, rows, headers), clever(H))] == [
+        "enrollments.csv, row 1: header is not the vendor's exact header (same columns in another order)"]
+
+
+def test_required_column(tmp_path):
+    assert _clever(tmp_path, students_csv=lambda t: t[0].__setitem__(3, "")) == [
+        "students.csv, row 2, column First_name: required value is empty"]
+
+
+def test_unique_ids(tmp_path):
+    assert _clever(tmp_path, students_csv=lambda t: t[1].__setitem__(1, "S1")) == [
+        "students.csv, row 3, column Student_id: S1 is not unique (first at row 2)",
+        "enrollments.csv, row 3, column Student_id: S2 is not a Student_id in students.csv"]
+
+
+def test_enrollment_points_at_sections_and_students(tmp_path):
+    problems = _clever(tmp_path, enrollments_csv=lambda t: t.append(["101", "9999", "S404"]))
+    assert problems == ["enrollments.csv, row 4, column Section_id: 9999 is not a Section_id in sections.csv",
+                        "enrollments.csv, row 4, column Student_id: S404 is not a Student_id in students.csv"]
+
+
+def test_section_teachers_exist(tmp_path):
+    assert _clever(tmp_path, sections_csv=lambda t: t[0].__setitem__(3, "T9")) == [
+        "sections.csv, row 2, column Teacher_2_id: T9 is not a Teacher_id in teachers.csv"]
+
+
+def test_every_school_id_in_schools(tmp_path):
+    assert _clever(tmp_path, staff_csv=lambda t: t[0].__setitem__(0, "777")) == [
+        "staff.csv, row 2, column School_id: 777 is not a School_id in schools.csv"]
+
+
+def test_grade_values(tmp_path):
+    assert _clever(tmp_path, students_csv=lambda t: t[0].__setitem__(4, "K")) == [
+        "students.csv, row 2, column Grade: 'K' is not an allowed value"]
+
+
+def test_date_formats(tmp_path):
+    assert _clever(tmp_path, sections_csv=lambda t: t[0].__setitem__(5, "2026-08-12")) == [
+        "sections.csv, row 2, column Term_start: not a date MM/DD/YYYY"]
+
+
+def test_empty_file_and_missing_file(tmp_path):
+    tables = dict(CLEAN, **{"staff.csv": []})
+    paths = _write(tmp_path, tables)
+    del paths["enrollments.csv"]
+    assert [str(p) for p in validate(paths, clever(H))] == ["enrollments.csv: file is missing",
+                                                            "staff.csv: file has no data rows"]
+
+
+def test_problems_are_capped_per_rule(tmp_path):
+    many = [["101", f"S{i}", "x", "", "5", "01/01/2015", ""] for i in range(50)]
+    problems = _clever(tmp_path, students_csv=lambda t: t.extend(many))
+    assert len([p for p in problems if "required value is empty" in p]) == MAX_PER_RULE
+    assert problems[-1] == "students.csv: … and 30 more like the above (First_name)"
+
+
+SH = {"CODE_DISTRICT.txt": ["district_code", "district_name", "current_school_year"],
+      "SCHOOL.txt": ["school_code", "school_name", "district_code", "grade_start", "grade_end"],
+      "STUDENT.txt": ["student_code", "last_name", "first_name", "dob", "email"],
+      "STAFF.txt": ["staff_code", "last_name", "first_name", "email"],
+      "PIF_SECTION.txt": ["native_section_code", "school_code", "date_start", "date_end", "school_year"],
+      "PIF_SECTION_STAFF.txt": ["section_teacher_code", "staff_code", "native_section_code", "teacher_of_record"],
+      "PIF_SECTION_STUDENT.txt": ["section_student_code", "student_code", "native_section_code"],
+      "ENROLLMENT.txt": ["native_enrollment_code", "student_code", "school_code", "grade_code"],
+      "ASSIGNMENT.txt": ["native_assignment_code", "staff_code", "institution_code"]}
+SCLEAN = {"CODE_DISTRICT.txt": [["0999", "Demo", "2026"]],
+          "SCHOOL.txt": [["101", "Maple", "0999", "PK", "05"]],
+          "STUDENT.txt": [["S1", "Kim", "Ana", "2015-12-01", ""]],
+          "STAFF.txt": [["T1", "Lee", "Ana", "t1@d.org"]],
+          "PIF_SECTION.txt": [["5001", "101", "2026-08-12", "2027-05-22", "2026"]],
+          "PIF_SECTION_STAFF.txt": [["5001.T1", "T1", "5001", "true"]],
+          "PIF_SECTION_STUDENT.txt": [["HR.5001.S1", "S1", "5001"]],
+          "ENROLLMENT.txt": [["S1.101.2026", "S1", "101", "KG"]],
+          "ASSIGNMENT.txt": [["T1.101", "T1", "101"]]}
+
+
+def _savvas(tmp_path, quote_all=True, **changes):
+    tables = {k: [list(r) for r in v] for k, v in SCLEAN.items()}
+    for name, fn in changes.items():
+        fn(tables[name])
+    return [str(p) for p in validate(_write(tmp_path, tables, SH, quote_all=quote_all), savvas(SH))]
+
+
+def test_clean_savvas_files_pass(tmp_path):
+    assert _savvas(tmp_path) == []
+
+
+def test_savvas_every_value_quoted(tmp_path):
+    problems = _savvas(tmp_path, quote_all=False)
+    assert "STUDENT.txt, row 2: every value must be inside double quotes" in problems
+    assert len(problems) == 9  # one per file
+
+
+def test_savvas_booleans_and_grades(tmp_path):
+    problems = _savvas(tmp_path, **{"PIF_SECTION_STAFF.txt": lambda t: t[0].__setitem__(3, "TRUE"),
+                                    "ENROLLMENT.txt": lambda t: t[0].__setitem__(3, "K")})
+    assert problems == ["PIF_SECTION_STAFF.txt, row 2, column teacher_of_record: 'TRUE' is not an allowed value",
+                        "ENROLLMENT.txt, row 2, column grade_code: 'K' is not an allowed value"]
+
+
+def test_savvas_dates_and_links(tmp_path):
+    problems = _savvas(tmp_path, **{"STUDENT.txt": lambda t: t[0].__setitem__(3, "12/01/2015"),
+                                    "PIF_SECTION_STUDENT.txt": lambda t: t.append(["x", "S2", "5001"])})
+    assert problems == ["STUDENT.txt, row 2, column dob: not a date yyyy-mm-dd",
+                        "PIF_SECTION_STUDENT.txt, row 3, column student_code: S2 is not a student_code in STUDENT.txt"]
+
+
+def test_ellevation_schedule_teacher_in_roster_and_unique_rows(tmp_path):
+    eh = {"Staff-Roster.csv": ["StaffID", "LastName", "FirstName", "SchoolCode"],
+          "Student-Demographics.csv": ["StudentID", "LastName", "FirstName", "SchoolCode", "BirthDate"],
+          "Student-Course-Schedules.csv": ["StudentID", "SectionID", "TeacherID", "TermStart", "TermEnd"]}
+    tables = {"Staff-Roster.csv": [["T1", "Lee", "Ana", "101"]],
+              "Student-Demographics.csv": [["S1", "Kim", "Ana", "101", "12/01/2015"]],
+              "Student-Course-Schedules.csv": [["S1", "5001", "T1", "08/12/2026", "05/22/2027"],
+                                               ["S1", "5001", "T9", "08/12/2026", "05/22/2027"]]}
+    problems = [str(p) for p in validate(_write(tmp_path, tables, eh), ellevation(eh))]
+    assert problems == [
+        "Student-Course-Schedules.csv, row 3, column StudentID+SectionID: S1+5001 is not unique (first at row 2)",
+        "Student-Course-Schedules.csv, row 3, column TeacherID: T9 is not a StaffID in Staff-Roster.csv"]
+
+
+def test_otus_email_and_date(tmp_path):
+    oh = {"OTUS_Attendance_Discipline.csv": ["Student_Email", "SIS_ID", "Date", "Record_Type", "Status"]}
+    tables = {"OTUS_Attendance_Discipline.csv": [["a@s.org", "1", "2026-11-23", "Attendance", "Present"],
+                                                 ["nobody", "2", "11/23/2026", "Attendance", "Absent"]]}
+    assert [str(p) for p in validate(_write(tmp_path, tables, oh), otus(oh))] == [
+        "OTUS_Attendance_Discipline.csv, row 3, column Student_Email: not a valid e-mail address",
+        "OTUS_Attendance_Discipline.csv, row 3, column Date: not a date YYYY-MM-DD"]
