@@ -1,0 +1,152 @@
+"""Vendor pushes end to end on the embedded stack (BigQuery emulator, PostgreSQL, asyncssh
+SFTP, SMTP), and CleverPush once against OpenSSH's sshd."""
+import datetime as dt
+import hashlib
+import re
+import time
+import uuid
+import zipfile
+
+import luigi
+import luigi.configuration
+import psycopg2
+import pytest
+
+from pipelines.base import ROOT, data_dir
+from pipelines.clever import CleverPush
+from pipelines.otus import OtusPush
+from pipelines.savvas import SavvasPush
+from pipelines.vendors import export_dir
+from stack import free_port
+from targets.postgres import LedgerEntry, PostgresClient
+
+DAY = dt.date(2026, 11, 24)  # a Tuesday
+
+
+@pytest.fixture
+def vendors(loaded_district, stack_var, tmp_path):
+    """vendors.toml with remote folders of this test's own on the stack's SFTP accounts."""
+    tag = uuid.uuid4().hex[:8]
+    text = (ROOT / "vendors.toml").read_text()
+    remotes = {}
+    for name, base in (("clever", "/home/clever"), ("savvas", "/SIS"), ("ellevation", "/data"),
+                       ("otus", "/home/incoming")):
+        remotes[name] = stack_var / "sftp" / "root" / name / base.strip("/") / tag
+        remotes[name].mkdir(parents=True)
+        text = text.replace(f'[{name}]\n', f'[{name}]\nremote_dir = "{base}/{tag}"\n', 1)
+    path = tmp_path / "vendors.toml"
+    path.write_text(text)
+    luigi.configuration.get_config().set("vendors", "vendors_file", str(path))
+    return remotes
+
+
+def _ledger(settings, job):
+    conn = psycopg2.connect(host=settings.host, port=settings.port, dbname=settings.dbname, user=settings.user,
+                            password=settings.password)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT item, status, rows, bytes, sha256, run_date FROM dba.tdataloads WHERE job_name = %s"
+                    " ORDER BY load_id", (job,))
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _mails_since(stack_var, t0, subject):
+    out = []
+    for f in sorted((stack_var / "mail").glob("*.eml")):
+        if f.stat().st_mtime >= t0:
+            text = f.read_text()
+            if subject in text:
+                out.append(text)
+    return out
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+CLEVER_FILES = ["enrollments.csv", "schools.csv", "sections.csv", "staff.csv", "students.csv", "teachers.csv"]
+
+
+def test_clever_push_end_to_end_and_rerun_is_a_noop(vendors, pg_settings):
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    remote = vendors["clever"]
+    assert sorted(p.name for p in remote.iterdir()) == CLEVER_FILES
+    local = export_dir(DAY, "clever")
+    ledger = _ledger(pg_settings, "push_clever")
+    assert sorted(r[0] for r in ledger) == CLEVER_FILES and {r[1] for r in ledger} == {"succeeded"}
+    for item, _, rows, size, sha, _ in ledger:
+        assert _sha(remote / item) == _sha(local / item) == sha
+        assert size == (remote / item).stat().st_size
+        assert rows == len((local / item).read_text().splitlines()) - 1
+    assert (remote / "students.csv").read_text().startswith("School_id,Student_id,Student_number,State_id,")
+    mtimes = {p.name: p.stat().st_mtime_ns for p in remote.iterdir()}
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    assert len(_ledger(pg_settings, "push_clever")) == 6
+    assert {p.name: p.stat().st_mtime_ns for p in remote.iterdir()} == mtimes
+
+
+def test_shrink_guard_refuses_mails_and_force_sends(vendors, pg_settings, stack_var):
+    client = PostgresClient(pg_settings)
+    client.record(LedgerEntry("push_clever", "students.csv", DAY - dt.timedelta(days=1), direction="out", rows=1000))
+    t0 = time.time() - 1
+    assert not luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    assert list(vendors["clever"].iterdir()) == []  # nothing sent for the vendor
+    mails = _mails_since(stack_var, t0, "REFUSED: clever push for 2026-11-24")
+    assert len(mails) == 1
+    body = mails[0].replace("=\n", "")
+    assert re.search(r"students\.csv: \d+ rows, 1000 at the last push \(2026-11-23\): lost \d+%, more than the 10% allowed",
+                     body)
+    assert "O'Brien" not in body and "@students" not in body  # no personal data in the mail
+    assert list((export_dir(DAY, "clever") / "refused").iterdir())  # the refused files are kept
+    assert luigi.build([CleverPush(date=DAY, force=True)], local_scheduler=True)
+    assert sorted(p.name for p in vendors["clever"].iterdir()) == CLEVER_FILES
+    assert len(_mails_since(stack_var, t0, "FORCED: clever push for 2026-11-24")) == 1
+
+
+def test_failed_upload_resumes_without_exporting_again(vendors, pg_settings):
+    parser = luigi.configuration.get_config()
+    port = parser.get("sftp_clever", "port")
+    parser.set("sftp_clever", "port", str(free_port()))  # the server is unreachable
+    parser.set("sftp_clever", "backoff", "0.05")
+    assert not luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    exported = {p.name: p.stat().st_mtime_ns for p in export_dir(DAY, "clever").glob("*.csv")}
+    assert sorted(exported) == CLEVER_FILES and _ledger(pg_settings, "push_clever") == []
+    parser.set("sftp_clever", "port", port)
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    assert {p.name: p.stat().st_mtime_ns for p in export_dir(DAY, "clever").glob("*.csv")} == exported
+    assert sorted(p.name for p in vendors["clever"].iterdir()) == CLEVER_FILES
+
+
+def test_savvas_sends_one_zip_without_folders(vendors, pg_settings):
+    assert luigi.build([SavvasPush(date=DAY)], local_scheduler=True)
+    assert [p.name for p in vendors["savvas"].iterdir()] == ["DISTRICT.zip"]
+    with zipfile.ZipFile(vendors["savvas"] / "DISTRICT.zip") as zf:
+        names = zf.namelist()
+        assert sorted(names) == sorted(f"{n}.txt" for n in ["CODE_DISTRICT", "SCHOOL", "STUDENT", "STAFF", "PIF_SECTION",
+                                                            "PIF_SECTION_STAFF", "PIF_SECTION_STUDENT", "ENROLLMENT",
+                                                            "ASSIGNMENT"])
+        assert zf.read("STUDENT.txt").startswith(b'"student_code","last_name","first_name"')
+    (item, status, rows, *_), = _ledger(pg_settings, "push_savvas")
+    assert (item, status) == ("DISTRICT.zip", "succeeded") and rows > 40
+
+
+def test_otus_goes_on_mondays_only(vendors, pg_settings):
+    assert luigi.build([OtusPush(date=DAY)], local_scheduler=True)  # Tuesday: nothing to do
+    assert list(vendors["otus"].iterdir()) == []
+    monday = dt.date(2026, 11, 23)
+    assert luigi.build([OtusPush(date=monday)], local_scheduler=True)
+    assert [p.name for p in vendors["otus"].iterdir()] == ["OTUS_Attendance_Discipline.csv"]
+
+
+def test_clever_push_against_openssh(loaded_district, openssh, pg_settings):
+    s = openssh.settings()
+    parser = luigi.configuration.get_config()
+    for key, value in (("host", s.host), ("port", str(s.port)), ("user", s.user), ("key_file", str(s.key_file)),
+                       ("known_hosts", str(s.known_hosts)), ("remote_dir", s.remote_dir)):
+        parser.set("sftp_clever", key, value)
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    from pathlib import Path
+    remote = Path(s.remote_dir)
+    assert sorted(p.name for p in remote.iterdir()) == CLEVER_FILES
+    assert _sha(remote / "students.csv") == _sha(export_dir(DAY, "clever") / "students.csv")
