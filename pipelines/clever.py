@@ -6,10 +6,17 @@ Cron: `./run.sh luigi --module pipelines.clever CleverPush` (add `--force` to se
 """
 import luigi
 
-from pipelines.vendors import VendorPush
+from pipelines.vendors import PullFiles, VendorPush
 
 
 class CleverPush(VendorPush):
     """Every Clever file sent for the day."""
 
     vendor = luigi.Parameter(default="clever")
+
+
+class CleverIdmPull(PullFiles):
+    """The newest Clever IDM export (Google addresses) from Clever's reports server, into
+    powerschool_combined/ for the 03:00 load (vendors.toml [[pull]] clever_idm)."""
+
+    pull = luigi.Parameter(default="clever_idm")

@@ -15,10 +15,12 @@ import datetime as dt
 import logging
 import random
 import sys
+from pathlib import Path
 
 import luigi
 
 from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, today
+from targets.config import Section
 from targets.postgres import LedgerTarget, PostgresClient
 from targets.sftp import SftpClient, SftpFileTarget
 
@@ -112,17 +114,28 @@ class SeedDistrict(luigi.Task):
     date = RunDateParameter()
     students = luigi.IntParameter(default=2000, significant=False)
 
+    def _partner_files(self) -> dict[str, Path]:
+        """What the partners offer on the embedded SFTP servers (their side of the pulls)."""
+        root = Section("stack").path("sftp_root", required=True)
+        return {"idm": root / "clever_reports" / "idm-sensitive-exports" / f"clever_idm_{self.date:%Y%m%d}.csv",
+                "scores": root / "savvas" / "scores" / f"savvas_scores_{self.date:%Y%m%d}.csv",
+                "easyiep": root / "easyiep" / "exports" / f"easyiep_{self.date:%Y%m%d}.csv"}
+
     def output(self):
         from stack.district import FILES
         root = data_dir()
         files = [root / "powerschool_combined" / name for name in FILES]
         files += [root / "bluff" / "students.csv", root / "asd" / "students.csv"]
-        return [local_target(f) for f in files]
+        return [local_target(f) for f in files + list(self._partner_files().values())]
 
     def run(self):
-        from stack.district import generate, generate_stacking_inputs
-        counts = generate(data_dir() / "powerschool_combined", students=self.students, today=self.date)
+        from stack.district import generate, generate_partner_files, generate_stacking_inputs
+        partner = self._partner_files()
+        counts = generate(data_dir() / "powerschool_combined", students=self.students, today=self.date,
+                          idm_file=partner["idm"])
         generate_stacking_inputs(data_dir())
+        generate_partner_files(data_dir() / "powerschool_combined" / "students.csv", partner["scores"],
+                               partner["easyiep"], self.date)
         logger.info("seeded a synthetic district: %d students, %d sections", counts["students.csv"],
                     counts["sections.csv"])
 
@@ -136,12 +149,22 @@ class DemoPipeline(luigi.WrapperTask):
         return [LoadSampleRoster(date=self.date), SeedDistrict(date=self.date)]
 
 
-def _demo_warehouse(date: dt.date) -> list[luigi.Task]:
-    """The 03:00 and 06:55 loads and the view deploy; built after seeding, since a slot's
-    tasks are the files its folders hold when it is scheduled."""
+def _demo_runs(date: dt.date) -> list[list[luigi.Task]]:
+    """The demo's runs in order, as cron would start them. Each is built after the one
+    before, since a slot's tasks are the files its folders hold when it is scheduled."""
+    from pipelines.slots import SftpOperations, SftpOperationsLocal, SftpOperationsMisc
     from pipelines.views import DeployViews
     from pipelines.warehouse import BigQueryOperations, BigQueryOperationsMisc
-    return [BigQueryOperations(date=date), BigQueryOperationsMisc(date=date), DeployViews()]
+    return [[DemoPipeline(date=date)],
+            [SftpOperationsMisc(date=date)],                                   # 06:50 pulls
+            [BigQueryOperations(date=date), BigQueryOperationsMisc(date=date)],  # 03:00, 06:55 loads
+            [DeployViews()],
+            [SftpOperations(date=date), SftpOperationsLocal(date=date)]]       # 05:00, 07:05 sends
+
+WRAPPERS = {"DemoPipeline", "BigQueryOperations", "BigQueryOperationsMisc", "DeployViews", "SftpOperations",
+            "SftpOperationsMisc", "SftpOperationsLocal", "PullFiles", "CleverIdmPull", "SavvasScoresPull",
+            "EasyIepPull", "VendorPush", "CleverPush", "SavvasPush", "EllevationPush", "OtusPush",
+            "PowerSchoolImport"}
 
 
 def _write_roster(fh, date: dt.date, students: int) -> int:
@@ -171,15 +194,14 @@ def main(argv: list[str]) -> int:
     # Same as --WriteSampleRoster-students N (and --SeedDistrict-students N) on the command line.
     for task in ("WriteSampleRoster", "SeedDistrict"):
         luigi.configuration.get_config().set(task, "students", str(args.students))
-    for tasks in ([DemoPipeline(date=date)], _demo_warehouse(date)):
+    for tasks in _demo_runs(date):
         result = luigi.build(tasks, local_scheduler=True, detailed_summary=True)
         if not (result.scheduling_succeeded and result.status.name.startswith("SUCCESS")):
             print()
             print(result.summary_text)
             print("Demo FAILED; fix the cause and run ./run.sh demo again: it resumes at the failed step.")
             return 1
-    work = [t for t in ran if t not in ("DemoPipeline", "BigQueryOperations", "BigQueryOperationsMisc",
-                                        "DeployViews")]
+    work = [t for t in ran if t not in WRAPPERS]
     print()
     if work:
         counts = {t: work.count(t) for t in dict.fromkeys(work)}
@@ -192,7 +214,6 @@ def main(argv: list[str]) -> int:
 
 
 def _print_summary(date: dt.date) -> None:
-    from targets.config import Section
     client = PostgresClient.from_config()
     with client.transaction() as cur:
         cur.execute("SELECT job_name, status, count(*), sum(rows), max(finished_at) FROM dba.tdataloads"
@@ -215,6 +236,12 @@ def _print_summary(date: dt.date) -> None:
     print(f"  BigQuery views deployed ({len(views)}): {', '.join(v.split('.', 1)[1] for v in views)}")
     for report in sorted((data_dir() / "reports").glob(f"*{date.isoformat()}*")):
         print(f"  Report: {report}")
+    stack_root = Section("stack").path("sftp_root") if luigi.configuration.get_config().has_section("stack") else None
+    if stack_root is not None:
+        print("  Files on the vendors' SFTP servers (embedded):")
+        for server in ("clever", "savvas", "ellevation", "otus", "powerschool"):
+            files = sorted(p.relative_to(stack_root / server) for p in (stack_root / server).rglob("*") if p.is_file())
+            print(f"    {server:12} {', '.join(str(f) for f in files) or '(none yet)'}")
     stack = Section("stack") if luigi.configuration.get_config().has_section("stack") else None
     if stack is not None:
         print(f"  SFTP folders (embedded): {stack.str('sftp_root')}")

@@ -6,10 +6,16 @@ Cron: `./run.sh luigi --module pipelines.otus OtusPush` (add `--force` to send a
 """
 import luigi
 
-from pipelines.vendors import VendorPush
+from pipelines.vendors import ForwardPulledFiles, VendorPush
 
 
 class OtusPush(VendorPush):
     """Every Otus file sent for the day."""
 
     vendor = luigi.Parameter(default="otus")
+
+
+class OtusScoresForward(ForwardPulledFiles):
+    """The SAVVAS score files pulled today, sent on to OTUS's incoming folder (daily)."""
+
+    forward = luigi.Parameter(default="savvas_scores_to_otus")

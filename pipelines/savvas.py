@@ -6,10 +6,16 @@ Cron: `./run.sh luigi --module pipelines.savvas SavvasPush` (add `--force` to se
 """
 import luigi
 
-from pipelines.vendors import VendorPush
+from pipelines.vendors import PullFiles, VendorPush
 
 
 class SavvasPush(VendorPush):
     """Every Savvas file sent for the day."""
 
     vendor = luigi.Parameter(default="savvas")
+
+
+class SavvasScoresPull(PullFiles):
+    """The latest two SAVVAS score files, into misc_imports/ (vendors.toml [[pull]] savvas_scores)."""
+
+    pull = luigi.Parameter(default="savvas_scores")

@@ -255,4 +255,10 @@ def otus(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
                            values={"Record_Type": {"Attendance", "Discipline"}})}
 
 
-RULE_SETS = {"clever": clever, "savvas": savvas, "ellevation": ellevation, "otus": otus}
+def powerschool(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
+    name = "google_addresses.csv"
+    return {name: FileSpec(headers[name], required=["Student_Number", "Email_Address"], unique=["Student_Number"],
+                           formats={"Email_Address": (_EMAIL, "valid e-mail address")})}
+
+
+RULE_SETS = {"clever": clever, "savvas": savvas, "ellevation": ellevation, "otus": otus, "powerschool": powerschool}

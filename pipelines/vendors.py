@@ -30,7 +30,7 @@ from targets.bigquery import BigQueryClient, CsvDialect
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError
 from targets.local import atomic_path, file_digest
-from targets.postgres import LedgerTarget, PostgresClient
+from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
 from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
@@ -87,6 +87,8 @@ def load_vendors(path: str | os.PathLike) -> dict[str, Vendor]:
         raise ConfigError(f"vendor registry {path}: {e}") from e
     vendors = {}
     for name, raw in data.items():
+        if name in ("pull", "forward"):
+            continue  # [[pull]] and [[forward]] entries, read by pull() and forward()
         where = f"{path} [{name}]"
         for key in ("server", "rules", "files"):
             if not raw.get(key):
@@ -278,3 +280,161 @@ class VendorPush(luigi.WrapperTask):
             logger.info("%s is sent %s; nothing to do on %s", v.name, v.cadence, self.date)
             return []
         return [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force) for i in v.items()]
+
+
+# ---------------------------------------------------------------- pulls and forwards
+
+@dataclass(frozen=True)
+class Pull:
+    """Files to fetch from a partner's SFTP folder into one of our folders."""
+
+    name: str
+    server: str
+    pattern: str
+    dest: str  # folder under data_dir
+    remote_dir: str | None = None
+    latest: int = 0  # 0: every file not pulled before; N: only the newest N (by mtime)
+    remove_remote: bool = False
+    local_name: str | None = None  # a fixed local name: the newest pull replaces the last one
+
+    @property
+    def job(self) -> str:
+        return f"pull_{self.name}"
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Files we pulled, sent on to another partner (e.g. SAVVAS score files to OTUS)."""
+
+    name: str
+    pull: str
+    server: str
+    remote_dir: str | None = None
+
+    @property
+    def job(self) -> str:
+        return f"forward_{self.name}"
+
+
+def _registry_data() -> dict:
+    try:
+        path = Section("vendors").path("vendors_file", default="vendors.toml")
+    except ConfigError:
+        path = Path("vendors.toml")
+    path = path if path.is_absolute() else ROOT / path
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"vendor registry {path}: {e}") from e
+
+
+def pull(name: str) -> Pull:
+    for n, raw in enumerate(_registry_data().get("pull", []), start=1):
+        if raw.get("name") == name:
+            missing = [k for k in ("server", "pattern", "dest") if not raw.get(k)]
+            if missing:
+                raise ConfigError(f"vendors.toml pull '{name}': {', '.join(missing)} required")
+            return Pull(name=name, server=raw["server"], pattern=raw["pattern"], dest=raw["dest"],
+                        remote_dir=raw.get("remote_dir"), latest=int(raw.get("latest", 0)),
+                        remove_remote=bool(raw.get("remove_remote", False)), local_name=raw.get("local_name"))
+    raise ConfigError(f"vendors.toml has no [[pull]] named {name!r}")
+
+
+def forward(name: str) -> Forward:
+    for raw in _registry_data().get("forward", []):
+        if raw.get("name") == name:
+            return Forward(name=name, pull=raw["pull"], server=raw["server"], remote_dir=raw.get("remote_dir"))
+    raise ConfigError(f"vendors.toml has no [[forward]] named {name!r}")
+
+
+class PulledTarget(luigi.Target):
+    """Done when the ledger shows this remote file (name, size, mtime) pulled on any day."""
+
+    def __init__(self, client: PostgresClient, job: str, item: str):
+        self.client, self.job, self.item = client, job, item
+
+    def exists(self) -> bool:
+        return self.client.has_item(self.job, self.item)
+
+
+def pulled_item(name: str, size: int, mtime: int) -> str:
+    return f"{name}|{size}|{mtime}"
+
+
+class PullFile(luigi.Task):
+    """One remote file copied (atomically) into our folder; keyed by its name, size and mtime."""
+
+    date = RunDateParameter()
+    pull = luigi.Parameter()
+    remote_name = luigi.Parameter()
+    size = luigi.IntParameter()
+    mtime = luigi.IntParameter()
+
+    def output(self):
+        return PulledTarget(PostgresClient.from_config(), pull(self.pull).job,
+                            pulled_item(self.remote_name, self.size, self.mtime))
+
+    def run(self):
+        p = pull(self.pull)
+        client = SftpClient.from_config(p.server)
+        remote = f"{p.remote_dir.rstrip('/')}/{self.remote_name}" if p.remote_dir else self.remote_name
+        local = data_dir() / p.dest / (p.local_name or self.remote_name)
+        started = dt.datetime.now(dt.timezone.utc)
+        size = client.download(remote, local, progress=Progress(self, f"pull {self.remote_name}"), group=file_group())
+        _, sha = file_digest(local)
+        target = self.output()
+        target.client.record(LedgerEntry(job=p.job, item=target.item, run_date=self.date, direction="in",
+                                         source=f"sftp://{p.server}{client.path(remote)}", destination=str(local),
+                                         bytes=size, sha256=sha, started_at=started))
+        if p.remove_remote:
+            client.remove(remote)
+
+
+class PullFiles(luigi.WrapperTask):
+    """Every remote file of a pull that was not pulled before (or the newest ``latest``)."""
+
+    date = RunDateParameter()
+    pull = luigi.Parameter()
+
+    def requires(self):
+        p = pull(self.pull)
+        client = SftpClient.from_config(p.server)
+        files = client.list_files(p.pattern, folder=p.remote_dir)
+        if p.local_name:  # one local file: only the newest remote one matters
+            files = sorted(files, key=lambda f: (f.mtime, f.name))[-1:]
+        elif p.latest:
+            files = sorted(files, key=lambda f: (f.mtime, f.name))[-p.latest:]
+        return [PullFile(date=self.date, pull=p.name, remote_name=f.name, size=f.size, mtime=f.mtime) for f in files]
+
+
+class ForwardPulledFiles(luigi.Task):
+    """The files a pull brought in today, sent on to another partner; done = ledger rows."""
+
+    date = RunDateParameter()
+    forward = luigi.Parameter()
+
+    def requires(self):
+        return PullFiles(date=self.date, pull=forward(self.forward).pull)
+
+    def _files(self) -> list[Path]:
+        f = forward(self.forward)
+        p = pull(f.pull)
+        tasks = luigi.task.flatten(self.requires().requires())
+        return [data_dir() / p.dest / (p.local_name or t.remote_name) for t in tasks]
+
+    def output(self):
+        f = forward(self.forward)
+        client = PostgresClient.from_config()
+        return [LedgerTarget(client, f.job, path.name, self.date) for path in self._files()]
+
+    def run(self):
+        f = forward(self.forward)
+        client = SftpClient.from_config(f.server)
+        for path, target in zip(self._files(), self.output()):
+            if target.exists():
+                continue
+            name = f"{f.remote_dir.rstrip('/')}/{path.name}" if f.remote_dir else path.name
+            size = client.upload_atomic(path, name, progress=Progress(self, f"forward {path.name}"))
+            target.client.record(target.entry(direction="out", source=str(path), bytes=size,
+                                              sha256=file_digest(path)[1],
+                                              destination=f"sftp://{f.server}{client.path(name)}"))

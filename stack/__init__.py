@@ -28,6 +28,7 @@ SFTP_ACCOUNTS: dict[str, list[str]] = {
     "dps": ["outbound", "TO_DFPS"],
     "powerschool": ["PS_imports"],
     "feeds": ["inbound"],
+    "easyiep": ["exports"],
 }
 # The remote folder each account's config section points at.
 SFTP_REMOTE_DIR: dict[str, str] = {
@@ -39,6 +40,7 @@ SFTP_REMOTE_DIR: dict[str, str] = {
     "dps": "/outbound",
     "powerschool": "/PS_imports",
     "feeds": "/inbound",
+    "easyiep": "/exports",
 }
 
 

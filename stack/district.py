@@ -75,8 +75,13 @@ def _school_days(start: dt.date, today: dt.date, n: int) -> list[dt.date]:
     return sorted(days)
 
 
-def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = dt.date(2026, 11, 24)) -> dict[str, int]:
-    """Write the exports into ``out``; returns rows per file."""
+IDM_HEADER = ["SIS_ID", "Email", "Last_Name", "First_Name", "School_ID"]
+
+
+def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = dt.date(2026, 11, 24),
+             idm_file: Path | None = None) -> dict[str, int]:
+    """Write the exports into ``out``; returns rows per file. ``idm_file``: also write the
+    Clever IDM export of the students' Google addresses there (as Clever would offer it)."""
     rng = random.Random(seed)
     start, end = _school_year(today)
     n_elem = max(2, students // 500)
@@ -170,6 +175,11 @@ def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = d
             score = rng.randint(200, 400)
             rows["assessment_scores.csv"].append([number, "TCAP Math", dt.date(today.year, 4, 20), score,
                                                   ["Below", "Approaching", "On Track", "Mastered"][min(3, (score - 200) // 50)]])
+    if idm_file is not None:
+        with atomic_open(idm_file) as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(IDM_HEADER)
+            w.writerows([r[0], r[12], r[2], r[3], r[8]] for r in rows["students.csv"] if r[12] and r[11] == 0)
     out.mkdir(parents=True, exist_ok=True)
     for name, header in FILES.items():
         with atomic_open(out / name) as fh:
@@ -201,6 +211,23 @@ def generate_stacking_inputs(root: Path, seed: int = 42, students: int = 60) -> 
                 w.writerow([p[{"student_number": "Student_Number", "first_name": "First_Name", "last_name": "Last_Name",
                                 "dob": "DOB", "grade_level": "Grade_Level"}.get(h, h)] for h in header]
                            + [f"{extra[:1]}{rng.randint(1, 20)}"])
+
+
+def generate_partner_files(students_csv: Path, scores: Path, easyiep: Path, today: dt.date, seed: int = 42) -> None:
+    """What partners offer on their servers: a SAVVAS score file and an EasyIEP export."""
+    rng = random.Random(seed + 2)
+    with open(students_csv, encoding="utf-8") as fh:
+        ids = [r["Student_Number"] for r in csv.DictReader(fh)]
+    with atomic_open(scores) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["Student_Number", "Assessment", "Score", "Test_Date"])
+        w.writerows([i, rng.choice(["enVision Math Unit 3", "myView Literacy Unit 2"]), rng.randint(40, 100),
+                     today - dt.timedelta(days=rng.randint(1, 10))] for i in rng.sample(ids, min(len(ids), 200)))
+    with atomic_open(easyiep) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["Student_Number", "Plan_Type", "Plan_Date", "Case_Manager"])
+        w.writerows([i, rng.choice(["IEP", "504"]), today - dt.timedelta(days=rng.randint(10, 300)),
+                     f"T{1000 + rng.randint(0, 50)}"] for i in rng.sample(ids, min(len(ids), 80)))
 
 
 def main(argv=None) -> int:

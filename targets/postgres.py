@@ -255,7 +255,7 @@ class PostgresClient:
 
     def last_success(self, job: str, item: str, before: dt.date | None = None) -> dict | None:
         """The newest succeeded row for (job, item), optionally before a run date."""
-        query = sql.SQL("SELECT run_date, rows, bytes, sha256, destination, finished_at FROM {}"
+        query = sql.SQL("SELECT run_date, rows, bytes, sha256, source, destination, finished_at FROM {}"
                         " WHERE job_name = %s AND item = %s AND status = 'succeeded'"
                         + (" AND run_date < %s" if before else "") +
                         " ORDER BY run_date DESC, finished_at DESC LIMIT 1").format(LEDGER)
@@ -265,6 +265,16 @@ class PostgresClient:
             if row is None:
                 return None
             return dict(zip([d.name for d in cur.description], row))
+
+    def has_item(self, job: str, item: str) -> bool:
+        """A succeeded row for (job, item) on any run date (e.g. a remote file already pulled)."""
+        try:
+            with self.transaction() as cur:
+                cur.execute(sql.SQL("SELECT 1 FROM {} WHERE job_name = %s AND item = %s AND status = 'succeeded'"
+                                    " LIMIT 1").format(LEDGER), (job, item))
+                return cur.fetchone() is not None
+        except psycopg2.errors.UndefinedTable:
+            return False
 
     def _insert_ledger(self, cur, e: LedgerEntry, status: str, error: str | None = None) -> None:
         cur.execute(sql.SQL(

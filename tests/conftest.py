@@ -146,7 +146,8 @@ def loaded_district(google_stack, stack_config, tmp_path):
     parser = luigi.configuration.get_config()
     parser.set("warehouse", "sources_file", str(reg))
     parser.set("views", "source_dataset", ds)
-    generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=day)
+    generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=day,
+             idm_file=tmp_path / "data" / "powerschool_combined" / "clever_idm_students.csv")
     generate_stacking_inputs(tmp_path / "data", seed=7)
     assert luigi.build([BigQueryOperations(date=day)], local_scheduler=True)
     return ds

@@ -31,20 +31,26 @@ def demo_var(tmp_path_factory):
 def test_demo_twice_second_run_does_no_work(demo_var):
     first = _run(["demo", "--students", "300", "--date", "2026-11-02"], demo_var)
     assert first.returncode == 0, first.stdout + first.stderr
-    ran = re.search(r"Demo for 2026-11-02: ran 36 steps: (.*)\.", first.stdout)
+    ran = re.search(r"Demo for 2026-11-02: ran \d+ steps: (.*)\.", first.stdout)
     assert ran, first.stdout[-3000:]
     for step in ("WriteSampleRoster", "UploadSampleRoster", "DownloadSampleRoster", "LoadSampleRoster",
-                 "SeedDistrict", "StackExports", "LoadFileToBigQuery x11", "DeployView x19"):
-        assert step in ran.group(1)
+                 "SeedDistrict", "PullFile x3", "StackExports", "LoadFileToBigQuery x14", "DeployView x20",
+                 "ExportVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12"):
+        assert step in ran.group(1), step
     assert "300 rows in demo.sample_roster for 2026-11-02" in first.stdout
     assert re.search(r"district-local\.powerschool\.students\s+300 rows", first.stdout)
-    assert "BigQuery views deployed (19)" in first.stdout
+    assert "BigQuery views deployed (20)" in first.stdout
+    # 2026-11-02 is a Monday: OTUS gets its weekly file too
+    assert re.search(r"clever\s+home/clever/enrollments.csv, .*home/clever/teachers.csv", first.stdout)
+    assert re.search(r"otus\s+home/incoming/OTUS_Attendance_Discipline.csv, home/incoming/savvas_scores_20261102.csv",
+                     first.stdout)
     second = _run(["demo", "--students", "300", "--date", "2026-11-02"], demo_var)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "nothing to do" in second.stdout and "ran " not in second.stdout
     assert "300 rows in demo.sample_roster for 2026-11-02" in second.stdout
     assert re.search(r"demo_roster\s+succeeded\s+1 items\s+300 rows", second.stdout)
-    assert re.search(r"warehouse\s+succeeded\s+11 items", second.stdout)
+    assert re.search(r"warehouse\s+succeeded\s+14 items", second.stdout)
+    assert re.search(r"push_clever\s+succeeded\s+6 items", second.stdout)
 
 
 def _psql(var, statement):

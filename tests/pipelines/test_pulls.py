@@ -1,0 +1,112 @@
+"""Pulls (06:50 slot) against the stack's SFTP accounts: only files not pulled before, keyed by
+remote name, size and mtime; atomic local copies; SAVVAS scores forwarded to OTUS."""
+import datetime as dt
+import os
+import uuid
+
+import luigi
+import luigi.configuration
+import psycopg2
+import pytest
+
+from pipelines.base import data_dir
+from pipelines.slots import SftpOperationsMisc
+
+DAY = dt.date(2026, 11, 24)
+
+
+@pytest.fixture
+def remote(stack_config, stack_var, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    root = stack_var / "sftp" / "root"
+    folders = {"idm": root / "clever_reports" / "idm-sensitive-exports" / tag,
+               "scores": root / "savvas" / "scores" / tag,
+               "easyiep": root / "easyiep" / "exports" / tag,
+               "otus": root / "otus" / "home" / "incoming" / tag}
+    for f in folders.values():
+        f.mkdir(parents=True)
+    reg = tmp_path / "vendors.toml"
+    reg.write_text(f'''
+[[pull]]
+name = "clever_idm"
+server = "clever_reports"
+remote_dir = "/idm-sensitive-exports/{tag}"
+pattern = "*.csv"
+dest = "powerschool_combined"
+local_name = "clever_idm_students.csv"
+
+[[pull]]
+name = "savvas_scores"
+server = "savvas"
+remote_dir = "/scores/{tag}"
+pattern = "*.csv"
+latest = 2
+dest = "misc_imports"
+
+[[pull]]
+name = "easyiep"
+server = "easyiep"
+remote_dir = "/exports/{tag}"
+pattern = "easyiep_*.csv"
+dest = "misc_imports"
+
+[[forward]]
+name = "savvas_scores_to_otus"
+pull = "savvas_scores"
+server = "otus"
+remote_dir = "/home/incoming/{tag}"
+''')
+    luigi.configuration.get_config().set("vendors", "vendors_file", str(reg))
+    return folders
+
+
+def _put(folder, name, text, mtime):
+    path = folder / name
+    path.write_text(text)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def _pulls(settings):
+    conn = psycopg2.connect(host=settings.host, port=settings.port, dbname=settings.dbname, user=settings.user,
+                            password=settings.password)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT job_name, item FROM dba.tdataloads WHERE status = 'succeeded' ORDER BY load_id")
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def test_pull_only_new_files_and_forward_scores(remote, pg_settings):
+    base = 1_790_000_000
+    _put(remote["idm"], "idm_20261122.csv", "SIS_ID,Email\n1,old@s.org\n", base)
+    _put(remote["idm"], "idm_20261123.csv", "SIS_ID,Email\n1,new@s.org\n", base + 100)
+    for i, day in enumerate(["20261121", "20261122", "20261123"]):
+        _put(remote["scores"], f"savvas_scores_{day}.csv", f"id,score\n{i},9{i}\n", base + i)
+    _put(remote["easyiep"], "easyiep_a.csv", "id\n1\n", base)
+    _put(remote["easyiep"], "notes.txt", "not ours", base)
+
+    assert luigi.build([SftpOperationsMisc(date=DAY)], local_scheduler=True)
+    root = data_dir()
+    assert (root / "powerschool_combined" / "clever_idm_students.csv").read_text() == "SIS_ID,Email\n1,new@s.org\n"
+    assert sorted(p.name for p in (root / "misc_imports").iterdir()) == [
+        "easyiep_a.csv", "savvas_scores_20261122.csv", "savvas_scores_20261123.csv"]
+    assert sorted(p.name for p in remote["otus"].iterdir()) == ["savvas_scores_20261122.csv", "savvas_scores_20261123.csv"]
+    assert oct((root / "misc_imports" / "easyiep_a.csv").stat().st_mode & 0o777) == "0o660"
+    assert sorted(p.name for p in remote["easyiep"].iterdir()) == ["easyiep_a.csv", "notes.txt"]  # left in place
+    first = _pulls(pg_settings)
+    assert len([r for r in first if r[0].startswith("pull_")]) == 4
+    assert ("pull_easyiep", f"easyiep_a.csv|5|{base}") in first
+
+    # the same day again, and the next day: nothing already pulled comes again
+    assert luigi.build([SftpOperationsMisc(date=DAY)], local_scheduler=True)
+    assert _pulls(pg_settings) == first
+    _put(remote["easyiep"], "easyiep_b.csv", "id\n2\n", base + 500)
+    assert luigi.build([SftpOperationsMisc(date=DAY + dt.timedelta(days=1))], local_scheduler=True)
+    pulled_next = [r for r in _pulls(pg_settings)[len(first):] if r[0].startswith("pull_")]
+    assert pulled_next == [("pull_easyiep", f"easyiep_b.csv|5|{base + 500}")]
+
+    # a remote file replaced under the same name (new size and mtime) is a new file
+    _put(remote["easyiep"], "easyiep_a.csv", "id\n1\n3\n", base + 900)
+    assert luigi.build([SftpOperationsMisc(date=DAY + dt.timedelta(days=1))], local_scheduler=True)
+    assert (root / "misc_imports" / "easyiep_a.csv").read_text() == "id\n1\n3\n"
