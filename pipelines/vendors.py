@@ -5,7 +5,8 @@
 A file that breaks a rule, is empty, or lost more than ``shrink_limit`` of its rows since the
 last successful push stops the whole vendor: nothing is sent and the reasons are mailed
 (``notify`` or ``[smtp] operators``). ``--force`` sends anyway and mails what it overrode.
-The per-vendor entry points are ``pipelines/clever.py`` (CleverPush), ``savvas.py``,
+``--dry-run`` reports per file the rows, the ids added and removed since the last push, and
+every rule result, and sends nothing. The per-vendor entry points are ``pipelines/clever.py`` (CleverPush), ``savvas.py``,
 ``ellevation.py`` and ``otus.py``. Sections: ``[vendors] vendors_file``, ``[sftp_<server>]``,
 ``[bigquery]``, ``[postgres]``, ``[smtp]``, ``[etl]``.
 Rerun: ``./run.sh luigi --module pipelines.clever CleverPush --date D``.
@@ -262,9 +263,80 @@ class UploadVendorItem(luigi.Task):
         started = dt.datetime.now(dt.timezone.utc)
         size = client.upload_atomic(local, name, progress=Progress(self, f"upload {self.item}"))
         _, sha = file_digest(local)
+        for f in v.files if v.packaging == "zip" else [v.file(self.item)]:
+            _keep_pushed_copy(v, folder / f.file)
         ledger = self.output()
         ledger.client.record(ledger.entry(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
                                           destination=f"sftp://{v.server}{client.path(name)}", started_at=started))
+
+
+def pushed_copy(v: Vendor, file: str) -> Path:
+    """The last file we sent the vendor under this name (what a dry run compares with)."""
+    return data_dir() / "pushed" / v.name / file
+
+
+def _keep_pushed_copy(v: Vendor, path: Path) -> None:
+    with atomic_path(pushed_copy(v, path.name), group=file_group()) as tmp:
+        tmp.write_bytes(path.read_bytes())
+
+
+class DryRunVendorPush(luigi.Task):
+    """What a push would send today, and what it would refuse; sends nothing.
+
+    A dry run is a report, not a state: it runs each time it is asked (its exports are real
+    and a later push reuses them)."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+
+    def requires(self):
+        return [ExportVendorFile(date=self.date, vendor=self.vendor, file=f.file) for f in vendor(self.vendor).files]
+
+    def complete(self):
+        return getattr(self, "_reported", False)
+
+    def run(self):
+        v = vendor(self.vendor)
+        report = dry_run_report(v, self.date)
+        text = format_dry_run(v, self.date, report)
+        print(text, flush=True)
+        with local_target(export_dir(self.date, v.name) / "_dryrun.json").open("w") as fh:
+            json.dump(report, fh, indent=2, default=str)
+        self._reported = True
+
+
+def dry_run_report(v: Vendor, day: dt.date) -> dict:
+    result = check(v, day)
+    specs = RULE_SETS[v.rules]({f.file: list(f.header) for f in v.files})
+    for f in v.files:
+        key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
+        info = result["files"][f.file]
+        path, last = export_dir(day, v.name) / f.file, pushed_copy(v, f.file)
+        if key and path.exists():
+            now = {r.get(key, "") for r in read_table(path).rows}
+            before = {r.get(key, "") for r in read_table(last).rows} if last.exists() else set()
+            info.update(id_column=key, added=len(now - before), removed=len(before - now),
+                        removed_examples=sorted(before - now)[:10], last_pushed=last.exists())
+    result["problems"] = [str(p) for p in result["problems"]]
+    result["would_send"] = not result["problems"] and not result["shrink"]
+    return result
+
+
+def format_dry_run(v: Vendor, day: dt.date, report: dict) -> str:
+    lines = [f"DRY RUN {v.name} for {day}: " + ("would send" if report["would_send"] else "would REFUSE") +
+             " (nothing was sent)"]
+    for name, info in report["files"].items():
+        change = ""
+        if "added" in info:
+            since = "since the last push" if info["last_pushed"] else "(no earlier push)"
+            change = f", {info['id_column']}: +{info['added']} -{info['removed']} {since}"
+            if info["removed_examples"]:
+                change += f" (removed e.g. {', '.join(info['removed_examples'])})"
+        lines.append(f"  {name}: {info['rows']} rows{change}")
+    lines += [f"  RULE: {p}" for p in report["problems"]] + [f"  SHRINK: {s}" for s in report["shrink"]]
+    if not report["problems"] and not report["shrink"]:
+        lines.append("  all rules pass")
+    return "\n".join(lines)
 
 
 class VendorPush(luigi.WrapperTask):
@@ -273,9 +345,12 @@ class VendorPush(luigi.WrapperTask):
     date = RunDateParameter()
     vendor = luigi.Parameter()
     force = luigi.BoolParameter(default=False, significant=False)
+    dry_run = luigi.BoolParameter(default=False, significant=False)
 
     def requires(self):
         v = vendor(self.vendor)
+        if self.dry_run:
+            return DryRunVendorPush(date=self.date, vendor=v.name)
         if not v.runs_on(self.date):
             logger.info("%s is sent %s; nothing to do on %s", v.name, v.cadence, self.date)
             return []

@@ -150,3 +150,20 @@ def test_clever_push_against_openssh(loaded_district, openssh, pg_settings):
     remote = Path(s.remote_dir)
     assert sorted(p.name for p in remote.iterdir()) == CLEVER_FILES
     assert _sha(remote / "students.csv") == _sha(export_dir(DAY, "clever") / "students.csv")
+
+
+def test_dry_run_reports_and_sends_nothing(vendors, pg_settings, capsys):
+    assert luigi.build([CleverPush(date=DAY, dry_run=True)], local_scheduler=True)
+    out = capsys.readouterr().out
+    assert "DRY RUN clever for 2026-11-24: would send (nothing was sent)" in out
+    assert re.search(r"students\.csv: \d+ rows, Student_id: \+\d+ -0 \(no earlier push\)", out)
+    assert list(vendors["clever"].iterdir()) == [] and _ledger(pg_settings, "push_clever") == []
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    # pretend the last push held a student who is gone today
+    from pipelines.vendors import pushed_copy, vendor
+    copy = pushed_copy(vendor("clever"), "students.csv")
+    copy.write_text(copy.read_text() + "101,S-GONE,S-GONE,,X,Y,Z,5,F,01/01/2015,,N,\n")
+    assert luigi.build([CleverPush(date=DAY + dt.timedelta(days=1), dry_run=True)], local_scheduler=True)
+    out = capsys.readouterr().out
+    assert re.search(r"students\.csv: \d+ rows, Student_id: \+0 -1 since the last push \(removed e\.g\. S-GONE\)", out)
+    assert len(_ledger(pg_settings, "push_clever")) == 6  # the dry run sent nothing
