@@ -30,7 +30,7 @@ def vendors(loaded_district, stack_var, tmp_path):
     text = (ROOT / "vendors.toml").read_text()
     remotes = {}
     for name, base in (("clever", "/home/clever"), ("savvas", "/SIS"), ("ellevation", "/data"),
-                       ("otus", "/home/incoming")):
+                       ("otus", "/home/incoming"), ("powerschool", "/PS_imports")):
         remotes[name] = stack_var / "sftp" / "root" / name / base.strip("/") / tag
         remotes[name].mkdir(parents=True)
         text = text.replace(f'[{name}]\n', f'[{name}]\nremote_dir = "{base}/{tag}"\n', 1)
@@ -129,6 +129,18 @@ def test_savvas_sends_one_zip_without_folders(vendors, pg_settings):
         assert zf.read("STUDENT.txt").startswith(b'"student_code","last_name","first_name"')
     (item, status, rows, *_), = _ledger(pg_settings, "push_savvas")
     assert (item, status) == ("DISTRICT.zip", "succeeded") and rows > 40
+
+
+def test_ellevation_and_powerschool_import(vendors, pg_settings):
+    from pipelines.ellevation import EllevationPush
+    from pipelines.slots import SftpOperationsLocal
+    assert luigi.build([EllevationPush(date=DAY), SftpOperationsLocal(date=DAY)], local_scheduler=True)
+    assert sorted(p.name for p in vendors["ellevation"].iterdir()) == [
+        "Staff-Roster.csv", "Student-Course-Schedules.csv", "Student-Demographics.csv"]
+    assert (vendors["ellevation"] / "Student-Demographics.csv").read_text().startswith("StudentID,StateID,LastName,")
+    ps = (vendors["powerschool"] / "google_addresses.csv").read_text().splitlines()
+    assert ps[0] == "Student_Number,Email_Address" and len(ps) > 10
+    assert {r[1] for r in _ledger(pg_settings, "push_powerschool")} == {"succeeded"}
 
 
 def test_otus_goes_on_mondays_only(vendors, pg_settings):
