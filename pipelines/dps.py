@@ -1,0 +1,488 @@
+"""DFPS ↔ DPS exchange: runaway/missing-youth records extracted from IMPACT (Oracle, or any
+PostgreSQL with the same tables) → ``end_export.xlsx`` + ``End_txt_file.txt`` → DPS's SFTP
+outbound folder; about two hours later DPS drops ``Dfps-missing-person-results.txt`` and
+``Dfps-missing-person-counts.txt`` in ``TO_DFPS`` → three reconciliation workbooks → the
+network share, and a summary mail (counts by region, never person rows) to the stakeholders.
+
+Cron: ``./run.sh luigi --module pipelines.dps SendToDps`` when a report is due, and
+``*/15 * * * * ./run.sh luigi --module pipelines.dps ReceiveFromDps`` — no process waits:
+a receive run that finds the results missing logs "waiting for DPS" and exits 20 (Luigi's
+missing-data code), distinct from a failure (30). Past the deadline (``[dps] deadline_hours``
+after our send, default 6) it mails one alert and fails. The send never repeats: after
+success its ledger row stops it, and a remote file with our sha256 (sent, then killed
+before the ledger row) is recognised and not sent again.
+
+Sections: ``[dps]`` (source, source_section, outbound_dir, results_dir, share_dir,
+stakeholders, deadline_hours), ``[oracle]`` or the PostgreSQL source section, ``[sftp_dps]``,
+``[smtp]``, ``[postgres]``, ``[etl]``. Matching rules and file layouts: docs/dps.md.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import re
+import shutil
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import luigi
+
+from pipelines.base import ROOT, RunDateParameter, data_dir, file_group, local_target
+from pipelines.texas import fiscal_quarter, fiscal_year, quarter_bounds
+from targets.config import Section
+from targets.errors import BadInputError, ConfigError
+from targets.local import atomic_path, file_digest
+from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
+from targets.sftp import SftpClient
+from targets.smtp import Mailer
+from targets.sourcedb import SourceDatabase
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = ROOT / "sql" / "dps"
+TXT_NAME = "End_txt_file.txt"
+XLSX_NAME = "end_export.xlsx"
+RESULTS = "Dfps-missing-person-results.txt"
+COUNTS = "Dfps-missing-person-counts.txt"
+TXT_HEADER = ["PERSON_ID", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "COUNTY", "RUNAWAY_DATE"]
+RESULTS_HEADER = ["DPS_ID", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "COUNTY", "REPORT_DATE", "DFPS_PERSON_ID"]
+COUNTS_HEADER = ["COUNTY", "RUNAWAY_EVENTS"]
+
+
+@dataclass(frozen=True)
+class DpsSettings:
+    source: str
+    source_section: str
+    outbound_dir: str
+    results_dir: str
+    share_dir: Path
+    stakeholders: tuple[str, ...]
+    deadline_hours: float = 6.0
+
+    @classmethod
+    def from_config(cls) -> "DpsSettings":
+        s = Section("dps")
+        return cls(source=s.str("source", "oracle"), source_section=s.str("source_section", "oracle"),
+                   outbound_dir=s.str("outbound_dir", "/outbound"), results_dir=s.str("results_dir", "/TO_DFPS"),
+                   share_dir=s.path("share_dir", required=True),
+                   stakeholders=tuple(a.strip() for a in (s.str("stakeholders") or "").split(",") if a.strip()),
+                   deadline_hours=s.float("deadline_hours", 6.0))
+
+
+def period(day: dt.date) -> tuple[int, int, dt.date, dt.date]:
+    fy, q = fiscal_year(day), fiscal_quarter(day)
+    return (fy, q) + quarter_bounds(fy, q)
+
+
+def work_dir(day: dt.date) -> Path:
+    return data_dir() / "dps" / day.isoformat()
+
+
+# ---------------------------------------------------------------- send
+
+class ExtractForDps(luigi.Task):
+    """The quarter's runaway records: the file for DPS and its Excel reference copy."""
+
+    date = RunDateParameter()
+
+    def output(self):
+        return {"txt": local_target(work_dir(self.date) / TXT_NAME),
+                "xlsx": local_target(work_dir(self.date) / XLSX_NAME)}
+
+    def run(self):
+        settings = DpsSettings.from_config()
+        db = SourceDatabase.from_config(settings.source, settings.source_section)
+        fy, q, start, end = period(self.date)
+        self.set_status_message(f"extracting FY{fy} Q{q} from {db.describe()}")
+        episodes = db.query((SQL_DIR / "impact_runaways.sql").read_text(), {"period_start": start, "period_end": end})
+        sa98 = {r["person_id"]: r for r in db.query((SQL_DIR / "sa_98_data.sql").read_text())}
+        regions = {str(r["county"]).strip().upper(): r["region"] for r in db.query((SQL_DIR / "county_region.sql").read_text())}
+        rows = wrangle(episodes, sa98, regions)
+        with self.output()["txt"].open("w") as fh:
+            write_txt(fh, rows)
+        with self.output()["xlsx"].temporary_path() as tmp:
+            write_workbook(tmp, "IMPACT runaways", rows, ["person_id", "last_name", "first_name", "birth_date", "sex",
+                                                          "county", "region", "runaway_date", "conservatorship",
+                                                          "placement_type"])
+        logger.info("extracted %d runaway episodes of %d people for FY%d Q%d", len(rows),
+                    len({r["person_id"] for r in rows}), fy, q)
+
+
+class SendToDps(luigi.Task):
+    """The txt file on DPS's server; done = its ledger row (sha256). Never sent twice."""
+
+    date = RunDateParameter()
+
+    def requires(self):
+        return ExtractForDps(date=self.date)
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), "dps_send", TXT_NAME, self.date)
+
+    def run(self):
+        settings = DpsSettings.from_config()
+        local = Path(self.input()["txt"].path)
+        size, sha = file_digest(local)
+        client = SftpClient.from_config("dps")
+        remote = f"{settings.outbound_dir.rstrip('/')}/{TXT_NAME}"
+        if client.exists(remote) and remote_sha256(client, remote) == sha:
+            logger.info("DPS already has this %s (sha256 matches): recorded, not sent again", TXT_NAME)
+        else:
+            client.upload_atomic(local, remote)
+        ledger = self.output()
+        ledger.client.record(ledger.entry(direction="out", source=str(local), rows=_count_lines(local) - 1, bytes=size,
+                                          sha256=sha, destination=f"sftp://dps{client.path(remote)}"))
+        archive(self.date, [local, Path(self.input()["xlsx"].path)], "sent")
+
+
+def remote_sha256(client: SftpClient, remote: str) -> str:
+    h = hashlib.sha256()
+
+    def op(sftp):
+        with sftp.open(client.path(remote), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    client._run(f"hash {remote}", op)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- wait and receive
+
+def _send_time(day: dt.date) -> dt.datetime | None:
+    row = PostgresClient.from_config().last_success("dps_send", TXT_NAME)
+    if row is None or row["run_date"] != day:
+        return None
+    return row["finished_at"]
+
+
+class DpsResultsReady(luigi.ExternalTask):
+    """DPS's two result files are in TO_DFPS and newer than our send."""
+
+    date = RunDateParameter()
+
+    def complete(self):
+        sent = _send_time(self.date)
+        if sent is None:
+            return False
+        settings = DpsSettings.from_config()
+        client = SftpClient.from_config("dps")
+        for name in (RESULTS, COUNTS):
+            st = client.stat(f"{settings.results_dir.rstrip('/')}/{name}")
+            if st is None or st.st_mtime < int(sent.timestamp()):  # SFTP mtimes are whole seconds
+                return False
+        return True
+
+
+class DpsDeadlineMissed(luigi.Task):
+    """Fails: DPS's results did not come before the deadline (one alert mail is sent)."""
+
+    date = RunDateParameter()
+
+    def run(self):
+        raise BadInputError(f"TO_DFPS ({self.date})", "DPS results missing after the deadline; the alert was mailed")
+
+
+class FetchDpsResults(luigi.Task):
+    """DPS's two files, copied here atomically."""
+
+    date = RunDateParameter()
+
+    def requires(self):
+        return DpsResultsReady(date=self.date)
+
+    def output(self):
+        return {n: local_target(work_dir(self.date) / "results" / n) for n in (RESULTS, COUNTS)}
+
+    def run(self):
+        settings = DpsSettings.from_config()
+        client = SftpClient.from_config("dps")
+        for name, target in self.output().items():
+            client.download(f"{settings.results_dir.rstrip('/')}/{name}", target.path, group=file_group())
+
+
+class ReconcileDps(luigi.Task):
+    """The three reconciliation workbooks for the quarter."""
+
+    date = RunDateParameter()
+
+    def requires(self):
+        return {"sent": ExtractForDps(date=self.date), "results": FetchDpsResults(date=self.date)}
+
+    def output(self):
+        fy, q, *_ = period(self.date)
+        names = [f"IMPACT_not_in_DPS_{fy}_Q{q}.xlsx", f"DPS_not_in_IMPACT_{fy}_Q{q}.xlsx",
+                 f"DPS_total_runaway_events_{fy}_Q{q}.xlsx"]
+        return [local_target(work_dir(self.date) / "reports" / n) for n in names]
+
+    def run(self):
+        sent = read_pipe(Path(self.input()["sent"]["txt"].path), TXT_HEADER)
+        results = read_pipe(Path(self.input()["results"][RESULTS].path), RESULTS_HEADER)
+        counts = read_pipe(Path(self.input()["results"][COUNTS].path), COUNTS_HEADER)
+        settings = DpsSettings.from_config()
+        db = SourceDatabase.from_config(settings.source, settings.source_section)
+        regions = {str(r["county"]).strip().upper(): r["region"] for r in db.query((SQL_DIR / "county_region.sql").read_text())}
+        report = reconcile(sent, results, counts, regions)
+        outs = self.output()
+        for target, (title, rows, columns) in zip(outs, (
+                ("IMPACT not in DPS", report.impact_only, IMPACT_ONLY_COLUMNS),
+                ("DPS not in IMPACT", report.dps_only, DPS_ONLY_COLUMNS),
+                ("Runaway events by region", report.totals, TOTALS_COLUMNS))):
+            with target.temporary_path() as tmp:
+                write_workbook(tmp, title, rows, columns)
+
+
+class ReceiveFromDps(luigi.Task):
+    """The quarter's workbooks on the share, the stakeholders mailed, the files archived."""
+
+    date = RunDateParameter()
+
+    def requires(self):
+        ready = DpsResultsReady(date=self.date)
+        if not ready.complete():
+            sent = _send_time(self.date)
+            settings = DpsSettings.from_config()
+            if sent is not None and dt.datetime.now(dt.timezone.utc) > sent + dt.timedelta(hours=settings.deadline_hours):
+                _alert_once(self.date, sent, settings)
+                return [ready, DpsDeadlineMissed(date=self.date)]
+            logger.warning("waiting for DPS: %s not yet in TO_DFPS%s", " and ".join((RESULTS, COUNTS)),
+                           f" (sent {sent:%Y-%m-%d %H:%M} UTC)" if sent else " (nothing sent for this date yet)")
+        return ReconcileDps(date=self.date)
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), "dps_receive", "delivered", self.date)
+
+    def run(self):
+        settings = DpsSettings.from_config()
+        workbooks = [Path(t.path) for t in self.input()]
+        for book in workbooks:
+            with atomic_path(settings.share_dir / book.name, group=file_group()) as tmp:
+                shutil.copyfile(book, tmp)
+        summary = summary_text(self.date, workbooks)
+        Mailer.from_config().send(f"DPS runaway reconciliation {book_period(self.date)}", summary,
+                                  to=list(settings.stakeholders) or None)
+        fetched = [work_dir(self.date) / "results" / n for n in (RESULTS, COUNTS)]
+        archive(self.date, fetched, "received")
+        client = self.output().client
+        for path in fetched + workbooks:
+            size, sha = file_digest(path)
+            client.record(LedgerEntry("dps_receive", path.name, self.date, direction="in", source=str(path),
+                                      destination=str(settings.share_dir) if path in workbooks else "archive",
+                                      bytes=size, sha256=sha))
+        client.record(self.output().entry(direction="in", destination=str(settings.share_dir)))
+
+
+def _alert_once(day: dt.date, sent: dt.datetime, settings: DpsSettings) -> None:
+    ledger = PostgresClient.from_config()
+    if ledger.is_done("dps_alert", "deadline", day):
+        return
+    Mailer.from_config().send(
+        f"ALERT: DPS results missing for {book_period(day)}",
+        f"We sent {TXT_NAME} to DPS at {sent:%Y-%m-%d %H:%M} UTC. {RESULTS} and {COUNTS} were not in TO_DFPS "
+        f"{settings.deadline_hours:g} hours later. The receive job keeps checking every 15 minutes; "
+        f"please contact DPS.")
+    ledger.record(LedgerEntry("dps_alert", "deadline", day, direction="in"))
+
+
+def book_period(day: dt.date) -> str:
+    fy, q, *_ = period(day)
+    return f"FY{fy} Q{q}"
+
+
+def archive(day: dt.date, files: list[Path], kind: str) -> None:
+    folder = data_dir() / "dps" / "archive" / day.isoformat() / kind
+    for f in files:
+        with atomic_path(folder / f.name, group=file_group()) as tmp:
+            shutil.copyfile(f, tmp)
+
+
+# ---------------------------------------------------------------- pure transforms
+
+_SUFFIX = re.compile(r"\b(JR|SR|II|III|IV)\b")
+
+
+def norm_name(name: str | None) -> str:
+    """Upper case, accents folded, suffixes (JR, SR, II…) and non-letters removed."""
+    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode().upper()
+    text = _SUFFIX.sub(" ", re.sub(r"[^A-Z ]", " ", text))
+    return "".join(text.split())
+
+
+def parse_date(value) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def person_key(last: str, first: str, dob) -> tuple[str, str, dt.date | None]:
+    return norm_name(last), norm_name(first), parse_date(dob)
+
+
+def wrangle(episodes: list[dict], sa98: dict, regions: dict) -> list[dict]:
+    rows = []
+    for e in episodes:
+        extra = sa98.get(e["person_id"], {})
+        rows.append({"person_id": str(e["person_id"]), "last_name": (e["last_name"] or "").strip(),
+                     "first_name": (e["first_name"] or "").strip(), "birth_date": parse_date(e["birth_date"]),
+                     "sex": (e["sex"] or "").strip().upper()[:1], "county": (e["county"] or "").strip().upper(),
+                     "region": regions.get((e["county"] or "").strip().upper(), "UNKNOWN"),
+                     "runaway_date": parse_date(e["runaway_date"]),
+                     "conservatorship": extra.get("conservatorship"), "placement_type": extra.get("placement_type")})
+    return rows
+
+
+def write_txt(fh, rows: list[dict]) -> None:
+    """``End_txt_file.txt``: pipe-delimited, a header line, dates YYYYMMDD, UTF-8 (docs/dps.md)."""
+    fh.write("|".join(TXT_HEADER) + "\n")
+    for r in rows:
+        fields = [r["person_id"], r["last_name"], r["first_name"],
+                  r["birth_date"].strftime("%Y%m%d") if r["birth_date"] else "", r["sex"], r["county"],
+                  r["runaway_date"].strftime("%Y%m%d") if r["runaway_date"] else ""]
+        fh.write("|".join(f.replace("|", " ") for f in fields) + "\n")
+
+
+def read_pipe(path: Path, header: list[str]) -> list[dict]:
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.reader(io.StringIO(text), delimiter="|")
+    got = [h.strip().upper() for h in next(reader, [])]
+    if got != header:
+        raise BadInputError(str(path), f"header must be {'|'.join(header)}, got {'|'.join(got)}", row=1)
+    rows = []
+    for n, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            raise BadInputError(str(path), f"has {len(fields)} fields, expected {len(header)}", row=n)
+        rows.append({h.lower(): f.strip() for h, f in zip(header, fields)})
+    return rows
+
+
+IMPACT_ONLY_COLUMNS = ["person_id", "last_name", "first_name", "dob", "county", "region", "episodes",
+                       "first_runaway_date"]
+DPS_ONLY_COLUMNS = ["dps_id", "last_name", "first_name", "dob", "county", "region", "report_date", "rows_in_dps_file"]
+TOTALS_COLUMNS = ["region", "impact_events", "dps_events", "difference"]
+
+
+@dataclass
+class Reconciliation:
+    impact_only: list[dict]
+    dps_only: list[dict]
+    totals: list[dict]
+    matched: int
+
+
+def reconcile(sent: list[dict], results: list[dict], counts: list[dict], regions: dict) -> Reconciliation:
+    """Who is in our file but not DPS's, who is in DPS's but not ours, and events by region.
+
+    A DPS row matches a person when its DFPS_PERSON_ID is our PERSON_ID, or else when the
+    normalised last name, first name and date of birth agree. Several episodes of one person
+    are one person (counted as episodes); repeated DPS rows with one DPS_ID are one record.
+    """
+    people: dict[str, dict] = {}
+    by_key: dict[tuple, str] = {}
+    for r in sent:
+        pid = r["person_id"]
+        p = people.setdefault(pid, {"person_id": pid, "last_name": r["last_name"], "first_name": r["first_name"],
+                                    "dob": parse_date(r["dob"]), "county": r["county"],
+                                    "region": regions.get(r["county"].upper(), "UNKNOWN"), "episodes": 0,
+                                    "first_runaway_date": parse_date(r["runaway_date"])})
+        p["episodes"] += 1
+        day = parse_date(r["runaway_date"])
+        if day and (p["first_runaway_date"] is None or day < p["first_runaway_date"]):
+            p["first_runaway_date"] = day
+        by_key.setdefault(person_key(r["last_name"], r["first_name"], r["dob"]), pid)
+    dps_records: dict[str, dict] = {}
+    for r in results:
+        rec = dps_records.setdefault(r["dps_id"], dict(r, rows_in_dps_file=0))
+        rec["rows_in_dps_file"] += 1
+    matched_people, dps_only = set(), []
+    for dps_id, r in dps_records.items():
+        pid = r["dfps_person_id"] if r["dfps_person_id"] in people else by_key.get(
+            person_key(r["last_name"], r["first_name"], r["dob"]))
+        if pid:
+            matched_people.add(pid)
+        else:
+            dps_only.append({"dps_id": dps_id, "last_name": r["last_name"], "first_name": r["first_name"],
+                             "dob": parse_date(r["dob"]), "county": r["county"].upper(),
+                             "region": regions.get(r["county"].upper(), "UNKNOWN"),
+                             "report_date": parse_date(r["report_date"]), "rows_in_dps_file": r["rows_in_dps_file"]})
+    impact_only = [p for pid, p in sorted(people.items()) if pid not in matched_people]
+    impact_events = Counter(regions.get(r["county"].upper(), "UNKNOWN") for r in sent)
+    dps_events: Counter = Counter()
+    for c in counts:
+        try:
+            dps_events[regions.get(c["county"].upper(), "UNKNOWN")] += int(c["runaway_events"])
+        except ValueError as e:
+            raise BadInputError(COUNTS, f"RUNAWAY_EVENTS {c['runaway_events']!r} is not a whole number") from e
+    totals = [{"region": reg, "impact_events": impact_events[reg], "dps_events": dps_events[reg],
+               "difference": dps_events[reg] - impact_events[reg]}
+              for reg in sorted(set(impact_events) | set(dps_events), key=_region_order)]
+    totals.append({"region": "TOTAL", "impact_events": sum(impact_events.values()),
+                   "dps_events": sum(dps_events.values()),
+                   "difference": sum(dps_events.values()) - sum(impact_events.values())})
+    return Reconciliation(impact_only, sorted(dps_only, key=lambda r: r["dps_id"]), totals, len(matched_people))
+
+
+def _region_order(region) -> tuple:
+    text = str(region)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def write_workbook(path, title: str, rows: list[dict], columns: list[str]) -> None:
+    """One sheet: bold frozen header, typed cells (dates as dates), readable column widths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31]
+    ws.append([c.replace("_", " ").title() for c in columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append([r.get(c) for c in columns])
+    for i, c in enumerate(columns, start=1):
+        width = max([len(str(ws.cell(1, i).value))] + [len(str(r.get(c) or "")) for r in rows[:2000]])
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)
+        for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+            if isinstance(row[0].value, dt.date):
+                row[0].number_format = "yyyy-mm-dd"
+    ws.freeze_panes = "A2"
+    wb.save(path)
+
+
+def summary_text(day: dt.date, workbooks: list[Path]) -> str:
+    """The stakeholders' mail: counts by region only, never person rows."""
+    from openpyxl import load_workbook
+    impact_only, dps_only, totals = (load_workbook(p, read_only=True).active for p in workbooks)
+    by_region: dict = defaultdict(lambda: [0, 0])
+    for row in list(impact_only.iter_rows(min_row=2, values_only=True)):
+        by_region[row[5]][0] += 1
+    for row in list(dps_only.iter_rows(min_row=2, values_only=True)):
+        by_region[row[5]][1] += 1
+    lines = [f"DPS runaway reconciliation for {book_period(day)} (workbooks on the share).", "",
+             f"{'Region':10} {'IMPACT not in DPS':>18} {'DPS not in IMPACT':>18}"]
+    for region in sorted(by_region, key=_region_order):
+        lines.append(f"{str(region):10} {by_region[region][0]:>18} {by_region[region][1]:>18}")
+    lines += ["", f"{'Region':10} {'IMPACT events':>14} {'DPS events':>11} {'Difference':>11}"]
+    for row in totals.iter_rows(min_row=2, values_only=True):
+        lines.append(f"{str(row[0]):10} {row[1]:>14} {row[2]:>11} {row[3]:>11}")
+    return "\n".join(lines) + "\n"
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)

@@ -1,0 +1,192 @@
+"""DFPS ↔ DPS exchange end to end, with PostgreSQL standing in for IMPACT's Oracle database
+(no Oracle server can run here: the same SQL runs on PostgreSQL; Oracle settings are only
+validated), the stack's DPS SFTP account (password login) and its SMTP server."""
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import luigi
+import luigi.configuration
+import psycopg2
+import pytest
+from openpyxl import load_workbook
+
+from pipelines.dps import (COUNTS, RESULTS, TXT_NAME, ReceiveFromDps, SendToDps, norm_name, reconcile,
+                           work_dir)
+from targets.errors import ConfigError
+from targets.sourcedb import OracleSettings
+
+DAY = dt.date(2026, 11, 24)  # FY2027 Q1 (Sep–Nov 2026)
+
+IMPACT = """
+CREATE SCHEMA impact;
+CREATE TABLE impact.runaway_episodes (person_id text, last_name text, first_name text, birth_date date, sex text,
+                                      county text, runaway_date date, return_date date);
+CREATE TABLE impact.sa_98_data (person_id text, conservatorship text, placement_type text);
+CREATE TABLE impact.county_region (county text, region text);
+INSERT INTO impact.county_region VALUES ('TRAVIS', '7'), ('HARRIS', '6'), ('BEXAR', '8');
+INSERT INTO impact.runaway_episodes VALUES
+ ('P1', 'Garcia', 'Ana', '2010-05-01', 'F', 'Travis', '2026-09-10', NULL),      -- DPS echoes P1
+ ('P2', 'O''Brien Jr.', 'Zoë', '2011-02-03', 'F', 'Harris', '2026-10-01', NULL), -- DPS: OBRIEN / ZOE
+ ('P3', 'Nguyen', 'Liam', '2009-12-12', 'M', 'Bexar', '2026-09-20', NULL),      -- only in IMPACT, 2 episodes
+ ('P3', 'Nguyen', 'Liam', '2009-12-12', 'M', 'Bexar', '2026-11-02', NULL),
+ ('P4', 'Old', 'Case', '2008-01-01', 'M', 'Travis', '2026-08-31', NULL);        -- previous quarter: not sent
+INSERT INTO impact.sa_98_data VALUES ('P1', 'PMC', 'Foster'), ('P2', 'TMC', 'Kinship'), ('P3', 'PMC', 'GRO');
+"""
+RESULTS_TXT = ("DPS_ID|LAST_NAME|FIRST_NAME|DOB|SEX|COUNTY|REPORT_DATE|DFPS_PERSON_ID\n"
+               "D1|GARCIA|ANA|20100501|F|TRAVIS|20260911|P1\n"
+               "D2|OBRIEN|ZOE|02/03/2011|F|HARRIS|20261002|\n"
+               "D9|SMITH|JOHN|20120707|M|BEXAR|20261015|\n"
+               "D9|SMITH|JOHN|20120707|M|BEXAR|20261015|\n")
+COUNTS_TXT = "COUNTY|RUNAWAY_EVENTS\nTRAVIS|1\nHARRIS|1\nBEXAR|3\n"
+
+
+@pytest.fixture
+def dps(stack_config, stack_var, pg_settings, tmp_path):
+    conn = pg_settings.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute(IMPACT)
+    conn.close()
+    tag = uuid.uuid4().hex[:8]
+    root = stack_var / "sftp" / "root" / "dps"
+    (root / "outbound" / tag).mkdir(parents=True)
+    (root / "TO_DFPS" / tag).mkdir(parents=True)
+    with open(stack_config, "a") as fh:
+        fh.write(f"\n[dps]\nsource = postgres\nsource_section = postgres\noutbound_dir = /outbound/{tag}\n"
+                 f"results_dir = /TO_DFPS/{tag}\nshare_dir = {tmp_path / 'share'}\n"
+                 f"stakeholders = dps-team@dfps.example\ndeadline_hours = 6\n")
+    parser = luigi.configuration.get_config()
+    parser.clear()
+    parser.reload()
+    return {"outbound": root / "outbound" / tag, "results": root / "TO_DFPS" / tag, "share": tmp_path / "share",
+            "cfg": stack_config, "mail": stack_var / "mail", "settings": pg_settings}
+
+
+def _build(*tasks):
+    return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True)
+
+
+def _ledger(settings, job):
+    conn = settings.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT item, status, sha256 FROM dba.tdataloads WHERE job_name = %s ORDER BY load_id", (job,))
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _mails(folder, t0, subject):
+    return [f.read_text() for f in sorted(folder.glob("*.eml")) if f.stat().st_mtime >= t0 and subject in f.read_text()]
+
+
+def test_send_wait_receive_and_workbooks(dps):
+    t0 = time.time() - 1
+    assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
+    sent = (dps["outbound"] / TXT_NAME).read_text().splitlines()
+    assert sent[0] == "PERSON_ID|LAST_NAME|FIRST_NAME|DOB|SEX|COUNTY|RUNAWAY_DATE"
+    assert sent[1:] == ["P1|Garcia|Ana|20100501|F|TRAVIS|20260910", "P2|O'Brien Jr.|Zoë|20110203|F|HARRIS|20261001",
+                        "P3|Nguyen|Liam|20091212|M|BEXAR|20260920", "P3|Nguyen|Liam|20091212|M|BEXAR|20261102"]
+    (sent_row,) = _ledger(dps["settings"], "dps_send")
+    ref = load_workbook(work_dir(DAY) / "end_export.xlsx").active
+    assert ref.freeze_panes == "A2" and ref["A1"].value == "Person Id" and ref["D2"].value.date() == dt.date(2010, 5, 1)
+
+    # before DPS answers: waiting (missing data), not failed
+    waiting = _build(ReceiveFromDps(date=DAY))
+    assert waiting.status.name == "MISSING_EXT"
+    assert not dps["share"].exists()
+
+    (dps["results"] / RESULTS).write_text(RESULTS_TXT)
+    (dps["results"] / COUNTS).write_text(COUNTS_TXT)
+    assert _build(ReceiveFromDps(date=DAY)).status.name == "SUCCESS"
+    books = sorted(p.name for p in dps["share"].iterdir())
+    assert books == ["DPS_not_in_IMPACT_2027_Q1.xlsx", "DPS_total_runaway_events_2027_Q1.xlsx",
+                     "IMPACT_not_in_DPS_2027_Q1.xlsx"]
+    impact_only = [r for r in load_workbook(dps["share"] / books[2]).active.iter_rows(values_only=True)]
+    assert impact_only[0] == ("Person Id", "Last Name", "First Name", "Dob", "County", "Region", "Episodes",
+                              "First Runaway Date")
+    assert impact_only[1][:4] == ("P3", "Nguyen", "Liam", dt.datetime(2009, 12, 12))
+    assert impact_only[1][4:] == ("BEXAR", "8", 2, dt.datetime(2026, 9, 20)) and len(impact_only) == 2
+    dps_only = list(load_workbook(dps["share"] / books[0]).active.iter_rows(values_only=True))
+    assert dps_only[1] == ("D9", "SMITH", "JOHN", dt.datetime(2012, 7, 7), "BEXAR", "8", dt.datetime(2026, 10, 15), 2)
+    assert len(dps_only) == 2
+    totals = list(load_workbook(dps["share"] / books[1]).active.iter_rows(values_only=True))
+    assert totals[1:] == [("6", 1, 1, 0), ("7", 1, 1, 0), ("8", 2, 3, 1), ("TOTAL", 4, 5, 1)]
+    mail = _mails(dps["mail"], t0, "DPS runaway reconciliation FY2027 Q1")
+    assert len(mail) == 1
+    body = mail[0]
+    assert "IMPACT not in DPS" in body and "Nguyen" not in body and "SMITH" not in body
+    assert (work_dir(DAY).parent / "archive" / DAY.isoformat() / "received" / RESULTS).exists()
+    assert [r[0] for r in _ledger(dps["settings"], "dps_receive")][-1] == "delivered"
+
+    # never twice: the send and the receive are done
+    mtime = (dps["outbound"] / TXT_NAME).stat().st_mtime_ns
+    assert _build(SendToDps(date=DAY), ReceiveFromDps(date=DAY)).status.name == "SUCCESS"
+    assert (dps["outbound"] / TXT_NAME).stat().st_mtime_ns == mtime
+    assert _ledger(dps["settings"], "dps_send") == [sent_row]
+    assert len(_mails(dps["mail"], t0, "DPS runaway reconciliation")) == 1
+
+
+def test_killed_after_upload_before_ledger_is_not_sent_again(dps):
+    from pipelines.dps import ExtractForDps
+    from targets.sftp import SftpClient, SftpSettings
+    assert _build(ExtractForDps(date=DAY)).status.name == "SUCCESS"
+    # the upload happened, then the process died before writing the ledger row
+    client = SftpClient(SftpSettings.from_config("dps"))
+    client.upload_atomic(work_dir(DAY) / TXT_NAME, f"/outbound/{dps['outbound'].name}/{TXT_NAME}")
+    mtime = (dps["outbound"] / TXT_NAME).stat().st_mtime_ns
+    time.sleep(0.05)
+    assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
+    assert (dps["outbound"] / TXT_NAME).stat().st_mtime_ns == mtime  # recognised by sha256, not re-sent
+    assert [r[:2] for r in _ledger(dps["settings"], "dps_send")] == [(TXT_NAME, "succeeded")]
+
+
+def test_deadline_passed_one_alert_and_nonzero_exit(dps):
+    assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
+    text = dps["cfg"].read_text().replace("deadline_hours = 6", "deadline_hours = 0")
+    dps["cfg"].write_text(text)
+    t0 = time.time() - 1
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]))
+    runs = [subprocess.run([sys.executable, "-m", "pipelines", "--module", "pipelines.dps", "ReceiveFromDps",
+                            "--date", DAY.isoformat(), "--local-scheduler"], env=env, capture_output=True, text=True)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [30, 30]  # [retcode] task_failed
+    assert "DPS results missing after the deadline" in runs[0].stderr
+    assert len(_mails(dps["mail"], t0, "ALERT: DPS results missing for FY2027 Q1")) == 1
+
+
+def test_waiting_exits_20_and_says_so(dps):
+    assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]))
+    run = subprocess.run([sys.executable, "-m", "pipelines", "--module", "pipelines.dps", "ReceiveFromDps",
+                          "--date", DAY.isoformat(), "--local-scheduler"], env=env, capture_output=True, text=True)
+    assert run.returncode == 20  # [retcode] missing_data: waiting, not a failure
+    assert "waiting for DPS" in run.stderr
+
+
+def test_name_normalisation_and_duplicates():
+    assert norm_name("O'Brien Jr.") == norm_name("OBRIEN") == "OBRIEN"
+    assert norm_name("Zoë") == "ZOE" and norm_name("de la Cruz III") == "DELACRUZ"
+    rec = reconcile([{"person_id": "P1", "last_name": "A", "first_name": "B", "dob": "20100101", "county": "X",
+                      "runaway_date": "20260901"}],
+                    [{"dps_id": "D1", "last_name": "a", "first_name": "b", "dob": "2010-01-01", "county": "X",
+                      "report_date": "20260902", "dfps_person_id": ""}] * 2,
+                    [{"county": "X", "runaway_events": "2"}], {"X": "1"})
+    assert rec.matched == 1 and rec.impact_only == [] and rec.dps_only == []
+    assert rec.totals == [{"region": "1", "impact_events": 1, "dps_events": 2, "difference": 1},
+                          {"region": "TOTAL", "impact_events": 1, "dps_events": 2, "difference": 1}]
+
+
+def test_oracle_settings_are_validated():
+    """No Oracle server runs here: only the settings' checks are exercised."""
+    with pytest.raises(ConfigError, match="dsn must be host:port/service_name"):
+        OracleSettings(user="impact_ro", dsn="impact-db", password="x").validate()
+    with pytest.raises(ConfigError, match="port must be 1-65535"):
+        OracleSettings(user="impact_ro", dsn="db:70000/IMPACTP", password="x").validate()
+    with pytest.raises(ConfigError, match="password is empty"):
+        OracleSettings(user="impact_ro", dsn="db:1521/IMPACTP").validate()
+    with pytest.raises(ConfigError, match="not a valid Oracle user name"):
+        OracleSettings(user="1bad user", dsn="db:1521/IMPACTP", password="x").validate()
+    OracleSettings(user="impact_ro", dsn="impact-db.example:1521/IMPACTP", password="x").validate()
