@@ -140,6 +140,45 @@ class SeedDistrict(luigi.Task):
                     counts["sections.csv"])
 
 
+class SeedImpact(luigi.Task):
+    """Synthetic runaway episodes for the quarter in the IMPACT stand-in database."""
+
+    date = RunDateParameter()
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), "demo_seed", "impact", self.date)
+
+    def run(self):
+        from pipelines.dps import DpsSettings, period
+        from targets.postgres import PostgresSettings
+        _, _, start, end = period(self.date)
+        rng = random.Random(self.date.toordinal())
+        counties = {"TRAVIS": "7", "HARRIS": "6", "BEXAR": "8", "DALLAS": "3", "EL PASO": "10", "LUBBOCK": "1"}
+        conn = PostgresSettings.from_config(DpsSettings.from_config().source_section).connect()
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE SCHEMA IF NOT EXISTS impact;"
+                        "CREATE TABLE IF NOT EXISTS impact.runaway_episodes (person_id text, last_name text,"
+                        " first_name text, birth_date date, sex text, county text, runaway_date date, return_date date);"
+                        "CREATE TABLE IF NOT EXISTS impact.sa_98_data (person_id text, conservatorship text,"
+                        " placement_type text);"
+                        "CREATE TABLE IF NOT EXISTS impact.county_region (county text, region text);"
+                        "TRUNCATE impact.runaway_episodes, impact.sa_98_data, impact.county_region")
+            cur.executemany("INSERT INTO impact.county_region VALUES (%s, %s)", list(counties.items()))
+            days = (end - start).days
+            for i in range(60):
+                pid = f"{7000000 + i}"
+                county = rng.choice(sorted(counties))
+                for _ in range(rng.choice([1, 1, 1, 2])):
+                    cur.execute("INSERT INTO impact.runaway_episodes VALUES (%s,%s,%s,%s,%s,%s,%s,NULL)",
+                                (pid, rng.choice(_LAST), rng.choice(_FIRST),
+                                 dt.date(2009 + rng.randint(0, 5), rng.randint(1, 12), rng.randint(1, 28)),
+                                 rng.choice("MF"), county.title(), start + dt.timedelta(days=rng.randint(0, days))))
+                cur.execute("INSERT INTO impact.sa_98_data VALUES (%s, %s, %s)",
+                            (pid, rng.choice(["PMC", "TMC"]), rng.choice(["Foster", "Kinship", "GRO"])))
+        conn.close()
+        self.output().client.record(self.output().entry(direction="in", rows=60))
+
+
 class DemoPipeline(luigi.WrapperTask):
     """Everything the demo runs for one day before the warehouse load."""
 
@@ -195,12 +234,10 @@ def main(argv: list[str]) -> int:
     for task in ("WriteSampleRoster", "SeedDistrict"):
         luigi.configuration.get_config().set(task, "students", str(args.students))
     for tasks in _demo_runs(date):
-        result = luigi.build(tasks, local_scheduler=True, detailed_summary=True)
-        if not (result.scheduling_succeeded and result.status.name.startswith("SUCCESS")):
-            print()
-            print(result.summary_text)
-            print("Demo FAILED; fix the cause and run ./run.sh demo again: it resumes at the failed step.")
+        if not _build(tasks):
             return 1
+    if not _dps_exchange(date):
+        return 1
     work = [t for t in ran if t not in WRAPPERS]
     print()
     if work:
@@ -211,6 +248,37 @@ def main(argv: list[str]) -> int:
         print(f"Demo for {date}: nothing to do; every step was already complete (no work done).")
     _print_summary(date)
     return 0
+
+
+def _build(tasks: list[luigi.Task]) -> bool:
+    result = luigi.build(tasks, local_scheduler=True, detailed_summary=True)
+    if result.scheduling_succeeded and result.status.name.startswith("SUCCESS"):
+        return True
+    print()
+    print(result.summary_text)
+    print("Demo FAILED; fix the cause and run ./run.sh demo again: it resumes at the failed step.")
+    return False
+
+
+def _dps_exchange(date: dt.date, patience: float = 60.0) -> bool:
+    """Send to the DPS stand-in, then receive as the 15-minute cron job would: a run that
+    finds no results says it is waiting and ends; a later run completes."""
+    import time
+
+    from pipelines.dps import ReceiveFromDps, SendToDps
+    if not _build([SeedImpact(date=date), SendToDps(date=date)]):
+        return False
+    deadline = time.monotonic() + patience
+    while True:
+        result = luigi.build([ReceiveFromDps(date=date)], local_scheduler=True, detailed_summary=True)
+        if result.status.name.startswith("SUCCESS"):
+            return True
+        if result.status.name != "MISSING_EXT" or time.monotonic() > deadline:
+            print(result.summary_text)
+            return False
+        print("DPS exchange: waiting for DPS (exit status 20 under cron); the stand-in answers a few "
+              "seconds after our send, checking again...", flush=True)
+        time.sleep(3)
 
 
 def _print_summary(date: dt.date) -> None:
@@ -246,6 +314,10 @@ def _print_summary(date: dt.date) -> None:
     if stack is not None:
         print(f"  SFTP folders (embedded): {stack.str('sftp_root')}")
         print(f"  Mail (embedded):         {stack.str('mail_dir')}")
+    from pipelines.dps import DpsSettings
+    share = DpsSettings.from_config().share_dir
+    books = sorted(p.name for p in share.glob("*.xlsx")) if share.exists() else []
+    print(f"  DPS workbooks on the share ({share}): {', '.join(books) or '(none)'}")
     print(f"  Local files:             {data_dir() / 'demo'}")
     print("  Visualiser: ./run.sh scheduler, then open http://127.0.0.1:8082 (runs then report there)")
 

@@ -249,8 +249,10 @@ class ReceiveFromDps(luigi.Task):
             if sent is not None and dt.datetime.now(dt.timezone.utc) > sent + dt.timedelta(hours=settings.deadline_hours):
                 _alert_once(self.date, sent, settings)
                 return [ready, DpsDeadlineMissed(date=self.date)]
-            logger.warning("waiting for DPS: %s not yet in TO_DFPS%s", " and ".join((RESULTS, COUNTS)),
-                           f" (sent {sent:%Y-%m-%d %H:%M} UTC)" if sent else " (nothing sent for this date yet)")
+            if not getattr(self, "_said_waiting", False):  # luigi asks requires() more than once
+                self._said_waiting = True
+                logger.warning("waiting for DPS: %s not yet in TO_DFPS%s", " and ".join((RESULTS, COUNTS)),
+                               f" (sent {sent:%Y-%m-%d %H:%M} UTC)" if sent else " (nothing sent for this date yet)")
         return ReconcileDps(date=self.date)
 
     def output(self):

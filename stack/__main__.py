@@ -157,7 +157,7 @@ def servers_up(state: StackState) -> None:
     cmd = [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
            "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
            "--keys", str(var / "sftp" / "keys"), "--passwords", str(passwords), "--smtp-port", str(smtp_port),
-           "--mail-dir", str(var / "mail")]
+           "--mail-dir", str(var / "mail"), "--dps-delay", str(DPS_DELAY)]
     same = argsfile.exists() and argsfile.read_text() == json.dumps(cmd)
     if same and pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
         return
@@ -233,6 +233,9 @@ def google_up(state: StackState) -> None:
 
 # ---------------------------------------------------------------- config for the pipelines
 
+# The DPS stand-in answers this many seconds after our send (DPS takes about two hours).
+DPS_DELAY = 8
+
 # Accounts that log in with a password (from secrets.env) rather than a key, as DPS's server does.
 PASSWORD_ACCOUNTS = ("dps",)
 
@@ -283,6 +286,11 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
             "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
             "password": f"${{SFTP_{user.upper()}_PASSWORD}}" if by_password else "",
             "known_hosts": str(known_hosts), "host_key": "", "remote_dir": SFTP_REMOTE_DIR[user]}
+    cfg["dps"] = {"source": "postgres", "source_section": "dps_source", "outbound_dir": "/outbound",
+                  "results_dir": "/TO_DFPS", "share_dir": str(var / "share" / "dps"),
+                  "stakeholders": "dps-stakeholders@dfps.example", "deadline_hours": "6"}
+    cfg["dps_source"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "impact",
+                         "user": "postgres", "password": "${PG_PASSWORD}"}
     cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
                        "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}
@@ -306,6 +314,7 @@ def up(var: Path, with_bigquery: bool = True) -> StackState:
     state.save()
     password = _secrets(var)["PG_PASSWORD"]
     postgres_up(state, password)
+    _ensure_database(state.ports["postgres"], password, "impact")  # the stand-in for DFPS's IMPACT (Oracle)
     servers_up(state)
     if with_bigquery:
         google_up(state)

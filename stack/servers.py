@@ -108,6 +108,8 @@ async def serve(args) -> None:
                                         "127.0.0.1", args.smtp_port)
         servers.append(smtp)
     logger.info("serving SFTP on %s, SMTP on %s", args.sftp_port, args.smtp_port or "-")
+    if args.dps_delay is not None:
+        asyncio.get_running_loop().create_task(_dps_standin(root / "dps", args.dps_delay))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -115,6 +117,20 @@ async def serve(args) -> None:
     await stop.wait()
     for s in servers:
         s.close()
+
+
+async def _dps_standin(home: Path, delay: float) -> None:
+    """Answer DFPS's file like DPS would, ``delay`` seconds after it arrives."""
+    from stack.dps_standin import pending, respond
+    outbound, results = home / "outbound", home / "TO_DFPS"
+    while True:
+        try:
+            if pending(outbound, results, delay, time.time()):
+                respond(outbound / "End_txt_file.txt", results)
+                logger.info("DPS stand-in answered in %s", results)
+        except OSError as e:  # a file being replaced under us: try again next round
+            logger.warning("DPS stand-in: %s", e)
+        await asyncio.sleep(1)
 
 
 def main(argv=None) -> None:
@@ -126,6 +142,8 @@ def main(argv=None) -> None:
     p.add_argument("--passwords", help="file of user:password lines (mode 600)")
     p.add_argument("--smtp-port", type=int, default=0)
     p.add_argument("--mail-dir")
+    p.add_argument("--dps-delay", type=float, default=None,
+                   help="answer dps/outbound/End_txt_file.txt this many seconds after it arrives")
     p.add_argument("--legacy-sftp", action="store_true",
                    help="offer neither posix-rename@openssh.com nor limits@openssh.com")
     args = p.parse_args(argv)

@@ -1,6 +1,7 @@
 """DFPS ↔ DPS exchange end to end, with PostgreSQL standing in for IMPACT's Oracle database
 (no Oracle server can run here: the same SQL runs on PostgreSQL; Oracle settings are only
 validated), the stack's DPS SFTP account (password login) and its SMTP server."""
+import configparser
 import datetime as dt
 import os
 import subprocess
@@ -54,10 +55,13 @@ def dps(stack_config, stack_var, pg_settings, tmp_path):
     root = stack_var / "sftp" / "root" / "dps"
     (root / "outbound" / tag).mkdir(parents=True)
     (root / "TO_DFPS" / tag).mkdir(parents=True)
-    with open(stack_config, "a") as fh:
-        fh.write(f"\n[dps]\nsource = postgres\nsource_section = postgres\noutbound_dir = /outbound/{tag}\n"
-                 f"results_dir = /TO_DFPS/{tag}\nshare_dir = {tmp_path / 'share'}\n"
-                 f"stakeholders = dps-team@dfps.example\ndeadline_hours = 6\n")
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(stack_config)
+    cfg["dps"] = {"source": "postgres", "source_section": "postgres", "outbound_dir": f"/outbound/{tag}",
+                  "results_dir": f"/TO_DFPS/{tag}", "share_dir": str(tmp_path / "share"),
+                  "stakeholders": "dps-team@dfps.example", "deadline_hours": "6"}
+    with open(stack_config, "w") as fh:
+        cfg.write(fh)
     parser = luigi.configuration.get_config()
     parser.clear()
     parser.reload()
@@ -146,6 +150,7 @@ def test_killed_after_upload_before_ledger_is_not_sent_again(dps):
 def test_deadline_passed_one_alert_and_nonzero_exit(dps):
     assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
     text = dps["cfg"].read_text().replace("deadline_hours = 6", "deadline_hours = 0")
+    assert "deadline_hours = 0" in text
     dps["cfg"].write_text(text)
     t0 = time.time() - 1
     env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]))
