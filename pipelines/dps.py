@@ -226,7 +226,12 @@ class ReconcileDps(luigi.Task):
         settings = DpsSettings.from_config()
         db = SourceDatabase.from_config(settings.source, settings.source_section)
         regions = {str(r["county"]).strip().upper(): r["region"] for r in db.query((SQL_DIR / "county_region.sql").read_text())}
+        sa98 = {str(r["person_id"]): r for r in db.query((SQL_DIR / "sa_98_data.sql").read_text())}
         report = reconcile(sent, results, counts, regions)
+        for person in report.impact_only:  # who they are in care: what stakeholders follow up on
+            extra = sa98.get(person["person_id"], {})
+            person["conservatorship"] = extra.get("conservatorship")
+            person["placement_type"] = extra.get("placement_type")
         outs = self.output()
         for target, (title, rows, columns) in zip(outs, (
                 ("IMPACT not in DPS", report.impact_only, IMPACT_ONLY_COLUMNS),
@@ -374,7 +379,7 @@ def read_pipe(path: Path, header: list[str]) -> list[dict]:
 
 
 IMPACT_ONLY_COLUMNS = ["person_id", "last_name", "first_name", "dob", "county", "region", "episodes",
-                       "first_runaway_date"]
+                       "first_runaway_date", "conservatorship", "placement_type"]
 DPS_ONLY_COLUMNS = ["dps_id", "last_name", "first_name", "dob", "county", "region", "report_date", "rows_in_dps_file"]
 TOTALS_COLUMNS = ["region", "impact_events", "dps_events", "difference"]
 

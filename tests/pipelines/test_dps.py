@@ -110,9 +110,9 @@ def test_send_wait_receive_and_workbooks(dps):
                      "IMPACT_not_in_DPS_2027_Q1.xlsx"]
     impact_only = [r for r in load_workbook(dps["share"] / books[2]).active.iter_rows(values_only=True)]
     assert impact_only[0] == ("Person Id", "Last Name", "First Name", "Dob", "County", "Region", "Episodes",
-                              "First Runaway Date")
+                              "First Runaway Date", "Conservatorship", "Placement Type")
     assert impact_only[1][:4] == ("P3", "Nguyen", "Liam", dt.datetime(2009, 12, 12))
-    assert impact_only[1][4:] == ("BEXAR", "8", 2, dt.datetime(2026, 9, 20)) and len(impact_only) == 2
+    assert impact_only[1][4:] == ("BEXAR", "8", 2, dt.datetime(2026, 9, 20), "PMC", "GRO") and len(impact_only) == 2
     dps_only = list(load_workbook(dps["share"] / books[0]).active.iter_rows(values_only=True))
     assert dps_only[1] == ("D9", "SMITH", "JOHN", dt.datetime(2012, 7, 7), "BEXAR", "8", dt.datetime(2026, 10, 15), 2)
     assert len(dps_only) == 2
