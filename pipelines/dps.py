@@ -35,7 +35,7 @@ import luigi
 from pipelines.base import ROOT, RunDateParameter, data_dir, file_group, local_target
 from pipelines.texas import fiscal_quarter, fiscal_year, quarter_bounds
 from targets.config import Section
-from targets.errors import BadInputError, ConfigError
+from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest
 from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
 from targets.sftp import SftpClient

@@ -14,7 +14,6 @@ load runs it itself for files it produces).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import logging

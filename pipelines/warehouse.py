@@ -32,7 +32,7 @@ from targets.bigquery import BigQueryClient, GcsArchive
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError
 from targets.local import LocalFileTarget, file_digest
-from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
+from targets.postgres import LedgerTarget, PostgresClient
 from targets.spreadsheet import sheet_rows
 
 logger = logging.getLogger(__name__)

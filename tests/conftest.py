@@ -2,11 +2,9 @@
 state folder; each test gets its own database and folders."""
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
 from psycopg2 import sql
 

@@ -11,7 +11,6 @@ import uuid
 
 import luigi
 import luigi.configuration
-import psycopg2
 import pytest
 from openpyxl import load_workbook
 
@@ -19,6 +18,7 @@ from pipelines.dps import (COUNTS, RESULTS, TXT_NAME, ReceiveFromDps, SendToDps,
                            work_dir)
 from targets.errors import ConfigError
 from targets.sourcedb import OracleSettings
+from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)  # FY2027 Q1 (Sep–Nov 2026)
 
@@ -74,12 +74,7 @@ def _build(*tasks):
 
 
 def _ledger(settings, job):
-    conn = settings.connect()
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT item, status, sha256 FROM dba.tdataloads WHERE job_name = %s ORDER BY load_id", (job,))
-        rows = cur.fetchall()
-    conn.close()
-    return rows
+    return ledger_rows(settings, "item, status, sha256", job=job)
 
 
 def _mails(folder, t0, subject):

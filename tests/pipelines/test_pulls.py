@@ -6,11 +6,11 @@ import uuid
 
 import luigi
 import luigi.configuration
-import psycopg2
 import pytest
 
 from pipelines.base import data_dir
 from pipelines.slots import SftpOperationsMisc
+from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)
 
@@ -68,13 +68,7 @@ def _put(folder, name, text, mtime):
 
 
 def _pulls(settings):
-    conn = psycopg2.connect(host=settings.host, port=settings.port, dbname=settings.dbname, user=settings.user,
-                            password=settings.password)
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT job_name, item FROM dba.tdataloads WHERE status = 'succeeded' ORDER BY load_id")
-        rows = cur.fetchall()
-    conn.close()
-    return rows
+    return ledger_rows(settings, "job_name, item", succeeded_only=True)
 
 
 def test_pull_only_new_files_and_forward_scores(remote, pg_settings):

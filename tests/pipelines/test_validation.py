@@ -2,7 +2,6 @@
 and clean files passing."""
 import csv
 
-import pytest
 
 from pipelines.validation import MAX_PER_RULE, clever, ellevation, otus, savvas, validate
 

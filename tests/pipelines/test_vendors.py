@@ -9,16 +9,16 @@ import zipfile
 
 import luigi
 import luigi.configuration
-import psycopg2
 import pytest
 
-from pipelines.base import ROOT, data_dir
+from pipelines.base import ROOT
 from pipelines.clever import CleverPush
 from pipelines.otus import OtusPush
 from pipelines.savvas import SavvasPush
 from pipelines.vendors import export_dir
 from stack import free_port
 from targets.postgres import LedgerEntry, PostgresClient
+from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)  # a Tuesday
 
@@ -41,14 +41,7 @@ def vendors(loaded_district, stack_var, tmp_path):
 
 
 def _ledger(settings, job):
-    conn = psycopg2.connect(host=settings.host, port=settings.port, dbname=settings.dbname, user=settings.user,
-                            password=settings.password)
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT item, status, rows, bytes, sha256, run_date FROM dba.tdataloads WHERE job_name = %s"
-                    " ORDER BY load_id", (job,))
-        rows = cur.fetchall()
-    conn.close()
-    return rows
+    return ledger_rows(settings, "item, status, rows, bytes, sha256, run_date", job=job)
 
 
 def _mails_since(stack_var, t0, subject):

@@ -2,17 +2,13 @@
 small fixed synthetic district (regenerate deliberately: ETL_UPDATE_GOLDEN=1)."""
 import datetime as dt
 import os
-import uuid
 from pathlib import Path
 
 import luigi
 import luigi.configuration
 import pytest
 
-from pipelines.base import ROOT
 from pipelines.views import DeployViews, export_query, render, view_columns, view_files
-from pipelines.warehouse import BigQueryOperations
-from stack.district import generate, generate_stacking_inputs
 from targets.bigquery import BigQueryClient, CsvDialect
 from targets.errors import ConfigError
 

@@ -8,12 +8,12 @@ import uuid
 import luigi
 import luigi.configuration
 import openpyxl
-import psycopg2
 import pytest
 
 from pipelines.warehouse import BigQueryOperations, BigQueryOperationsMisc, load_registry
 from targets.bigquery import BigQueryClient, GcsArchive
 from targets.errors import ConfigError
+from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)
 
@@ -63,13 +63,7 @@ def _students(path, rows):
 
 
 def _ledger(settings):
-    conn = psycopg2.connect(host=settings.host, port=settings.port, dbname=settings.dbname, user=settings.user,
-                            password=settings.password)
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT item, status, rows, error FROM dba.tdataloads ORDER BY load_id")
-        rows = cur.fetchall()
-    conn.close()
-    return rows
+    return ledger_rows(settings, "item, status, rows, error")
 
 
 def test_folder_to_gcs_to_bigquery_then_noop_then_replace(env):

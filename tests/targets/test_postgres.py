@@ -8,7 +8,6 @@ import textwrap
 import time
 
 import luigi
-import psycopg2
 import pytest
 
 from targets.errors import BadInputError

@@ -17,7 +17,6 @@ from stack import free_port, wait_port
 from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.sftp import SftpClient, SftpFileTarget, SftpSettings, trust
 from tests.netproxy import TcpProxy
-from stack.openssh import asyncssh_settings
 
 
 def _file(path, size, seed=b"x"):
