@@ -6,8 +6,9 @@
 #   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
 #   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
+#   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
-#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export)
+#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -98,7 +99,7 @@ run_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 case "$cmd" in
@@ -131,6 +132,11 @@ case "$cmd" in
         exec "$VENV/bin/luigid" --address 127.0.0.1 --port "${ETL_SCHEDULER_PORT:-8082}" \
             --state-path "$ETL_VAR/luigid/state.pickle" --logdir "$ROOT/logs" "$@"
         ;;
+    status)
+        bootstrap
+        load_config
+        exec "$PY" -m pipelines.status "$@"
+        ;;
     sftp-trust)
         bootstrap
         load_config
@@ -145,6 +151,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, sftp-trust, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, sftp-trust, bench)"
         ;;
 esac

@@ -55,6 +55,12 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert re.search(r"demo_roster\s+succeeded\s+1 items\s+300 rows", second.stdout)
     assert re.search(r"warehouse\s+succeeded\s+14 items", second.stdout)
     assert re.search(r"push_clever\s+succeeded\s+6 items", second.stdout)
+    status = _run(["status", "--date", "2026-11-02"], demo_var)
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"push_clever\s+6 succeeded\s+0 failed", status.stdout)
+    assert re.search(r"push_clever\s+students\.csv\s+\d+ rows .* -> sftp://clever/home/clever/students\.csv",
+                     status.stdout)
+    assert "Still failing (no success since):\n  nothing" in status.stdout
 
 
 def _psql(var, statement):
@@ -106,6 +112,8 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     secrets = [l.split("=", 1)[1] for l in (demo_var / "secrets.env").read_text().splitlines() if "=" in l]
     assert secrets and not any(v in log or v in broken.stdout for v in secrets)
     assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04'") == [("failed",)]
+    status = _run(["status", "--date", "2026-11-04"], demo_var).stdout
+    assert re.search(r"Still failing.*\n  demo_roster sample_roster_20261104\.csv .*column grade: invalid input", status)
     assert (demo_var / "sftp" / "root" / "feeds" / "inbound" / "sample_roster_20261104.csv").exists()
 
     _psql(demo_var, "ALTER TABLE demo.sample_roster ALTER COLUMN grade TYPE text")
