@@ -7,6 +7,7 @@
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
 #   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
+#   ./run.sh cron                    print the crontab for every scheduled slot
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly)
 set -euo pipefail
@@ -99,7 +100,7 @@ run_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 case "$cmd" in
@@ -132,6 +133,11 @@ case "$cmd" in
         exec "$VENV/bin/luigid" --address 127.0.0.1 --port "${ETL_SCHEDULER_PORT:-8082}" \
             --state-path "$ETL_VAR/luigid/state.pickle" --logdir "$ROOT/logs" "$@"
         ;;
+    cron)
+        bootstrap
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m pipelines.slots "$ROOT/run.sh"
+        ;;
     status)
         bootstrap
         load_config
@@ -151,6 +157,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, sftp-trust, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, bench)"
         ;;
 esac

@@ -47,3 +47,29 @@ class SftpOperationsLocal(luigi.WrapperTask):
 
     def requires(self):
         return PowerSchoolImport(date=self.date, force=self.force)
+
+
+# Every cron line of the system: (minute hour day-of-month month day-of-week, module, task).
+SCHEDULE = [
+    ("0 3 * * *", "pipelines.warehouse", "BigQueryOperations"),
+    ("0 5 * * *", "pipelines.slots", "SftpOperations"),
+    ("50 6 * * *", "pipelines.slots", "SftpOperationsMisc"),
+    ("55 6 * * *", "pipelines.warehouse", "BigQueryOperationsMisc"),
+    ("5 7 * * *", "pipelines.slots", "SftpOperationsLocal"),
+    ("0 6 1 12,3,6,9 *", "pipelines.dps", "SendToDps"),
+    ("*/15 * * * *", "pipelines.dps", "ReceiveFromDps"),
+]
+
+
+def crontab(run_sh: str, secrets_env: str = "/etc/district-etl/secrets.env") -> str:
+    """The crontab for this checkout (``./run.sh cron``)."""
+    lines = ["# district-etl: install with `./run.sh cron | crontab -` as the service user.",
+             "# Times are the machine's; set CRON_TZ if it is not the district's time zone.",
+             f"ETL_SECRETS_ENV={secrets_env}"]
+    lines += [f"{when:18} {run_sh} luigi --module {module} {task}" for when, module, task in SCHEDULE]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+    print(crontab(sys.argv[1] if len(sys.argv) > 1 else "run.sh"), end="")
