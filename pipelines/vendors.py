@@ -14,6 +14,7 @@ Rerun: ``./run.sh luigi --module pipelines.clever CleverPush --date D``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -111,12 +112,21 @@ def load_vendors(path: str | os.PathLike) -> dict[str, Vendor]:
     return vendors
 
 
+@functools.lru_cache(maxsize=8)
+def _load_vendors_cached(path: str, mtime_ns: int) -> dict[str, Vendor]:
+    return load_vendors(path)
+
+
 def vendor(name: str) -> Vendor:
     try:
         path = Section("vendors").path("vendors_file", default="vendors.toml")
     except ConfigError:
         path = Path("vendors.toml")
-    vendors = load_vendors(path if path.is_absolute() else ROOT / path)
+    path = path if path.is_absolute() else ROOT / path
+    try:  # every task asks; parse the file once per version of it
+        vendors = _load_vendors_cached(str(path), path.stat().st_mtime_ns)
+    except FileNotFoundError as e:
+        raise ConfigError(f"vendor registry {path} does not exist") from e
     if name not in vendors:
         raise ConfigError(f"vendors.toml has no [{name}] (have: {', '.join(vendors)})")
     return vendors[name]

@@ -16,6 +16,7 @@ import codecs
 import csv
 import datetime as dt
 import fnmatch
+import functools
 import json
 import logging
 import os
@@ -107,12 +108,21 @@ def load_registry(path: str | os.PathLike) -> Registry:
     return Registry(sources=sources, slots=data.get("slots", {}), stacks=stack_specs(data.get("stack", []), str(path)))
 
 
+@functools.lru_cache(maxsize=8)
+def _load_registry_cached(path: str, mtime_ns: int) -> Registry:
+    return load_registry(path)
+
+
 def registry() -> Registry:
     try:
         path = Section("warehouse").path("sources_file", default="sources.toml")
     except ConfigError:
         path = Path("sources.toml")
-    return load_registry(path if path.is_absolute() else ROOT / path)
+    path = path if path.is_absolute() else ROOT / path
+    try:  # every task asks; parse the file once per version of it
+        return _load_registry_cached(str(path), path.stat().st_mtime_ns)
+    except FileNotFoundError as e:
+        raise ConfigError(f"source registry {path} does not exist") from e
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
