@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
+import tomllib
 import time
 import zoneinfo
 from pathlib import Path
@@ -36,6 +38,32 @@ class RunDateParameter(luigi.DateParameter):
             if value is not luigi.parameter._no_value:
                 yield value, warning
         yield today(), None
+
+
+def registry_file(section: str, key: str, default: str) -> Path:
+    """A registry file named in config (``[section] key``), relative to the checkout."""
+    try:
+        path = Section(section).path(key, default=default)
+    except ConfigError:
+        path = Path(default)
+    return path if path.is_absolute() else ROOT / path
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_toml(path: str, mtime_ns: int) -> dict:
+    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML file's data, parsed once per version of the file (every task asks for it).
+    Callers only read the result."""
+    path = Path(path)
+    try:
+        return _parse_toml(str(path), path.stat().st_mtime_ns)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path} does not exist") from e
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
 
 
 def data_dir() -> Path:

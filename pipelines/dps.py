@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import logging
 import re
@@ -130,7 +129,7 @@ class SendToDps(luigi.Task):
         size, sha = file_digest(local)
         client = SftpClient.from_config("dps")
         remote = f"{settings.outbound_dir.rstrip('/')}/{TXT_NAME}"
-        if client.exists(remote) and remote_sha256(client, remote) == sha:
+        if client.exists(remote) and client.sha256(remote) == sha:
             logger.info("DPS already has this %s (sha256 matches): recorded, not sent again", TXT_NAME)
         else:
             client.upload_atomic(local, remote)
@@ -138,17 +137,6 @@ class SendToDps(luigi.Task):
         ledger.client.record(ledger.entry(direction="out", source=str(local), rows=_count_lines(local) - 1, bytes=size,
                                           sha256=sha, destination=f"sftp://dps{client.path(remote)}"))
         archive(self.date, [local, Path(self.input()["xlsx"].path)], "sent")
-
-
-def remote_sha256(client: SftpClient, remote: str) -> str:
-    h = hashlib.sha256()
-
-    def op(sftp):
-        with sftp.open(client.path(remote), "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    client._run(f"hash {remote}", op)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- wait and receive

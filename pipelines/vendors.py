@@ -14,22 +14,20 @@ Rerun: ``./run.sh luigi --module pipelines.clever CleverPush --date D``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import os
-import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group, local_target
+from pipelines.base import (Progress, RunDateParameter, data_dir, file_group, local_target, read_toml,
+                            registry_file)
 from pipelines.validation import RULE_SETS, Problem, read_table, validate
 from pipelines.views import DeployView, export_query
 from targets.bigquery import BigQueryClient, CsvDialect
-from targets.config import Section
 from targets.errors import BadInputError, ConfigError
 from targets.local import atomic_path, file_digest
 from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
@@ -83,10 +81,7 @@ class Vendor:
 
 
 def load_vendors(path: str | os.PathLike) -> dict[str, Vendor]:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"vendor registry {path}: {e}") from e
+    data = read_toml(path)
     vendors = {}
     for name, raw in data.items():
         if name in ("pull", "forward"):
@@ -112,21 +107,8 @@ def load_vendors(path: str | os.PathLike) -> dict[str, Vendor]:
     return vendors
 
 
-@functools.lru_cache(maxsize=8)
-def _load_vendors_cached(path: str, mtime_ns: int) -> dict[str, Vendor]:
-    return load_vendors(path)
-
-
 def vendor(name: str) -> Vendor:
-    try:
-        path = Section("vendors").path("vendors_file", default="vendors.toml")
-    except ConfigError:
-        path = Path("vendors.toml")
-    path = path if path.is_absolute() else ROOT / path
-    try:  # every task asks; parse the file once per version of it
-        vendors = _load_vendors_cached(str(path), path.stat().st_mtime_ns)
-    except FileNotFoundError as e:
-        raise ConfigError(f"vendor registry {path} does not exist") from e
+    vendors = load_vendors(registry_file("vendors", "vendors_file", "vendors.toml"))
     if name not in vendors:
         raise ConfigError(f"vendors.toml has no [{name}] (have: {', '.join(vendors)})")
     return vendors[name]
@@ -402,15 +384,7 @@ class Forward:
 
 
 def _registry_data() -> dict:
-    try:
-        path = Section("vendors").path("vendors_file", default="vendors.toml")
-    except ConfigError:
-        path = Path("vendors.toml")
-    path = path if path.is_absolute() else ROOT / path
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"vendor registry {path}: {e}") from e
+    return read_toml(registry_file("vendors", "vendors_file", "vendors.toml"))
 
 
 def pull(name: str) -> Pull:

@@ -16,21 +16,18 @@ import codecs
 import csv
 import datetime as dt
 import fnmatch
-import functools
 import json
 import logging
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import ROOT, RunDateParameter, data_dir, local_target
+from pipelines.base import RunDateParameter, data_dir, local_target, read_toml, registry_file
 from pipelines.stacking import StackExports, StackSpec, stack_specs
 from targets.bigquery import BigQueryClient, GcsArchive
-from targets.config import Section
 from targets.errors import BadInputError, ConfigError
 from targets.local import LocalFileTarget, file_digest
 from targets.postgres import LedgerTarget, PostgresClient
@@ -81,10 +78,7 @@ class Registry:
 
 def load_registry(path: str | os.PathLike) -> Registry:
     """Read and check ``sources.toml``; every problem names the entry."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"source registry {path}: {e}") from e
+    data = read_toml(path)
     sources = []
     for n, raw in enumerate(data.get("source", []), start=1):
         where = f"{path} source #{n}"
@@ -108,21 +102,8 @@ def load_registry(path: str | os.PathLike) -> Registry:
     return Registry(sources=sources, slots=data.get("slots", {}), stacks=stack_specs(data.get("stack", []), str(path)))
 
 
-@functools.lru_cache(maxsize=8)
-def _load_registry_cached(path: str, mtime_ns: int) -> Registry:
-    return load_registry(path)
-
-
 def registry() -> Registry:
-    try:
-        path = Section("warehouse").path("sources_file", default="sources.toml")
-    except ConfigError:
-        path = Path("sources.toml")
-    path = path if path.is_absolute() else ROOT / path
-    try:  # every task asks; parse the file once per version of it
-        return _load_registry_cached(str(path), path.stat().st_mtime_ns)
-    except FileNotFoundError as e:
-        raise ConfigError(f"source registry {path} does not exist") from e
+    return load_registry(registry_file("warehouse", "sources_file", "sources.toml"))
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}

@@ -318,6 +318,19 @@ class SftpClient:
     def exists(self, name: str) -> bool:
         return self.stat(name) is not None
 
+    def sha256(self, name: str) -> str:
+        """sha256 of a remote file, streamed (to recognise a file we already sent)."""
+        path = self.path(name)
+
+        def op(sftp):
+            h = hashlib.sha256()  # fresh on every attempt: a retry rereads from the start
+            with sftp.open(path, "rb") as fh:
+                fh.prefetch()
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+        return self._run(f"hash {path}", op)
+
     def list_files(self, pattern: str = "*", folder: str | None = None) -> list[RemoteFile]:
         """Regular files in ``folder`` (default the remote dir) whose names match the glob,
         leaving out our own in-flight ``.part`` files; sorted by name."""

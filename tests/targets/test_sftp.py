@@ -303,3 +303,10 @@ def test_password_login_from_environment(stack_config, stack_var, tmp_path, monk
     monkeypatch.setenv("SFTP_DPS_PASSWORD", "wrong-password")
     with pytest.raises(ConfigError, match="refused login for user dps"):
         SftpClient(SftpSettings.from_config("dps")).exists("x")
+
+
+def test_remote_sha256(sftp_settings, tmp_path):
+    with SftpClient(sftp_settings) as client:
+        src = _file(tmp_path / "a.bin", 3_000_000, b"hash")
+        client.upload_atomic(src, "a.bin")
+        assert client.sha256("a.bin") == _sha(src)
