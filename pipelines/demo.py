@@ -176,7 +176,7 @@ class SeedImpact(luigi.Task):
                 cur.execute("INSERT INTO impact.sa_98_data VALUES (%s, %s, %s)",
                             (pid, rng.choice(["PMC", "TMC"]), rng.choice(["Foster", "Kinship", "GRO"])))
         conn.close()
-        self.output().client.record(self.output().entry(direction="in", rows=60))
+        self.output().mark_done(direction="in", rows=60)
 
 
 class DemoPipeline(luigi.WrapperTask):

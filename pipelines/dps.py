@@ -34,10 +34,10 @@ import luigi
 from pipelines.base import ROOT, RunDateParameter, data_dir, file_group, local_target
 from pipelines.texas import fiscal_quarter, fiscal_year, quarter_bounds
 from targets.config import Section
-from targets.errors import BadInputError
+from targets.errors import BadInputError, DeadlineMissedError
 from targets.local import atomic_path, file_digest
-from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
-from targets.sftp import SftpClient
+from targets.postgres import LedgerTarget, PostgresClient
+from targets.sftp import SftpClient, SftpNewFilesTarget
 from targets.smtp import Mailer
 from targets.sourcedb import SourceDatabase
 
@@ -133,9 +133,8 @@ class SendToDps(luigi.Task):
             logger.info("DPS already has this %s (sha256 matches): recorded, not sent again", TXT_NAME)
         else:
             client.upload_atomic(local, remote)
-        ledger = self.output()
-        ledger.client.record(ledger.entry(direction="out", source=str(local), rows=_count_lines(local) - 1, bytes=size,
-                                          sha256=sha, destination=f"sftp://dps{client.path(remote)}"))
+        self.output().mark_done(direction="out", source=str(local), rows=_count_lines(local) - 1, bytes=size,
+                                sha256=sha, destination=f"sftp://dps{client.path(remote)}")
         archive(self.date, [local, Path(self.input()["xlsx"].path)], "sent")
 
 
@@ -153,26 +152,34 @@ class DpsResultsReady(luigi.ExternalTask):
 
     date = RunDateParameter()
 
-    def complete(self):
-        sent = _send_time(self.date)
-        if sent is None:
-            return False
-        settings = DpsSettings.from_config()
-        client = SftpClient.from_config("dps")
-        for name in (RESULTS, COUNTS):
-            st = client.stat(f"{settings.results_dir.rstrip('/')}/{name}")
-            if st is None or st.st_mtime < int(sent.timestamp()):  # SFTP mtimes are whole seconds
-                return False
-        return True
+    def output(self):
+        results_dir = DpsSettings.from_config().results_dir.rstrip("/")
+        return SftpNewFilesTarget(SftpClient.from_config("dps"), [f"{results_dir}/{n}" for n in (RESULTS, COUNTS)],
+                                  since=_send_time(self.date))
 
 
 class DpsDeadlineMissed(luigi.Task):
-    """Fails: DPS's results did not come before the deadline (one alert mail is sent)."""
+    """Fails on every run until DPS answers: its results did not come before the deadline.
+    The alert is mailed once (its ledger row, job ``dps_alert``, stops a second mail)."""
 
     date = RunDateParameter()
 
+    def complete(self):
+        return False  # a state to report on every run, not a product to build once
+
     def run(self):
-        raise BadInputError(f"TO_DFPS ({self.date})", "DPS results missing after the deadline; the alert was mailed")
+        settings = DpsSettings.from_config()
+        sent = _send_time(self.date)
+        alert = LedgerTarget(PostgresClient.from_config(), "dps_alert", "deadline", self.date)
+        if not alert.exists():
+            Mailer.from_config().send(
+                f"ALERT: DPS results missing for {book_period(self.date)}",
+                f"We sent {TXT_NAME} to DPS at {sent:%Y-%m-%d %H:%M} UTC. {RESULTS} and {COUNTS} were not in "
+                f"TO_DFPS {settings.deadline_hours:g} hours later. The receive job keeps checking every 15 "
+                f"minutes; please contact DPS.")
+            alert.mark_done(direction="in")
+        raise DeadlineMissedError(f"DPS results missing after the deadline ({settings.deadline_hours:g} hours after "
+                                  f"our send of {sent:%Y-%m-%d %H:%M} UTC); the alert was mailed")
 
 
 class FetchDpsResults(luigi.Task):
@@ -240,7 +247,6 @@ class ReceiveFromDps(luigi.Task):
             sent = _send_time(self.date)
             settings = DpsSettings.from_config()
             if sent is not None and dt.datetime.now(dt.timezone.utc) > sent + dt.timedelta(hours=settings.deadline_hours):
-                _alert_once(self.date, sent, settings)
                 return [ready, DpsDeadlineMissed(date=self.date)]
             if not getattr(self, "_said_waiting", False):  # luigi asks requires() more than once
                 self._said_waiting = True
@@ -265,22 +271,10 @@ class ReceiveFromDps(luigi.Task):
         client = self.output().client
         for path in fetched + workbooks:
             size, sha = file_digest(path)
-            client.record(LedgerEntry("dps_receive", path.name, self.date, direction="in", source=str(path),
-                                      destination=str(settings.share_dir) if path in workbooks else "archive",
-                                      bytes=size, sha256=sha))
-        client.record(self.output().entry(direction="in", destination=str(settings.share_dir)))
-
-
-def _alert_once(day: dt.date, sent: dt.datetime, settings: DpsSettings) -> None:
-    ledger = PostgresClient.from_config()
-    if ledger.is_done("dps_alert", "deadline", day):
-        return
-    Mailer.from_config().send(
-        f"ALERT: DPS results missing for {book_period(day)}",
-        f"We sent {TXT_NAME} to DPS at {sent:%Y-%m-%d %H:%M} UTC. {RESULTS} and {COUNTS} were not in TO_DFPS "
-        f"{settings.deadline_hours:g} hours later. The receive job keeps checking every 15 minutes; "
-        f"please contact DPS.")
-    ledger.record(LedgerEntry("dps_alert", "deadline", day, direction="in"))
+            LedgerTarget(client, "dps_receive", path.name, self.date).mark_done(
+                direction="in", source=str(path), bytes=size, sha256=sha,
+                destination=str(settings.share_dir) if path in workbooks else "archive")
+        self.output().mark_done(direction="in", destination=str(settings.share_dir))
 
 
 def book_period(day: dt.date) -> str:

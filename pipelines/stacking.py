@@ -189,10 +189,8 @@ class StackExports(luigi.Task):
                 w.writerows(result.conflicts)
             logger.warning("%s: %d conflicting duplicates (ids in %s)", spec.name, len(result.conflicts), report)
         size, _ = file_digest(root / spec.output)
-        ledger = self.output()
-        ledger.client.record(ledger.entry(direction="out", source=", ".join(i.file for i in spec.inputs),
-                                          destination=spec.output, rows=result.rows, bytes=size, sha256=digest,
-                                          started_at=None), replace=True)
+        self.output().mark_done(direction="out", source=", ".join(i.file for i in spec.inputs),
+                                destination=spec.output, rows=result.rows, bytes=size, sha256=digest)
         logger.info("stacked %d rows from %d inputs into %s", result.rows, len(spec.inputs), spec.output)
 
 

@@ -30,7 +30,7 @@ from pipelines.views import DeployView, export_query
 from targets.bigquery import BigQueryClient, CsvDialect
 from targets.errors import BadInputError, ConfigError
 from targets.local import atomic_path, file_digest
-from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
+from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient
 from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
@@ -257,9 +257,8 @@ class UploadVendorItem(luigi.Task):
         _, sha = file_digest(local)
         for f in v.files if v.packaging == "zip" else [v.file(self.item)]:
             _keep_pushed_copy(v, folder / f.file)
-        ledger = self.output()
-        ledger.client.record(ledger.entry(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
-                                          destination=f"sftp://{v.server}{client.path(name)}", started_at=started))
+        self.output().mark_done(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
+                                destination=f"sftp://{v.server}{client.path(name)}", started_at=started)
 
 
 def pushed_copy(v: Vendor, file: str) -> Path:
@@ -406,16 +405,6 @@ def forward(name: str) -> Forward:
     raise ConfigError(f"vendors.toml has no [[forward]] named {name!r}")
 
 
-class PulledTarget(luigi.Target):
-    """Done when the ledger shows this remote file (name, size, mtime) pulled on any day."""
-
-    def __init__(self, client: PostgresClient, job: str, item: str):
-        self.client, self.job, self.item = client, job, item
-
-    def exists(self) -> bool:
-        return self.client.has_item(self.job, self.item)
-
-
 def pulled_item(name: str, size: int, mtime: int) -> str:
     return f"{name}|{size}|{mtime}"
 
@@ -430,8 +419,8 @@ class PullFile(luigi.Task):
     mtime = luigi.IntParameter()
 
     def output(self):
-        return PulledTarget(PostgresClient.from_config(), pull(self.pull).job,
-                            pulled_item(self.remote_name, self.size, self.mtime))
+        return LedgerItemTarget(PostgresClient.from_config(), pull(self.pull).job,
+                                pulled_item(self.remote_name, self.size, self.mtime), self.date)
 
     def run(self):
         p = pull(self.pull)
@@ -441,10 +430,8 @@ class PullFile(luigi.Task):
         started = dt.datetime.now(dt.timezone.utc)
         size = client.download(remote, local, progress=Progress(self, f"pull {self.remote_name}"), group=file_group())
         _, sha = file_digest(local)
-        target = self.output()
-        target.client.record(LedgerEntry(job=p.job, item=target.item, run_date=self.date, direction="in",
-                                         source=f"sftp://{p.server}{client.path(remote)}", destination=str(local),
-                                         bytes=size, sha256=sha, started_at=started))
+        self.output().mark_done(direction="in", source=f"sftp://{p.server}{client.path(remote)}",
+                                destination=str(local), bytes=size, sha256=sha, started_at=started)
         if p.remove_remote:
             client.remove(remote)
 
@@ -456,9 +443,10 @@ class PullFiles(luigi.WrapperTask):
     pull = luigi.Parameter()
 
     def requires(self):
+        # A listing (looking, not changing anything) on the pooled connection. Not cached on
+        # the task: Luigi reuses task instances across builds in one process.
         p = pull(self.pull)
-        client = SftpClient.from_config(p.server)
-        files = client.list_files(p.pattern, folder=p.remote_dir)
+        files = SftpClient.from_config(p.server).list_files(p.pattern, folder=p.remote_dir)
         if p.local_name:  # one local file: only the newest remote one matters
             files = sorted(files, key=lambda f: (f.mtime, f.name))[-1:]
         elif p.latest:
@@ -466,34 +454,42 @@ class PullFiles(luigi.WrapperTask):
         return [PullFile(date=self.date, pull=p.name, remote_name=f.name, size=f.size, mtime=f.mtime) for f in files]
 
 
-class ForwardPulledFiles(luigi.Task):
-    """The files a pull brought in today, sent on to another partner; done = ledger rows."""
+class ForwardFile(luigi.Task):
+    """One pulled file sent on to another partner; done = its ledger row for the day."""
+
+    date = RunDateParameter()
+    forward = luigi.Parameter()
+    remote_name = luigi.Parameter()
+    size = luigi.IntParameter()
+    mtime = luigi.IntParameter()
+
+    def requires(self):
+        return PullFile(date=self.date, pull=forward(self.forward).pull, remote_name=self.remote_name,
+                        size=self.size, mtime=self.mtime)
+
+    def _local(self) -> Path:
+        p = pull(forward(self.forward).pull)
+        return data_dir() / p.dest / (p.local_name or self.remote_name)
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), forward(self.forward).job, self._local().name, self.date)
+
+    def run(self):
+        f, path = forward(self.forward), self._local()
+        client = SftpClient.from_config(f.server)
+        name = f"{f.remote_dir.rstrip('/')}/{path.name}" if f.remote_dir else path.name
+        size = client.upload_atomic(path, name, progress=Progress(self, f"forward {path.name}"))
+        self.output().mark_done(direction="out", source=str(path), bytes=size, sha256=file_digest(path)[1],
+                                destination=f"sftp://{f.server}{client.path(name)}")
+
+
+class ForwardPulledFiles(luigi.WrapperTask):
+    """The files a pull brings in (as the pull chooses them today), sent on to another partner."""
 
     date = RunDateParameter()
     forward = luigi.Parameter()
 
     def requires(self):
-        return PullFiles(date=self.date, pull=forward(self.forward).pull)
-
-    def _files(self) -> list[Path]:
-        f = forward(self.forward)
-        p = pull(f.pull)
-        tasks = luigi.task.flatten(self.requires().requires())
-        return [data_dir() / p.dest / (p.local_name or t.remote_name) for t in tasks]
-
-    def output(self):
-        f = forward(self.forward)
-        client = PostgresClient.from_config()
-        return [LedgerTarget(client, f.job, path.name, self.date) for path in self._files()]
-
-    def run(self):
-        f = forward(self.forward)
-        client = SftpClient.from_config(f.server)
-        for path, target in zip(self._files(), self.output()):
-            if target.exists():
-                continue
-            name = f"{f.remote_dir.rstrip('/')}/{path.name}" if f.remote_dir else path.name
-            size = client.upload_atomic(path, name, progress=Progress(self, f"forward {path.name}"))
-            target.client.record(target.entry(direction="out", source=str(path), bytes=size,
-                                              sha256=file_digest(path)[1],
-                                              destination=f"sftp://{f.server}{client.path(name)}"))
+        pulls = PullFiles(date=self.date, pull=forward(self.forward).pull).requires()
+        return [ForwardFile(date=self.date, forward=self.forward, remote_name=t.remote_name, size=t.size,
+                            mtime=t.mtime) for t in pulls]

@@ -20,7 +20,7 @@ from pathlib import Path
 import luigi
 
 from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group
-from targets.bigquery import VIEW_HASH_PREFIX, BigQueryClient, CsvDialect
+from targets.bigquery import BigQueryClient, CsvDialect, ViewTarget
 from targets.config import Section
 from targets.errors import ConfigError
 from targets.postgres import LedgerTarget, PostgresClient
@@ -75,23 +75,6 @@ def view_columns(sql: str) -> list[str]:
     return columns
 
 
-class ViewTarget(luigi.Target):
-    """A BigQuery view deployed with exactly this SQL (its hash is in the description)."""
-
-    def __init__(self, client: BigQueryClient, view: str, sql: str):
-        self.client, self.view, self.sql = client, view, sql
-
-    def exists(self) -> bool:
-        import hashlib
-
-        import google.api_core.exceptions as gexc
-        try:
-            table = self.client.bq.get_table(self.client.table_id(self.view))
-        except gexc.NotFound:
-            return False
-        return (table.description or "") == VIEW_HASH_PREFIX + hashlib.sha256(self.sql.encode()).hexdigest()
-
-
 class DeployView(luigi.Task):
     """One view in BigQuery, created or replaced because its SQL changed."""
 
@@ -113,7 +96,7 @@ class DeployView(luigi.Task):
         table = f"`{client.table_id(self.view)}`"
         listed = ", ".join(f"`{c}`" for c in columns)
         client.query(f"SELECT {listed} FROM {table} LIMIT 0")  # fails if one is missing
-        actual = [f.name for f in client.bq.query(f"SELECT * FROM {table} LIMIT 0").result().schema]
+        actual = client.columns(f"SELECT * FROM {table} LIMIT 0")
         if [c.lower() for c in actual] != [c.lower() for c in columns]:
             raise ConfigError(f"{self.view}: the view returns {actual} but its SQL file lists {columns} "
                               "(every top-level column must end its line with AS <Name>)")
@@ -158,6 +141,5 @@ class ExportView(luigi.Task):
         sql, header = export_query(client, self.view)
         out = client.export(sql, self.path(), dialect=CsvDialect.from_mapping(dict(self.dialect)), header=header,
                             progress=Progress(self, f"export {self.filename}"), group=file_group())
-        ledger = self.output()
-        ledger.client.record(ledger.entry(direction="out", source=client.table_id(self.view), destination=out.path,
-                                          rows=out.rows, bytes=out.bytes, sha256=out.sha256))
+        self.output().mark_done(direction="out", source=client.table_id(self.view), destination=out.path,
+                                rows=out.rows, bytes=out.bytes, sha256=out.sha256)

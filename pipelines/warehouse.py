@@ -167,13 +167,12 @@ class LoadFileToBigQuery(luigi.Task):
                 encoding=source.encoding, sheet=source.sheet, write=source.write)
         except BadInputError as e:
             moved = self._quarantine()
-            ledger.client.record(ledger.entry(direction="load", source=str(moved),
-                                              destination=source.table_for(self.filename, self.date),
-                                              started_at=started), status="failed", error=str(e))
+            ledger.mark_failed(e, direction="load", source=str(moved),
+                               destination=source.table_for(self.filename, self.date), started_at=started)
             logger.error("%s moved to %s: %s", self.filename, moved.parent, e.rule)
             raise
-        ledger.client.record(ledger.entry(direction="load", source=uri, destination=out.table, rows=out.rows,
-                                          bytes=out.bytes, sha256=out.sha256, started_at=started), replace=True)
+        ledger.mark_done(direction="load", source=uri, destination=out.table, rows=out.rows, bytes=out.bytes,
+                         sha256=out.sha256, started_at=started)
 
     def _quarantine(self) -> Path:
         dest = data_dir() / self.folder / "error" / self.date.isoformat() / self.filename

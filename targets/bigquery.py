@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import google.api_core.exceptions as gexc
+import luigi
 from google.api_core.client_options import ClientOptions
 from google.cloud import bigquery, storage
 
@@ -264,6 +265,10 @@ class BigQueryClient:
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
         return [dict(r.items()) for r in self.bq.query(sql, job_config=config).result()]
 
+    def columns(self, sql: str) -> list[str]:
+        """The column names a query returns (run with LIMIT 0 by the caller's SQL)."""
+        return [f.name for f in self.bq.query(sql).result().schema]
+
     def export(self, sql: str, dest: str | os.PathLike, dialect: CsvDialect = CsvDialect(),
                header: list[str] | None = None, page_size: int = 10_000, progress: Progress | None = None,
                params: dict | None = None, mode: int = 0o660, group: str | None = None) -> ExportOutcome:
@@ -310,13 +315,19 @@ class BigQueryClient:
 
     # -- views
 
-    def deploy_view(self, view: str, sql: str) -> bool:
-        """Create or replace a view when its SQL changed; True if it was (re)deployed.
+    def view_is_current(self, view: str, sql: str) -> bool:
+        """The view exists with exactly this SQL (one metadata call: the SQL's sha256 is kept
+        in the view's description)."""
+        try:
+            existing = self.bq.get_table(self.table_id(view))
+        except gexc.NotFound:
+            return False
+        return (existing.description or "") == _view_digest(sql)
 
-        The SQL's sha256 is kept in the view's description, so the check is one metadata call.
-        """
+    def deploy_view(self, view: str, sql: str) -> bool:
+        """Create or replace a view when its SQL changed; True if it was (re)deployed."""
         view_id = self.table_id(view)
-        digest = VIEW_HASH_PREFIX + hashlib.sha256(sql.encode("utf-8")).hexdigest()
+        digest = _view_digest(sql)
         self.ensure_dataset(view_id.split(".")[1])
         try:
             existing = self.bq.get_table(view_id)
@@ -332,6 +343,23 @@ class BigQueryClient:
         self.bq.create_table(table)
         logger.info("deployed view %s", view_id)
         return True
+
+
+class ViewTarget(luigi.Target):
+    """A BigQuery view deployed with exactly this SQL."""
+
+    def __init__(self, client: BigQueryClient, view: str, sql: str):
+        self.client, self.view, self.sql = client, view, sql
+
+    def exists(self) -> bool:
+        return self.client.view_is_current(self.view, self.sql)
+
+    def __repr__(self) -> str:
+        return f"ViewTarget({self.view!r})"
+
+
+def _view_digest(sql: str) -> str:
+    return VIEW_HASH_PREFIX + hashlib.sha256(sql.encode("utf-8")).hexdigest()
 
 
 def _prefetched(pages, depth: int = 2):

@@ -1,4 +1,4 @@
-"""The three kinds of failure every flow distinguishes (design.md section 8)."""
+"""The kinds of failure every flow distinguishes (design.md section 8)."""
 
 
 class EtlError(Exception):
@@ -28,3 +28,7 @@ class BadInputError(EtlError):
 
 class HostKeyError(EtlError):
     """An SFTP server offered a host key we have not pinned; never retried."""
+
+
+class DeadlineMissedError(EtlError):
+    """A partner did not answer in time (e.g. DPS's results after our send); not bad input."""

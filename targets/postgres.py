@@ -372,7 +372,12 @@ def _table_identifier(table: str) -> sql.Composable:
 
 class LedgerTarget(luigi.Target):
     """Done when dba.tDataLoads has a succeeded row for (job, item, run date) — and, when
-    ``sha256`` is given, for that exact content, so a changed file is loaded again."""
+    ``sha256`` is given, for that exact content, so a changed file is loaded again.
+
+    The target owns its verbs, as Luigi's ``PostgresTarget.touch``: ``mark_done`` after a
+    verified transfer, ``mark_failed`` when it did not happen. A load into PostgreSQL writes
+    its row inside the data's transaction instead (``PostgresClient.copy_csv(..., entry())``).
+    """
 
     def __init__(self, client: PostgresClient, job: str, item: str, run_date: dt.date, sha256: str | None = None):
         self.client, self.job, self.item, self.run_date, self.sha256 = client, job, item, run_date, sha256
@@ -381,8 +386,28 @@ class LedgerTarget(luigi.Target):
         return self.client.is_done(self.job, self.item, self.run_date, self.sha256)
 
     def entry(self, **fields) -> LedgerEntry:
+        """The ledger row this target stands for, with ``fields`` (rows, bytes, source, ...)."""
         return LedgerEntry(job=self.job, item=self.item, run_date=self.run_date, **fields)
 
-    def __repr__(self) -> str:
-        return f"LedgerTarget({self.job!r}, {self.item!r}, {self.run_date})"
+    def mark_done(self, **fields) -> None:
+        """Record the success (``fields``: direction, source, destination, rows, bytes, sha256,
+        started_at). A content-keyed target (``sha256`` given) supersedes an earlier success for
+        the same job, item and date: the file changed and was done again."""
+        if self.sha256 is not None:
+            fields.setdefault("sha256", self.sha256)
+        self.client.record(self.entry(**fields), replace=self.sha256 is not None)
 
+    def mark_failed(self, error: BaseException | str, **fields) -> None:
+        """Record a failed attempt with its error (file, row, column and rule for bad input)."""
+        self.client.record(self.entry(**fields), status="failed", error=str(error))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.job!r}, {self.item!r}, {self.run_date})"
+
+
+class LedgerItemTarget(LedgerTarget):
+    """Done when the ledger has a succeeded row for (job, item) on *any* run date, e.g. a remote
+    file (keyed by name, size and mtime) that was pulled once; marked done under ``run_date``."""
+
+    def exists(self) -> bool:
+        return self.client.has_item(self.job, self.item)

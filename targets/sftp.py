@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import datetime as dt
 import errno
 import fnmatch
 import hashlib
@@ -450,6 +451,26 @@ class SftpFileTarget(luigi.Target):
 
     def __repr__(self) -> str:
         return f"SftpFileTarget({self.client.settings.name!r}, {self.path!r})"
+
+
+class SftpNewFilesTarget(luigi.Target):
+    """Remote files that all exist and were modified at or after ``since`` (a partner's answer
+    to something we sent at ``since``); never done while ``since`` is unknown."""
+
+    def __init__(self, client: SftpClient, names: list[str], since: dt.datetime | None):
+        self.client, self.names, self.since = client, list(names), since
+
+    def exists(self) -> bool:
+        if self.since is None:
+            return False
+        for name in self.names:
+            st = self.client.stat(name)
+            if st is None or st.st_mtime < int(self.since.timestamp()):  # SFTP mtimes are whole seconds
+                return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"SftpNewFilesTarget({self.client.settings.name!r}, {self.names!r}, since={self.since})"
 
 
 # ---------------------------------------------------------------- ./run.sh sftp-trust NAME

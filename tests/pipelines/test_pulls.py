@@ -104,3 +104,10 @@ def test_pull_only_new_files_and_forward_scores(remote, pg_settings):
     _put(remote["easyiep"], "easyiep_a.csv", "id\n1\n3\n", base + 900)
     assert luigi.build([SftpOperationsMisc(date=DAY + dt.timedelta(days=1))], local_scheduler=True)
     assert (root / "misc_imports" / "easyiep_a.csv").read_text() == "id\n1\n3\n"
+
+
+def test_nothing_to_pull_is_a_complete_slot(remote, pg_settings):
+    """Empty remote folders: the pulls and the forward have nothing to do, and say done."""
+    result = luigi.build([SftpOperationsMisc(date=DAY)], local_scheduler=True, detailed_summary=True)
+    assert result.status.name == "SUCCESS", result.summary_text
+    assert not (data_dir() / "misc_imports").exists() and list(remote["otus"].iterdir()) == []

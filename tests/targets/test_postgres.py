@@ -171,3 +171,28 @@ def test_reload_of_changed_content_supersedes_the_old_success(pg_settings):
     assert not fresh.is_done(entry.job, entry.item, DAY, "a" * 64)
     statuses = _fetch(pg_settings, "SELECT string_agg(status, ',' ORDER BY load_id) FROM dba.tdataloads")[0]
     assert statuses == "superseded,succeeded"
+
+
+def test_ledger_target_verbs(pg_settings):
+    """mark_done / mark_failed write the target's own row; a content-keyed target supersedes
+    the earlier success of its key; an item target is done whatever the day it was marked."""
+    from targets.postgres import LedgerItemTarget
+    client = _client(pg_settings)
+    plain = LedgerTarget(client, "push_x", "a.csv", DAY)
+    plain.mark_failed(ValueError("server unreachable"), direction="out")
+    assert not plain.exists()
+    plain.mark_done(direction="out", rows=3, bytes=10, sha256="c" * 64)
+    assert plain.exists() and PostgresClient(pg_settings).is_done("push_x", "a.csv", DAY)
+    keyed = LedgerTarget(client, "load_x", "b.csv", DAY, sha256="a" * 64)
+    keyed.mark_done(direction="load", rows=1)
+    LedgerTarget(client, "load_x", "b.csv", DAY, sha256="b" * 64).mark_done(direction="load", rows=2)
+    assert not LedgerTarget(PostgresClient(pg_settings), "load_x", "b.csv", DAY, sha256="a" * 64).exists()
+    once = LedgerItemTarget(client, "pull_x", "f.csv|5|1", DAY - dt.timedelta(days=3))
+    assert not once.exists()
+    once.mark_done(direction="in")
+    assert LedgerItemTarget(PostgresClient(pg_settings), "pull_x", "f.csv|5|1", DAY).exists()
+    rows = _fetch(pg_settings, "SELECT string_agg(job_name || ':' || status || ':' || coalesce(sha256, '-') || ':'"
+                               " || coalesce(error, '-'), ' ' ORDER BY load_id) FROM dba.tdataloads")[0]
+    assert rows == ("push_x:failed:-:server unreachable push_x:succeeded:" + "c" * 64 + ":- "
+                    "load_x:superseded:" + "a" * 64 + ":- load_x:succeeded:" + "b" * 64 + ":- "
+                    "pull_x:succeeded:-:-")
