@@ -18,9 +18,7 @@ stakeholders, deadline_hours), ``[oracle]`` or the PostgreSQL source section, ``
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 import re
 import shutil
@@ -31,6 +29,8 @@ from pathlib import Path
 
 import luigi
 
+from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
+from formats.spreadsheet import workbook_rows, write_workbook
 from pipelines.base import ROOT, RunDateParameter, data_dir, file_group, local_target
 from pipelines.texas import fiscal_quarter, fiscal_year, quarter_bounds
 from targets.config import Section
@@ -44,13 +44,10 @@ from targets.sourcedb import SourceDatabase
 logger = logging.getLogger(__name__)
 
 SQL_DIR = ROOT / "sql" / "dps"
-TXT_NAME = "End_txt_file.txt"
+TXT_NAME = DPS_SEND.name
 XLSX_NAME = "end_export.xlsx"
-RESULTS = "Dfps-missing-person-results.txt"
-COUNTS = "Dfps-missing-person-counts.txt"
-TXT_HEADER = ["PERSON_ID", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "COUNTY", "RUNAWAY_DATE"]
-RESULTS_HEADER = ["DPS_ID", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "COUNTY", "REPORT_DATE", "DFPS_PERSON_ID"]
-COUNTS_HEADER = ["COUNTY", "RUNAWAY_EVENTS"]
+RESULTS = DPS_RESULTS.name
+COUNTS = DPS_COUNTS.name
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ class ExtractForDps(luigi.Task):
         regions = {str(r["county"]).strip().upper(): r["region"] for r in db.query((SQL_DIR / "county_region.sql").read_text())}
         rows = wrangle(episodes, sa98, regions)
         with self.output()["txt"].open("w") as fh:
-            write_txt(fh, rows)
+            DPS_SEND.write(fh, send_records(rows))
         with self.output()["xlsx"].temporary_path() as tmp:
             write_workbook(tmp, "IMPACT runaways", rows, ["person_id", "last_name", "first_name", "birth_date", "sex",
                                                           "county", "region", "runaway_date", "conservatorship",
@@ -215,9 +212,9 @@ class ReconcileDps(luigi.Task):
         return [local_target(work_dir(self.date) / "reports" / n) for n in names]
 
     def run(self):
-        sent = read_pipe(Path(self.input()["sent"]["txt"].path), TXT_HEADER)
-        results = read_pipe(Path(self.input()["results"][RESULTS].path), RESULTS_HEADER)
-        counts = read_pipe(Path(self.input()["results"][COUNTS].path), COUNTS_HEADER)
+        sent = DPS_SEND.read(self.input()["sent"]["txt"].path)
+        results = DPS_RESULTS.read(self.input()["results"][RESULTS].path)
+        counts = DPS_COUNTS.read(self.input()["results"][COUNTS].path)
         settings = DpsSettings.from_config()
         db = SourceDatabase.from_config(settings.source, settings.source_section)
         regions = {str(r["county"]).strip().upper(): r["region"] for r in db.query((SQL_DIR / "county_region.sql").read_text())}
@@ -334,30 +331,11 @@ def wrangle(episodes: list[dict], sa98: dict, regions: dict) -> list[dict]:
     return rows
 
 
-def write_txt(fh, rows: list[dict]) -> None:
-    """``End_txt_file.txt``: pipe-delimited, a header line, dates YYYYMMDD, UTF-8 (docs/dps.md)."""
-    fh.write("|".join(TXT_HEADER) + "\n")
-    for r in rows:
-        fields = [r["person_id"], r["last_name"], r["first_name"],
-                  r["birth_date"].strftime("%Y%m%d") if r["birth_date"] else "", r["sex"], r["county"],
-                  r["runaway_date"].strftime("%Y%m%d") if r["runaway_date"] else ""]
-        fh.write("|".join(f.replace("|", " ") for f in fields) + "\n")
-
-
-def read_pipe(path: Path, header: list[str]) -> list[dict]:
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text), delimiter="|")
-    got = [h.strip().upper() for h in next(reader, [])]
-    if got != header:
-        raise BadInputError(str(path), f"header must be {'|'.join(header)}, got {'|'.join(got)}", row=1)
-    rows = []
-    for n, fields in enumerate(reader, start=2):
-        if not any(f.strip() for f in fields):
-            continue
-        if len(fields) != len(header):
-            raise BadInputError(str(path), f"has {len(fields)} fields, expected {len(header)}", row=n)
-        rows.append({h.lower(): f.strip() for h, f in zip(header, fields)})
-    return rows
+def send_records(rows: list[dict]) -> list[list[str]]:
+    """``End_txt_file.txt`` records in the DPS_SEND layout: dates YYYYMMDD (docs/dps.md)."""
+    return [[r["person_id"], r["last_name"], r["first_name"],
+             r["birth_date"].strftime("%Y%m%d") if r["birth_date"] else "", r["sex"], r["county"],
+             r["runaway_date"].strftime("%Y%m%d") if r["runaway_date"] else ""] for r in rows]
 
 
 IMPACT_ONLY_COLUMNS = ["person_id", "last_name", "first_name", "dob", "county", "region", "episodes",
@@ -431,43 +409,20 @@ def _region_order(region) -> tuple:
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
-def write_workbook(path, title: str, rows: list[dict], columns: list[str]) -> None:
-    """One sheet: bold frozen header, typed cells (dates as dates), readable column widths."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31]
-    ws.append([c.replace("_", " ").title() for c in columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append([r.get(c) for c in columns])
-    for i, c in enumerate(columns, start=1):
-        width = max([len(str(ws.cell(1, i).value))] + [len(str(r.get(c) or "")) for r in rows[:2000]])
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)
-        for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-            if isinstance(row[0].value, dt.date):
-                row[0].number_format = "yyyy-mm-dd"
-    ws.freeze_panes = "A2"
-    wb.save(path)
-
-
 def summary_text(day: dt.date, workbooks: list[Path]) -> str:
     """The stakeholders' mail: counts by region only, never person rows."""
-    from openpyxl import load_workbook
-    impact_only, dps_only, totals = (load_workbook(p, read_only=True).active for p in workbooks)
+    impact_only, dps_only, totals = (workbook_rows(p) for p in workbooks)
     by_region: dict = defaultdict(lambda: [0, 0])
-    for row in list(impact_only.iter_rows(min_row=2, values_only=True)):
+    for row in impact_only:
         by_region[row[5]][0] += 1
-    for row in list(dps_only.iter_rows(min_row=2, values_only=True)):
+    for row in dps_only:
         by_region[row[5]][1] += 1
     lines = [f"DPS runaway reconciliation for {book_period(day)} (workbooks on the share).", "",
              f"{'Region':10} {'IMPACT not in DPS':>18} {'DPS not in IMPACT':>18}"]
     for region in sorted(by_region, key=_region_order):
         lines.append(f"{str(region):10} {by_region[region][0]:>18} {by_region[region][1]:>18}")
     lines += ["", f"{'Region':10} {'IMPACT events':>14} {'DPS events':>11} {'Difference':>11}"]
-    for row in totals.iter_rows(min_row=2, values_only=True):
+    for row in totals:
         lines.append(f"{str(row[0]):10} {row[1]:>14} {row[2]:>11} {row[3]:>11}")
     return "\n".join(lines) + "\n"
 

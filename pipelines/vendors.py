@@ -23,11 +23,12 @@ from pathlib import Path
 
 import luigi
 
+from formats.csv_dialect import CsvDialect
+from formats.rules import RULE_SETS, Problem, read_table, validate
 from pipelines.base import (Progress, RunDateParameter, data_dir, file_group, local_target, read_toml,
                             registry_file)
-from pipelines.validation import RULE_SETS, Problem, read_table, validate
 from pipelines.views import DeployView, export_query
-from targets.bigquery import BigQueryClient, CsvDialect
+from targets.bigquery import BigQueryClient
 from targets.errors import BadInputError, ConfigError
 from targets.local import atomic_path, file_digest
 from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient

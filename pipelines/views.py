@@ -20,7 +20,8 @@ from pathlib import Path
 import luigi
 
 from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group
-from targets.bigquery import BigQueryClient, CsvDialect, ViewTarget
+from formats.csv_dialect import CsvDialect
+from targets.bigquery import BigQueryClient, ViewTarget
 from targets.config import Section
 from targets.errors import ConfigError
 from targets.postgres import LedgerTarget, PostgresClient

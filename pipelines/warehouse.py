@@ -31,7 +31,7 @@ from targets.bigquery import BigQueryClient, GcsArchive
 from targets.errors import BadInputError, ConfigError
 from targets.local import LocalFileTarget, file_digest
 from targets.postgres import LedgerTarget, PostgresClient
-from targets.spreadsheet import sheet_rows
+from formats.spreadsheet import sheet_rows
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import luigi.configuration
 import pytest
 
 from pipelines.views import DeployViews, export_query, render, view_columns, view_files
-from targets.bigquery import BigQueryClient, CsvDialect
+from formats.csv_dialect import CsvDialect
+from targets.bigquery import BigQueryClient
 from targets.errors import ConfigError
 
 DAY = dt.date(2026, 11, 24)

@@ -6,7 +6,7 @@ import uuid
 import openpyxl
 import pytest
 
-from targets.bigquery import CsvDialect
+from formats.csv_dialect import CsvDialect
 from targets.errors import BadInputError
 
 

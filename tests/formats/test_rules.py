@@ -3,7 +3,7 @@ and clean files passing."""
 import csv
 
 
-from pipelines.validation import MAX_PER_RULE, clever, ellevation, otus, savvas, validate
+from formats.rules import MAX_PER_RULE, clever, ellevation, otus, savvas, validate
 
 H = {
     "schools.csv": ["School_id", "School_name", "School_number", "Low_grade", "High_grade", "Principal_email"],
