@@ -9,6 +9,7 @@
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
 #   ./run.sh cron                    print the crontab for every scheduled slot
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
+#   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly)
 set -euo pipefail
 
@@ -100,7 +101,7 @@ run_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 case "$cmd" in
@@ -143,6 +144,13 @@ case "$cmd" in
         load_config
         exec "$PY" -m pipelines.status "$@"
         ;;
+    validate)
+        bootstrap
+        # Needs no secrets: the repository's luigi.cfg (or the production config) names vendors.toml.
+        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m ops.validate "$@"
+        ;;
     sftp-trust)
         bootstrap
         load_config
@@ -157,6 +165,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, bench)"
         ;;
 esac

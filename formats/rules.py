@@ -1,8 +1,8 @@
-"""Pre-push validation: each vendor's file rules (../shared/vendor-specs.md), as pure
-functions over the exported files. Every problem names file, row, column and rule; ids may
-appear, names and other personal values never do.
-
-A rule set maps file names to their checks; vendors pick one by name in ``vendors.toml``.
+"""The vendor rule engine: checks files against their FileSpecs, as pure functions over the
+files it is handed. Every problem names file, row, column and rule; ids may appear, names and
+other personal values never do. The rules themselves are data: each vendor's in
+``vendors.toml`` (registry/vendors.py builds the FileSpecs), traced to
+../shared/vendor-specs.md in docs/vendors.md.
 """
 from __future__ import annotations
 
@@ -14,13 +14,32 @@ from pathlib import Path
 
 MAX_PER_RULE = 20  # problems listed per (file, rule); the rest are counted
 
-CLEVER_GRADES = {str(g) for g in range(1, 14)} | {"PreKindergarten", "TransitionalKindergarten", "Kindergarten",
-                                                   "InfantToddler", "Preschool", "PostGraduate", "Ungraded", "Other"}
-SAVVAS_GRADES = {f"{g:02d}" for g in range(1, 14)} | {"IT", "PR", "PK", "TK", "KG", "PS", "UG", "OTHER"}
-_MDY = re.compile(r"^(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/\d{4}$")
-_YMD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
-_YEAR = re.compile(r"^\d{4}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL = (_EMAIL, "valid e-mail address")
+_DATE_TOKENS = {"YYYY": r"\d{4}", "MM": r"(0[1-9]|1[0-2])", "DD": r"(0[1-9]|[12]\d|3[01])"}
+_STRPTIME = {"%Y": "YYYY", "%m": "MM", "%d": "DD"}
+
+
+def date_check(layout: str, kind: str = "date") -> tuple[re.Pattern, str]:
+    """A date layout as a vendor writes it (``MM/DD/YYYY``, ``yyyy-mm-dd``, ``yyyy``; or
+    strptime's ``%m/%d/%Y``) → the regex a value must match and the label problems show
+    (``date MM/DD/YYYY``). Zero-padded months and days, as vendors' importers expect."""
+    text = layout
+    for code, token in _STRPTIME.items():
+        text = text.replace(code, token)
+    parts, i, found = [], 0, False
+    while i < len(text):
+        token = text[i:i + 4].upper() if text[i:i + 4].upper() == "YYYY" else text[i:i + 2].upper()
+        if token in _DATE_TOKENS:
+            parts.append(_DATE_TOKENS[token])
+            i += len(token)
+            found = True
+        else:
+            parts.append(text[i] if text[i].isalnum() or text[i] in "-/ :," else re.escape(text[i]))
+            i += 1
+    if not found:
+        raise ValueError(f"{kind} layout {layout!r} has none of YYYY, MM, DD")
+    return re.compile("^" + "".join(parts) + "$"), f"{kind} {text}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,8 @@ class FileSpec:
     formats: dict[str, tuple[re.Pattern, str]] = field(default_factory=dict)
     refs: list[tuple[str, str, str]] = field(default_factory=list)  # (column, other file, other column)
     quote_all: bool = False
+    encoding: str = "utf-8"
+    column_order: str = "exact"  # exact | any
 
 
 @dataclass
@@ -77,16 +98,25 @@ def _split_quoted(line: str) -> list[str]:
     return out
 
 
-def validate(files: dict[str, Path], specs: dict[str, FileSpec]) -> list[Problem]:
-    """Check every file against its spec and the references between files."""
+def validate(files: dict[str, Path], specs: dict[str, FileSpec],
+             max_per_rule: int | None = MAX_PER_RULE) -> list[Problem]:
+    """Check every file against its spec and the references between files; at most
+    ``max_per_rule`` problems per file and rule are listed, the rest counted (None: all)."""
     problems: list[Problem] = []
     tables: dict[str, Table] = {}
     for name, spec in specs.items():
         if name not in files or not files[name].exists():
             problems.append(Problem(name, "file is missing"))
             continue
-        table = read_table(files[name], keep_raw=spec.quote_all)
-        if table.header != spec.header:
+        try:
+            table = read_table(files[name], encoding=spec.encoding, keep_raw=spec.quote_all)
+        except UnicodeDecodeError as e:
+            line = files[name].read_bytes()[:e.start].count(b"\n") + 1
+            problems.append(Problem(name, f"bytes not valid {spec.encoding}", row=line))
+            continue
+        same = table.header == spec.header if spec.column_order == "exact" else (
+            sorted(table.header) == sorted(spec.header))
+        if not same:
             missing = [c for c in spec.header if c not in table.header]
             extra = [c for c in table.header if c not in spec.header]
             detail = ", ".join(p for p in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
@@ -108,7 +138,7 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec]) -> list[Problem
                 value = row.get(column, "")
                 if value and value not in known:
                     problems.append(Problem(name, f"{value!s} is not a {other_col} in {other}", n, column))
-    return _capped(problems)
+    return _capped(problems, max_per_rule) if max_per_rule is not None else problems
 
 
 def _row_rules(name: str, spec: FileSpec, table: Table) -> list[Problem]:
@@ -141,124 +171,16 @@ def _row_rules(name: str, spec: FileSpec, table: Table) -> list[Problem]:
     return problems
 
 
-def _capped(problems: list[Problem]) -> list[Problem]:
+def _capped(problems: list[Problem], most: int) -> list[Problem]:
     counts: dict[tuple[str, str], int] = defaultdict(int)
     kept, dropped = [], defaultdict(int)
     for p in problems:
         key = (p.file, re.sub(r"\d+|'[^']*'", "#", p.rule) + (p.column or ""))
         counts[key] += 1
-        if counts[key] <= MAX_PER_RULE:
+        if counts[key] <= most:
             kept.append(p)
         else:
             dropped[(p.file, p.rule.split(" (")[0] if "(" in p.rule else p.column or p.rule)] += 1
     for (file, what), n in dropped.items():
         kept.append(Problem(file, f"… and {n} more like the above ({what})"))
     return kept
-
-
-# ---------------------------------------------------------------- the vendors' rule sets
-
-def clever(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
-    mdy = (_MDY, "date MM/DD/YYYY")
-    email = (_EMAIL, "valid e-mail address")
-    grades = {"Grade": CLEVER_GRADES}
-    return {
-        "schools.csv": FileSpec(headers["schools.csv"], required=["School_id", "School_name", "School_number"],
-                                unique=["School_id"], values={"Low_grade": CLEVER_GRADES, "High_grade": CLEVER_GRADES},
-                                formats={"Principal_email": email}),
-        "students.csv": FileSpec(headers["students.csv"], required=["School_id", "Student_id", "Last_name", "First_name"],
-                                 unique=["Student_id"], values=grades, formats={"DOB": mdy, "Student_email": email},
-                                 refs=[("School_id", "schools.csv", "School_id")]),
-        "teachers.csv": FileSpec(headers["teachers.csv"], required=["School_id", "Teacher_id", "Last_name", "First_name"],
-                                 unique=["Teacher_id"], formats={"Teacher_email": email},
-                                 refs=[("School_id", "schools.csv", "School_id")]),
-        "sections.csv": FileSpec(headers["sections.csv"], required=["School_id", "Section_id", "Teacher_id"],
-                                 unique=["Section_id"], values=grades, formats={"Term_start": mdy, "Term_end": mdy},
-                                 refs=[("School_id", "schools.csv", "School_id"),
-                                       ("Teacher_id", "teachers.csv", "Teacher_id"),
-                                       ("Teacher_2_id", "teachers.csv", "Teacher_id")]),
-        "enrollments.csv": FileSpec(headers["enrollments.csv"], required=["School_id", "Section_id", "Student_id"],
-                                    unique=[("Section_id", "Student_id")],
-                                    refs=[("School_id", "schools.csv", "School_id"),
-                                          ("Section_id", "sections.csv", "Section_id"),
-                                          ("Student_id", "students.csv", "Student_id")]),
-        "staff.csv": FileSpec(headers["staff.csv"], required=["School_id", "Staff_id", "Staff_email", "First_name",
-                                                              "Last_name"],
-                              unique=["Staff_id"], formats={"Staff_email": email},
-                              refs=[("School_id", "schools.csv", "School_id")]),
-    }
-
-
-def savvas(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
-    ymd = (_YMD, "date yyyy-mm-dd")
-    year = (_YEAR, "year yyyy")
-    dates = {"date_start": ymd, "date_end": ymd, "school_year": year}
-
-    def spec(name, **kw):
-        return FileSpec(headers[name], quote_all=True, **kw)
-    return {
-        "CODE_DISTRICT.txt": spec("CODE_DISTRICT.txt", required=["district_code", "district_name"],
-                                  unique=["district_code"], formats={"current_school_year": year}),
-        "SCHOOL.txt": spec("SCHOOL.txt", required=["school_code", "school_name", "district_code"], unique=["school_code"],
-                           values={"grade_start": SAVVAS_GRADES, "grade_end": SAVVAS_GRADES},
-                           refs=[("district_code", "CODE_DISTRICT.txt", "district_code")]),
-        "STUDENT.txt": spec("STUDENT.txt", required=["student_code", "last_name", "first_name"], unique=["student_code"],
-                            formats={"dob": ymd, "email": (_EMAIL, "valid e-mail address")}),
-        "STAFF.txt": spec("STAFF.txt", required=["staff_code", "last_name", "first_name"], unique=["staff_code"],
-                          formats={"email": (_EMAIL, "valid e-mail address")}),
-        "PIF_SECTION.txt": spec("PIF_SECTION.txt", required=["native_section_code", "school_code"],
-                                unique=["native_section_code"], formats=dates,
-                                refs=[("school_code", "SCHOOL.txt", "school_code")]),
-        "PIF_SECTION_STAFF.txt": spec("PIF_SECTION_STAFF.txt",
-                                      required=["section_teacher_code", "staff_code", "native_section_code"],
-                                      unique=["section_teacher_code"], formats=dates,
-                                      values={"teacher_of_record": {"true", "false"}},
-                                      refs=[("staff_code", "STAFF.txt", "staff_code"),
-                                            ("native_section_code", "PIF_SECTION.txt", "native_section_code")]),
-        "PIF_SECTION_STUDENT.txt": spec("PIF_SECTION_STUDENT.txt",
-                                        required=["section_student_code", "student_code", "native_section_code"],
-                                        unique=["section_student_code"], formats=dates,
-                                        refs=[("student_code", "STUDENT.txt", "student_code"),
-                                              ("native_section_code", "PIF_SECTION.txt", "native_section_code")]),
-        "ENROLLMENT.txt": spec("ENROLLMENT.txt", required=["native_enrollment_code", "student_code", "school_code"],
-                               unique=["native_enrollment_code"], values={"grade_code": SAVVAS_GRADES},
-                               formats={"date_enrolled": ymd, "date_withdrawn": ymd, "school_year": year},
-                               refs=[("student_code", "STUDENT.txt", "student_code"),
-                                     ("school_code", "SCHOOL.txt", "school_code")]),
-        "ASSIGNMENT.txt": spec("ASSIGNMENT.txt", required=["native_assignment_code", "staff_code", "institution_code"],
-                               unique=["native_assignment_code"], formats=dates,
-                               refs=[("staff_code", "STAFF.txt", "staff_code"),
-                                     ("institution_code", "SCHOOL.txt", "school_code")]),
-    }
-
-
-def ellevation(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
-    mdy = (_MDY, "date MM/DD/YYYY")
-    return {
-        "Staff-Roster.csv": FileSpec(headers["Staff-Roster.csv"], required=["StaffID", "LastName", "FirstName"],
-                                     unique=[("StaffID", "SchoolCode")]),
-        "Student-Demographics.csv": FileSpec(headers["Student-Demographics.csv"],
-                                             required=["StudentID", "LastName", "FirstName", "SchoolCode"],
-                                             unique=["StudentID"], formats={"BirthDate": mdy}),
-        "Student-Course-Schedules.csv": FileSpec(headers["Student-Course-Schedules.csv"],
-                                                 required=["StudentID", "SectionID"], unique=[("StudentID", "SectionID")],
-                                                 formats={"TermStart": mdy, "TermEnd": mdy},
-                                                 refs=[("TeacherID", "Staff-Roster.csv", "StaffID"),
-                                                       ("StudentID", "Student-Demographics.csv", "StudentID")]),
-    }
-
-
-def otus(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
-    name = "OTUS_Attendance_Discipline.csv"
-    return {name: FileSpec(headers[name], required=["Student_Email", "SIS_ID", "Date", "Record_Type", "Status"],
-                           formats={"Student_Email": (_EMAIL, "valid e-mail address"), "Date": (_YMD, "date YYYY-MM-DD")},
-                           values={"Record_Type": {"Attendance", "Discipline"}})}
-
-
-def powerschool(headers: dict[str, list[str]]) -> dict[str, FileSpec]:
-    name = "google_addresses.csv"
-    return {name: FileSpec(headers[name], required=["Student_Number", "Email_Address"], unique=["Student_Number"],
-                           formats={"Email_Address": (_EMAIL, "valid e-mail address")})}
-
-
-RULE_SETS = {"clever": clever, "savvas": savvas, "ellevation": ellevation, "otus": otus, "powerschool": powerschool}

@@ -18,18 +18,16 @@ import json
 import logging
 import os
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import luigi
 
-from formats.csv_dialect import CsvDialect
-from formats.rules import RULE_SETS, Problem, read_table, validate
-from pipelines.base import (Progress, RunDateParameter, data_dir, file_group, local_target, read_toml,
-                            registry_file)
+from formats.rules import Problem, read_table, validate
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, registry_file
 from pipelines.views import DeployView, export_query
+from registry.vendors import Forward, Pull, Vendor, VendorsFile, load_vendors
 from targets.bigquery import BigQueryClient
-from targets.errors import BadInputError, ConfigError
+from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest
 from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient
 from targets.sftp import SftpClient
@@ -37,82 +35,13 @@ from targets.smtp import Mailer
 
 logger = logging.getLogger(__name__)
 
-WEEKDAYS = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
-
-
-@dataclass(frozen=True)
-class VendorFile:
-    view: str
-    file: str
-    header: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Vendor:
-    name: str
-    server: str
-    rules: str
-    files: tuple[VendorFile, ...]
-    packaging: str = "files"
-    zip_name: str | None = None
-    cadence: str = "daily"
-    shrink_limit: float = 0.10
-    dialect: dict = field(default_factory=dict)
-    remote_dir: str | None = None
-    notify: tuple[str, ...] = ()
-
-    @property
-    def job(self) -> str:
-        return f"push_{self.name}"
-
-    def file(self, name: str) -> VendorFile:
-        for f in self.files:
-            if f.file == name:
-                return f
-        raise ConfigError(f"vendors.toml [{self.name}] has no file {name!r}")
-
-    def runs_on(self, day: dt.date) -> bool:
-        if self.cadence == "daily":
-            return True
-        return WEEKDAYS[day.weekday()] == self.cadence.split(":", 1)[1].upper()
-
-    def items(self) -> list[str]:
-        """What is uploaded: each file, or the one zip."""
-        return [self.zip_name] if self.packaging == "zip" else [f.file for f in self.files]
-
-
-def load_vendors(path: str | os.PathLike) -> dict[str, Vendor]:
-    data = read_toml(path)
-    vendors = {}
-    for name, raw in data.items():
-        if name in ("pull", "forward"):
-            continue  # [[pull]] and [[forward]] entries, read by pull() and forward()
-        where = f"{path} [{name}]"
-        for key in ("server", "rules", "files"):
-            if not raw.get(key):
-                raise ConfigError(f"{where}: '{key}' is required")
-        if raw["rules"] not in RULE_SETS:
-            raise ConfigError(f"{where}: rules must be one of {', '.join(RULE_SETS)}, got {raw['rules']!r}")
-        packaging = raw.get("packaging", "files")
-        if packaging not in ("files", "zip") or (packaging == "zip" and not raw.get("zip_name")):
-            raise ConfigError(f"{where}: packaging must be 'files' or 'zip' (with zip_name)")
-        cadence = raw.get("cadence", "daily")
-        if cadence != "daily" and not (cadence.startswith("weekly:") and cadence[7:].upper() in WEEKDAYS):
-            raise ConfigError(f"{where}: cadence must be 'daily' or 'weekly:MON'..'weekly:SUN', got {cadence!r}")
-        CsvDialect.from_mapping(raw.get("dialect", {}))  # fail early on a bad dialect
-        files = tuple(VendorFile(view=f["view"], file=f["file"], header=tuple(f["header"])) for f in raw["files"])
-        vendors[name] = Vendor(name=name, server=raw["server"], rules=raw["rules"], files=files, packaging=packaging,
-                               zip_name=raw.get("zip_name"), cadence=cadence,
-                               shrink_limit=float(raw.get("shrink_limit", 0.10)), dialect=dict(raw.get("dialect", {})),
-                               remote_dir=raw.get("remote_dir"), notify=tuple(raw.get("notify", [])))
-    return vendors
+def vendors_file() -> VendorsFile:
+    """vendors.toml (``[vendors] vendors_file``), typed; parsed once per version of the file."""
+    return load_vendors(registry_file("vendors", "vendors_file", "vendors.toml"))
 
 
 def vendor(name: str) -> Vendor:
-    vendors = load_vendors(registry_file("vendors", "vendors_file", "vendors.toml"))
-    if name not in vendors:
-        raise ConfigError(f"vendors.toml has no [{name}] (have: {', '.join(vendors)})")
-    return vendors[name]
+    return vendors_file().vendor(name)
 
 
 def export_dir(day: dt.date, vendor_name: str) -> Path:
@@ -137,7 +66,7 @@ class ExportVendorFile(luigi.Task):
         spec = v.file(self.file)
         client = BigQueryClient.from_config()
         sql, header = export_query(client, spec.view, list(spec.header))
-        client.export(sql, self.output().path, dialect=CsvDialect.from_mapping(v.dialect), header=header,
+        client.export(sql, self.output().path, dialect=v.csv_dialect(), header=header,
                       progress=Progress(self, f"export {self.file}"), group=file_group())
 
 
@@ -178,7 +107,7 @@ def check(v: Vendor, day: dt.date) -> dict:
     """Validation problems, shrink-guard reasons, and per-file rows and added/removed counts."""
     folder = export_dir(day, v.name)
     files = {f.file: folder / f.file for f in v.files}
-    problems: list[Problem] = validate(files, RULE_SETS[v.rules]({f.file: list(f.header) for f in v.files}))
+    problems: list[Problem] = validate(files, v.file_specs())
     ledger = PostgresClient.from_config()
     shrink, summary = [], {}
     for f in v.files:
@@ -299,7 +228,7 @@ class DryRunVendorPush(luigi.Task):
 
 def dry_run_report(v: Vendor, day: dt.date) -> dict:
     result = check(v, day)
-    specs = RULE_SETS[v.rules]({f.file: list(f.header) for f in v.files})
+    specs = v.file_specs()
     for f in v.files:
         key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
         info = result["files"][f.file]
@@ -351,59 +280,12 @@ class VendorPush(luigi.WrapperTask):
 
 # ---------------------------------------------------------------- pulls and forwards
 
-@dataclass(frozen=True)
-class Pull:
-    """Files to fetch from a partner's SFTP folder into one of our folders."""
-
-    name: str
-    server: str
-    pattern: str
-    dest: str  # folder under data_dir
-    remote_dir: str | None = None
-    latest: int = 0  # 0: every file not pulled before; N: only the newest N (by mtime)
-    remove_remote: bool = False
-    local_name: str | None = None  # a fixed local name: the newest pull replaces the last one
-
-    @property
-    def job(self) -> str:
-        return f"pull_{self.name}"
-
-
-@dataclass(frozen=True)
-class Forward:
-    """Files we pulled, sent on to another partner (e.g. SAVVAS score files to OTUS)."""
-
-    name: str
-    pull: str
-    server: str
-    remote_dir: str | None = None
-
-    @property
-    def job(self) -> str:
-        return f"forward_{self.name}"
-
-
-def _registry_data() -> dict:
-    return read_toml(registry_file("vendors", "vendors_file", "vendors.toml"))
-
-
 def pull(name: str) -> Pull:
-    for n, raw in enumerate(_registry_data().get("pull", []), start=1):
-        if raw.get("name") == name:
-            missing = [k for k in ("server", "pattern", "dest") if not raw.get(k)]
-            if missing:
-                raise ConfigError(f"vendors.toml pull '{name}': {', '.join(missing)} required")
-            return Pull(name=name, server=raw["server"], pattern=raw["pattern"], dest=raw["dest"],
-                        remote_dir=raw.get("remote_dir"), latest=int(raw.get("latest", 0)),
-                        remove_remote=bool(raw.get("remove_remote", False)), local_name=raw.get("local_name"))
-    raise ConfigError(f"vendors.toml has no [[pull]] named {name!r}")
+    return vendors_file().pull_named(name)
 
 
 def forward(name: str) -> Forward:
-    for raw in _registry_data().get("forward", []):
-        if raw.get("name") == name:
-            return Forward(name=name, pull=raw["pull"], server=raw["server"], remote_dir=raw.get("remote_dir"))
-    raise ConfigError(f"vendors.toml has no [[forward]] named {name!r}")
+    return vendors_file().forward_named(name)
 
 
 def pulled_item(name: str, size: int, mtime: int) -> str:

@@ -1,9 +1,13 @@
-"""Pre-push rules: one test per rule proving the validator catches it with a clear message,
-and clean files passing."""
+"""The vendor rules as shipped in vendors.toml, run by the engine (formats/rules.py): one test
+per rule proving it catches the fault with a clear message, and clean files passing. Each
+test gives only the columns it cares about; the files carry the vendor's full header."""
 import csv
 
+from formats.rules import MAX_PER_RULE, validate
+from pipelines.base import ROOT
+from registry.vendors import load_vendors
 
-from formats.rules import MAX_PER_RULE, clever, ellevation, otus, savvas, validate
+VENDORS = load_vendors(ROOT / "vendors.toml")
 
 H = {
     "schools.csv": ["School_id", "School_name", "School_number", "Low_grade", "High_grade", "Principal_email"],
@@ -24,23 +28,33 @@ CLEAN = {
 }
 
 
-def _write(folder, tables, headers=H, quote_all=False):
+def _write(folder, tables, headers=H, quote_all=False, vendor="clever", full=None):
+    """Write each table under the vendor's full header (or ``full``: a header of the test's
+    own), its columns placed by name, the others empty."""
+    specs = VENDORS.vendor(vendor).file_specs()
     paths = {}
     for name, rows in tables.items():
+        header = (full or {}).get(name) or specs[name].header
         path = folder / name
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
-            w.writerow(headers[name])
-            w.writerows(rows)
+            w.writerow(header)
+            for row in rows:
+                values = dict(zip(headers[name], row))
+                w.writerow([values.get(c, "") for c in header])
         paths[name] = path
     return paths
+
+
+def _specs(vendor):
+    return VENDORS.vendor(vendor).file_specs()
 
 
 def _clever(tmp_path, **changes):
     tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
     for name, fn in changes.items():
         fn(tables[name.replace("_", ".", 1) if "." not in name else name])
-    return [str(p) for p in validate(_write(tmp_path, tables), clever(H))]
+    return [str(p) for p in validate(_write(tmp_path, tables), _specs("clever"))]
 
 
 def test_clean_clever_files_pass(tmp_path):
@@ -48,16 +62,15 @@ def test_clean_clever_files_pass(tmp_path):
 
 
 def test_exact_header(tmp_path):
-    headers = dict(H, **{"teachers.csv": ["School_id", "Teacher_Id", "Teacher_email", "First_name", "Last_name"]})
-    problems = [str(p) for p in validate(_write(tmp_path, CLEAN, headers), clever(H))]
+    full = {"teachers.csv": [c if c != "Teacher_id" else "Teacher_Id" for c in _specs("clever")["teachers.csv"].header]}
+    problems = [str(p) for p in validate(_write(tmp_path, CLEAN, full=full), _specs("clever"))]
     assert problems == ["teachers.csv, row 1: header is not the vendor's exact header "
                         "(missing ['Teacher_id'], unexpected ['Teacher_Id'])"]
 
 
 def test_header_order(tmp_path):
-    headers = dict(H, **{"enrollments.csv": ["Section_id", "School_id", "Student_id"]})
-    rows = dict(CLEAN, **{"enrollments.csv": [["5001", "101", "S1"]]})
-    assert [str(p) for p in validate(_write(tmp_path, rows, headers), clever(H))] == [
+    full = {"enrollments.csv": ["Section_id", "School_id", "Student_id"]}
+    assert [str(p) for p in validate(_write(tmp_path, CLEAN, full=full), _specs("clever"))] == [
         "enrollments.csv, row 1: header is not the vendor's exact header (same columns in another order)"]
 
 
@@ -102,7 +115,7 @@ def test_empty_file_and_missing_file(tmp_path):
     tables = dict(CLEAN, **{"staff.csv": []})
     paths = _write(tmp_path, tables)
     del paths["enrollments.csv"]
-    assert [str(p) for p in validate(paths, clever(H))] == ["enrollments.csv: file is missing",
+    assert [str(p) for p in validate(paths, _specs("clever"))] == ["enrollments.csv: file is missing",
                                                             "staff.csv: file has no data rows"]
 
 
@@ -137,7 +150,8 @@ def _savvas(tmp_path, quote_all=True, **changes):
     tables = {k: [list(r) for r in v] for k, v in SCLEAN.items()}
     for name, fn in changes.items():
         fn(tables[name])
-    return [str(p) for p in validate(_write(tmp_path, tables, SH, quote_all=quote_all), savvas(SH))]
+    return [str(p) for p in validate(_write(tmp_path, tables, SH, quote_all=quote_all, vendor="savvas"),
+                                     _specs("savvas"))]
 
 
 def test_clean_savvas_files_pass(tmp_path):
@@ -172,7 +186,7 @@ def test_ellevation_schedule_teacher_in_roster_and_unique_rows(tmp_path):
               "Student-Demographics.csv": [["S1", "Kim", "Ana", "101", "12/01/2015"]],
               "Student-Course-Schedules.csv": [["S1", "5001", "T1", "08/12/2026", "05/22/2027"],
                                                ["S1", "5001", "T9", "08/12/2026", "05/22/2027"]]}
-    problems = [str(p) for p in validate(_write(tmp_path, tables, eh), ellevation(eh))]
+    problems = [str(p) for p in validate(_write(tmp_path, tables, eh, vendor="ellevation"), _specs("ellevation"))]
     assert problems == [
         "Student-Course-Schedules.csv, row 3, column StudentID+SectionID: S1+5001 is not unique (first at row 2)",
         "Student-Course-Schedules.csv, row 3, column TeacherID: T9 is not a StaffID in Staff-Roster.csv"]
@@ -182,6 +196,33 @@ def test_otus_email_and_date(tmp_path):
     oh = {"OTUS_Attendance_Discipline.csv": ["Student_Email", "SIS_ID", "Date", "Record_Type", "Status"]}
     tables = {"OTUS_Attendance_Discipline.csv": [["a@s.org", "1", "2026-11-23", "Attendance", "Present"],
                                                  ["nobody", "2", "11/23/2026", "Attendance", "Absent"]]}
-    assert [str(p) for p in validate(_write(tmp_path, tables, oh), otus(oh))] == [
+    assert [str(p) for p in validate(_write(tmp_path, tables, oh, vendor="otus"), _specs("otus"))] == [
         "OTUS_Attendance_Discipline.csv, row 3, column Student_Email: not a valid e-mail address",
         "OTUS_Attendance_Discipline.csv, row 3, column Date: not a date YYYY-MM-DD"]
+
+
+def test_policy_any_column_order_encoding_and_patterns(tmp_path):
+    """Rules a vendor of a known kind may choose: columns in any order, another encoding, a
+    pattern; the same engine, the same kind of message."""
+    import re as _re
+
+    from formats.rules import FileSpec, date_check
+    spec = FileSpec(["Id", "Code", "Day"], required=["Id"], column_order="any", encoding="cp1252",
+                    formats={"Code": (_re.compile(r"^(?:[A-Z]{2}\d)$"), "value matching [A-Z]{2}\\d"),
+                             "Day": date_check("%d.%m.%Y")})
+    path = tmp_path / "a.csv"
+    path.write_bytes("Day,Id,Code\n31.12.2026,1,AB1\n2026-12-31,2,ab1\n".encode("cp1252"))
+    assert [str(p) for p in validate({"a.csv": path}, {"a.csv": spec})] == [
+        "a.csv, row 3, column Code: not a value matching [A-Z]{2}\\d",
+        "a.csv, row 3, column Day: not a date DD.MM.YYYY"]
+    path.write_bytes(b"Day,Id,Code\n31.12.2026,\xe9\x81\x00,AB1\n")
+    spec = FileSpec(["Id", "Code", "Day"], encoding="utf-8", column_order="any")
+    assert [str(p) for p in validate({"a.csv": path}, {"a.csv": spec})] == ["a.csv, row 2: bytes not valid utf-8"]
+
+
+def test_every_problem_on_request(tmp_path):
+    many = [["101", f"S{i}", "x", "", "5", "01/01/2015", ""] for i in range(50)]
+    tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
+    tables["students.csv"] += many
+    problems = validate(_write(tmp_path, tables), _specs("clever"), max_per_rule=None)
+    assert len([p for p in problems if p.rule == "required value is empty"]) == 50

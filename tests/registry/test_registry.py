@@ -1,0 +1,104 @@
+"""The registries as typed data: the shipped files load; every mistake is refused with the file
+and the path inside it; the shipped JSON Schemas are the models' own."""
+import json
+
+import pytest
+
+from pipelines.base import ROOT
+from registry import SCHEMAS, load
+from registry.__main__ import schemas
+from registry.vendors import VendorsFile, load_vendors
+from targets.errors import ConfigError
+
+GOOD = '''
+[acme]
+server = "acme"
+enums.grade = ["K", "1"]
+
+[[acme.files]]
+view = "roster_files.Clever_schools"
+file = "schools.csv"
+header = ["School_id", "Name"]
+fields.School_id = { required = true, unique = true }
+
+[[acme.files]]
+view = "roster_files.Clever_students"
+file = "students.csv"
+header = ["Student_id", "School_id", "Grade", "DOB"]
+fields.Grade = { enum = "grade" }
+fields.DOB = { type = "date", format = "%m/%d/%Y" }
+foreign_keys = [{ fields = "School_id", reference = { resource = "schools.csv", fields = "School_id" } }]
+'''
+
+
+def _error(tmp_path, text):
+    path = tmp_path / "vendors.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load(path, VendorsFile)
+    return str(e.value)
+
+
+def test_the_shipped_registries_load():
+    reg = load_vendors(ROOT / "vendors.toml")
+    assert sorted(reg.vendors) == ["clever", "ellevation", "otus", "powerschool", "savvas"]
+    assert reg.vendor("savvas").items() == ["DISTRICT.zip"] and reg.vendor("savvas").rules.quote_all
+    assert [p.name for p in reg.pull] == ["clever_idm", "savvas_scores", "easyiep"]
+    assert reg.forward_named("savvas_scores_to_otus").job == "forward_savvas_scores_to_otus"
+
+
+def test_the_shipped_schemas_are_the_models_own():
+    for name, text in schemas().items():
+        assert (SCHEMAS / name).read_text(encoding="utf-8") == text, \
+            f"registry/schemas/{name} is stale: run `python -m registry schemas` and commit it"
+    schema = json.loads((SCHEMAS / "vendors.schema.json").read_text())
+    assert schema["title"] == "vendors.toml" and set(schema["properties"]) == {"pull", "forward"}
+    assert schema["additionalProperties"] == {"$ref": "#/$defs/Vendor"}
+    first_line = (ROOT / "vendors.toml").read_text().splitlines()[0]
+    assert first_line == "#:schema ./registry/schemas/vendors.schema.json"
+
+
+def test_a_vendor_with_its_own_rules_is_data(tmp_path):
+    path = tmp_path / "vendors.toml"
+    path.write_text(GOOD)
+    v = load(path, VendorsFile).vendor("acme")
+    specs = v.file_specs()
+    assert specs["students.csv"].values == {"Grade": {"K", "1"}}
+    assert specs["students.csv"].formats["DOB"][1] == "date MM/DD/YYYY"
+    assert specs["students.csv"].refs == [("School_id", "schools.csv", "School_id")]
+    assert specs["schools.csv"].required == ["School_id"] and specs["schools.csv"].unique == ["School_id"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (('header = ["Student_id", "School_id", "Grade", "DOB"]', 'header = "Student_id"'),
+     "vendors.toml: acme.files[1].header: Input should be a valid list"),
+    (('fields.Grade = { enum = "grade" }', 'fields.Grade = { enum = "grade", colour = "red" }'),
+     "vendors.toml: acme.files[1].fields.Grade.colour: Extra inputs are not permitted"),
+    (('fields.Grade = { enum = "grade" }', 'fields.Grade = { enum = "grades" }'),
+     "vendors.toml: acme: students.csv Grade: enum 'grades' is not in [enums] (have: grade)"),
+    (('resource = "schools.csv"', 'resource = "school.csv"'),
+     "vendors.toml: acme: students.csv: foreign key School_id refers to 'school.csv', which is not one of this"),
+    (('fields.DOB = {', 'fields.Birth = {'),
+     "vendors.toml: acme.files[1]: rules name columns that are not in the header: Birth"),
+    (('fields.DOB = { type = "date", format = "%m/%d/%Y" }', 'fields.DOB = { type = "date", format = "when" }'),
+     "vendors.toml: acme.files[1].fields.DOB: date layout 'when' has none of YYYY, MM, DD"),
+    (('server = "acme"', 'server = "acme"\ncadence = "weekly:MONDAY"'),
+     "vendors.toml: acme.cadence: Input should be 'daily', 'weekly:MON'"),
+    (('server = "acme"', 'server = "acme"\nrules = "clever"'),
+     "vendors.toml: acme.rules: rules = 'clever' named a rule set in code"),
+    (('server = "acme"', 'server = "acme"\npackaging = "zip"'),
+     "vendors.toml: acme: packaging = 'zip' needs zip_name"),
+    (('server = "acme"', 'server = "acme"\ndialect = { quoting = "some" }'),
+     "vendors.toml: acme.dialect.quoting: Input should be 'minimal' or 'all'"),
+    (('server = "acme"\n', ''), "vendors.toml: acme.server: Field required"),
+])
+def test_mistakes_name_the_file_and_path(tmp_path, change, message):
+    old, new = change
+    assert old in GOOD
+    assert message in _error(tmp_path, GOOD.replace(old, new, 1))
+
+
+def test_forward_must_name_a_pull_and_toml_errors_name_the_file(tmp_path):
+    text = GOOD + '\n[[forward]]\nname = "x"\npull = "nothing"\nserver = "acme"\n'
+    assert "vendors.toml: [[forward]] 'x' names pull 'nothing', which is not a [[pull]]" in _error(tmp_path, text)
+    assert _error(tmp_path, "[acme\n").startswith("vendors.toml: ")
