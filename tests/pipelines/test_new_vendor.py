@@ -1,0 +1,54 @@
+"""A new vendor of a known kind, with its own rules, is a vendors.toml table and an SFTP
+section: this test adds one from tests/fixtures/vendors/acme.toml and an [sftp_acme] section,
+pushes it through the generic VendorPush, reruns it (no-op), then tightens one of its rules in
+the TOML and sees the next push refused and mailed. No Python is written for the vendor."""
+import datetime as dt
+import uuid
+
+import luigi
+import luigi.configuration
+
+from ops.validate import check
+from pipelines.base import ROOT
+from pipelines.vendors import VendorPush, export_dir, vendor
+from tests.ledger import ledger_rows
+
+DAY = dt.date(2026, 11, 24)
+FIXTURE = ROOT / "tests" / "fixtures" / "vendors" / "acme.toml"
+
+
+def test_a_new_vendor_from_a_fixture_file(loaded_district, stack_var, pg_settings, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    remote = stack_var / "sftp" / "root" / "feeds" / "inbound" / tag
+    remote.mkdir(parents=True)
+    registry = tmp_path / "vendors.toml"
+    acme = FIXTURE.read_text().replace("{remote_dir}", f"/inbound/{tag}")
+    registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + acme)
+    parser = luigi.configuration.get_config()
+    parser.set("vendors", "vendors_file", str(registry))
+    parser.add_section("sftp_acme")  # the vendor's server: here the stack's feeds account
+    for key, value in parser.items("sftp_feeds"):
+        parser.set("sftp_acme", key, value)
+
+    assert luigi.build([VendorPush(vendor="acme", date=DAY)], local_scheduler=True)
+    assert sorted(p.name for p in remote.iterdir()) == ["acme_schools.csv", "acme_students.csv"]
+    students = (remote / "acme_students.csv").read_bytes()
+    assert students.startswith(b'"Student_id","School_id","Grade","DOB","Student_email"\r\n')
+    ledger = ledger_rows(pg_settings, "item, status, rows", job="push_acme")
+    assert sorted(r[:2] for r in ledger) == [("acme_schools.csv", "succeeded"), ("acme_students.csv", "succeeded")]
+    assert luigi.build([VendorPush(vendor="acme", date=DAY)], local_scheduler=True)
+    assert ledger_rows(pg_settings, "item, status, rows", job="push_acme") == ledger
+    assert check(vendor("acme"), export_dir(DAY, "acme")) == ([], ["_checked.json"])
+
+    # Acme stops accepting Kindergarten: one line of TOML, and the next push is refused.
+    stricter = acme.replace('["PreKindergarten", "Kindergarten", "1"', '["PreKindergarten", "1"')
+    assert stricter != acme
+    registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + stricter)
+    before = set((stack_var / "mail").glob("*.eml"))
+    nxt = DAY + dt.timedelta(days=1)
+    assert not luigi.build([VendorPush(vendor="acme", date=nxt)], local_scheduler=True)
+    mails = [f.read_text() for f in set((stack_var / "mail").glob("*.eml")) - before]
+    refusal = [m for m in mails if "REFUSED: acme push for 2026-11-25" in m]
+    assert len(refusal) == 1 and "acme-rostering@district.example" in refusal[0]
+    assert "column Grade: 'Kindergarten' is not an allowed value" in refusal[0].replace("=\n", "")
+    assert ledger_rows(pg_settings, "item, status, rows", job="push_acme") == ledger
