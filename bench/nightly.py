@@ -57,7 +57,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=50_000)
     args = ap.parse_args()
-    from stack.district import generate, generate_stacking_inputs
+    from stack.district import generate, generate_merge_inputs
     with tempfile.TemporaryDirectory(prefix="bench-nightly-") as tmp:
         var = Path(tmp) / "var"
         stack_cli.up(var, with_bigquery=True)
@@ -66,7 +66,7 @@ def main() -> int:
             data = var / "data"
             counts = generate(data / "powerschool_combined", students=args.students, today=MONDAY,
                               idm_file=data / "powerschool_combined" / "clever_idm_students.csv")
-            generate_stacking_inputs(data)
+            generate_merge_inputs(data)
             _luigi(var, "pipelines.warehouse", "BigQueryOperations", "--date", MONDAY.isoformat())
             _luigi(var, "pipelines.views", "DeployViews")
             print(f"setup: {args.students:,} students, {counts['enrollments.csv']:,} enrollments, "

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 from formats.rules import validate
-from pipelines.base import registry_file
-from registry.vendors import Vendor, load_vendors
+from pipelines.base import vendors_file
+from registry.vendors import Vendor
 from targets.errors import ConfigError
 
 
@@ -27,7 +27,7 @@ def check(vendor: Vendor, folder: Path, most: int | None = None) -> tuple[list[s
 
 
 def run(vendor_name: str, path: Path, most: int | None, out=sys.stdout) -> int:
-    vendor = load_vendors(registry_file("vendors", "vendors_file", "vendors.toml")).vendor(vendor_name)
+    vendor = vendors_file().vendor(vendor_name)
     if not path.exists():
         raise ConfigError(f"{path} does not exist")
     with tempfile.TemporaryDirectory(prefix="validate-") as tmp:

@@ -1,10 +1,9 @@
-"""What every flow's tasks share: the run date parameter and progress reporting."""
+"""What every flow's tasks share: the run date, the data folder, the registries (typed),
+external files, and progress reporting."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import sys
-import tomllib
 import time
 import zoneinfo
 from pathlib import Path
@@ -12,6 +11,8 @@ from pathlib import Path
 import luigi
 from tqdm import tqdm
 
+from registry.sources import SourcesFile, load_sources
+from registry.vendors import VendorsFile, load_vendors
 from targets.config import Section
 from targets.errors import ConfigError
 from targets.local import LocalFileTarget
@@ -49,21 +50,14 @@ def registry_file(section: str, key: str, default: str) -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
-@functools.lru_cache(maxsize=16)
-def _parse_toml(path: str, mtime_ns: int) -> dict:
-    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+def vendors_file() -> VendorsFile:
+    """vendors.toml (``[vendors] vendors_file``), typed; parsed once per version of the file."""
+    return load_vendors(registry_file("vendors", "vendors_file", "vendors.toml"))
 
 
-def read_toml(path: str | Path) -> dict:
-    """A TOML file's data, parsed once per version of the file (every task asks for it).
-    Callers only read the result."""
-    path = Path(path)
-    try:
-        return _parse_toml(str(path), path.stat().st_mtime_ns)
-    except FileNotFoundError as e:
-        raise ConfigError(f"{path} does not exist") from e
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: {e}") from e
+def sources_file() -> SourcesFile:
+    """sources.toml (``[warehouse] sources_file``), typed; parsed once per version of the file."""
+    return load_sources(registry_file("warehouse", "sources_file", "sources.toml"))
 
 
 def data_dir() -> Path:
@@ -82,6 +76,15 @@ def file_group() -> str | None:
 def local_target(path: str | Path) -> LocalFileTarget:
     """An atomic local file with the configured mode 0660 group."""
     return LocalFileTarget(path, group=file_group())
+
+
+class SourceFile(luigi.ExternalTask):
+    """A file someone else put in one of our folders."""
+
+    path = luigi.Parameter()
+
+    def output(self):
+        return LocalFileTarget(self.path)
 
 
 class Progress:

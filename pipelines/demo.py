@@ -1,7 +1,7 @@
 """Demo: a synthetic roster file is written locally, uploaded to the ``feeds`` SFTP server,
 pulled back, and COPYed into PostgreSQL with its ledger row in the same transaction; a
 synthetic district is seeded into the warehouse folders, loaded into BigQuery (with the
-Bluff + ASD stacking) and the vendor views are deployed.
+Bluff + ASD merge) and the vendor views are deployed.
 
 Cadence: on demand (``./run.sh demo``). Sections: ``[etl] data_dir``, ``[sftp_feeds]``,
 ``[postgres]`` (password from ``PG_PASSWORD``). Rerun a past day:
@@ -129,11 +129,11 @@ class SeedDistrict(luigi.Task):
         return [local_target(f) for f in files + list(self._partner_files().values())]
 
     def run(self):
-        from stack.district import generate, generate_partner_files, generate_stacking_inputs
+        from stack.district import generate, generate_partner_files, generate_merge_inputs
         partner = self._partner_files()
         counts = generate(data_dir() / "powerschool_combined", students=self.students, today=self.date,
                           idm_file=partner["idm"])
-        generate_stacking_inputs(data_dir())
+        generate_merge_inputs(data_dir())
         generate_partner_files(data_dir() / "powerschool_combined" / "students.csv", partner["scores"],
                                partner["easyiep"], self.date)
         logger.info("seeded a synthetic district: %d students, %d sections", counts["students.csv"],

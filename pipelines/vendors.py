@@ -23,9 +23,9 @@ from pathlib import Path
 import luigi
 
 from formats.rules import Problem, read_table, validate
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, registry_file
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, vendors_file
 from pipelines.views import DeployView, export_query
-from registry.vendors import Forward, Pull, Vendor, VendorsFile, load_vendors
+from registry.vendors import Forward, Pull, Vendor
 from targets.bigquery import BigQueryClient
 from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest
@@ -34,11 +34,6 @@ from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
 logger = logging.getLogger(__name__)
-
-def vendors_file() -> VendorsFile:
-    """vendors.toml (``[vendors] vendors_file``), typed; parsed once per version of the file."""
-    return load_vendors(registry_file("vendors", "vendors_file", "vendors.toml"))
-
 
 def vendor(name: str) -> Vendor:
     return vendors_file().vendor(name)

@@ -15,96 +15,25 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import fnmatch
 import json
 import logging
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter, data_dir, local_target, read_toml, registry_file
-from pipelines.stacking import StackExports, StackSpec, stack_specs
+from formats.spreadsheet import sheet_rows
+from pipelines.base import RunDateParameter, SourceFile, data_dir, local_target, sources_file
+from pipelines.merge import MergeExports
+from registry.sources import Source
 from targets.bigquery import BigQueryClient, GcsArchive
 from targets.errors import BadInputError, ConfigError
-from targets.local import LocalFileTarget, file_digest
+from targets.local import file_digest
 from targets.postgres import LedgerTarget, PostgresClient
-from formats.spreadsheet import sheet_rows
 
 logger = logging.getLogger(__name__)
 
 JOB = "warehouse"
-_FORMATS = ("csv", "txt", "xlsx", "xls", "parquet")
-
-
-@dataclass(frozen=True)
-class Source:
-    """One registry entry: which files, into which table, read how."""
-
-    folder: str
-    pattern: str
-    table: str
-    format: str = "csv"
-    columns: tuple[tuple[str, str], ...] = ()
-    write: str = "truncate"
-    header_rows: int = 1
-    delimiter: str = ","
-    encoding: str = "UTF-8"
-    sheet: str | None = None
-
-    def table_for(self, filename: str, run_date: dt.date) -> str:
-        stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(filename).stem)
-        return self.table.replace("{date}", f"{run_date:%Y%m%d}").replace("{stem}", stem)
-
-
-@dataclass
-class Registry:
-    sources: list[Source]
-    slots: dict[str, list[str]] = field(default_factory=dict)
-    stacks: list[StackSpec] = field(default_factory=list)
-
-    def stack_for(self, folder: str, filename: str) -> StackSpec | None:
-        """The ``[[stack]]`` entry that produces this file, if any."""
-        return next((s for s in self.stacks if s.output == f"{folder}/{filename}"), None)
-
-    def match(self, folder: str, filename: str) -> Source | None:
-        for s in self.sources:
-            if s.folder == folder and fnmatch.fnmatchcase(filename, s.pattern):
-                return s
-        return None
-
-
-def load_registry(path: str | os.PathLike) -> Registry:
-    """Read and check ``sources.toml``; every problem names the entry."""
-    data = read_toml(path)
-    sources = []
-    for n, raw in enumerate(data.get("source", []), start=1):
-        where = f"{path} source #{n}"
-        unknown = set(raw) - set(Source.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-        for key in ("folder", "pattern", "table"):
-            if not raw.get(key):
-                raise ConfigError(f"{where}: '{key}' is required")
-        fmt = raw.get("format", Path(raw["pattern"]).suffix.lstrip(".").lower() or "csv")
-        if fmt not in _FORMATS:
-            raise ConfigError(f"{where}: format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
-        columns = []
-        for col in raw.get("columns", []):
-            name, _, typ = col.partition(":")
-            columns.append((name.strip(), (typ or "STRING").strip().upper()))
-        sources.append(Source(folder=raw["folder"], pattern=raw["pattern"], table=raw["table"], format=fmt,
-                              columns=tuple(columns), write=raw.get("write", "truncate"),
-                              header_rows=int(raw.get("header_rows", 1)), delimiter=raw.get("delimiter", ","),
-                              encoding=raw.get("encoding", "UTF-8"), sheet=raw.get("sheet")))
-    return Registry(sources=sources, slots=data.get("slots", {}), stacks=stack_specs(data.get("stack", []), str(path)))
-
-
-def registry() -> Registry:
-    return load_registry(registry_file("warehouse", "sources_file", "sources.toml"))
-
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
@@ -121,15 +50,6 @@ def _sha256(path: Path) -> str | None:
     return _DIGESTS[key]
 
 
-class SourceFile(luigi.ExternalTask):
-    """A file someone else put in one of our folders."""
-
-    path = luigi.Parameter()
-
-    def output(self):
-        return LocalFileTarget(self.path)
-
-
 class LoadFileToBigQuery(luigi.Task):
     """One file archived to GCS and loaded into its BigQuery table; done = its ledger row."""
 
@@ -142,8 +62,9 @@ class LoadFileToBigQuery(luigi.Task):
         return data_dir() / self.folder / self.filename
 
     def requires(self):
-        if registry().stack_for(self.folder, self.filename) is not None:
-            return StackExports(date=self.date, name=registry().stack_for(self.folder, self.filename).name)
+        made_by = sources_file().merge_for(self.folder, self.filename)
+        if made_by is not None:
+            return MergeExports(date=self.date, name=made_by.name)
         return SourceFile(path=str(self.path))
 
     def output(self):
@@ -151,7 +72,7 @@ class LoadFileToBigQuery(luigi.Task):
                             sha256=_sha256(self.path))
 
     def run(self):
-        source = registry().match(self.folder, self.filename)
+        source = sources_file().match(self.folder, self.filename)
         if source is None:
             raise ConfigError(f"{self.folder}/{self.filename} matches no entry of the source registry")
         ledger = self.output()
@@ -162,8 +83,8 @@ class LoadFileToBigQuery(luigi.Task):
             uri = GcsArchive.from_config().archive(self.path, self.folder, self.date)
             self.set_status_message(f"loading {self.filename} into BigQuery")
             out = BigQueryClient.from_config().load_file(
-                self.path, source.table_for(self.filename, self.date), file_format=source.format,
-                schema=list(source.columns) or None, header_rows=source.header_rows, delimiter=source.delimiter,
+                self.path, source.table_for(self.filename, self.date), file_format=source.file_format,
+                schema=list(source.schema) or None, header_rows=source.header_rows, delimiter=source.delimiter,
                 encoding=source.encoding, sheet=source.sheet, write=source.write)
         except BadInputError as e:
             moved = self._quarantine()
@@ -187,7 +108,7 @@ class BigQueryOperations(luigi.WrapperTask):
     date = RunDateParameter()
 
     def _scan(self) -> tuple[list[tuple[str, str]], list[str]]:
-        reg = registry()
+        reg = sources_file()
         folders = reg.slots.get(self.get_task_family())
         if folders is None:
             raise ConfigError(f"sources.toml [slots] has no entry for {self.get_task_family()}")
@@ -196,8 +117,8 @@ class BigQueryOperations(luigi.WrapperTask):
             root = data_dir() / folder
             names = sorted(e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")) \
                 if root.is_dir() else []
-            produced = [s.output.split("/", 1)[1] for s in reg.stacks if s.output.split("/", 1)[0] == folder]
-            for name in sorted(set(names) | set(produced)):  # a stacked file is loaded even before it exists
+            produced = [m.filename for m in reg.merge if m.folder == folder]
+            for name in sorted(set(names) | set(produced)):  # a merged file is loaded even before it exists
                 if reg.match(folder, name):
                     matched.append((folder, name))
                 else:
@@ -227,15 +148,15 @@ class BigQueryOperationsMisc(BigQueryOperations):
 def check_file(path: Path, source: Source) -> None:
     """The rules a file must pass before it is loaded: decodable in its encoding, and (when
     the registry pins columns) exactly the pinned header. Errors name file, row and rule."""
-    if source.format in ("xlsx", "xls"):
+    if source.file_format in ("xlsx", "xls"):
         rows = sheet_rows(path, source.sheet, source.header_rows)
         header = [str(c).strip() for c in (rows[0] if rows else []) if c not in (None, "")]
-    elif source.format == "parquet":
+    elif source.file_format == "parquet":
         return
     else:
         header = _check_text(path, source)
-    if source.columns:
-        want = [name for name, _ in source.columns]
+    if source.schema:
+        want = [name for name, _ in source.schema]
         if header != want:
             missing = [c for c in want if c not in header]
             extra = [c for c in header if c not in want]
@@ -246,10 +167,6 @@ def check_file(path: Path, source: Source) -> None:
 
 
 def _check_text(path: Path, source: Source) -> list[str]:
-    try:
-        codecs.lookup(source.encoding)
-    except LookupError as e:
-        raise ConfigError(f"sources.toml: unknown encoding {source.encoding!r} for {source.pattern}") from e
     header: list[str] = []
     with open(path, "rb") as fh:
         decoder = codecs.getincrementaldecoder(source.encoding)()

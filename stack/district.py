@@ -189,7 +189,7 @@ def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = d
     return {name: len(r) for name, r in rows.items()}
 
 
-def generate_stacking_inputs(root: Path, seed: int = 42, students: int = 60) -> None:
+def generate_merge_inputs(root: Path, seed: int = 42, students: int = 60) -> None:
     """Bluff's and ASD's student exports, as two schools really send them: other column order
     and case, an extra column each, ASD in Windows-1252, and a few students in both (some
     with conflicting values)."""
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
     args = ap.parse_args(argv)
     counts = generate(args.out / "powerschool_combined", args.students, args.seed, args.date)
-    generate_stacking_inputs(args.out, args.seed)
+    generate_merge_inputs(args.out, args.seed)
     for name, n in counts.items():
         print(f"{n:8d}  {name}")
     return 0

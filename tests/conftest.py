@@ -136,7 +136,7 @@ def loaded_district(google_stack, stack_config, tmp_path):
 
     from pipelines.base import ROOT
     from pipelines.warehouse import BigQueryOperations
-    from stack.district import generate, generate_stacking_inputs
+    from stack.district import generate, generate_merge_inputs
     day = dt.date(2026, 11, 24)
     ds = f"ps_{uuid.uuid4().hex[:8]}"
     reg = tmp_path / "sources.toml"
@@ -146,6 +146,6 @@ def loaded_district(google_stack, stack_config, tmp_path):
     parser.set("views", "source_dataset", ds)
     generate(tmp_path / "data" / "powerschool_combined", students=40, seed=7, today=day,
              idm_file=tmp_path / "data" / "powerschool_combined" / "clever_idm_students.csv")
-    generate_stacking_inputs(tmp_path / "data", seed=7)
+    generate_merge_inputs(tmp_path / "data", seed=7)
     assert luigi.build([BigQueryOperations(date=day)], local_scheduler=True)
     return ds

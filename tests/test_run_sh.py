@@ -34,7 +34,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     ran = re.search(r"Demo for 2026-11-02: ran \d+ steps: (.*)\.", first.stdout)
     assert ran, first.stdout[-3000:]
     for step in ("WriteSampleRoster", "UploadSampleRoster", "DownloadSampleRoster", "LoadSampleRoster",
-                 "SeedDistrict", "PullFile x3", "StackExports", "LoadFileToBigQuery x14", "DeployView x20",
+                 "SeedDistrict", "PullFile x3", "MergeExports", "LoadFileToBigQuery x14", "DeployView x20",
                  "ExportVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12",
                  "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "ReceiveFromDps"):
         assert step in ran.group(1), step

@@ -10,7 +10,8 @@ import luigi.configuration
 import openpyxl
 import pytest
 
-from pipelines.warehouse import BigQueryOperations, BigQueryOperationsMisc, load_registry
+from pipelines.warehouse import BigQueryOperations, BigQueryOperationsMisc
+from registry.sources import load_sources
 from targets.bigquery import BigQueryClient, GcsArchive
 from targets.errors import ConfigError
 from tests.ledger import ledger_rows
@@ -142,20 +143,27 @@ def test_undecodable_bytes_name_the_row(env):
 def test_registry_errors_name_the_entry(tmp_path):
     reg = tmp_path / "s.toml"
     reg.write_text('[[source]]\nfolder = "x"\npattern = "*.csv"\n')
-    with pytest.raises(ConfigError, match=r"source #1: 'table' is required"):
-        load_registry(reg)
-    reg.write_text('[[source]]\nfolder = "x"\npattern = "*.csv"\ntable = "a.b"\nformat = "json"\n')
-    with pytest.raises(ConfigError, match="format must be one of"):
-        load_registry(reg)
+    with pytest.raises(ConfigError, match=r"s.toml: source\[0\].table: Field required"):
+        load_sources(reg)
+    reg.write_text('[[source]]\nfolder = "x"\npattern = "*.csv"\ntable = "a.b"\n\n'
+                   '[[source]]\nfolder = "x"\npattern = "*.csv"\ntable = "a.b"\nformat = "json"\n')
+    with pytest.raises(ConfigError, match=r"s.toml: source\[1\].format: Input should be 'csv', 'txt'"):
+        load_sources(reg)
+    reg.write_text('[[source]]\nfolder = "x"\npattern = "*.csv"\ntable = "a.b"\ncolumns = ["A:TEXT"]\n')
+    with pytest.raises(ConfigError, match=r"source\[0\].columns: .*'TEXT' is not a BigQuery type"):
+        load_sources(reg)
+    reg.write_text('[[source]]\nfolder = "x"\npattern = "*.csv"\ntable = "a.b"\nencoding = "latin-9x"\n')
+    with pytest.raises(ConfigError, match=r"source\[0\].encoding: .*unknown encoding 'latin-9x'"):
+        load_sources(reg)
 
 
 def test_shipped_registry_matches_the_synthetic_district(tmp_path):
     from pipelines.base import ROOT
     from stack.district import FILES, generate
-    reg = load_registry(ROOT / "sources.toml")
+    reg = load_sources(ROOT / "sources.toml")
     generate(tmp_path, students=50)
     for name in FILES:
         src = reg.match("powerschool_combined", name)
         assert src is not None, name
         header = (tmp_path / name).read_text().splitlines()[0].split(",")
-        assert [c for c, _ in src.columns] == header, name
+        assert [c for c, _ in src.schema] == header, name

@@ -40,6 +40,10 @@ def _error(tmp_path, text):
 
 
 def test_the_shipped_registries_load():
+    from registry.sources import load_sources
+    sources = load_sources(ROOT / "sources.toml")
+    assert sources.merge_for("powerschool_combined", "bluff_asd_students.csv").name == "bluff_asd_students"
+    assert sources.match("misc_imports", "a.xlsx").file_format == "xlsx"
     reg = load_vendors(ROOT / "vendors.toml")
     assert sorted(reg.vendors) == ["clever", "ellevation", "otus", "powerschool", "savvas"]
     assert reg.vendor("savvas").items() == ["DISTRICT.zip"] and reg.vendor("savvas").rules.quote_all
@@ -54,8 +58,9 @@ def test_the_shipped_schemas_are_the_models_own():
     schema = json.loads((SCHEMAS / "vendors.schema.json").read_text())
     assert schema["title"] == "vendors.toml" and set(schema["properties"]) == {"pull", "forward"}
     assert schema["additionalProperties"] == {"$ref": "#/$defs/Vendor"}
-    first_line = (ROOT / "vendors.toml").read_text().splitlines()[0]
-    assert first_line == "#:schema ./registry/schemas/vendors.schema.json"
+    for registry in ("vendors", "sources"):
+        first_line = (ROOT / f"{registry}.toml").read_text().splitlines()[0]
+        assert first_line == f"#:schema ./registry/schemas/{registry}.schema.json"
 
 
 def test_a_vendor_with_its_own_rules_is_data(tmp_path):
@@ -102,3 +107,11 @@ def test_forward_must_name_a_pull_and_toml_errors_name_the_file(tmp_path):
     text = GOOD + '\n[[forward]]\nname = "x"\npull = "nothing"\nserver = "acme"\n'
     assert "vendors.toml: [[forward]] 'x' names pull 'nothing', which is not a [[pull]]" in _error(tmp_path, text)
     assert _error(tmp_path, "[acme\n").startswith("vendors.toml: ")
+
+
+def test_the_old_name_of_merges_is_still_read(tmp_path):
+    from registry.sources import load_sources
+    path = tmp_path / "sources.toml"
+    path.write_text('[[stack]]\nname = "m"\noutput = "x/m.csv"\ninputs = [{ file = "a.csv", source = "A" },'
+                    ' { file = "b.csv", source = "B" }]\n')
+    assert load_sources(path).merge_named("m").folder == "x"

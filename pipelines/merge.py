@@ -1,15 +1,16 @@
-"""Bluff + ASD stacking: two schools' exports of the same kind become one file with a source
+"""Bluff + ASD merge: two schools' exports of the same kind become one file with a source
 column and one aligned set of columns, before the 03:00 warehouse load picks it up.
 
-Declared in ``sources.toml`` as ``[[stack]]`` entries (name, inputs with their source label
-and encoding, output, key columns). Headers may differ in order, case, surrounding spaces and
-extra columns; encodings may differ (``auto`` tries UTF-8, then Windows-1252). The same key
-in both inputs with different values is a conflicting duplicate: both rows are kept, and the
-ids and differing column names (never the values) go to
-``<data_dir>/reports/stacking-<name>-<date>.csv``. Done = the ledger row for the day whose
-sha256 covers the inputs, so changed inputs are stacked again.
-Run: ``./run.sh luigi --module pipelines.stacking StackExports --date D`` (the warehouse
-load runs it itself for files it produces).
+Declared in ``sources.toml`` as ``[[merge]]`` entries (name, inputs with their source label
+and encoding, output, key columns; ``[[stack]]``, the old name, is still read). Headers may
+differ in order, case, surrounding spaces and extra columns; encodings may differ (``auto``
+tries UTF-8, then Windows-1252). The same key in both inputs with different values is a
+conflicting duplicate: both rows are kept, and the ids and differing column names (never the
+values) go to ``<data_dir>/reports/stacking-<name>-<date>.csv``. Done = the ledger row for the
+day whose sha256 covers the inputs, so changed inputs are merged again. The ledger job and the
+report keep the name ``stacking`` so existing ledgers and report readers carry on.
+Run: ``./run.sh luigi --module pipelines.merge MergeExports --name NAME --date D`` (the
+warehouse load runs it itself for files it produces).
 """
 from __future__ import annotations
 
@@ -22,45 +23,15 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter, data_dir, local_target
-from targets.errors import BadInputError, ConfigError
+from pipelines.base import RunDateParameter, SourceFile, data_dir, local_target, sources_file
+from registry.sources import Merge
+from targets.errors import BadInputError
 from targets.local import file_digest
 from targets.postgres import LedgerTarget, PostgresClient
 
 logger = logging.getLogger(__name__)
 
-JOB = "stacking"
-
-
-@dataclass(frozen=True)
-class StackInput:
-    file: str  # relative to data_dir
-    source: str
-    encoding: str = "auto"
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    name: str
-    inputs: tuple[StackInput, ...]
-    output: str  # relative to data_dir
-    key: tuple[str, ...] = ()
-    source_column: str = "Source"
-
-
-def stack_specs(raw: list[dict], where: str = "sources.toml") -> list[StackSpec]:
-    specs = []
-    for n, entry in enumerate(raw, start=1):
-        for req in ("name", "inputs", "output"):
-            if not entry.get(req):
-                raise ConfigError(f"{where} stack #{n}: '{req}' is required")
-        inputs = tuple(StackInput(file=i["file"], source=i["source"], encoding=i.get("encoding", "auto"))
-                       for i in entry["inputs"])
-        if len(inputs) < 2:
-            raise ConfigError(f"{where} stack '{entry['name']}': at least two inputs are needed")
-        specs.append(StackSpec(name=entry["name"], inputs=inputs, output=entry["output"],
-                               key=tuple(entry.get("key", [])), source_column=entry.get("source_column", "Source")))
-    return specs
+JOB = "stacking"  # the ledger job keeps its first name (see the module docstring)
 
 
 def read_text(path: Path, encoding: str) -> str:
@@ -86,14 +57,14 @@ def _cp1252_ok(raw: bytes) -> bool:
 
 
 @dataclass
-class StackResult:
+class MergeResult:
     columns: list[str]
     rows: int
     conflicts: list[dict]
 
 
-def stack(spec: StackSpec, root: Path, out) -> StackResult:
-    """Write the stacked CSV to ``out``; return its columns, row count and conflicts."""
+def merge(spec: Merge, root: Path, out) -> MergeResult:
+    """Write the merged CSV to ``out``; return its columns, row count and conflicts."""
     tables = []
     canonical: dict[str, str] = {}  # lower-case name → first spelling seen
     for inp in spec.inputs:
@@ -144,24 +115,19 @@ def stack(spec: StackSpec, root: Path, out) -> StackResult:
         if differing:
             conflicts.append({"key": "|".join(key), "sources": "|".join(s for s, _ in group),
                               "differing_columns": "|".join(differing)})
-    return StackResult(columns, count, conflicts)
+    return MergeResult(columns, count, conflicts)
 
 
-class StackExports(luigi.Task):
-    """The stacked file for one ``[[stack]]`` entry, for the day."""
+class MergeExports(luigi.Task):
+    """The merged file for one ``[[merge]]`` entry, for the day."""
 
     date = RunDateParameter()
     name = luigi.Parameter()
 
-    def spec(self) -> StackSpec:
-        from pipelines.warehouse import registry  # the registry module imports this one
-        for s in registry().stacks:
-            if s.name == self.name:
-                return s
-        raise ConfigError(f"sources.toml has no [[stack]] named {self.name!r}")
+    def spec(self) -> Merge:
+        return sources_file().merge_named(self.name)
 
     def requires(self):
-        from pipelines.warehouse import SourceFile
         return [SourceFile(path=str(data_dir() / i.file)) for i in self.spec().inputs]
 
     def inputs_digest(self) -> str | None:
@@ -180,7 +146,7 @@ class StackExports(luigi.Task):
         spec, root = self.spec(), data_dir()
         digest = self.inputs_digest()
         with local_target(root / spec.output).open("w") as fh:
-            result = stack(spec, root, fh)
+            result = merge(spec, root, fh)
         if result.conflicts:
             report = root / "reports" / f"stacking-{spec.name}-{self.date.isoformat()}.csv"
             with local_target(report).open("w") as fh:
@@ -191,14 +157,4 @@ class StackExports(luigi.Task):
         size, _ = file_digest(root / spec.output)
         self.output().mark_done(direction="out", source=", ".join(i.file for i in spec.inputs),
                                 destination=spec.output, rows=result.rows, bytes=size, sha256=digest)
-        logger.info("stacked %d rows from %d inputs into %s", result.rows, len(spec.inputs), spec.output)
-
-
-class StackAll(luigi.WrapperTask):
-    """Every ``[[stack]]`` entry stacked for the day."""
-
-    date = RunDateParameter()
-
-    def requires(self):
-        from pipelines.warehouse import registry
-        return [StackExports(date=self.date, name=s.name) for s in registry().stacks]
+        logger.info("merged %d rows from %d inputs into %s", result.rows, len(spec.inputs), spec.output)
