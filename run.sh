@@ -7,7 +7,7 @@
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
 #   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
-#   ./run.sh cron                    print the crontab for every scheduled slot
+#   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly)
@@ -137,7 +137,7 @@ case "$cmd" in
     cron)
         bootstrap
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" -m pipelines.slots "$ROOT/run.sh"
+        exec "$PY" -m ops.cron "$ROOT/run.sh" "$@"
         ;;
     status)
         bootstrap

@@ -11,6 +11,7 @@ from pathlib import Path
 import luigi
 from tqdm import tqdm
 
+from registry.schedule import load_schedule
 from registry.sources import SourcesFile, load_sources
 from registry.vendors import VendorsFile, load_vendors
 from targets.config import Section
@@ -58,6 +59,17 @@ def vendors_file() -> VendorsFile:
 def sources_file() -> SourcesFile:
     """sources.toml (``[warehouse] sources_file``), typed; parsed once per version of the file."""
     return load_sources(registry_file("warehouse", "sources_file", "sources.toml"))
+
+
+def define_slots(module: str, base: type[luigi.Task], namespace: dict) -> list[str]:
+    """A subclass of ``base`` named after each of ``module``'s wrapper slots in schedule.toml,
+    put into ``namespace`` (the module's globals) so ``luigi --module`` finds it; returns the
+    names. The wrappers read what they start from the table when they run."""
+    names = []
+    for slot in load_schedule().wrappers(module):
+        namespace[slot.task] = type(slot.task, (base,), {"__module__": module, "__doc__": slot.about or base.__doc__})
+        names.append(slot.task)
+    return names
 
 
 def data_dir() -> Path:

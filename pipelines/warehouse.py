@@ -3,7 +3,7 @@
 (``gs://<bucket>/<folder>/<date>/<file>``) → BigQuery tables, as declared in ``sources.toml``.
 
 Cadence: ``BigQueryOperations`` at 03:00 (powerschool_combined, eis) and
-``BigQueryOperationsMisc`` at 06:55 (misc_imports). Sections: ``[etl]``, ``[warehouse]
+``BigQueryOperationsMisc`` at 06:55 (misc_imports), as ``schedule.toml`` says. Sections: ``[etl]``, ``[warehouse]
 sources_file``, ``[gcs]``, ``[bigquery]``, ``[postgres]``. One task per file; done = its
 ``dba.tDataLoads`` row for that content (sha256), so a rerun is a no-op and a changed file for
 the same date reloads (the table is replaced, never appended to). A file that breaks a rule
@@ -23,8 +23,9 @@ from pathlib import Path
 import luigi
 
 from formats.spreadsheet import sheet_rows
-from pipelines.base import RunDateParameter, SourceFile, data_dir, local_target, sources_file
+from pipelines.base import RunDateParameter, SourceFile, data_dir, define_slots, local_target, sources_file
 from pipelines.merge import MergeExports
+from registry.schedule import load_schedule
 from registry.sources import Source
 from targets.bigquery import BigQueryClient, GcsArchive
 from targets.errors import BadInputError, ConfigError
@@ -102,18 +103,15 @@ class LoadFileToBigQuery(luigi.Task):
         return dest
 
 
-class BigQueryOperations(luigi.WrapperTask):
-    """Every file in the slot's folders loaded (03:00: powerschool_combined and eis)."""
+class LoadFolders(luigi.WrapperTask):
+    """Every file in a load slot's folders loaded (schedule.toml ``loads``)."""
 
     date = RunDateParameter()
 
     def _scan(self) -> tuple[list[tuple[str, str]], list[str]]:
         reg = sources_file()
-        folders = reg.slots.get(self.get_task_family())
-        if folders is None:
-            raise ConfigError(f"sources.toml [slots] has no entry for {self.get_task_family()}")
         matched, unmatched = [], []
-        for folder in folders:
+        for folder in load_schedule().named(self.task_family).loads:
             root = data_dir() / folder
             names = sorted(e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")) \
                 if root.is_dir() else []
@@ -134,15 +132,15 @@ class BigQueryOperations(luigi.WrapperTask):
     def run(self):
         matched, unmatched = self._scan()
         with local_target(self.summary_path()).open("w") as fh:
-            json.dump({"slot": self.get_task_family(), "date": self.date.isoformat(),
+            json.dump({"slot": self.task_family, "date": self.date.isoformat(),
                        "loaded": [f"{f}/{n}" for f, n in matched], "unmatched": unmatched}, fh, indent=2)
 
     def summary_path(self) -> Path:
-        return data_dir() / "reports" / f"{self.get_task_family()}-{self.date.isoformat()}.json"
+        return data_dir() / "reports" / f"{self.task_family}-{self.date.isoformat()}.json"
 
 
-class BigQueryOperationsMisc(BigQueryOperations):
-    """Every file in misc_imports loaded (06:55)."""
+# BigQueryOperations (03:00) and BigQueryOperationsMisc (06:55), with their folders: schedule.toml.
+SLOTS = define_slots(__name__, LoadFolders, globals())
 
 
 def check_file(path: Path, source: Source) -> None:

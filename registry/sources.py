@@ -121,11 +121,12 @@ class SourcesFile(Model):
 
     source: list[Source] = Field(default_factory=list)
     merge: list[Merge] = Field(default_factory=list)
-    slots: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _old_names(cls, data: Any):
+        if isinstance(data, dict) and "slots" in data:
+            raise ValueError("[slots] moved to schedule.toml: each load slot's folders are its `loads`")
         if isinstance(data, dict) and "stack" in data:  # the merges were called [[stack]] before
             data = dict(data)
             data["merge"] = list(data.get("merge", [])) + list(data.pop("stack"))

@@ -25,10 +25,6 @@ def env(google_stack, stack_config, tmp_path, pg_settings):
     ds = f"w{uuid.uuid4().hex[:8]}"
     reg = tmp_path / "sources.toml"
     reg.write_text(f'''
-[slots]
-BigQueryOperations = ["powerschool_combined", "eis"]
-BigQueryOperationsMisc = ["misc_imports"]
-
 [[source]]
 folder = "powerschool_combined"
 pattern = "students.csv"

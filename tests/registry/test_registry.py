@@ -58,7 +58,7 @@ def test_the_shipped_schemas_are_the_models_own():
     schema = json.loads((SCHEMAS / "vendors.schema.json").read_text())
     assert schema["title"] == "vendors.toml" and set(schema["properties"]) == {"pull", "forward"}
     assert schema["additionalProperties"] == {"$ref": "#/$defs/Vendor"}
-    for registry in ("vendors", "sources"):
+    for registry in ("vendors", "sources", "schedule"):
         first_line = (ROOT / f"{registry}.toml").read_text().splitlines()[0]
         assert first_line == f"#:schema ./registry/schemas/{registry}.schema.json"
 

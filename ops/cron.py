@@ -1,0 +1,67 @@
+"""``./run.sh cron``: the crontab for this checkout, from schedule.toml; ``--markdown``: the
+README's schedule section (a test keeps the README equal to it; ``--update-readme`` rewrites
+it)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from registry import ROOT
+from registry.schedule import ScheduleFile, load_schedule
+
+README = ROOT / "README.md"
+BEGIN, END = "<!-- schedule: made by ./run.sh cron --markdown -->", "<!-- /schedule -->"
+DEFAULT_SECRETS = "/etc/district-etl/secrets.env"
+
+
+def crontab(schedule: ScheduleFile, run_sh: str, secrets_env: str = DEFAULT_SECRETS) -> str:
+    """Every slot's cron line, for the checkout whose run.sh is ``run_sh``."""
+    lines = ["# district-etl: install with `./run.sh cron | crontab -` as the service user.",
+             "# Times are the machine's; set CRON_TZ if it is not the district's time zone.",
+             f"ETL_SECRETS_ENV={secrets_env}"]
+    lines += [f"{s.cron:18} {run_sh} luigi --module {s.module} {s.task}" for s in schedule.slot]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(schedule: ScheduleFile, run_sh: str = "/srv/district-etl/run.sh") -> str:
+    """The README's schedule: a table of the slots, then the crontab."""
+    rows = ["| cron | task | what |", "|---|---|---|"]
+    for s in schedule.slot:
+        what = s.about
+        if s.runs:
+            what += " — runs " + ", ".join(f"`{r.task.rsplit('.', 1)[1]}`" for r in s.tasks)
+        if s.loads:
+            what += " — loads " + ", ".join(f"`{f}/`" for f in s.loads)
+        rows.append(f"| `{s.cron}` | `{s.module}` `{s.task}` | {what} |")
+    return "\n".join([BEGIN, *rows, "", "```cron", crontab(schedule, run_sh).rstrip("\n"), "```", END])
+
+
+def readme_section(text: str) -> str:
+    """The schedule section as the README has it now ('' if it has none)."""
+    if BEGIN not in text or END not in text:
+        return ""
+    return text[text.index(BEGIN):text.index(END) + len(END)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="run.sh cron", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_sh", nargs="?", default=str(ROOT / "run.sh"), help="the run.sh cron calls")
+    ap.add_argument("--markdown", action="store_true", help="print the README's schedule section")
+    ap.add_argument("--update-readme", action="store_true", help="rewrite the README's schedule section")
+    args = ap.parse_args(argv)
+    schedule = load_schedule()
+    if args.update_readme:
+        text = README.read_text(encoding="utf-8")
+        old = readme_section(text)
+        if not old:
+            print(f"{README} has no {BEGIN} ... {END} section", file=sys.stderr)
+            return 2
+        Path(README).write_text(text.replace(old, markdown(schedule)), encoding="utf-8")
+        return 0
+    print(markdown(schedule) if args.markdown else crontab(schedule, args.run_sh), end="\n" if args.markdown else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The one schedule (schedule.toml): every cron line names a real dated task, the slot
+wrappers are made from the table (a new slot is a table entry), the crontab and the README's
+schedule come from it, and a mistake names the file and the entry."""
+import datetime as dt
+import importlib
+import os
+import subprocess
+
+import luigi
+import pytest
+
+import registry.schedule
+from ops.cron import README, crontab, markdown, readme_section
+from pipelines.base import ROOT, define_slots
+from pipelines.slots import ScheduleSlot
+from registry.schedule import load_schedule
+from targets.errors import ConfigError
+
+DAY = dt.date(2026, 11, 24)
+
+
+def test_every_cron_line_names_a_real_dated_task():
+    schedule = load_schedule()
+    for slot in schedule.slot:
+        cls = getattr(importlib.import_module(slot.module), slot.task)
+        assert issubclass(cls, luigi.Task) and "date" in cls.get_param_names(), slot.task
+        for run in slot.tasks:
+            assert "date" in run.task_class().get_param_names(), run.task
+    names = [s.task for s in schedule.slot]  # the names cron already uses stay
+    for old in ("BigQueryOperations", "SftpOperations", "SftpOperationsMisc", "BigQueryOperationsMisc",
+                "SftpOperationsLocal", "SendToDps", "ReceiveFromDps"):
+        assert old in names
+
+
+def test_wrappers_start_what_the_table_says():
+    from pipelines.slots import SftpOperations
+    tasks = SftpOperations(date=DAY, force=True).requires()
+    assert [t.task_family for t in tasks] == ["CleverPush", "SavvasPush", "EllevationPush", "OtusPush"]
+    assert all(t.date == DAY and t.force for t in tasks)
+    from pipelines.warehouse import BigQueryOperationsMisc
+    assert load_schedule().named(BigQueryOperationsMisc.get_task_family()).loads == ["misc_imports"]
+
+
+def test_a_new_slot_is_a_table_entry(tmp_path, monkeypatch):
+    text = (ROOT / "schedule.toml").read_text() + '''
+[[slot]]
+task = "NightlyAcme"
+module = "pipelines.slots"
+cron = "30 4 * * 1-5"
+about = "a vendor with no entry module"
+runs = [{ task = "pipelines.vendors.VendorPush", params = { vendor = "acme" } }]
+'''
+    path = tmp_path / "schedule.toml"
+    path.write_text(text)
+    monkeypatch.setattr(registry.schedule, "SCHEDULE_FILE", path)
+    namespace = {}
+    assert define_slots("pipelines.slots", ScheduleSlot, namespace)[-1] == "NightlyAcme"
+    (task,) = namespace["NightlyAcme"](date=DAY).requires()
+    assert (task.task_family, task.vendor, task.date) == ("VendorPush", "acme", DAY)
+    assert "30 4 * * 1-5       run.sh luigi --module pipelines.slots NightlyAcme" in crontab(load_schedule(), "run.sh")
+
+
+def test_crontab_and_readme_come_from_the_table():
+    schedule = load_schedule()
+    text = crontab(schedule, "/srv/district-etl/run.sh")
+    assert "ETL_SECRETS_ENV=/etc/district-etl/secrets.env" in text
+    assert "*/15 * * * *       /srv/district-etl/run.sh luigi --module pipelines.dps ReceiveFromDps" in text
+    assert text.count("/srv/district-etl/run.sh luigi --module") == len(schedule.slot)
+    assert readme_section(README.read_text()) == markdown(schedule), \
+        "README's schedule differs from schedule.toml: run `./run.sh cron --update-readme`"
+    env = {k: v for k, v in os.environ.items() if k != "LUIGI_CONFIG_PATH"}
+    printed = subprocess.run([str(ROOT / "run.sh"), "cron"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert printed.returncode == 0 and printed.stdout == crontab(schedule, str(ROOT / "run.sh"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (('cron = "0 5 * * *"', 'cron = "0 5 * *"'), r"schedule.toml: slot\[1\].cron: .*is not five cron fields"),
+    (('module = "pipelines.slots"\ncron = "0 5', 'module = "pipelines.dps"\ncron = "0 5'),
+     r"slot\[1\]: a slot that runs tasks is a wrapper in pipelines.slots"),
+    (('task = "SftpOperationsLocal"', 'task = "SftpOperations"'), r"a task has two cron lines: SftpOperations"),
+    (('"pipelines.clever.CleverPush"', '"CleverPush"'), r"slot\[1\].runs\[0\]"),
+])
+def test_mistakes_name_the_entry(tmp_path, change, message):
+    old, new = change
+    text = (ROOT / "schedule.toml").read_text()
+    assert old in text
+    path = tmp_path / "schedule.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message):
+        load_schedule(path)
