@@ -120,7 +120,7 @@ case "$cmd" in
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         "$PY" -m stack up >/dev/null
         load_config
-        exec "$PY" -m pipelines.demo "$@"
+        exec "$PY" -m stack.demo "$@"
         ;;
     luigi)
         bootstrap

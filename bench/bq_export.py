@@ -26,8 +26,7 @@ DATASET = "bench_export"
 
 
 def _settings(var: Path):
-    from stack import StackState
-    from stack.__main__ import BQ_PROJECT
+    from stack import BQ_PROJECT, StackState
     from targets.bigquery import BigQuerySettings
     port = StackState.load(var).ports["bigquery"]
     return BigQuerySettings(project=BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{port}", credentials="anonymous")
@@ -99,11 +98,11 @@ def main() -> int:
     if args.child:
         _child(args.child, args.var, args.sql, args.out)
         return 0
-    import stack.__main__ as stack_cli
+    import stack
     with tempfile.TemporaryDirectory(prefix="bench-bq-") as tmp:
         tmp = Path(tmp)
         var = tmp / "var"
-        stack_cli.up(var, with_bigquery=True)
+        stack.up(var, with_bigquery=True)
         try:
             sql = _seed(var, args.rows, tmp)
             t_ours, t_bare, rss_ours, rss_bare = [], [], [], []
@@ -120,7 +119,7 @@ def main() -> int:
             print(f"bq_export_ratio={ours / bare:.2f}")
             print(f"bq_export_peak_rss_mb={max(rss_ours):.0f}")
         finally:
-            stack_cli.down(var)
+            stack.down(var)
     return 0
 
 

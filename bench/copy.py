@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import stack.__main__ as stack_cli
+import stack
 from stack import ROOT, StackState
 from targets.postgres import LedgerEntry, PostgresClient, PostgresSettings
 
@@ -74,10 +74,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
         tmp = Path(tmp)
         var = tmp / "var"
-        stack_cli.up(var, with_bigquery=False)
+        stack.up(var, with_bigquery=False)
         try:
             state = StackState.load(var)
-            password = stack_cli._secrets(var)["PG_PASSWORD"]
+            password = stack.secrets(var)["PG_PASSWORD"]
             settings = PostgresSettings(host="127.0.0.1", port=state.ports["postgres"], dbname="district",
                                         user="postgres", password=password)
             client = PostgresClient(settings)
@@ -85,7 +85,7 @@ def main() -> int:
             csv_path = tmp / "students.csv"
             _write_csv(csv_path, args.rows)
             mb = csv_path.stat().st_size / 1e6
-            psql = [stack_cli._pg_bin("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(settings.port),
+            psql = [stack.pg_bin("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(settings.port),
                     "-U", "postgres", "-d", "district", "-v", "ON_ERROR_STOP=1"]
             env = dict(os.environ, PGPASSWORD=password)
             def run_psql():
@@ -128,7 +128,7 @@ def main() -> int:
             client.close()
             print(f"copy_ratio={ours_rate / psql_rate:.2f}")
         finally:
-            stack_cli.down(var)
+            stack.down(var)
     return 0
 
 

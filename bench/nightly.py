@@ -21,19 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import stack.__main__ as stack_cli
+import stack
 from stack import ROOT
 
 MONDAY = dt.date(2026, 11, 23)
 
 
 def _env(var: Path) -> dict:
-    env = dict(os.environ, LUIGI_CONFIG_PATH=str(var / "luigi.cfg"), PYTHONPATH=str(ROOT))
-    for line in (var / "secrets.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            env[k] = v
-    return env
+    return dict(os.environ, PYTHONPATH=str(ROOT), **stack.config_env(var))
 
 
 def _luigi(var: Path, module: str, task: str, *extra: str) -> float:
@@ -60,7 +55,7 @@ def main() -> int:
     from stack.district import generate, generate_merge_inputs
     with tempfile.TemporaryDirectory(prefix="bench-nightly-") as tmp:
         var = Path(tmp) / "var"
-        stack_cli.up(var, with_bigquery=True)
+        stack.up(var, with_bigquery=True)
         try:
             t0 = time.perf_counter()
             data = var / "data"
@@ -84,7 +79,7 @@ def main() -> int:
             print(f"slot_0500_seconds={slot:.1f}")
             print(f"noop_rerun_seconds={rerun:.2f}")
         finally:
-            stack_cli.down(var)
+            stack.down(var)
     return 0
 
 

@@ -88,3 +88,13 @@ def json_schema(model: type[BaseModel], title: str) -> dict:
 
 def schema_text(model: type[BaseModel], title: str) -> str:
     return json.dumps(json_schema(model, title), indent=2, ensure_ascii=False) + "\n"
+
+
+def schemas() -> dict[str, str]:
+    """File name → JSON Schema text, for every registry."""
+    from registry.schedule import ScheduleFile
+    from registry.sources import SourcesFile
+    from registry.vendors import VendorsFile
+    return {"vendors.schema.json": schema_text(VendorsFile, "vendors.toml"),
+            "sources.schema.json": schema_text(SourcesFile, "sources.toml"),
+            "schedule.schema.json": schema_text(ScheduleFile, "schedule.toml")}

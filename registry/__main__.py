@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from registry import SCHEMAS, schema_text
-
-
-def schemas() -> dict[str, str]:
-    """File name → JSON Schema text, for every registry."""
-    from registry.schedule import ScheduleFile
-    from registry.sources import SourcesFile
-    from registry.vendors import VendorsFile
-    return {"vendors.schema.json": schema_text(VendorsFile, "vendors.toml"),
-            "sources.schema.json": schema_text(SourcesFile, "sources.toml"),
-            "schedule.schema.json": schema_text(ScheduleFile, "schedule.toml")}
+from registry import SCHEMAS, schemas
 
 
 def main(argv: list[str]) -> int:

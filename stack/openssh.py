@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from stack import free_port, wait_port
+from stack.state import free_port, wait_port
 from targets.sftp import SftpSettings
 
 

@@ -344,6 +344,11 @@ class SftpClient:
                     and not a.filename.endswith(".part")]
         return sorted(self._run(f"list {folder}", op), key=lambda f: f.name)
 
+    def listdir(self, folder: str = ".") -> list[str]:
+        """Names of every entry (files and folders) in ``folder``, sorted."""
+        path = self.path(folder)
+        return sorted(self._run(f"list {path}", lambda sftp: sftp.listdir(path)))
+
     def makedirs(self, folder: str) -> None:
         path = self.path(folder)
 

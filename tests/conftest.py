@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from psycopg2 import sql
 
-import stack.__main__ as stack_cli
+import stack
 from stack import StackState
 from targets.postgres import PostgresSettings
 
@@ -17,15 +17,15 @@ from targets.postgres import PostgresSettings
 def stack_var(tmp_path_factory) -> Path:
     """A private embedded stack (without the BigQuery emulator) for the whole test session."""
     var = tmp_path_factory.mktemp("stack")
-    stack_cli.up(var, with_bigquery=False)
+    stack.up(var, with_bigquery=False)
     yield var
-    stack_cli.down(var)
+    stack.down(var)
 
 
 @pytest.fixture(scope="session")
 def google_stack(stack_var) -> Path:
     """The session stack with the BigQuery and GCS emulators added (started on first use)."""
-    stack_cli.up(stack_var, with_bigquery=True)
+    stack.up(stack_var, with_bigquery=True)
     return stack_var
 
 
@@ -34,7 +34,7 @@ def bq_client(google_stack):
     """A BigQuery client on the emulator; tests use datasets of their own (unique names)."""
     from targets.bigquery import BigQueryClient, BigQuerySettings
     port = StackState.load(google_stack).ports["bigquery"]
-    return BigQueryClient(BigQuerySettings(project=stack_cli.BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{port}",
+    return BigQueryClient(BigQuerySettings(project=stack.BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{port}",
                                            credentials="anonymous"))
 
 
@@ -42,7 +42,7 @@ def bq_client(google_stack):
 def gcs_archive(google_stack):
     from targets.bigquery import GcsArchive, GcsSettings
     port = StackState.load(google_stack).ports["gcs"]
-    return GcsArchive(GcsSettings(project=stack_cli.BQ_PROJECT, bucket=f"b-{uuid.uuid4().hex[:8]}",
+    return GcsArchive(GcsSettings(project=stack.BQ_PROJECT, bucket=f"b-{uuid.uuid4().hex[:8]}",
                                   api_endpoint=f"http://127.0.0.1:{port}", credentials="anonymous"))
 
 
@@ -53,10 +53,7 @@ def stack_state(stack_var) -> StackState:
 
 @pytest.fixture(scope="session")
 def pg_password(stack_var) -> str:
-    for line in (stack_var / "secrets.env").read_text().splitlines():
-        if line.startswith("PG_PASSWORD="):
-            return line.split("=", 1)[1]
-    raise AssertionError("stack wrote no PG_PASSWORD")
+    return stack.secrets(stack_var)["PG_PASSWORD"]
 
 
 @pytest.fixture
@@ -89,9 +86,8 @@ def stack_config(stack_var, pg_settings, tmp_path, monkeypatch):
     text = text.replace(f"log_fallback_dir = {stack_var / 'log-fallback'}",
                         f"log_fallback_dir = {tmp_path / 'log-fallback'}")
     cfg.write_text(text)
-    for line in (stack_var / "secrets.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            monkeypatch.setenv(*line.split("=", 1))
+    for name, value in stack.secrets(stack_var).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(cfg))
     parser = luigi.configuration.get_config()
     cls = type(parser)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import stack
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,8 +70,7 @@ def _psql(var, statement):
 
     import psycopg2
     port = json.loads((var / "stack.json").read_text())["ports"]["postgres"]
-    password = [l.split("=", 1)[1] for l in (var / "secrets.env").read_text().splitlines()
-                if l.startswith("PG_PASSWORD=")][0]
+    password = stack.secrets(var)["PG_PASSWORD"]
     conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="district")
     try:
         with conn, conn.cursor() as cur:
@@ -91,7 +92,7 @@ def test_unreachable_server_fails_the_run_with_a_clear_message(demo_var):
             break
     cfg = demo_var / "luigi.cfg"  # retry quickly: the server stays down for this run
     cfg.write_text(cfg.read_text().replace("[sftp_feeds]\n", "[sftp_feeds]\nbackoff = 0.1\n"))
-    down = _run(["luigi", "--module", "pipelines.demo", "DemoPipeline", "--date", "2026-11-03"], demo_var)
+    down = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--date", "2026-11-03"], demo_var)
     assert down.returncode == 35, down.stdout[-3000:]  # [retcode] scheduling_error: outputs uncheckable
     assert "SFTP server 'feeds'" in down.stdout and "unreachable" in down.stdout
     assert _run(["stack", "up"], demo_var).returncode == 0
@@ -103,13 +104,13 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     _psql(demo_var, "CREATE SCHEMA IF NOT EXISTS demo; DROP TABLE IF EXISTS demo.sample_roster;"
                     "CREATE TABLE demo.sample_roster (run_date date, student_id text, last_name text,"
                     " first_name text, grade integer, school_id text)")
-    broken = _run(["luigi", "--module", "pipelines.demo", "DemoPipeline", "--date", "2026-11-04"], demo_var)
+    broken = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--date", "2026-11-04"], demo_var)
     assert broken.returncode == 30, broken.stdout[-3000:]  # [retcode] task_failed
     assert re.search(r"sample_roster_20261104\.csv, row \d+, column grade: invalid input syntax", broken.stdout)
     assert "LoadSampleRoster" in broken.stdout
     log = Path(re.search(r"run.sh: log: (\S+)", broken.stderr).group(1)).read_text()
     assert "column grade" in log
-    secrets = [l.split("=", 1)[1] for l in (demo_var / "secrets.env").read_text().splitlines() if "=" in l]
+    secrets = list(stack.secrets(demo_var).values())
     assert secrets and not any(v in log or v in broken.stdout for v in secrets)
     assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04'") == [("failed",)]
     status = _run(["status", "--date", "2026-11-04"], demo_var).stdout
@@ -117,7 +118,7 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     assert (demo_var / "sftp" / "root" / "feeds" / "inbound" / "sample_roster_20261104.csv").exists()
 
     _psql(demo_var, "ALTER TABLE demo.sample_roster ALTER COLUMN grade TYPE text")
-    resumed = _run(["luigi", "--module", "pipelines.demo", "DemoPipeline", "--date", "2026-11-04"], demo_var)
+    resumed = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--date", "2026-11-04"], demo_var)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     ran = re.search(r"(\d+) ran successfully:(.*?)\n\n", resumed.stdout, re.S)
     assert ran and ran.group(1) == "2", resumed.stdout  # the load and the wrapper, nothing before them

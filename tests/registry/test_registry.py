@@ -5,8 +5,7 @@ import json
 import pytest
 
 from pipelines.base import ROOT
-from registry import SCHEMAS, load
-from registry.__main__ import schemas
+from registry import SCHEMAS, load, schemas
 from registry.vendors import VendorsFile, load_vendors
 from targets.errors import ConfigError
 

@@ -14,7 +14,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-import stack.__main__ as cli
+import stack as cli
 from stack import SFTP_ACCOUNTS, port_open
 from targets.sftp import SftpClient, SftpSettings
 
@@ -79,7 +79,7 @@ def test_each_vendor_has_its_own_key_and_folder(full_stack):
                          key_file=full_stack / "sftp" / "keys" / user, known_hosts=full_stack / "known_hosts",
                          remote_dir="/", retries=0)
         with SftpClient(s) as client:
-            top = set(client._run("list /", lambda sftp: sftp.listdir("/")))
+            top = set(client.listdir("/"))
             assert top == {p.split("/")[0] for p in SFTP_ACCOUNTS[user]}
     # clever's key does not open savvas's folder
     wrong = SftpSettings(name="savvas", host="127.0.0.1", port=ports["sftp"], user="savvas",

@@ -102,9 +102,9 @@ def test_parquet_load(bq_client, tmp_path, google_stack):
     """The Parquet file is written by DuckDB from the emulators' venv (no pyarrow needed here)."""
     import subprocess
 
-    from stack.__main__ import _bq_venv
+    from stack import bq_venv
     path = tmp_path / "scores.parquet"
-    subprocess.run([str(_bq_venv() / "bin" / "python"), "-c",
+    subprocess.run([str(bq_venv() / "bin" / "python"), "-c",
                     "import duckdb, sys; duckdb.sql(\"COPY (SELECT * FROM (VALUES (1, 'Ana', 98.5), (2, 'Zoë', 77.0))"
                     " t(id, name, score)) TO '\" + sys.argv[1] + \"' (FORMAT parquet)\")", str(path)], check=True)
     ds = _ds()

@@ -3,9 +3,10 @@ pulled back, and COPYed into PostgreSQL with its ledger row in the same transact
 synthetic district is seeded into the warehouse folders, loaded into BigQuery (with the
 Bluff + ASD merge) and the vendor views are deployed.
 
-Cadence: on demand (``./run.sh demo``). Sections: ``[etl] data_dir``, ``[sftp_feeds]``,
-``[postgres]`` (password from ``PG_PASSWORD``). Rerun a past day:
-``./run.sh luigi --module pipelines.demo DemoPipeline --date 2026-11-20``; a rerun skips every
+Part of the embedded stack, not of production: it seeds synthetic data and reads the stack's
+own folders. Cadence: on demand (``./run.sh demo``). Sections: ``[etl] data_dir``,
+``[sftp_feeds]``, ``[postgres]`` (password from ``PG_PASSWORD``), ``[stack]``. Rerun a past day:
+``./run.sh luigi --module stack.demo DemoPipeline --date 2026-11-20``; a rerun skips every
 step whose output exists and resumes at the first missing one.
 """
 from __future__ import annotations

