@@ -154,7 +154,7 @@ case "$cmd" in
     sftp-trust)
         bootstrap
         load_config
-        exec "$PY" -m targets.sftp trust "$@"
+        exec "$PY" -m ops.sftp_trust "$@"
         ;;
     bench)
         bootstrap

@@ -5,7 +5,7 @@ Cron (06:50, in SftpOperationsMisc): `./run.sh luigi --module pipelines.easyiep 
 """
 import luigi
 
-from pipelines.vendors import PullFiles
+from pipelines.pulls import PullFiles
 
 
 class EasyIepPull(PullFiles):

@@ -6,7 +6,8 @@ Cron: `./run.sh luigi --module pipelines.otus OtusPush` (add `--force` to send a
 """
 import luigi
 
-from pipelines.vendors import ForwardPulledFiles, VendorPush
+from pipelines.pulls import ForwardPulledFiles
+from pipelines.vendors import VendorPush
 
 
 class OtusPush(VendorPush):

@@ -6,7 +6,8 @@ Cron: `./run.sh luigi --module pipelines.savvas SavvasPush` (add `--force` to se
 """
 import luigi
 
-from pipelines.vendors import PullFiles, VendorPush
+from pipelines.pulls import PullFiles
+from pipelines.vendors import VendorPush
 
 
 class SavvasPush(VendorPush):

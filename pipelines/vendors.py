@@ -25,11 +25,11 @@ import luigi
 from formats.rules import Problem, read_table, validate
 from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, vendors_file
 from pipelines.views import DeployView, export_query
-from registry.vendors import Forward, Pull, Vendor
+from registry.vendors import Vendor
 from targets.bigquery import BigQueryClient
 from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest
-from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient
+from targets.postgres import LedgerTarget, PostgresClient
 from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
@@ -271,103 +271,3 @@ class VendorPush(luigi.WrapperTask):
             logger.info("%s is sent %s; nothing to do on %s", v.name, v.cadence, self.date)
             return []
         return [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force) for i in v.items()]
-
-
-# ---------------------------------------------------------------- pulls and forwards
-
-def pull(name: str) -> Pull:
-    return vendors_file().pull_named(name)
-
-
-def forward(name: str) -> Forward:
-    return vendors_file().forward_named(name)
-
-
-def pulled_item(name: str, size: int, mtime: int) -> str:
-    return f"{name}|{size}|{mtime}"
-
-
-class PullFile(luigi.Task):
-    """One remote file copied (atomically) into our folder; keyed by its name, size and mtime."""
-
-    date = RunDateParameter()
-    pull = luigi.Parameter()
-    remote_name = luigi.Parameter()
-    size = luigi.IntParameter()
-    mtime = luigi.IntParameter()
-
-    def output(self):
-        return LedgerItemTarget(PostgresClient.from_config(), pull(self.pull).job,
-                                pulled_item(self.remote_name, self.size, self.mtime), self.date)
-
-    def run(self):
-        p = pull(self.pull)
-        client = SftpClient.from_config(p.server)
-        remote = f"{p.remote_dir.rstrip('/')}/{self.remote_name}" if p.remote_dir else self.remote_name
-        local = data_dir() / p.dest / (p.local_name or self.remote_name)
-        started = dt.datetime.now(dt.timezone.utc)
-        size = client.download(remote, local, progress=Progress(self, f"pull {self.remote_name}"), group=file_group())
-        _, sha = file_digest(local)
-        self.output().mark_done(direction="in", source=f"sftp://{p.server}{client.path(remote)}",
-                                destination=str(local), bytes=size, sha256=sha, started_at=started)
-        if p.remove_remote:
-            client.remove(remote)
-
-
-class PullFiles(luigi.WrapperTask):
-    """Every remote file of a pull that was not pulled before (or the newest ``latest``)."""
-
-    date = RunDateParameter()
-    pull = luigi.Parameter()
-
-    def requires(self):
-        # A listing (looking, not changing anything) on the pooled connection. Not cached on
-        # the task: Luigi reuses task instances across builds in one process.
-        p = pull(self.pull)
-        files = SftpClient.from_config(p.server).list_files(p.pattern, folder=p.remote_dir)
-        if p.local_name:  # one local file: only the newest remote one matters
-            files = sorted(files, key=lambda f: (f.mtime, f.name))[-1:]
-        elif p.latest:
-            files = sorted(files, key=lambda f: (f.mtime, f.name))[-p.latest:]
-        return [PullFile(date=self.date, pull=p.name, remote_name=f.name, size=f.size, mtime=f.mtime) for f in files]
-
-
-class ForwardFile(luigi.Task):
-    """One pulled file sent on to another partner; done = its ledger row for the day."""
-
-    date = RunDateParameter()
-    forward = luigi.Parameter()
-    remote_name = luigi.Parameter()
-    size = luigi.IntParameter()
-    mtime = luigi.IntParameter()
-
-    def requires(self):
-        return PullFile(date=self.date, pull=forward(self.forward).pull, remote_name=self.remote_name,
-                        size=self.size, mtime=self.mtime)
-
-    def _local(self) -> Path:
-        p = pull(forward(self.forward).pull)
-        return data_dir() / p.dest / (p.local_name or self.remote_name)
-
-    def output(self):
-        return LedgerTarget(PostgresClient.from_config(), forward(self.forward).job, self._local().name, self.date)
-
-    def run(self):
-        f, path = forward(self.forward), self._local()
-        client = SftpClient.from_config(f.server)
-        name = f"{f.remote_dir.rstrip('/')}/{path.name}" if f.remote_dir else path.name
-        size = client.upload_atomic(path, name, progress=Progress(self, f"forward {path.name}"))
-        self.output().mark_done(direction="out", source=str(path), bytes=size, sha256=file_digest(path)[1],
-                                destination=f"sftp://{f.server}{client.path(name)}")
-
-
-class ForwardPulledFiles(luigi.WrapperTask):
-    """The files a pull brings in (as the pull chooses them today), sent on to another partner."""
-
-    date = RunDateParameter()
-    forward = luigi.Parameter()
-
-    def requires(self):
-        pulls = PullFiles(date=self.date, pull=forward(self.forward).pull).requires()
-        return [ForwardFile(date=self.date, forward=self.forward, remote_name=t.remote_name, size=t.size,
-                            mtime=t.mtime) for t in pulls]

@@ -19,17 +19,14 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group
-from formats.csv_dialect import CsvDialect
+from pipelines.base import ROOT
 from targets.bigquery import BigQueryClient, ViewTarget
 from targets.config import Section
 from targets.errors import ConfigError
-from targets.postgres import LedgerTarget, PostgresClient
 
 logger = logging.getLogger(__name__)
 
 VIEWS_DIR = ROOT / "sql" / "views"
-EXPORT_JOB = "bq_export"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _TOP_COLUMN = re.compile(r"^\s{2,}.*\bAS\s+`?([A-Za-z_][\w-]*)`?\s*,?\s*$")
 
@@ -116,31 +113,3 @@ def export_query(client: BigQueryClient, view: str, columns: list[str] | None = 
     columns = list(columns or view_columns(view_files()[view].read_text(encoding="utf-8")))
     listed = ", ".join(f"`{c}` AS `{c}`" for c in columns)
     return f"SELECT {listed} FROM `{client.table_id(view)}`", columns
-
-
-class ExportView(luigi.Task):
-    """A view's rows for the day as a local CSV file in a destination's dialect; done = the
-    export's ledger row (rows, bytes, sha256). The file is written atomically under
-    ``<data_dir>/exports/<date>/``."""
-
-    date = RunDateParameter()
-    view = luigi.Parameter()  # dataset.View
-    filename = luigi.Parameter()
-    dialect = luigi.DictParameter(default={}, significant=False)
-
-    def requires(self):
-        return DeployView(view=self.view)
-
-    def path(self) -> Path:
-        return data_dir() / "exports" / self.date.isoformat() / self.filename
-
-    def output(self):
-        return LedgerTarget(PostgresClient.from_config(), EXPORT_JOB, self.filename, self.date)
-
-    def run(self):
-        client = BigQueryClient.from_config()
-        sql, header = export_query(client, self.view)
-        out = client.export(sql, self.path(), dialect=CsvDialect.from_mapping(dict(self.dialect)), header=header,
-                            progress=Progress(self, f"export {self.filename}"), group=file_group())
-        self.output().mark_done(direction="out", source=client.table_id(self.view), destination=out.path,
-                                rows=out.rows, bytes=out.bytes, sha256=out.sha256)

@@ -27,7 +27,8 @@ from pipelines.base import RunDateParameter, SourceFile, data_dir, define_slots,
 from pipelines.merge import MergeExports
 from registry.schedule import load_schedule
 from registry.sources import Source
-from targets.bigquery import BigQueryClient, GcsArchive
+from targets.bigquery import BigQueryClient
+from targets.gcs import GcsArchive
 from targets.errors import BadInputError, ConfigError
 from targets.local import file_digest
 from targets.postgres import LedgerTarget, PostgresClient

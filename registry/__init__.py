@@ -3,7 +3,8 @@ forwards), ``sources.toml`` (warehouse sources, the Bluff + ASD merges) and ``sc
 (the one schedule table). Each file is parsed once per version into pydantic models whose
 errors name the file and the path inside it (``vendors.toml: clever.files[2].header: ...``,
 counting from 0), and each ships a JSON Schema (``registry/schemas/``) so an editor checks and
-completes the file (Taplo / Even Better TOML read the ``#:schema`` line at its top).
+completes the file (Taplo / Even Better TOML read the ``#:schema`` line at its top;
+``registry/jsonschema.py`` writes them).
 
 These modules read only the registry files they are handed: the path comes from the caller
 (``pipelines.base.registry_file`` looks it up in luigi.cfg).
@@ -11,7 +12,6 @@ These modules read only the registry files they are handed: the path comes from 
 from __future__ import annotations
 
 import functools
-import json
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from targets.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,26 +74,3 @@ def load(path: str | Path, model: type[M]) -> M:
     except FileNotFoundError as e:
         raise ConfigError(f"{path} does not exist") from e
     return _parsed(str(path), mtime, model)
-
-
-def json_schema(model: type[BaseModel], title: str) -> dict:
-    """The JSON Schema an editor uses for the registry file (what ``registry/schemas`` holds)."""
-    schema = model.model_json_schema(mode="validation")
-    hook = getattr(model, "file_schema", None)
-    if hook is not None:
-        schema = hook(schema)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": title}
-
-
-def schema_text(model: type[BaseModel], title: str) -> str:
-    return json.dumps(json_schema(model, title), indent=2, ensure_ascii=False) + "\n"
-
-
-def schemas() -> dict[str, str]:
-    """File name → JSON Schema text, for every registry."""
-    from registry.schedule import ScheduleFile
-    from registry.sources import SourcesFile
-    from registry.vendors import VendorsFile
-    return {"vendors.schema.json": schema_text(VendorsFile, "vendors.toml"),
-            "sources.schema.json": schema_text(SourcesFile, "sources.toml"),
-            "schedule.schema.json": schema_text(ScheduleFile, "schedule.toml")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from registry import SCHEMAS, schemas
+from registry.jsonschema import SCHEMAS, schemas
 
 
 def main(argv: list[str]) -> int:

@@ -1,10 +1,11 @@
-"""BigQuery and GCS: clients from ``[bigquery]`` and ``[gcs]``; loads that replace the run's
-table (so a rerun never duplicates rows); streaming exports to atomic local files in a
-per-destination CSV dialect; views deployed only when their SQL changed; raw-file archive.
+"""BigQuery: a client from ``[bigquery]``; loads that replace the run's table (so a rerun never
+duplicates rows); streaming exports to atomic local files in a per-destination CSV dialect;
+views deployed only when their SQL changed (``ViewTarget``). The raw-file archive is
+``targets/gcs.py``.
 
 ``[bigquery] project, location, api_endpoint`` (emulator), ``credentials`` = ``anonymous``
 (emulator), a service-account key file, or empty for application-default credentials
-(``GOOGLE_APPLICATION_CREDENTIALS``). ``[gcs] project, bucket, api_endpoint, credentials``.
+(``GOOGLE_APPLICATION_CREDENTIALS``).
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ from typing import Callable
 import google.api_core.exceptions as gexc
 import luigi
 from google.api_core.client_options import ClientOptions
-from google.cloud import bigquery, storage
+from google.cloud import bigquery
 
 from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
+from targets.google import credentials, transient
 from targets.local import atomic_open, file_digest
 
 logger = logging.getLogger(__name__)
@@ -37,18 +39,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 VIEW_HASH_PREFIX = "sql-sha256:"
 _PLAIN_TYPES = {"STRING", "INTEGER", "INT64"}
-
-
-def _credentials(value: str | None, section: str):
-    if value in (None, ""):
-        return None  # application-default credentials
-    if value == "anonymous":
-        from google.auth.credentials import AnonymousCredentials
-        return AnonymousCredentials()
-    from google.oauth2 import service_account
-    if not Path(value).exists():
-        raise ConfigError(f"[{section}] credentials: key file {value} does not exist")
-    return service_account.Credentials.from_service_account_file(value)
 
 
 @dataclass(frozen=True)
@@ -86,11 +76,6 @@ _POOL: dict[tuple[int, BigQuerySettings], "BigQueryClient"] = {}
 _POOL_LOCK = threading.Lock()
 
 
-def _transient(e: Exception) -> bool:
-    return isinstance(e, (gexc.ServerError, gexc.TooManyRequests, gexc.ServiceUnavailable, ConnectionError,
-                          TimeoutError))
-
-
 class BigQueryClient:
     """One google-cloud-bigquery client per settings and process."""
 
@@ -98,7 +83,7 @@ class BigQueryClient:
         self.settings = settings
         options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
         self.bq = bigquery.Client(project=settings.project, location=settings.location,
-                                  credentials=_credentials(settings.credentials, "bigquery"),
+                                  credentials=credentials(settings.credentials, "bigquery"),
                                   client_options=options)
 
     @classmethod
@@ -162,7 +147,7 @@ class BigQueryClient:
             except gexc.BadRequest as e:
                 raise BadInputError(str(path), _first_error(e, job if "job" in locals() else None)) from e
             except Exception as e:
-                if _transient(e):
+                if transient(e):
                     raise TransientError(f"BigQuery load of {path.name} into {table}: {e}") from e
                 raise
         rows = job.output_rows if job.output_rows is not None else self.bq.get_table(table_id).num_rows
@@ -362,73 +347,3 @@ def _first_error(e: Exception, job) -> str:
         if msg:
             return msg
     return str(getattr(e, "message", e))
-
-
-# ---------------------------------------------------------------- GCS raw archive
-
-@dataclass(frozen=True)
-class GcsSettings:
-    project: str
-    bucket: str
-    api_endpoint: str | None = None
-    credentials: str | None = None
-
-    @classmethod
-    def from_config(cls, section: str = "gcs") -> "GcsSettings":
-        s = Section(section)
-        return cls(project=s.str("project", required=True), bucket=s.str("bucket", required=True),
-                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None)
-
-
-class GcsArchive:
-    """Raw files archived as ``gs://<bucket>/<folder>/<date>/<file>`` (bucket created if missing)."""
-
-    _pool: dict[tuple[int, GcsSettings], "GcsArchive"] = {}
-
-    def __init__(self, settings: GcsSettings):
-        self.settings = settings
-        options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
-        self.gcs = storage.Client(project=settings.project, credentials=_credentials(settings.credentials, "gcs"),
-                                  client_options=options)
-        self._bucket = None
-
-    @classmethod
-    def from_config(cls, section: str = "gcs") -> "GcsArchive":
-        settings = GcsSettings.from_config(section)
-        key = (os.getpid(), settings)
-        if key not in cls._pool:
-            cls._pool[key] = cls(settings)
-        return cls._pool[key]
-
-    def bucket(self):
-        if self._bucket is None:
-            bucket = self.gcs.bucket(self.settings.bucket)
-            if not bucket.exists():
-                bucket = self.gcs.create_bucket(self.settings.bucket)
-            self._bucket = bucket
-        return self._bucket
-
-    @staticmethod
-    def object_name(folder: str, run_date: dt.date, name: str) -> str:
-        return f"{folder.strip('/')}/{run_date.isoformat()}/{name}"
-
-    def archive(self, path: str | os.PathLike, folder: str, run_date: dt.date) -> str:
-        """Upload the file (replacing the same object); returns its gs:// URI."""
-        name = self.object_name(folder, run_date, Path(path).name)
-        blob = self.bucket().blob(name)
-        try:
-            blob.upload_from_filename(os.fspath(path))
-        except Exception as e:
-            if _transient(e):
-                raise TransientError(f"GCS upload of {Path(path).name}: {e}") from e
-            raise
-        return f"gs://{self.settings.bucket}/{name}"
-
-    def exists(self, folder: str, run_date: dt.date, name: str) -> bool:
-        return self.bucket().blob(self.object_name(folder, run_date, name)).exists()
-
-    def read(self, uri: str) -> bytes:
-        prefix = f"gs://{self.settings.bucket}/"
-        if not uri.startswith(prefix):
-            raise ValueError(f"{uri} is not in bucket {self.settings.bucket}")
-        return self.bucket().blob(uri[len(prefix):]).download_as_bytes()

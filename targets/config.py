@@ -90,8 +90,3 @@ class Section:
     def path(self, key: str, default: str | None = None, required: bool = False) -> Path | None:
         raw = self._raw(key, default, required)
         return Path(os.path.expanduser(raw)) if raw else None
-
-
-def sections_with_prefix(prefix: str, parser: configparser.ConfigParser | None = None) -> list[str]:
-    parser = parser if parser is not None else luigi.configuration.get_config()
-    return sorted(s for s in parser.sections() if s.startswith(prefix))

@@ -6,12 +6,11 @@ Settings per server: ``host, port, user, key_file`` (or ``password = ${VAR}``), 
 ``connect_timeout, io_timeout, retries, backoff, done_marker``; tuning: ``write_request_size``,
 ``read_request_size`` (0 = the server's advertised limits, else 32 KiB) and ``prefetch_requests``.
 
-``python -m targets.sftp trust NAME [--yes]`` (``./run.sh sftp-trust NAME``) shows a server's key
-fingerprint and records it in the section's known_hosts file after you confirm it.
+``./run.sh sftp-trust NAME`` (ops/sftp_trust.py) shows a server's key fingerprint and records it
+in the section's known_hosts file after you confirm it.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import datetime as dt
@@ -23,7 +22,6 @@ import os
 import posixpath
 import socket
 import stat as stat_mod
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ import paramiko.sftp
 
 from targets.config import Section
 from targets.errors import ConfigError, HostKeyError, TransientError
+from targets.hostkeys import verify_host_key
 from targets.local import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -46,12 +45,6 @@ Progress = Callable[[int, int], None]
 _CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr", "aes192-ctr")
 _NETWORK_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.ECONNABORTED,
                    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN}
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH-style SHA256 fingerprint (``SHA256:base64``)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 @dataclass(frozen=True)
@@ -163,7 +156,7 @@ class _Connection:
                 [t for t in pinned_types if t in options.key_types] + list(options.key_types)))
         try:
             transport.start_client(timeout=s.connect_timeout)
-            verify_host_key(s, transport.get_remote_server_key(), expected)
+            verify_host_key(s.name, s.address, transport.get_remote_server_key(), expected)
             self._authenticate(transport)
             self.sftp = paramiko.SFTPClient.from_transport(transport)
         except BaseException:
@@ -208,25 +201,10 @@ def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
         return _SAFE_REQUEST, _SAFE_REQUEST  # not offered: stay within what every server accepts
     if t != paramiko.sftp.CMD_EXTENDED_REPLY:
         return _SAFE_REQUEST, _SAFE_REQUEST
-    _packet, max_read, max_write = msg.get_int64(), msg.get_int64(), msg.get_int64()
+    msg.get_int64()  # the largest packet: not needed, the request sizes follow
+    max_read, max_write = msg.get_int64(), msg.get_int64()
     return (min(max_read, _MAX_REQUEST) if max_read else _SAFE_REQUEST,
             min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
-
-
-def verify_host_key(s: SftpSettings, key: paramiko.PKey, expected: list[paramiko.PKey]) -> None:
-    """Refuse an unknown or changed host key with the server's name and the fingerprint seen."""
-    if any(k.get_name() == key.get_name() and k.asbytes() == key.asbytes() for k in expected):
-        return
-    seen = f"{key.get_name()} {fingerprint(key)}"
-    if expected:
-        known = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in expected)
-        raise HostKeyError(
-            f"SFTP server '{s.name}' ({s.address}) host key has CHANGED: it offered {seen}, but we "
-            f"expect {known}. This can be an attack or a rebuilt server: confirm the new "
-            f"fingerprint with the vendor before running ./run.sh sftp-trust {s.name}. Nothing was sent.")
-    raise HostKeyError(
-        f"SFTP server '{s.name}' ({s.address}) offered an unknown host key {seen}. Check the "
-        f"fingerprint with the vendor, then run ./run.sh sftp-trust {s.name} to record it. Nothing was sent.")
 
 
 def _is_transient(e: BaseException, conn: _Connection) -> bool:
@@ -476,69 +454,3 @@ class SftpNewFilesTarget(luigi.Target):
 
     def __repr__(self) -> str:
         return f"SftpNewFilesTarget({self.client.settings.name!r}, {self.names!r}, since={self.since})"
-
-
-# ---------------------------------------------------------------- ./run.sh sftp-trust NAME
-
-def _offered_key(host: str, port: int, timeout: float) -> paramiko.PKey:
-    """The host key a server offers, read from a key exchange without logging in."""
-    sock = socket.create_connection((host, port), timeout=timeout)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.start_client(timeout=timeout)
-        return transport.get_remote_server_key()
-    finally:
-        transport.close()
-
-
-def trust(name: str, assume_yes: bool = False, stdin=sys.stdin, out=sys.stdout) -> int:
-    """Show the key ``[sftp_<name>]`` offers; record it in its known_hosts file on 'yes'."""
-    s = Section(f"sftp_{name}")
-    pinned = tuple(k.strip() for k in (s.str("host_key") or "").split(",") if k.strip())
-    settings = SftpSettings(name=name, host=s.str("host", required=True), user=s.str("user") or "",
-                            port=s.int("port", 22), host_keys=pinned, known_hosts=s.path("known_hosts"),
-                            connect_timeout=s.float("connect_timeout", 15.0))
-    key = _offered_key(settings.host, settings.port, settings.connect_timeout)
-    print(f"SFTP server '{name}' ({settings.address}) offers {key.get_name()} {fingerprint(key)}", file=out)
-    expected = settings.expected_keys()
-    if any(k.asbytes() == key.asbytes() for k in expected):
-        print("This key is already trusted.", file=out)
-        return 0
-    if expected:
-        print("WARNING: this differs from the key we trust: " +
-              ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in expected), file=out)
-    if settings.known_hosts is None:
-        print(f"[sftp_{name}] has no known_hosts file; to pin this key add to the section:\n"
-              f"host_key = {key.get_name()} {key.get_base64()}", file=out)
-        return 1
-    if not assume_yes:
-        print("Have you confirmed this fingerprint with the server's owner? Type 'yes' to record it: ",
-              end="", file=out, flush=True)
-        if stdin.readline().strip().lower() != "yes":
-            print("Not recorded.", file=out)
-            return 1
-    hk = paramiko.HostKeys()
-    if settings.known_hosts.exists():
-        hk.load(str(settings.known_hosts))
-    hk.add(settings.known_hosts_name, key.get_name(), key)  # replaces an old key of that type
-    with atomic_path(settings.known_hosts, mode=0o644) as tmp:
-        hk.save(str(tmp))
-    print(f"Recorded in {settings.known_hosts}.", file=out)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="run.sh sftp-trust")
-    ap.add_argument("command", choices=["trust"])
-    ap.add_argument("name", help="the server: NAME of a [sftp_NAME] section")
-    ap.add_argument("--yes", action="store_true", help="record without asking")
-    args = ap.parse_args(argv)
-    try:
-        return trust(args.name, args.yes)
-    except (ConfigError, OSError, paramiko.SSHException) as e:
-        print(f"sftp-trust: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,7 +40,7 @@ def bq_client(google_stack):
 
 @pytest.fixture
 def gcs_archive(google_stack):
-    from targets.bigquery import GcsArchive, GcsSettings
+    from targets.gcs import GcsArchive, GcsSettings
     port = StackState.load(google_stack).ports["gcs"]
     return GcsArchive(GcsSettings(project=stack.BQ_PROJECT, bucket=f"b-{uuid.uuid4().hex[:8]}",
                                   api_endpoint=f"http://127.0.0.1:{port}", credentials="anonymous"))

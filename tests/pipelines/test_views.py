@@ -63,20 +63,3 @@ def test_view_columns_and_placeholders():
         "Student_Email", "SIS_ID", "School_ID", "Date", "Record_Type", "Status", "Note"]
     with pytest.raises(ConfigError, match=r"no value for placeholder \{district_code\}"):
         render("SELECT '{district_code}' AS x", {"project": "p"})
-
-
-def test_export_view_writes_the_file_and_its_ledger_row_once(loaded_district, pg_settings):
-    from pipelines.base import data_dir
-    from pipelines.views import ExportView
-    from targets.postgres import PostgresClient
-    task = ExportView(date=DAY, view="roster_files.SAVVAS_SCHOOL", filename="SCHOOL.txt",
-                      dialect={"quoting": "all", "line_ending": "crlf"})
-    assert luigi.build([DeployViews(), task], local_scheduler=True)
-    path = data_dir() / "exports" / "2026-11-24" / "SCHOOL.txt"
-    assert path.read_bytes().startswith(b'"school_code","school_name","district_code","grade_start"')
-    assert b"\r\n" in path.read_bytes()
-    row = PostgresClient(pg_settings).last_success("bq_export", "SCHOOL.txt")
-    assert row["rows"] == 4 and row["bytes"] == path.stat().st_size
-    mtime = path.stat().st_mtime_ns
-    assert luigi.build([task], local_scheduler=True)
-    assert path.stat().st_mtime_ns == mtime

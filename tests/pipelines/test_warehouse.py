@@ -12,7 +12,8 @@ import pytest
 
 from pipelines.warehouse import BigQueryOperations, BigQueryOperationsMisc
 from registry.sources import load_sources
-from targets.bigquery import BigQueryClient, GcsArchive
+from targets.bigquery import BigQueryClient
+from targets.gcs import GcsArchive
 from targets.errors import ConfigError
 from tests.ledger import ledger_rows
 

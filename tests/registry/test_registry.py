@@ -5,7 +5,8 @@ import json
 import pytest
 
 from pipelines.base import ROOT
-from registry import SCHEMAS, load, schemas
+from registry import load
+from registry.jsonschema import SCHEMAS, schemas
 from registry.vendors import VendorsFile, load_vendors
 from targets.errors import ConfigError
 

@@ -1,7 +1,6 @@
 """SFTP client against real servers: the stack's asyncssh server and OpenSSH's sshd."""
 import dataclasses
 import hashlib
-import io
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 
 from stack import free_port, wait_port
 from targets.errors import ConfigError, HostKeyError, TransientError
-from targets.sftp import SftpClient, SftpFileTarget, SftpSettings, trust
+from targets.sftp import SftpClient, SftpFileTarget, SftpSettings
 from tests.netproxy import TcpProxy
 
 
@@ -269,25 +268,6 @@ def test_config_errors_name_the_setting(tmp_path):
             SftpSettings.from_config("z")
     finally:
         config.luigi.configuration.get_config = orig
-
-
-def test_sftp_trust_records_key_after_confirmation(stack_config, stack_var, tmp_path):
-    """./run.sh sftp-trust: shows the fingerprint, records only on 'yes', then connections work."""
-    import luigi.configuration
-    parser = luigi.configuration.get_config()
-    known = tmp_path / "kh" / "known_hosts"
-    parser.set("sftp_feeds", "known_hosts", str(known))
-    out = io.StringIO()
-    assert trust("feeds", stdin=io.StringIO("no\n"), out=out) == 1
-    assert "offers ssh-ed25519 SHA256:" in out.getvalue() and not known.exists()
-    with pytest.raises(HostKeyError):
-        SftpClient(SftpSettings.from_config("feeds")).exists("x")
-    out = io.StringIO()
-    assert trust("feeds", stdin=io.StringIO("yes\n"), out=out) == 0
-    assert "Recorded in" in out.getvalue()
-    assert SftpClient(SftpSettings.from_config("feeds")).list_files() is not None
-    out = io.StringIO()
-    assert trust("feeds", assume_yes=True, out=out) == 0 and "already trusted" in out.getvalue()
 
 
 def test_password_login_from_environment(stack_config, stack_var, tmp_path, monkeypatch):

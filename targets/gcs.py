@@ -1,0 +1,85 @@
+"""GCS raw archive: every file the warehouse loads is kept as
+``gs://<bucket>/<folder>/<date>/<file>`` (the bucket is created if missing; the same object is
+replaced by a rerun). ``[gcs] project, bucket, api_endpoint, credentials`` (see targets/google.py).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.api_core.client_options import ClientOptions
+from google.cloud import storage
+
+from targets.config import Section
+from targets.errors import TransientError
+from targets.google import credentials, transient
+
+
+@dataclass(frozen=True)
+class GcsSettings:
+    project: str
+    bucket: str
+    api_endpoint: str | None = None
+    credentials: str | None = None
+
+    @classmethod
+    def from_config(cls, section: str = "gcs") -> "GcsSettings":
+        s = Section(section)
+        return cls(project=s.str("project", required=True), bucket=s.str("bucket", required=True),
+                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None)
+
+
+class GcsArchive:
+    """Raw files archived as ``gs://<bucket>/<folder>/<date>/<file>`` (bucket created if missing)."""
+
+    _pool: dict[tuple[int, GcsSettings], "GcsArchive"] = {}
+
+    def __init__(self, settings: GcsSettings):
+        self.settings = settings
+        options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
+        self.gcs = storage.Client(project=settings.project, credentials=credentials(settings.credentials, "gcs"),
+                                  client_options=options)
+        self._bucket = None
+
+    @classmethod
+    def from_config(cls, section: str = "gcs") -> "GcsArchive":
+        settings = GcsSettings.from_config(section)
+        key = (os.getpid(), settings)
+        if key not in cls._pool:
+            cls._pool[key] = cls(settings)
+        return cls._pool[key]
+
+    def bucket(self):
+        if self._bucket is None:
+            bucket = self.gcs.bucket(self.settings.bucket)
+            if not bucket.exists():
+                bucket = self.gcs.create_bucket(self.settings.bucket)
+            self._bucket = bucket
+        return self._bucket
+
+    @staticmethod
+    def object_name(folder: str, run_date: dt.date, name: str) -> str:
+        return f"{folder.strip('/')}/{run_date.isoformat()}/{name}"
+
+    def archive(self, path: str | os.PathLike, folder: str, run_date: dt.date) -> str:
+        """Upload the file (replacing the same object); returns its gs:// URI."""
+        name = self.object_name(folder, run_date, Path(path).name)
+        blob = self.bucket().blob(name)
+        try:
+            blob.upload_from_filename(os.fspath(path))
+        except Exception as e:
+            if transient(e):
+                raise TransientError(f"GCS upload of {Path(path).name}: {e}") from e
+            raise
+        return f"gs://{self.settings.bucket}/{name}"
+
+    def exists(self, folder: str, run_date: dt.date, name: str) -> bool:
+        return self.bucket().blob(self.object_name(folder, run_date, name)).exists()
+
+    def read(self, uri: str) -> bytes:
+        prefix = f"gs://{self.settings.bucket}/"
+        if not uri.startswith(prefix):
+            raise ValueError(f"{uri} is not in bucket {self.settings.bucket}")
+        return self.bucket().blob(uri[len(prefix):]).download_as_bytes()
