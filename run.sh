@@ -142,7 +142,7 @@ case "$cmd" in
     status)
         bootstrap
         load_config
-        exec "$PY" -m pipelines.status "$@"
+        exec "$PY" -m ops.status "$@"
         ;;
     validate)
         bootstrap
