@@ -115,3 +115,11 @@ def test_the_old_name_of_merges_is_still_read(tmp_path):
     path.write_text('[[stack]]\nname = "m"\noutput = "x/m.csv"\ninputs = [{ file = "a.csv", source = "A" },'
                     ' { file = "b.csv", source = "B" }]\n')
     assert load_sources(path).merge_named("m").folder == "x"
+
+
+def test_old_slots_in_sources_say_where_they_went(tmp_path):
+    from registry.sources import SourcesFile
+    path = tmp_path / "sources.toml"
+    path.write_text('[slots]\nBigQueryOperations = ["eis"]\n')
+    with pytest.raises(ConfigError, match=r"sources.toml: \[slots\] moved to schedule.toml"):
+        load(path, SourcesFile)
