@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-import zoneinfo
 from pathlib import Path
 
 import luigi
@@ -14,6 +13,7 @@ from tqdm import tqdm
 from registry.schedule import load_schedule
 from registry.sources import SourcesFile, load_sources
 from registry.vendors import VendorsFile, load_vendors
+from targets import clock
 from targets.config import Section
 from targets.errors import ConfigError
 from targets.local import LocalFileTarget
@@ -22,13 +22,17 @@ from targets.local import LocalFileTarget
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def today() -> dt.date:
-    """Today in the district's time zone (``[etl] timezone``), not the server's."""
+def timezone() -> str:
+    """The district's time zone (``[etl] timezone``), not the server's."""
     try:
-        name = Section("etl").str("timezone", "America/Chicago")
+        return Section("etl").str("timezone", "America/Chicago")
     except ConfigError:
-        name = "America/Chicago"
-    return dt.datetime.now(zoneinfo.ZoneInfo(name)).date()
+        return "America/Chicago"
+
+
+def today() -> dt.date:
+    """Today in the district's time zone, from the one clock (targets/clock.py)."""
+    return clock.today(timezone())
 
 
 class RunDateParameter(luigi.DateParameter):

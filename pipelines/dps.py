@@ -33,6 +33,7 @@ from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
 from formats.spreadsheet import workbook_rows, write_workbook
 from pipelines.base import ROOT, RunDateParameter, data_dir, file_group, local_target
 from pipelines.texas import fiscal_quarter, fiscal_year, quarter_bounds
+from targets import clock
 from targets.config import Section
 from targets.errors import BadInputError, DeadlineMissedError
 from targets.local import atomic_path, file_digest
@@ -243,7 +244,7 @@ class ReceiveFromDps(luigi.Task):
         if not ready.complete():
             sent = _send_time(self.date)
             settings = DpsSettings.from_config()
-            if sent is not None and dt.datetime.now(dt.timezone.utc) > sent + dt.timedelta(hours=settings.deadline_hours):
+            if sent is not None and clock.now() > sent + dt.timedelta(hours=settings.deadline_hours):
                 return [ready, DpsDeadlineMissed(date=self.date)]
             if not getattr(self, "_said_waiting", False):  # luigi asks requires() more than once
                 self._said_waiting = True

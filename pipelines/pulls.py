@@ -11,7 +11,6 @@ slot (``schedule.toml``). Sections: ``[vendors] vendors_file``, ``[sftp_<server>
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import luigi
 
 from pipelines.base import Progress, RunDateParameter, data_dir, file_group, vendors_file
 from registry.vendors import Forward, Pull
+from targets import clock
 from targets.local import file_digest
 from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient
 from targets.sftp import SftpClient
@@ -56,7 +56,7 @@ class PullFile(luigi.Task):
         client = SftpClient.from_config(p.server)
         remote = f"{p.remote_dir.rstrip('/')}/{self.remote_name}" if p.remote_dir else self.remote_name
         local = data_dir() / p.dest / (p.local_name or self.remote_name)
-        started = dt.datetime.now(dt.timezone.utc)
+        started = clock.now()
         size = client.download(remote, local, progress=Progress(self, f"pull {self.remote_name}"), group=file_group())
         _, sha = file_digest(local)
         self.output().mark_done(direction="in", source=f"sftp://{p.server}{client.path(remote)}",

@@ -26,6 +26,7 @@ from formats.rules import Problem, read_table, validate
 from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, vendors_file
 from pipelines.views import DeployView, export_query
 from registry.vendors import Vendor
+from targets import clock
 from targets.bigquery import BigQueryClient
 from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest
@@ -126,7 +127,7 @@ def check(v: Vendor, day: dt.date) -> dict:
 def _set_aside(v: Vendor, day: dt.date) -> Path:
     """Move a refused day's exports to ``refused/<time>/`` so the rerun exports afresh."""
     folder = export_dir(day, v.name)
-    kept = folder / "refused" / dt.datetime.now().strftime("%H%M%S")
+    kept = folder / "refused" / clock.now().strftime("%H%M%S")
     kept.mkdir(parents=True, exist_ok=True)
     for f in v.files:
         if (folder / f.file).exists():
@@ -177,7 +178,7 @@ class UploadVendorItem(luigi.Task):
             local, rows, source = folder / self.item, per_file[self.item], str(folder / self.item)
         client = SftpClient.from_config(v.server)
         name = f"{v.remote_dir.rstrip('/')}/{self.item}" if v.remote_dir else self.item
-        started = dt.datetime.now(dt.timezone.utc)
+        started = clock.now()
         size = client.upload_atomic(local, name, progress=Progress(self, f"upload {self.item}"))
         _, sha = file_digest(local)
         for f in v.files if v.packaging == "zip" else [v.file(self.item)]:

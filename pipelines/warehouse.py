@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from pipelines.base import RunDateParameter, SourceFile, data_dir, define_slots,
 from pipelines.merge import MergeExports
 from registry.schedule import load_schedule
 from registry.sources import Source
+from targets import clock
 from targets.bigquery import BigQueryClient
 from targets.gcs import GcsArchive
 from targets.errors import BadInputError, ConfigError
@@ -78,7 +78,7 @@ class LoadFileToBigQuery(luigi.Task):
         if source is None:
             raise ConfigError(f"{self.folder}/{self.filename} matches no entry of the source registry")
         ledger = self.output()
-        started = dt.datetime.now(dt.timezone.utc)
+        started = clock.now()
         try:
             check_file(self.path, source)
             self.set_status_message(f"archiving {self.filename} to GCS")

@@ -24,6 +24,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
+from targets import clock
 from targets.config import Section
 from targets.errors import BadInputError, TransientError
 
@@ -277,12 +278,13 @@ class PostgresClient:
             return False
 
     def _insert_ledger(self, cur, e: LedgerEntry, status: str, error: str | None = None) -> None:
+        finished = clock.now()  # the one clock, so a simulated day's rows carry its times
         cur.execute(sql.SQL(
             "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
             " rows, bytes, sha256, started_at, finished_at, error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, COALESCE(%s, now()), clock_timestamp(), %s)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
-                           status, e.rows, e.bytes, e.sha256, e.started_at, error))
+                           status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error))
 
     def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None,
                replace: bool = False) -> None:
@@ -322,7 +324,7 @@ class PostgresClient:
         copy = sql.SQL("COPY {}{} FROM STDIN WITH (FORMAT csv, HEADER {}, DELIMITER {}, ENCODING {})").format(
             target, cols, sql.SQL("true" if header else "false"), sql.Literal(delimiter), sql.Literal(encoding))
         self.ensure_schema()
-        entry.started_at = entry.started_at or dt.datetime.now(dt.timezone.utc)
+        entry.started_at = entry.started_at or clock.now()
         entry.destination = entry.destination or f"{self.settings.describe()}#{table}"
         entry.source = entry.source or os.fspath(path)
         try:
