@@ -29,3 +29,15 @@ def quarter_bounds(fy: int, quarter: int) -> tuple[dt.date, dt.date]:
 def period_label(day: dt.date) -> str:
     """``FY2025_Q2`` for the fiscal quarter holding ``day``."""
     return f"FY{fiscal_year(day)}_Q{fiscal_quarter(day)}"
+
+
+def ended_quarter(day: dt.date) -> tuple[int, int]:
+    """(FY, quarter) of the fiscal quarter that ended before the one holding ``day``: what a
+    report sent on 1 December is about (Sep–Nov, Q1)."""
+    fy, q = fiscal_year(day), fiscal_quarter(day)
+    return (fy - 1, 4) if q == 1 else (fy, q - 1)
+
+
+def quarter_label(fy: int, quarter: int) -> str:
+    """``FY2027_Q1``: how file names carry a fiscal quarter."""
+    return f"FY{fy}_Q{quarter}"

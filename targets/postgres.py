@@ -267,6 +267,30 @@ class PostgresClient:
                 return None
             return dict(zip([d.name for d in cur.description], row))
 
+    def outstanding(self, job: str, answered_by: str) -> dict | None:
+        """The newest success of ``job`` whose item has no success in ``answered_by`` (e.g. the
+        DPS send still waiting for its receive), or None: one query."""
+        query = sql.SQL("SELECT item, run_date, sha256, finished_at FROM {0} s WHERE s.job_name = %s AND"
+                        " s.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM {0} r WHERE r.job_name = %s AND"
+                        " r.item = s.item AND r.status = 'succeeded') ORDER BY s.finished_at DESC LIMIT 1"
+                        ).format(LEDGER)
+        try:
+            with self.transaction() as cur:
+                cur.execute(query, (job, answered_by))
+                row = cur.fetchone()
+                return dict(zip([d.name for d in cur.description], row)) if row else None
+        except psycopg2.errors.UndefinedTable:
+            return None
+
+    def success_with_sha(self, job: str, sha256: str) -> dict | None:
+        """The newest success of ``job`` for this exact content (which quarter a remote file is)."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("SELECT item, run_date, finished_at FROM {} WHERE job_name = %s AND sha256 = %s"
+                                " AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1").format(LEDGER),
+                        (job, sha256))
+            row = cur.fetchone()
+            return dict(zip([d.name for d in cur.description], row)) if row else None
+
     def has_item(self, job: str, item: str) -> bool:
         """A succeeded row for (job, item) on any run date (e.g. a remote file already pulled)."""
         try:

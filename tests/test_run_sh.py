@@ -44,8 +44,9 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert re.search(r"district-local\.powerschool\.students\s+300 rows", first.stdout)
     assert "BigQuery views deployed (20)" in first.stdout
     assert "DPS exchange: waiting for DPS" in first.stdout  # the stand-in answers seconds after the send
-    assert re.search(r"DPS workbooks on the share .*: DPS_not_in_IMPACT_2027_Q1\.xlsx, "
-                     r"DPS_total_runaway_events_2027_Q1\.xlsx, IMPACT_not_in_DPS_2027_Q1\.xlsx", first.stdout)
+    # 2 November reports the quarter that ended: FY2026 Q4 (Jun–Aug)
+    assert re.search(r"DPS workbooks on the share .*: DPS_not_in_IMPACT_FY2026_Q4\.xlsx, "
+                     r"DPS_total_runaway_events_FY2026_Q4\.xlsx, IMPACT_not_in_DPS_FY2026_Q4\.xlsx", first.stdout)
     # 2026-11-02 is a Monday: OTUS gets its weekly file too
     assert re.search(r"clever\s+home/clever/enrollments.csv, .*home/clever/teachers.csv", first.stdout)
     assert re.search(r"otus\s+home/incoming/OTUS_Attendance_Discipline.csv, home/incoming/savvas_scores_20261102.csv",

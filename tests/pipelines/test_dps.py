@@ -14,13 +14,14 @@ import luigi.configuration
 import pytest
 from openpyxl import load_workbook
 
-from pipelines.dps import (COUNTS, RESULTS, TXT_NAME, ReceiveFromDps, SendToDps, norm_name, reconcile,
-                           work_dir)
+from pipelines.dps import COUNTS, RESULTS, TXT_NAME, ReceiveFromDps, SendToDps, sent_file, work_dir
+from pipelines.dps_reconcile import norm_name, reconcile
 from targets.errors import ConfigError
 from targets.sourcedb import OracleSettings
+from stack import free_port
 from tests.ledger import ledger_rows
 
-DAY = dt.date(2026, 11, 24)  # FY2027 Q1 (Sep–Nov 2026)
+DAY = dt.date(2026, 12, 1)  # the send day: it reports FY2027 Q1 (Sep–Nov 2026), the quarter that ended
 
 IMPACT = """
 CREATE SCHEMA impact;
@@ -89,7 +90,7 @@ def test_send_wait_receive_and_workbooks(dps):
     assert sent[1:] == ["P1|Garcia|Ana|20100501|F|TRAVIS|20260910", "P2|O'Brien Jr.|Zoë|20110203|F|HARRIS|20261001",
                         "P3|Nguyen|Liam|20091212|M|BEXAR|20260920", "P3|Nguyen|Liam|20091212|M|BEXAR|20261102"]
     (sent_row,) = _ledger(dps["settings"], "dps_send")
-    ref = load_workbook(work_dir(DAY) / "end_export.xlsx").active
+    ref = load_workbook(work_dir(DAY) / "end_export_FY2027_Q1.xlsx").active
     assert ref.freeze_panes == "A2" and ref["A1"].value == "Person Id" and ref["D2"].value.date() == dt.date(2010, 5, 1)
 
     # before DPS answers: waiting (missing data), not failed
@@ -101,8 +102,8 @@ def test_send_wait_receive_and_workbooks(dps):
     (dps["results"] / COUNTS).write_text(COUNTS_TXT)
     assert _build(ReceiveFromDps(date=DAY)).status.name == "SUCCESS"
     books = sorted(p.name for p in dps["share"].iterdir())
-    assert books == ["DPS_not_in_IMPACT_2027_Q1.xlsx", "DPS_total_runaway_events_2027_Q1.xlsx",
-                     "IMPACT_not_in_DPS_2027_Q1.xlsx"]
+    assert books == ["DPS_not_in_IMPACT_FY2027_Q1.xlsx", "DPS_total_runaway_events_FY2027_Q1.xlsx",
+                     "IMPACT_not_in_DPS_FY2027_Q1.xlsx"]
     impact_only = [r for r in load_workbook(dps["share"] / books[2]).active.iter_rows(values_only=True)]
     assert impact_only[0] == ("Person Id", "Last Name", "First Name", "Dob", "County", "Region", "Episodes",
                               "First Runaway Date", "Conservatorship", "Placement Type")
@@ -117,8 +118,9 @@ def test_send_wait_receive_and_workbooks(dps):
     assert len(mail) == 1
     body = mail[0]
     assert "IMPACT not in DPS" in body and "Nguyen" not in body and "SMITH" not in body
-    assert (work_dir(DAY).parent / "archive" / DAY.isoformat() / "received" / RESULTS).exists()
-    assert [r[0] for r in _ledger(dps["settings"], "dps_receive")][-1] == "delivered"
+    assert (work_dir(DAY).parent / "archive" / "FY2027_Q1" / "received" / RESULTS).exists()
+    assert [r[0] for r in _ledger(dps["settings"], "dps_receive")][-1] == "FY2027_Q1"
+    assert [r[0] for r in _ledger(dps["settings"], "dps_send")] == ["FY2027_Q1"]
 
     # never twice: the send and the receive are done
     mtime = (dps["outbound"] / TXT_NAME).stat().st_mtime_ns
@@ -134,12 +136,12 @@ def test_killed_after_upload_before_ledger_is_not_sent_again(dps):
     assert _build(ExtractForDps(date=DAY)).status.name == "SUCCESS"
     # the upload happened, then the process died before writing the ledger row
     client = SftpClient(SftpSettings.from_config("dps"))
-    client.upload_atomic(work_dir(DAY) / TXT_NAME, f"/outbound/{dps['outbound'].name}/{TXT_NAME}")
+    client.upload_atomic(sent_file(DAY), f"/outbound/{dps['outbound'].name}/{TXT_NAME}")
     mtime = (dps["outbound"] / TXT_NAME).stat().st_mtime_ns
     time.sleep(0.05)
     assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
     assert (dps["outbound"] / TXT_NAME).stat().st_mtime_ns == mtime  # recognised by sha256, not re-sent
-    assert [r[:2] for r in _ledger(dps["settings"], "dps_send")] == [(TXT_NAME, "succeeded")]
+    assert [r[:2] for r in _ledger(dps["settings"], "dps_send")] == [("FY2027_Q1", "succeeded")]
 
 
 def test_deadline_passed_one_alert_and_nonzero_exit(dps):
@@ -153,7 +155,7 @@ def test_deadline_passed_one_alert_and_nonzero_exit(dps):
                             "--date", DAY.isoformat(), "--local-scheduler"], env=env, capture_output=True, text=True)
             for _ in range(2)]
     assert [r.returncode for r in runs] == [30, 30]  # [retcode] task_failed
-    assert "DPS results missing after the deadline" in runs[0].stderr
+    assert "DPS results for FY2027 Q1 missing after the deadline" in runs[0].stderr
     assert len(_mails(dps["mail"], t0, "ALERT: DPS results missing for FY2027 Q1")) == 1
 
 
@@ -175,7 +177,7 @@ def test_looking_past_the_deadline_sends_and_writes_nothing(dps):
     assert ledger_rows(dps["settings"], "job_name, item, status") == rows
     assert _build(receive).status.name == "FAILED"
     assert len(alerts()) == 1
-    assert ledger_rows(dps["settings"], "job_name, item, status") == rows + [("dps_alert", "deadline", "succeeded")]
+    assert ledger_rows(dps["settings"], "job_name, item, status") == rows + [("dps_alert", "FY2027_Q1", "succeeded")]
 
 
 def test_waiting_exits_20_and_says_so(dps):
@@ -211,3 +213,88 @@ def test_oracle_settings_are_validated():
     with pytest.raises(ConfigError, match="not a valid Oracle user name"):
         OracleSettings(user="1bad user", dsn="db:1521/IMPACTP", password="x").validate()
     OracleSettings(user="impact_ro", dsn="impact-db.example:1521/IMPACTP", password="x").validate()
+
+
+CHICAGO = dt.timezone(dt.timedelta(hours=-6))  # the district's winter offset
+
+
+def _answer(dps, at: dt.datetime):
+    """DPS drops its two files at ``at`` (file times as DPS's server would set them)."""
+    for name, text in ((RESULTS, RESULTS_TXT), (COUNTS, COUNTS_TXT)):
+        (dps["results"] / name).write_text(text)
+        os.utime(dps["results"] / name, (at.timestamp(), at.timestamp()))
+
+
+def _graph(task):
+    seen, todo = [], [task]
+    while todo:
+        t = todo.pop()
+        seen.append(t.task_family)
+        todo += luigi.task.flatten(t.requires())
+    return seen
+
+
+def test_the_receive_finds_its_send_across_midnight_and_then_has_nothing_to_do(dps):
+    from targets import clock
+    luigi.configuration.get_config().set("dps", "deadline_hours", "24")
+    try:
+        clock.set_now(dt.datetime(2026, 12, 1, 6, 0, tzinfo=CHICAGO))
+        assert _build(SendToDps()).status.name == "SUCCESS"  # --date defaults to the clock's today
+        clock.set_now(dt.datetime(2026, 12, 1, 23, 45, tzinfo=CHICAGO))
+        assert _build(ReceiveFromDps()).status.name == "MISSING_EXT"  # waiting, not failed
+        assert "ExtractForDps" not in _graph(ReceiveFromDps())  # the receive never extracts
+        _answer(dps, dt.datetime(2026, 12, 2, 0, 30, tzinfo=CHICAGO))
+        clock.set_now(dt.datetime(2026, 12, 2, 0, 45, tzinfo=CHICAGO))  # a new day: the send was "yesterday"
+        assert _build(ReceiveFromDps()).status.name == "SUCCESS"
+        assert sorted(p.name for p in dps["share"].iterdir())[0] == "DPS_not_in_IMPACT_FY2027_Q1.xlsx"
+        # Nothing outstanding now: done at once, touching neither the source database nor SFTP.
+        parser = luigi.configuration.get_config()
+        parser.set("dps", "source", "nowhere")
+        parser.set("sftp_dps", "port", str(free_port()))
+        clock.set_now(dt.datetime(2026, 12, 5, 9, 0, tzinfo=CHICAGO))
+        t0 = time.monotonic()
+        result = _build(ReceiveFromDps())
+        assert result.status.name == "SUCCESS" and time.monotonic() - t0 < 3, result.summary_text
+        assert [r[0] for r in _ledger(dps["settings"], "dps_receive")][-1] == "FY2027_Q1"
+    finally:
+        clock.set_now(None)
+
+
+def test_an_empty_extract_is_refused_and_force_sends_it(dps):
+    conn = dps["settings"].connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM impact.runaway_episodes")
+    conn.close()
+    from targets.postgres import PostgresClient
+    PostgresClient(dps["settings"]).migrate()
+    before = set(dps["mail"].glob("*.eml"))
+    assert _build(SendToDps(date=DAY)).status.name == "FAILED"
+    assert list(dps["outbound"].iterdir()) == [] and _ledger(dps["settings"], "dps_send") == []
+    mails = [f.read_text() for f in set(dps["mail"].glob("*.eml")) - before]
+    refused = [m for m in mails if "REFUSED: DPS send for FY2027 Q1" in m]
+    assert len(refused) == 1 and "is empty (header only)" in refused[0] and "--force" in refused[0]
+    assert _build(SendToDps(date=DAY, force=True)).status.name == "SUCCESS"
+    assert [p.name for p in dps["outbound"].iterdir()] == [TXT_NAME]
+    assert any("FORCED: DPS send for FY2027 Q1" in f.read_text() for f in set(dps["mail"].glob("*.eml")) - before)
+
+
+def test_an_unanswered_earlier_quarter_is_never_replaced(dps):
+    conn = dps["settings"].connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO impact.runaway_episodes VALUES ('P9', 'Kim', 'Bo', '2012-03-04', 'M', 'Travis',"
+                    " '2027-01-15', NULL)")
+    conn.close()
+    march = dt.date(2027, 3, 1)  # reports FY2027 Q2 (Dec–Feb)
+    assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
+    q1 = (dps["outbound"] / TXT_NAME).read_bytes()
+    before = set(dps["mail"].glob("*.eml"))
+    assert _build(SendToDps(date=march)).status.name == "FAILED"
+    assert (dps["outbound"] / TXT_NAME).read_bytes() == q1  # Q1's file, still waiting for DPS, is kept
+    mails = [f.read_text() for f in set(dps["mail"].glob("*.eml")) - before]
+    assert any("REFUSED: DPS send for FY2027 Q2" in m and "our FY2027_Q1 send, not answered yet" in m.replace("=\n", "")
+               for m in mails)
+    _answer(dps, dt.datetime.now(dt.timezone.utc))
+    assert _build(ReceiveFromDps()).status.name == "SUCCESS"  # Q1 answered and delivered
+    assert _build(SendToDps(date=march)).status.name == "SUCCESS"  # now Q2 may replace it
+    assert (dps["outbound"] / TXT_NAME).read_text().splitlines()[1:] == ["P9|Kim|Bo|20120304|M|TRAVIS|20270115"]
+    assert [r[0] for r in _ledger(dps["settings"], "dps_send")] == ["FY2027_Q1", "FY2027_Q2"]

@@ -3,7 +3,7 @@ import datetime as dt
 
 import pytest
 
-from pipelines.texas import fiscal_quarter, fiscal_year, period_label, quarter_bounds
+from pipelines.texas import ended_quarter, fiscal_quarter, fiscal_year, period_label, quarter_bounds, quarter_label
 
 D = dt.date
 
@@ -42,3 +42,12 @@ def test_every_day_of_a_leap_fiscal_year_is_in_exactly_its_quarter():
     assert period_label(D(2024, 2, 29)) == "FY2024_Q2"
     with pytest.raises(ValueError):
         quarter_bounds(2025, 5)
+
+
+def test_a_send_reports_the_quarter_that_ended():
+    assert ended_quarter(D(2026, 12, 1)) == (2027, 1)   # 1 December: Sep–Nov
+    assert ended_quarter(D(2027, 3, 1)) == (2027, 2)    # 1 March: Dec–Feb
+    assert ended_quarter(D(2027, 6, 1)) == (2027, 3)    # 1 June: Mar–May
+    assert ended_quarter(D(2026, 9, 1)) == (2026, 4)    # 1 September: Jun–Aug of the fiscal year before
+    assert ended_quarter(D(2024, 2, 29)) == (2024, 1)
+    assert quarter_label(*ended_quarter(D(2026, 12, 1))) == "FY2027_Q1"
