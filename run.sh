@@ -136,6 +136,8 @@ case "$cmd" in
         ;;
     cron)
         bootstrap
+        # The configuration decides which flows are printed; no secrets are needed for that.
+        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m ops.cron "$ROOT/run.sh" "$@"
         ;;

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import luigi.configuration
+
 from registry import ROOT
 from registry.schedule import ScheduleFile, load_schedule
 
@@ -15,20 +17,30 @@ BEGIN, END = "<!-- schedule: made by ./run.sh cron --markdown -->", "<!-- /sched
 DEFAULT_SECRETS = "/etc/district-etl/secrets.env"
 
 
-def crontab(schedule: ScheduleFile, run_sh: str, secrets_env: str = DEFAULT_SECRETS) -> str:
-    """Every slot's cron line, for the checkout whose run.sh is ``run_sh``."""
+def crontab(schedule: ScheduleFile, run_sh: str, secrets_env: str = DEFAULT_SECRETS,
+            sections: set[str] | None = None) -> str:
+    """The cron line of every slot whose flow is configured (its ``needs`` sections are all in
+    ``sections``; None: print every line), for the checkout whose run.sh is ``run_sh``. Runs
+    log to logs/ and mail their own failures, so cron mails nothing (MAILTO="")."""
     lines = ["# district-etl: install with `./run.sh cron | crontab -` as the service user.",
              "# Times are the machine's; set CRON_TZ if it is not the district's time zone.",
-             f"ETL_SECRETS_ENV={secrets_env}"]
-    lines += [f"{s.cron:18} {run_sh} luigi --module {s.module} {s.task}" for s in schedule.slot]
-    return "\n".join(lines) + "\n"
+             "# Each run logs to logs/<date>/ and mails its own failures: cron mails nothing.",
+             'MAILTO=""', f"ETL_SECRETS_ENV={secrets_env}"]
+    left_out = []
+    for s in schedule.slot:
+        missing = [n for n in s.needs if sections is not None and n not in sections]
+        if missing:
+            left_out.append(f"# {s.task} left out: luigi.cfg has no {', '.join(f'[{n}]' for n in missing)}")
+            continue
+        lines.append(f"{s.cron:18} {run_sh} luigi --module {s.module} {s.task}")
+    return "\n".join(lines + left_out) + "\n"
 
 
 def markdown(schedule: ScheduleFile, run_sh: str = "/srv/district-etl/run.sh") -> str:
     """The README's schedule: a table of the slots, then the crontab."""
     rows = ["| cron | task | what |", "|---|---|---|"]
     for s in schedule.slot:
-        what = s.about
+        what = s.about + (f" (needs {', '.join(f'[{n}]' for n in s.needs)})" if s.needs else "")
         if s.runs:
             what += " — runs " + ", ".join(f"`{r.task.rsplit('.', 1)[1]}`" for r in s.tasks)
         if s.loads:
@@ -59,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         Path(README).write_text(text.replace(old, markdown(schedule)), encoding="utf-8")
         return 0
-    print(markdown(schedule) if args.markdown else crontab(schedule, args.run_sh), end="\n" if args.markdown else "")
+    if args.markdown:
+        print(markdown(schedule))
+    else:
+        print(crontab(schedule, args.run_sh, sections=set(luigi.configuration.get_config().sections())), end="")
     return 0
 
 

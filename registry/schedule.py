@@ -54,6 +54,8 @@ class Slot(Model):
                                                                     "starts (module.Task or {task, params}).")
     loads: list[str] = Field(default_factory=list, description="A load in pipelines.warehouse: the folders under "
                                                                "[etl] data_dir it loads into BigQuery.")
+    needs: list[str] = Field(default_factory=list, description="luigi.cfg sections the flow needs: the crontab "
+                                                               "leaves the line out where one is missing.")
 
     @field_validator("cron")
     @classmethod
