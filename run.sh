@@ -93,10 +93,12 @@ run_luigi() {
         exit 3
     fi
     echo "run.sh: log: $log" >&2
+    # The run log gets every line; the console only warnings, errors and Luigi's summary.
     set +e
-    "$PY" -m pipelines "${sched[@]}" "$@" 2>&1 | tee "$log"
-    local rc=${PIPESTATUS[0]}
+    ETL_RUN_LOG="$log" "$PY" -m pipelines "${sched[@]}" "$@" 2>&1
+    local rc=$?
     set -e
+    sed -n '/^===== Luigi Execution Summary =====$/,/^===== Luigi Execution Summary =====$/p' "$log"
     return "$rc"
 }
 

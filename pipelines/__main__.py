@@ -1,15 +1,20 @@
 """``python -m pipelines ARGS``: the luigi command line, with the project's logging installed
-first (redacted console output and the dba.tLogEntry run log). run.sh luigi calls this."""
+first (redacted console output, the run log named by ``ETL_RUN_LOG``, and the dba.tLogEntry
+run log) and every failure recorded in the ledger and mailed once per run
+(pipelines/failures.py). run.sh luigi calls this."""
 import sys
 
 import luigi.cmdline
 
+from pipelines.failures import RunReport, command_line, run_log
 from targets.logdb import setup_logging
 
 
 def main(argv: list[str]) -> None:
-    setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200])
-    luigi.cmdline.luigi_run(argv)
+    log = run_log()
+    setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log)
+    with RunReport(command_line(argv), log=log):
+        luigi.cmdline.luigi_run(argv)
 
 
 if __name__ == "__main__":

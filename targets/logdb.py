@@ -166,12 +166,24 @@ class LogEntryHandler(logging.Handler):
             os.unlink(path)
 
 
-def setup_logging(process_type: str, level: int = logging.INFO, to_database: bool = True) -> None:
-    """Console (redacted) plus dba.tLogEntry with CSV fallback, for one run of the pipelines."""
+def setup_logging(process_type: str, level: int = logging.INFO, to_database: bool = True,
+                  run_log: str | os.PathLike | None = None) -> None:
+    """Console (redacted) plus dba.tLogEntry with CSV fallback, for one run of the pipelines.
+
+    With ``run_log`` (``./run.sh luigi`` names one per run) every record goes to that file and
+    the console shows only warnings and errors: cron and terminals stay quiet, the details are
+    in the file."""
     root = logging.getLogger()
     root.setLevel(level)
+    fmt = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console.setFormatter(fmt)
+    if run_log:
+        Path(run_log).parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(run_log, encoding="utf-8")
+        to_file.setFormatter(fmt)
+        root.addHandler(to_file)
+        console.setLevel(logging.WARNING)
     root.addHandler(console)
     if not to_database:
         return

@@ -310,6 +310,37 @@ class PostgresClient:
         ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
                            status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error))
 
+    def record_failure_once(self, entry: LedgerEntry, error: str) -> bool:
+        """A failed row for this run's (job, item, date) unless this run wrote one already (a
+        task that recorded its own failure, then raised); True if written."""
+        self.ensure_schema()
+        finished = clock.now()
+        with self.transaction() as cur:
+            cur.execute(sql.SQL(
+                "INSERT INTO {0} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
+                " started_at, finished_at, error) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s, %s"
+                " WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE run_uuid = %s AND job_name = %s AND item = %s"
+                " AND run_date = %s AND status = 'failed')").format(LEDGER),
+                (str(run_uuid()), entry.job, entry.item, entry.run_date, entry.direction, entry.source,
+                 entry.destination, entry.started_at or finished, finished, error,
+                 str(run_uuid()), entry.job, entry.item, entry.run_date))
+            return cur.rowcount == 1
+
+    def supersede_failures(self, job: str, item: str, run_date: dt.date) -> int:
+        """A later success: earlier failed rows of (job, item, date) become 'superseded', so
+        ``./run.sh status`` stops listing them. Returns how many."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE job_name = %s AND item = %s"
+                                " AND run_date = %s AND status = 'failed'").format(LEDGER), (job, item, run_date))
+            return cur.rowcount
+
+    def run_failures(self, uuid: str) -> list[dict]:
+        """The failed rows one run wrote (what its failure mail lists)."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("SELECT job_name, item, run_date, error FROM {} WHERE run_uuid = %s"
+                                " AND status = 'failed' ORDER BY load_id").format(LEDGER), (uuid,))
+            return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
+
     def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None,
                replace: bool = False) -> None:
         """Write a ledger row in its own transaction (SFTP and BigQuery transfers, failures).

@@ -1,5 +1,7 @@
-"""Mail through ``[smtp]``: host, port, username, password = ${VAR}, sender, no_tls / ssl,
-timeout, and ``operators`` (comma-separated addresses that get refusals and alerts)."""
+"""Mail through ``[smtp]``: host, port, username, password = ${VAR}, sender, ssl (TLS from the
+start), STARTTLS whenever the server offers it (``no_tls = true`` never; ``require_tls = true``
+refuses a server that does not offer it), timeout, and ``operators`` (comma-separated
+addresses that get refusals, alerts and failure mails)."""
 from __future__ import annotations
 
 import logging
@@ -22,7 +24,8 @@ class MailSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     use_ssl: bool = False
-    starttls: bool = True
+    starttls: bool = True  # when the server offers it
+    require_tls: bool = False
     timeout: float = 30.0
     operators: tuple[str, ...] = ()
 
@@ -31,7 +34,8 @@ class MailSettings:
         s = Section(section)
         return cls(host=s.str("host", required=True), port=s.int("port", 25), sender=s.str("sender", cls.sender),
                    username=s.str("username") or None, password=s.secret("password"), use_ssl=s.bool("ssl", False),
-                   starttls=not s.bool("no_tls", False), timeout=s.float("timeout", 30.0),
+                   starttls=not s.bool("no_tls", False), require_tls=s.bool("require_tls", False),
+                   timeout=s.float("timeout", 30.0),
                    operators=tuple(a.strip() for a in (s.str("operators") or "").split(",") if a.strip()))
 
 
@@ -58,8 +62,14 @@ class Mailer:
             else:
                 server = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             with server:
-                if not s.use_ssl and s.starttls:
-                    server.starttls(context=ssl.create_default_context())
+                if not s.use_ssl:
+                    server.ehlo()
+                    if s.starttls and server.has_extn("starttls"):
+                        server.starttls(context=ssl.create_default_context())
+                        server.ehlo()
+                    elif s.require_tls:
+                        raise ConfigError(f"[smtp] require_tls: {s.host}:{s.port} does not offer STARTTLS; "
+                                          "nothing was sent")
                 if s.username:
                     server.login(s.username, s.password or "")
                 server.send_message(msg)

@@ -66,6 +66,17 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert "Still failing (no success since):\n  nothing" in status.stdout
 
 
+def _mails(var):
+    """(subject, body) of every message the stack's SMTP server kept."""
+    import email
+    import email.policy
+    out = []
+    for f in sorted((var / "mail").glob("*.eml")):
+        msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        out.append((msg["Subject"], msg.get_body().get_content()))
+    return out
+
+
 def _psql(var, statement):
     import json
 
@@ -96,6 +107,9 @@ def test_unreachable_server_fails_the_run_with_a_clear_message(demo_var):
     down = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--date", "2026-11-03"], demo_var)
     assert down.returncode == 35, down.stdout[-3000:]  # [retcode] scheduling_error: outputs uncheckable
     assert "SFTP server 'feeds'" in down.stdout and "unreachable" in down.stdout
+    # the task whose completeness could not be checked has a failed ledger row
+    rows = _psql(demo_var, "SELECT job_name, status, error FROM dba.tdataloads WHERE run_date = '2026-11-03'")
+    assert [(j, s) for j, s, _ in rows] == [("UploadSampleRoster", "failed")] and "unreachable" in rows[0][2]
     assert _run(["stack", "up"], demo_var).returncode == 0
 
 
@@ -111,6 +125,11 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     assert "LoadSampleRoster" in broken.stdout
     log = Path(re.search(r"run.sh: log: (\S+)", broken.stderr).group(1)).read_text()
     assert "column grade" in log
+    assert " INFO " not in broken.stdout and " INFO " in log  # the console is quiet; details are in the log
+    failed_mail = [body for subject, body in _mails(demo_var)
+                   if subject == "FAILED: ./run.sh luigi --module stack.demo DemoPipeline --date 2026-11-04 (1 failed)"]
+    assert len(failed_mail) == 1 and "- demo_roster sample_roster_20261104.csv (2026-11-04): " in failed_mail[0]
+    assert "column grade" in failed_mail[0] and "--date 2026-11-04\r\n" in failed_mail[0]  # what to rerun
     secrets = list(stack.secrets(demo_var).values())
     assert secrets and not any(v in log or v in broken.stdout for v in secrets)
     assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04'") == [("failed",)]

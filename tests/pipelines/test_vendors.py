@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 import zipfile
+from pathlib import Path
 
 import luigi
 import luigi.configuration
@@ -172,3 +173,53 @@ def test_dry_run_reports_and_sends_nothing(vendors, pg_settings, capsys):
     out = capsys.readouterr().out
     assert re.search(r"students\.csv: \d+ rows, Student_id: \+0 -1 since the last push \(removed e\.g\. S-GONE\)", out)
     assert len(_ledger(pg_settings, "push_clever")) == 6  # the dry run sent nothing
+
+
+def test_a_failed_push_is_recorded_listed_and_mailed_once(vendors, pg_settings, stack_var):
+    """Server down: every file's failure is a ledger row keyed like its upload, ./run.sh status
+    lists it, one mail names them and the rerun command; the rerun delivers and the list empties."""
+    from ops.status import report
+    from pipelines.failures import RunReport
+    parser = luigi.configuration.get_config()
+    port = parser.get("sftp_clever", "port")
+    parser.set("sftp_clever", "port", str(free_port()))
+    parser.set("sftp_clever", "backoff", "0.05")
+    before = set((stack_var / "mail").glob("*.eml"))
+    with RunReport("./run.sh luigi --module pipelines.clever CleverPush --date 2026-11-24"):
+        assert not luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    failed = ledger_rows(pg_settings, "item, status, error", job="push_clever")
+    assert sorted(r[0] for r in failed) == CLEVER_FILES and {r[1] for r in failed} == {"failed"}
+    assert all(r[2].startswith("TransientError: SFTP 'clever'") and "unreachable" in r[2] for r in failed)
+    mails = [f.read_text() for f in set((stack_var / "mail").glob("*.eml")) - before]
+    assert len(mails) == 1 and "Subject: FAILED: ./run.sh luigi --module pipelines.clever CleverPush" in mails[0]
+    assert "push_clever students.csv (2026-11-24): TransientError" in mails[0].replace("=\n", "")
+    status = report(PostgresClient(pg_settings), DAY)
+    assert status.count("push_clever") >= 6 and "students.csv (2026-11-24" in status
+    parser.set("sftp_clever", "port", port)
+    with RunReport("rerun"):
+        assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    still = report(PostgresClient(pg_settings), DAY).split("Still failing (no success since):")[1].split("\n\n")[0]
+    assert still.strip() == "nothing"
+    assert len(set((stack_var / "mail").glob("*.eml")) - before) == 1  # the good run mails nothing
+
+
+def test_a_failed_step_without_a_ledger_row_is_recorded_and_superseded(vendors, pg_settings):
+    """An export that fails (its view lacks a column the header names) gets a failed row under
+    its own task name; the next success of that export supersedes it."""
+    from ops.status import report
+    from pipelines.failures import RunReport
+    from pipelines.vendors import ExportVendorFile
+    registry = Path(luigi.configuration.get_config().get("vendors", "vendors_file"))
+    good = registry.read_text()
+    registry.write_text(good.replace('"Principal_email", "School_address",', '"Principal_email", "No_such_column",', 1))
+    task = ExportVendorFile(date=DAY, vendor="clever", file="schools.csv")
+    with RunReport("x", mail=False):
+        assert not luigi.build([task], local_scheduler=True)
+    (row,) = ledger_rows(pg_settings, "item, status, direction, error", job="ExportVendorFile")
+    assert row[:3] == ("file=schools.csv, vendor=clever", "failed", "task") and "No_such_column" in row[3]
+    assert "ExportVendorFile file=schools.csv, vendor=clever" in report(PostgresClient(pg_settings), DAY)
+    registry.write_text(good)
+    with RunReport("x", mail=False):
+        assert luigi.build([task], local_scheduler=True)
+    assert ledger_rows(pg_settings, "status", job="ExportVendorFile") == [("superseded",)]
+    assert "ExportVendorFile" not in report(PostgresClient(pg_settings), DAY).split("Still failing")[1]
