@@ -80,6 +80,9 @@ class PullFiles(luigi.WrapperTask):
             files = sorted(files, key=lambda f: (f.mtime, f.name))[-1:]
         elif p.latest:
             files = sorted(files, key=lambda f: (f.mtime, f.name))[-p.latest:]
+        if not files and not getattr(self, "_said_nothing", False):  # luigi asks more than once
+            self._said_nothing = True
+            logger.info("%s: no files matching %s at the partner; nothing to pull", p.name, p.pattern)
         return [PullFile(date=self.date, pull=p.name, remote_name=f.name, size=f.size, mtime=f.mtime) for f in files]
 
 
@@ -113,12 +116,19 @@ class ForwardFile(luigi.Task):
 
 
 class ForwardPulledFiles(luigi.WrapperTask):
-    """The files a pull brings in (as the pull chooses them today), sent on to another partner."""
+    """The files a pull brings in on the day, sent on to another partner: a file pulled on an
+    earlier day is not sent again (a quiet day forwards nothing, and is done)."""
 
     date = RunDateParameter()
     forward = luigi.Parameter()
 
     def requires(self):
-        pulls = PullFiles(date=self.date, pull=forward(self.forward).pull).requires()
+        p = pull(forward(self.forward).pull)
+        pulled_on = PostgresClient.from_config().item_dates(p.job)  # one query: when each file came
+        todo = [t for t in PullFiles(date=self.date, pull=p.name).requires()
+                if pulled_on.get(pulled_item(t.remote_name, t.size, t.mtime), self.date) == self.date]
+        if not todo and not getattr(self, "_said_nothing", False):  # luigi asks more than once
+            self._said_nothing = True
+            logger.info("%s: nothing pulled on %s, nothing to forward", self.forward, self.date)
         return [ForwardFile(date=self.date, forward=self.forward, remote_name=t.remote_name, size=t.size,
-                            mtime=t.mtime) for t in pulls]
+                            mtime=t.mtime) for t in todo]

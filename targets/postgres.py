@@ -291,6 +291,17 @@ class PostgresClient:
             row = cur.fetchone()
             return dict(zip([d.name for d in cur.description], row)) if row else None
 
+    def item_dates(self, job: str) -> dict[str, dt.date]:
+        """Each item of ``job`` with the run date of its first success (e.g. the day each remote
+        file was pulled): one query."""
+        try:
+            with self.transaction() as cur:
+                cur.execute(sql.SQL("SELECT item, min(run_date) FROM {} WHERE job_name = %s AND status = 'succeeded'"
+                                    " GROUP BY item").format(LEDGER), (job,))
+                return dict(cur.fetchall())
+        except psycopg2.errors.UndefinedTable:
+            return {}
+
     def has_item(self, job: str, item: str) -> bool:
         """A succeeded row for (job, item) on any run date (e.g. a remote file already pulled)."""
         try:

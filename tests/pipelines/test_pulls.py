@@ -99,6 +99,13 @@ def test_pull_only_new_files_and_forward_scores(remote, pg_settings):
     assert luigi.build([SftpOperationsMisc(date=DAY + dt.timedelta(days=1))], local_scheduler=True)
     pulled_next = [r for r in _pulls(pg_settings)[len(first):] if r[0].startswith("pull_")]
     assert pulled_next == [("pull_easyiep", f"easyiep_b.csv|5|{base + 500}")]
+    # the next day pulled no score file: nothing is forwarded to OTUS again
+    assert [r for r in _pulls(pg_settings)[len(first):] if r[0].startswith("forward_")] == []
+    _put(remote["scores"], "savvas_scores_20261124.csv", "id,score\n7,70\n", base + 700)
+    assert luigi.build([SftpOperationsMisc(date=DAY + dt.timedelta(days=2))], local_scheduler=True)
+    assert [r for r in _pulls(pg_settings) if r[0].startswith("forward_")][-1:] == [
+        ("forward_savvas_scores_to_otus", "savvas_scores_20261124.csv")]
+    assert len([r for r in _pulls(pg_settings) if r[0].startswith("forward_")]) == 3  # 2 on day 1, 1 on day 3
 
     # a remote file replaced under the same name (new size and mtime) is a new file
     _put(remote["easyiep"], "easyiep_a.csv", "id\n1\n3\n", base + 900)
