@@ -22,7 +22,8 @@ from pathlib import Path
 
 import stack
 from stack import ROOT, StackState
-from targets.postgres import LedgerEntry, PostgresClient, PostgresSettings
+from targets.ledger import LedgerEntry
+from targets.postgres import PostgresClient, PostgresSettings
 
 DDL = ("DROP TABLE IF EXISTS bench.students; CREATE SCHEMA IF NOT EXISTS bench;"
        "CREATE TABLE bench.students (student_id bigint, last_name text, first_name text, grade text,"

@@ -41,7 +41,8 @@ from targets import clock
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, DeadlineMissedError
 from targets.local import atomic_path, file_digest
-from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient
+from targets.ledger import LedgerItemTarget, LedgerTarget
+from targets.postgres import PostgresClient
 from targets.sftp import SftpClient, SftpNewFilesTarget
 from targets.smtp import Mailer
 from targets.sourcedb import SourceDatabase

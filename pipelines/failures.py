@@ -22,7 +22,8 @@ import luigi.worker
 from pipelines.base import today
 from targets.errors import EtlError
 from targets.logdb import redact
-from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient, run_uuid
+from targets.ledger import LedgerEntry, LedgerTarget, run_uuid
+from targets.postgres import PostgresClient
 from targets.smtp import Mailer
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from pipelines.base import RunDateParameter, SourceFile, data_dir, local_target,
 from registry.sources import Merge
 from targets.errors import BadInputError
 from targets.local import file_digest
-from targets.postgres import LedgerTarget, PostgresClient
+from targets.ledger import LedgerTarget
+from targets.postgres import PostgresClient
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from pipelines.base import Progress, RunDateParameter, data_dir, file_group, ven
 from registry.vendors import Forward, Pull
 from targets import clock
 from targets.local import file_digest
-from targets.postgres import LedgerItemTarget, LedgerTarget, PostgresClient
+from targets.ledger import LedgerItemTarget, LedgerTarget
+from targets.postgres import PostgresClient
 from targets.sftp import SftpClient
 
 logger = logging.getLogger(__name__)

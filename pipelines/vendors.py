@@ -23,14 +23,15 @@ from pathlib import Path
 import luigi
 
 from formats.rules import Problem, read_table, validate
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, vendors_file
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, today, vendors_file
 from pipelines.views import DeployView, export_query
 from registry.vendors import Vendor
 from targets import clock
 from targets.bigquery import BigQueryClient
-from targets.errors import BadInputError
+from targets.errors import BadInputError, RefusedError
 from targets.local import atomic_path, file_digest
-from targets.postgres import LedgerTarget, PostgresClient
+from targets.ledger import LedgerTarget
+from targets.postgres import PostgresClient
 from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
@@ -155,6 +156,7 @@ class UploadVendorItem(luigi.Task):
     vendor = luigi.Parameter()
     item = luigi.Parameter()
     force = luigi.BoolParameter(default=False, significant=False)
+    resend = luigi.BoolParameter(default=False, significant=False)
 
     def requires(self):
         return CheckVendorFiles(date=self.date, vendor=self.vendor, force=self.force)
@@ -183,8 +185,9 @@ class UploadVendorItem(luigi.Task):
         _, sha = file_digest(local)
         for f in v.files if v.packaging == "zip" else [v.file(self.item)]:
             _keep_pushed_copy(v, folder / f.file)
+        note = f"resend: the data of {today()} sent for {self.date}" if self.date != today() else None
         self.output().mark_done(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
-                                destination=f"sftp://{v.server}{client.path(name)}", started_at=started)
+                                destination=f"sftp://{v.server}{client.path(name)}", started_at=started, note=note)
 
 
 def pushed_copy(v: Vendor, file: str) -> Path:
@@ -257,12 +260,17 @@ def format_dry_run(v: Vendor, day: dt.date, report: dict) -> str:
 
 
 class VendorPush(luigi.WrapperTask):
-    """Every file of one vendor sent for the day (nothing on days off its cadence)."""
+    """Every file of one vendor sent for the day (nothing on days off its cadence).
+
+    The views hold today's data: a push for another date is refused, unless that day was sent
+    already (a no-op) or ``--resend`` asks to send today's data recorded for that date (the
+    ledger rows say so)."""
 
     date = RunDateParameter()
     vendor = luigi.Parameter()
     force = luigi.BoolParameter(default=False, significant=False)
     dry_run = luigi.BoolParameter(default=False, significant=False)
+    resend = luigi.BoolParameter(default=False, significant=False)
 
     def requires(self):
         v = vendor(self.vendor)
@@ -271,4 +279,24 @@ class VendorPush(luigi.WrapperTask):
         if not v.runs_on(self.date):
             logger.info("%s is sent %s; nothing to do on %s", v.name, v.cadence, self.date)
             return []
-        return [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force) for i in v.items()]
+        uploads = [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force, resend=self.resend)
+                   for i in v.items()]
+        if self.date != today() and not self.resend and not all(u.complete() for u in uploads):
+            return PastDatePushRefused(date=self.date, vendor=v.name)
+        return uploads
+
+
+class PastDatePushRefused(luigi.Task):
+    """Fails: a push for a date that is not today would send today's data under that date."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+
+    def complete(self):
+        return False  # a refusal to report, not a product
+
+    def run(self):
+        raise RefusedError(
+            f"{self.vendor} push for {self.date}: the views hold today's data ({today()}), not that day's; "
+            f"nothing was sent. To send today's data recorded as a resend for {self.date}: ./run.sh luigi "
+            f"--module pipelines.vendors VendorPush --vendor {self.vendor} --date {self.date} --resend")

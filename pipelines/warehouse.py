@@ -31,7 +31,8 @@ from targets.bigquery import BigQueryClient
 from targets.gcs import GcsArchive
 from targets.errors import BadInputError, ConfigError
 from targets.local import file_digest
-from targets.postgres import LedgerTarget, PostgresClient
+from targets.ledger import LedgerTarget
+from targets.postgres import PostgresClient
 
 logger = logging.getLogger(__name__)
 

@@ -16,13 +16,16 @@ import datetime as dt
 import logging
 import random
 import sys
+import zoneinfo
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, today
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, timezone, today
+from targets import clock
 from targets.config import Section
-from targets.postgres import LedgerTarget, PostgresClient
+from targets.ledger import LedgerTarget
+from targets.postgres import PostgresClient
 from targets.sftp import SftpClient, SftpFileTarget
 
 logger = logging.getLogger(__name__)
@@ -228,6 +231,8 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     setup_logging(process_type="demo")
     logging.getLogger("luigi-interface").setLevel(logging.WARNING)
+    if args.date:  # the demo plays that day: its pushes send "today's" data
+        clock.set_now(dt.datetime.combine(args.date, dt.time(7, 0), zoneinfo.ZoneInfo(timezone())))
     date = args.date or today()
     ran: list[str] = []
     luigi.Task.event_handler(luigi.Event.SUCCESS)(lambda task: ran.append(task.task_family))

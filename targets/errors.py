@@ -30,5 +30,10 @@ class HostKeyError(EtlError):
     """An SFTP server offered a host key we have not pinned; never retried."""
 
 
+class RefusedError(EtlError):
+    """A request a safety rule refuses (a push for a past date without --resend, a load for a
+    day with no archived copy); the message says what to type instead."""
+
+
 class DeadlineMissedError(EtlError):
     """A partner did not answer in time (e.g. DPS's results after our send); not bad input."""

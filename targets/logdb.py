@@ -24,7 +24,8 @@ import psycopg2
 from psycopg2.extras import execute_values
 
 from targets.config import known_secrets
-from targets.postgres import PostgresSettings, run_uuid
+from targets.ledger import run_uuid
+from targets.postgres import PostgresSettings
 
 FIELDS = ["logged_at", "run_uuid", "process_type", "stepcounter", "username", "step_runtime",
           "total_runtime", "level", "message"]

@@ -13,6 +13,19 @@ from stack import StackState
 from targets.postgres import PostgresSettings
 
 
+@pytest.fixture(autouse=True)
+def the_day():
+    """Every test runs on 2026-11-24 at noon in the district (a Tuesday), whatever the real date:
+    pushes send only today's data, so the tests' fixed dates must be today. A test that needs
+    another day sets the clock itself."""
+    import datetime as dt
+
+    from targets import clock
+    clock.set_now(dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))
+    yield dt.date(2026, 11, 24)
+    clock.set_now(None)
+
+
 @pytest.fixture(scope="session")
 def stack_var(tmp_path_factory) -> Path:
     """A private embedded stack (without the BigQuery emulator) for the whole test session."""

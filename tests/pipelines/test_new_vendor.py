@@ -11,6 +11,7 @@ import luigi.configuration
 from ops.validate import check
 from pipelines.base import ROOT
 from pipelines.vendors import VendorPush, export_dir, vendor
+from targets import clock
 from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)
@@ -46,6 +47,7 @@ def test_a_new_vendor_from_a_fixture_file(loaded_district, stack_var, pg_setting
     registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + stricter)
     before = set((stack_var / "mail").glob("*.eml"))
     nxt = DAY + dt.timedelta(days=1)
+    clock.set_now(dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))  # the next morning
     assert not luigi.build([VendorPush(vendor="acme", date=nxt)], local_scheduler=True)
     mails = [f.read_text() for f in set((stack_var / "mail").glob("*.eml")) - before]
     refusal = [m for m in mails if "REFUSED: acme push for 2026-11-25" in m]

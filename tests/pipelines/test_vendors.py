@@ -18,7 +18,9 @@ from pipelines.otus import OtusPush
 from pipelines.savvas import SavvasPush
 from pipelines.vendors import export_dir
 from stack import free_port
-from targets.postgres import LedgerEntry, PostgresClient
+from targets.ledger import LedgerEntry
+from targets.postgres import PostgresClient
+from targets import clock
 from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)  # a Tuesday
@@ -141,6 +143,7 @@ def test_otus_goes_on_mondays_only(vendors, pg_settings):
     assert luigi.build([OtusPush(date=DAY)], local_scheduler=True)  # Tuesday: nothing to do
     assert list(vendors["otus"].iterdir()) == []
     monday = dt.date(2026, 11, 23)
+    clock.set_now(dt.datetime(2026, 11, 23, 5, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))
     assert luigi.build([OtusPush(date=monday)], local_scheduler=True)
     assert [p.name for p in vendors["otus"].iterdir()] == ["OTUS_Attendance_Discipline.csv"]
 
@@ -223,3 +226,26 @@ def test_a_failed_step_without_a_ledger_row_is_recorded_and_superseded(vendors, 
         assert luigi.build([task], local_scheduler=True)
     assert ledger_rows(pg_settings, "status", job="ExportVendorFile") == [("superseded",)]
     assert "ExportVendorFile" not in report(PostgresClient(pg_settings), DAY).split("Still failing")[1]
+
+
+def test_a_past_date_is_refused_unless_resent_and_a_sent_day_stays_done(vendors, pg_settings):
+    """The views hold today's data: a push for another day refuses (failed row naming the
+    command), --resend sends today's data for that day with a note, and a day already sent is
+    a no-op later."""
+    from pipelines.failures import RunReport
+    past = DAY - dt.timedelta(days=3)
+    with RunReport("x", mail=False):
+        result = luigi.build([SavvasPush(date=past)], local_scheduler=True, detailed_summary=True)
+    assert result.status.name == "FAILED" and list(vendors["savvas"].iterdir()) == []
+    ((job, item, status, error),) = ledger_rows(pg_settings, "job_name, item, status, error", job="PastDatePushRefused")
+    assert (item, status) == ("vendor=savvas", "failed")
+    assert "savvas push for 2026-11-21: the views hold today's data (2026-11-24)" in error and "--resend" in error
+    assert luigi.build([SavvasPush(date=past, resend=True)], local_scheduler=True)
+    ((note, run_date),) = ledger_rows(pg_settings, "note, run_date", job="push_savvas")
+    assert note == "resend: the data of 2026-11-24 sent for 2026-11-21" and run_date == past
+    assert [p.name for p in vendors["savvas"].iterdir()] == ["DISTRICT.zip"]
+    assert luigi.build([SavvasPush(date=DAY)], local_scheduler=True)
+    clock.set_now(dt.datetime(2026, 11, 27, 5, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))
+    result = luigi.build([SavvasPush(date=DAY)], local_scheduler=True, detailed_summary=True)
+    assert result.status.name == "SUCCESS"  # sent on its day: a later rerun of that day is a no-op
+    assert len(ledger_rows(pg_settings, "item", job="push_savvas")) == 2

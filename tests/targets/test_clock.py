@@ -10,7 +10,8 @@ import luigi
 
 from pipelines.base import ROOT, RunDateParameter, today
 from targets import clock
-from targets.postgres import LedgerTarget, PostgresClient
+from targets.ledger import LedgerTarget
+from targets.postgres import PostgresClient
 from tests.ledger import ledger_rows
 
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")

@@ -9,7 +9,8 @@ import uuid
 
 from targets.config import register_secret
 from targets.logdb import LogEntryHandler, RedactingFormatter, redact
-from targets.postgres import PostgresClient, PostgresSettings, run_uuid
+from targets.ledger import run_uuid
+from targets.postgres import PostgresClient, PostgresSettings
 from stack import free_port
 
 

@@ -11,7 +11,8 @@ import luigi
 import pytest
 
 from targets.errors import BadInputError
-from targets.postgres import LedgerEntry, LedgerTarget, PostgresClient
+from targets.ledger import LedgerEntry, LedgerTarget
+from targets.postgres import PostgresClient
 
 DAY = dt.date(2026, 11, 24)
 
@@ -111,7 +112,8 @@ def test_killed_between_copy_and_commit_leaves_nothing_and_rerun_loads_once(pg_s
         cur.execute("LOCK TABLE dba.tdataloads IN SHARE MODE")  # blocks INSERT, not COPY
     script = textwrap.dedent(f"""
         import datetime as dt
-        from targets.postgres import LedgerEntry, PostgresClient, PostgresSettings
+        from targets.ledger import LedgerEntry
+        from targets.postgres import PostgresClient, PostgresSettings
         s = PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port}, dbname={pg_settings.dbname!r},
                              user="postgres", password={pg_settings.password!r}, connect_timeout=10)
         PostgresClient(s).copy_csv({str(path)!r}, "demo.students",
@@ -176,7 +178,7 @@ def test_reload_of_changed_content_supersedes_the_old_success(pg_settings):
 def test_ledger_target_verbs(pg_settings):
     """mark_done / mark_failed write the target's own row; a content-keyed target supersedes
     the earlier success of its key; an item target is done whatever the day it was marked."""
-    from targets.postgres import LedgerItemTarget
+    from targets.ledger import LedgerItemTarget
     client = _client(pg_settings)
     plain = LedgerTarget(client, "push_x", "a.csv", DAY)
     plain.mark_failed(ValueError("server unreachable"), direction="out")

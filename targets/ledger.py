@@ -1,0 +1,239 @@
+"""The load ledger, ``dba.tDataLoads``: one row per attempt at one item of one job for one run
+date. Its verbs (``LedgerVerbs``, mixed into ``PostgresClient``: one query answers all of a
+job's items for a date, failures are recorded once per run, ...) and the targets that say
+"done" with it (``LedgerTarget``, ``LedgerItemTarget``), which own ``mark_done`` and
+``mark_failed``. Timestamps come from the one clock (targets/clock.py).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+
+import luigi
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+
+from targets import clock
+
+LEDGER = sql.Identifier("dba", "tdataloads")
+
+_run_uuid: uuid.UUID | None = None
+
+
+def run_uuid() -> uuid.UUID:
+    """One id per process invocation, shared by ledger rows and log entries."""
+    global _run_uuid
+    if _run_uuid is None:
+        _run_uuid = uuid.uuid4()
+    return _run_uuid
+
+
+@dataclass
+class LedgerEntry:
+    """One row of dba.tDataLoads (one attempt at one item of one job for one run date)."""
+
+    job: str
+    item: str
+    run_date: dt.date
+    direction: str = "load"
+    source: str | None = None
+    destination: str | None = None
+    rows: int | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    started_at: dt.datetime | None = None
+    note: str | None = None  # what is special about the row, e.g. a resend of the current data
+
+
+class LedgerVerbs:
+    """The ledger's verbs, over the client's ``transaction()`` and ``ensure_schema()``."""
+
+    _done_cache: dict[tuple[str, dt.date], tuple[float, dict[str, str | None]]]
+
+    def done_items(self, job: str, run_date: dt.date, max_age: float = 2.0) -> dict[str, str | None]:
+        """Items of ``job`` with a succeeded row for ``run_date``, with the sha256 recorded:
+        one query serves every target of the job for that date."""
+        key = (job, run_date)
+        cached = self._done_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        try:
+            with self.transaction() as cur:
+                cur.execute(sql.SQL("SELECT item, sha256 FROM {} WHERE job_name = %s AND run_date = %s"
+                                    " AND status = 'succeeded'").format(LEDGER), (job, run_date))
+                items = dict(cur.fetchall())
+        except psycopg2.errors.UndefinedTable:
+            items = {}  # no ledger yet: nothing is done
+        self._done_cache[key] = (time.monotonic(), items)
+        return items
+
+    def is_done(self, job: str, item: str, run_date: dt.date, sha256: str | None = None) -> bool:
+        """A succeeded row exists (for exactly this content, when ``sha256`` is given)."""
+        done = self.done_items(job, run_date)
+        return item in done and (sha256 is None or done[item] == sha256)
+
+    def last_success(self, job: str, item: str, before: dt.date | None = None) -> dict | None:
+        """The newest succeeded row for (job, item), optionally before a run date."""
+        query = sql.SQL("SELECT run_date, rows, bytes, sha256, source, destination, finished_at FROM {}"
+                        " WHERE job_name = %s AND item = %s AND status = 'succeeded'"
+                        + (" AND run_date < %s" if before else "") +
+                        " ORDER BY run_date DESC, finished_at DESC LIMIT 1").format(LEDGER)
+        with self.transaction() as cur:
+            cur.execute(query, (job, item, before) if before else (job, item))
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return dict(zip([d.name for d in cur.description], row))
+
+    def outstanding(self, job: str, answered_by: str) -> dict | None:
+        """The newest success of ``job`` whose item has no success in ``answered_by`` (e.g. the
+        DPS send still waiting for its receive), or None: one query."""
+        query = sql.SQL("SELECT item, run_date, sha256, finished_at FROM {0} s WHERE s.job_name = %s AND"
+                        " s.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM {0} r WHERE r.job_name = %s AND"
+                        " r.item = s.item AND r.status = 'succeeded') ORDER BY s.finished_at DESC LIMIT 1"
+                        ).format(LEDGER)
+        try:
+            with self.transaction() as cur:
+                cur.execute(query, (job, answered_by))
+                row = cur.fetchone()
+                return dict(zip([d.name for d in cur.description], row)) if row else None
+        except psycopg2.errors.UndefinedTable:
+            return None
+
+    def success_with_sha(self, job: str, sha256: str) -> dict | None:
+        """The newest success of ``job`` for this exact content (which quarter a remote file is)."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("SELECT item, run_date, finished_at FROM {} WHERE job_name = %s AND sha256 = %s"
+                                " AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1").format(LEDGER),
+                        (job, sha256))
+            row = cur.fetchone()
+            return dict(zip([d.name for d in cur.description], row)) if row else None
+
+    def item_dates(self, job: str) -> dict[str, dt.date]:
+        """Each item of ``job`` with the run date of its first success (e.g. the day each remote
+        file was pulled): one query."""
+        try:
+            with self.transaction() as cur:
+                cur.execute(sql.SQL("SELECT item, min(run_date) FROM {} WHERE job_name = %s AND status = 'succeeded'"
+                                    " GROUP BY item").format(LEDGER), (job,))
+                return dict(cur.fetchall())
+        except psycopg2.errors.UndefinedTable:
+            return {}
+
+    def has_item(self, job: str, item: str) -> bool:
+        """A succeeded row for (job, item) on any run date (e.g. a remote file already pulled)."""
+        try:
+            with self.transaction() as cur:
+                cur.execute(sql.SQL("SELECT 1 FROM {} WHERE job_name = %s AND item = %s AND status = 'succeeded'"
+                                    " LIMIT 1").format(LEDGER), (job, item))
+                return cur.fetchone() is not None
+        except psycopg2.errors.UndefinedTable:
+            return False
+
+    def _insert_ledger(self, cur, e: LedgerEntry, status: str, error: str | None = None) -> None:
+        finished = clock.now()  # the one clock, so a simulated day's rows carry its times
+        cur.execute(sql.SQL(
+            "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
+            " rows, bytes, sha256, started_at, finished_at, error, note)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
+                           status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error, e.note))
+
+    def record_failure_once(self, entry: LedgerEntry, error: str) -> bool:
+        """A failed row for this run's (job, item, date) unless this run wrote one already (a
+        task that recorded its own failure, then raised); True if written."""
+        self.ensure_schema()
+        finished = clock.now()
+        with self.transaction() as cur:
+            cur.execute(sql.SQL(
+                "INSERT INTO {0} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
+                " started_at, finished_at, error) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s, %s"
+                " WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE run_uuid = %s AND job_name = %s AND item = %s"
+                " AND run_date = %s AND status = 'failed')").format(LEDGER),
+                (str(run_uuid()), entry.job, entry.item, entry.run_date, entry.direction, entry.source,
+                 entry.destination, entry.started_at or finished, finished, error,
+                 str(run_uuid()), entry.job, entry.item, entry.run_date))
+            return cur.rowcount == 1
+
+    def supersede_failures(self, job: str, item: str, run_date: dt.date) -> int:
+        """A later success: earlier failed rows of (job, item, date) become 'superseded', so
+        ``./run.sh status`` stops listing them. Returns how many."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE job_name = %s AND item = %s"
+                                " AND run_date = %s AND status = 'failed'").format(LEDGER), (job, item, run_date))
+            return cur.rowcount
+
+    def run_failures(self, uuid: str) -> list[dict]:
+        """The failed rows one run wrote (what its failure mail lists)."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("SELECT job_name, item, run_date, error FROM {} WHERE run_uuid = %s"
+                                " AND status = 'failed' ORDER BY load_id").format(LEDGER), (uuid,))
+            return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
+
+    def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None,
+               replace: bool = False) -> None:
+        """Write a ledger row in its own transaction (SFTP and BigQuery transfers, failures).
+
+        ``replace``: an earlier success for the same (job, item, date) becomes 'superseded' in
+        the same transaction (a changed file reloaded for the same day).
+        """
+        self.ensure_schema()
+        with self.transaction() as cur:
+            if replace and status == "succeeded":
+                cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE job_name = %s AND item = %s"
+                                    " AND run_date = %s AND status = 'succeeded'").format(LEDGER),
+                            (entry.job, entry.item, entry.run_date))
+            self._insert_ledger(cur, entry, status, error)
+        if status == "succeeded":
+            self._mark_done(entry)
+
+    def _mark_done(self, entry: LedgerEntry) -> None:
+        cached = self._done_cache.get((entry.job, entry.run_date))
+        if cached is not None:
+            cached[1][entry.item] = entry.sha256
+
+
+class LedgerTarget(luigi.Target):
+    """Done when dba.tDataLoads has a succeeded row for (job, item, run date) — and, when
+    ``sha256`` is given, for that exact content, so a changed file is loaded again.
+
+    The target owns its verbs, as Luigi's ``PostgresTarget.touch``: ``mark_done`` after a
+    verified transfer, ``mark_failed`` when it did not happen. A load into PostgreSQL writes
+    its row inside the data's transaction instead (``PostgresClient.copy_csv(..., entry())``).
+    """
+
+    def __init__(self, client: LedgerVerbs, job: str, item: str, run_date: dt.date, sha256: str | None = None):
+        self.client, self.job, self.item, self.run_date, self.sha256 = client, job, item, run_date, sha256
+
+    def exists(self) -> bool:
+        return self.client.is_done(self.job, self.item, self.run_date, self.sha256)
+
+    def entry(self, **fields) -> LedgerEntry:
+        """The ledger row this target stands for, with ``fields`` (rows, bytes, source, ...)."""
+        return LedgerEntry(job=self.job, item=self.item, run_date=self.run_date, **fields)
+
+    def mark_done(self, **fields) -> None:
+        """Record the success (``fields``: direction, source, destination, rows, bytes, sha256,
+        started_at). A content-keyed target (``sha256`` given) supersedes an earlier success for
+        the same job, item and date: the file changed and was done again."""
+        if self.sha256 is not None:
+            fields.setdefault("sha256", self.sha256)
+        self.client.record(self.entry(**fields), replace=self.sha256 is not None)
+
+    def mark_failed(self, error: BaseException | str, **fields) -> None:
+        """Record a failed attempt with its error (file, row, column and rule for bad input)."""
+        self.client.record(self.entry(**fields), status="failed", error=str(error))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.job!r}, {self.item!r}, {self.run_date})"
+
+
+class LedgerItemTarget(LedgerTarget):
+    """Done when the ledger has a succeeded row for (job, item) on *any* run date, e.g. a remote
+    file (keyed by name, size and mtime) that was pulled once; marked done under ``run_date``."""
+
+    def exists(self) -> bool:
+        return self.client.has_item(self.job, self.item)
