@@ -13,6 +13,7 @@ still load. Rerun: ``./run.sh luigi --module pipelines.warehouse BigQueryOperati
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import csv
 import json
 import logging
@@ -22,14 +23,14 @@ from pathlib import Path
 import luigi
 
 from formats.spreadsheet import sheet_rows
-from pipelines.base import RunDateParameter, SourceFile, data_dir, define_slots, local_target, sources_file
+from pipelines.base import RunDateParameter, SourceFile, data_dir, define_slots, local_target, sources_file, today
 from pipelines.merge import MergeExports
 from registry.schedule import load_schedule
 from registry.sources import Source
 from targets import clock
 from targets.bigquery import BigQueryClient
 from targets.gcs import GcsArchive
-from targets.errors import BadInputError, ConfigError
+from targets.errors import BadInputError, ConfigError, RefusedError
 from targets.local import file_digest
 from targets.ledger import LedgerTarget
 from targets.postgres import PostgresClient
@@ -53,18 +54,44 @@ def _sha256(path: Path) -> str | None:
     return _DIGESTS[key]
 
 
+class RestoreArchivedFile(luigi.Task):
+    """A file as it was archived on ``date`` (GCS), copied back for a load of that day."""
+
+    date = RunDateParameter()
+    folder = luigi.Parameter()
+    filename = luigi.Parameter()
+
+    def output(self):
+        return local_target(restored_path(self.date, self.folder, self.filename))
+
+    def run(self):
+        GcsArchive.from_config().fetch(self.folder, self.date, self.filename, self.output().path)
+
+
+def restored_path(day: dt.date, folder: str, filename: str) -> Path:
+    return data_dir() / "restored" / day.isoformat() / folder / filename
+
+
 class LoadFileToBigQuery(luigi.Task):
-    """One file archived to GCS and loaded into its BigQuery table; done = its ledger row."""
+    """One file archived to GCS and loaded into its BigQuery table; done = its ledger row.
+    Today's file comes from its folder; an earlier day's is that day's archived copy."""
 
     date = RunDateParameter()
     folder = luigi.Parameter()
     filename = luigi.Parameter()
 
     @property
+    def today(self) -> bool:
+        return self.date == today()
+
+    @property
     def path(self) -> Path:
-        return data_dir() / self.folder / self.filename
+        return data_dir() / self.folder / self.filename if self.today else \
+            restored_path(self.date, self.folder, self.filename)
 
     def requires(self):
+        if not self.today:
+            return RestoreArchivedFile(date=self.date, folder=self.folder, filename=self.filename)
         made_by = sources_file().merge_for(self.folder, self.filename)
         if made_by is not None:
             return MergeExports(date=self.date, name=made_by.name)
@@ -83,7 +110,9 @@ class LoadFileToBigQuery(luigi.Task):
         try:
             check_file(self.path, source)
             self.set_status_message(f"archiving {self.filename} to GCS")
-            uri = GcsArchive.from_config().archive(self.path, self.folder, self.date)
+            archive = GcsArchive.from_config()
+            uri = archive.archive(self.path, self.folder, self.date) if self.today else \
+                f"gs://{archive.settings.bucket}/{archive.object_name(self.folder, self.date, self.filename)}"
             self.set_status_message(f"loading {self.filename} into BigQuery")
             out = BigQueryClient.from_config().load_file(
                 self.path, source.table_for(self.filename, self.date), file_format=source.file_format,
@@ -114,10 +143,13 @@ class LoadFolders(luigi.WrapperTask):
         reg = sources_file()
         matched, unmatched = [], []
         for folder in load_schedule().named(self.task_family).loads:
-            root = data_dir() / folder
-            names = sorted(e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")) \
-                if root.is_dir() else []
-            produced = [m.filename for m in reg.merge if m.folder == folder]
+            if self.date != today():  # an earlier day: what was archived that day
+                names, produced = GcsArchive.from_config().names(folder, self.date), []
+            else:
+                root = data_dir() / folder
+                names = sorted(e.name for e in os.scandir(root) if e.is_file() and not e.name.startswith(".")) \
+                    if root.is_dir() else []
+                produced = [m.filename for m in reg.merge if m.folder == folder]
             for name in sorted(set(names) | set(produced)):  # a merged file is loaded even before it exists
                 if reg.match(folder, name):
                     matched.append((folder, name))
@@ -129,6 +161,8 @@ class LoadFolders(luigi.WrapperTask):
         matched, unmatched = self._scan()
         for name in unmatched:
             logger.warning("%s matches no source in sources.toml: not loaded", name)
+        if not matched and self.date != today():
+            return NothingArchived(date=self.date, slot=self.task_family)
         return [LoadFileToBigQuery(date=self.date, folder=f, filename=n) for f, n in matched]
 
     def run(self):
@@ -139,6 +173,21 @@ class LoadFolders(luigi.WrapperTask):
 
     def summary_path(self) -> Path:
         return data_dir() / "reports" / f"{self.task_family}-{self.date.isoformat()}.json"
+
+
+class NothingArchived(luigi.Task):
+    """Fails: a load for an earlier day found none of that day's files in the archive."""
+
+    date = RunDateParameter()
+    slot = luigi.Parameter()
+
+    def complete(self):
+        return False  # a refusal to report, not a product
+
+    def run(self):
+        folders = ", ".join(load_schedule().named(self.slot).loads)
+        raise RefusedError(f"{self.slot} for {self.date}: the archive holds no files of {folders} for that day; "
+                           "nothing was loaded (today's files load only for today)")
 
 
 # BigQueryOperations (03:00) and BigQueryOperationsMisc (06:55), with their folders: schedule.toml.

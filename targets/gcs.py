@@ -15,6 +15,7 @@ from google.cloud import storage
 from targets.config import Section
 from targets.errors import TransientError
 from targets.google import credentials, transient
+from targets.local import atomic_path
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,29 @@ class GcsArchive:
                 raise TransientError(f"GCS upload of {Path(path).name}: {e}") from e
             raise
         return f"gs://{self.settings.bucket}/{name}"
+
+    def names(self, folder: str, run_date: dt.date) -> list[str]:
+        """The files archived for ``folder`` on ``run_date``, sorted."""
+        prefix = self.object_name(folder, run_date, "")
+        try:
+            return sorted(b.name[len(prefix):] for b in self.gcs.list_blobs(self.bucket(), prefix=prefix)
+                          if "/" not in b.name[len(prefix):])
+        except Exception as e:
+            if transient(e):
+                raise TransientError(f"GCS listing of {prefix}: {e}") from e
+            raise
+
+    def fetch(self, folder: str, run_date: dt.date, name: str, local: str | os.PathLike) -> str:
+        """The archived copy, downloaded to an atomic local file; returns its gs:// URI."""
+        object_name = self.object_name(folder, run_date, name)
+        try:
+            with atomic_path(local) as tmp:
+                self.bucket().blob(object_name).download_to_filename(os.fspath(tmp))
+        except Exception as e:
+            if transient(e):
+                raise TransientError(f"GCS download of {object_name}: {e}") from e
+            raise
+        return f"gs://{self.settings.bucket}/{object_name}"
 
     def exists(self, folder: str, run_date: dt.date, name: str) -> bool:
         return self.bucket().blob(self.object_name(folder, run_date, name)).exists()

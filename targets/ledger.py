@@ -70,6 +70,10 @@ class LedgerVerbs:
         self._done_cache[key] = (time.monotonic(), items)
         return items
 
+    def forget(self) -> None:
+        """Drop what this process remembers of the ledger (another process changed it)."""
+        self._done_cache.clear()
+
     def is_done(self, job: str, item: str, run_date: dt.date, sha256: str | None = None) -> bool:
         """A succeeded row exists (for exactly this content, when ``sha256`` is given)."""
         done = self.done_items(job, run_date)

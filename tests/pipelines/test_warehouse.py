@@ -164,3 +164,37 @@ def test_shipped_registry_matches_the_synthetic_district(tmp_path):
         assert src is not None, name
         header = (tmp_path / name).read_text().splitlines()[0].split(",")
         assert [c for c, _ in src.schema] == header, name
+
+
+def test_a_past_day_loads_its_archived_copy_or_refuses(env):
+    """--date is the data: a load for an earlier day takes that day's archived copy from GCS
+    (not what lies in the folder today); a day with nothing archived is refused."""
+    from pipelines.failures import RunReport
+    from targets import clock
+    data, ds = env["data"], env["ds"]
+    luigi.configuration.get_config().set("gcs", "bucket", f"w-{uuid.uuid4().hex[:10]}")
+    _students(data / "powerschool_combined" / "students.csv", [("000123", "Kim", 3, "2017-05-01")])
+    assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
+    clock.set_now(dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))
+    _students(data / "powerschool_combined" / "students.csv", [("000999", "Lee", 4, "2016-01-01")])
+    assert luigi.build([BigQueryOperations(date=DAY + dt.timedelta(days=1))], local_scheduler=True)
+    bq = BigQueryClient.from_config()
+    assert bq.query(f"SELECT Student_Number FROM {ds}_ps.students") == [{"Student_Number": "000999"}]
+    # the 24th is loaded again (its ledger rows cleared, as an operator would): its own copy comes back
+    conn = env["settings"].connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM dba.tdataloads WHERE run_date = '2026-11-24'")
+    conn.close()
+    from targets.postgres import PostgresClient
+    PostgresClient.from_config().forget()
+    assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
+    assert bq.query(f"SELECT Student_Number FROM {ds}_ps.students") == [{"Student_Number": "000123"}]
+    ((source, status),) = ledger_rows(env["settings"], "source, status", job="warehouse")[-1:]
+    assert status == "succeeded" and source.endswith("/powerschool_combined/2026-11-24/students.csv")
+    # nothing archived on the 20th: refused, nothing loaded
+    with RunReport("x", mail=False):
+        result = luigi.build([BigQueryOperations(date=dt.date(2026, 11, 20))], local_scheduler=True,
+                             detailed_summary=True)
+    assert result.status.name == "FAILED"
+    ((error,),) = ledger_rows(env["settings"], "error", job="NothingArchived")
+    assert "BigQueryOperations for 2026-11-20: the archive holds no files of powerschool_combined, eis" in error
