@@ -3,7 +3,8 @@
 #
 #   ./run.sh demo [--students N]     start the embedded stack, run the demo flows, print a summary
 #   ./run.sh test [PYTEST ARGS]      the whole test suite
-#   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task
+#   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task;
+#                                    --from D1 --to D2: one run per day
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
 #   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
@@ -102,8 +103,37 @@ run_luigi() {
     return "$rc"
 }
 
+range_luigi() {
+    # --from D1 --to D2: one run per day, each with --date and its own log and lock, each
+    # taking that day's data (see README); the exit status is the worst of them.
+    local from="" to="" args=() arg
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --from) from="$2"; shift 2 ;;
+            --to) to="$2"; shift 2 ;;
+            *) args+=("$1"); shift ;;
+        esac
+    done
+    if [ -z "$from" ] && [ -z "$to" ]; then run_luigi "${args[@]}"; return; fi
+    [ -n "$from" ] && [ -n "$to" ] || die "--from and --to go together (YYYY-MM-DD)"
+    for arg in "${args[@]}"; do [ "$arg" != "--date" ] || die "give either --date or --from/--to"; done
+    local day worst=0 rc
+    day="$(date -d "$from" +%F)" || die "--from $from is not a date"
+    date -d "$to" +%F >/dev/null || die "--to $to is not a date"
+    while [ "$(date -d "$day" +%s)" -le "$(date -d "$to" +%s)" ]; do
+        echo "run.sh: $day" >&2
+        set +e
+        ( run_luigi "${args[@]}" --date "$day" )
+        rc=$?
+        set -e
+        [ "$rc" -gt "$worst" ] && worst=$rc
+        day="$(date -d "$day + 1 day" +%F)"
+    done
+    return "$worst"
+}
+
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 case "$cmd" in
@@ -127,7 +157,7 @@ case "$cmd" in
     luigi)
         bootstrap
         load_config
-        run_luigi "$@"
+        range_luigi "$@"
         ;;
     scheduler)
         bootstrap

@@ -169,3 +169,16 @@ def test_second_copy_of_a_running_task_is_refused(demo_var, tmp_path):
     first.communicate(timeout=60)
     assert second.returncode == 3
     assert "already running" in second.stderr
+
+
+def test_a_date_range_runs_each_day(demo_var):
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    ranged = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--from", "2026-11-05", "--to", "2026-11-06"],
+                  demo_var)
+    assert ranged.returncode == 0, ranged.stdout[-3000:] + ranged.stderr
+    assert ranged.stderr.count("run.sh: log:") == 2 and "run.sh: 2026-11-06" in ranged.stderr
+    rows = _psql(demo_var, "SELECT run_date::text FROM dba.tdataloads WHERE job_name = 'demo_roster'"
+                           " AND run_date BETWEEN '2026-11-05' AND '2026-11-06' AND status = 'succeeded' ORDER BY 1")
+    assert rows == [("2026-11-05",), ("2026-11-06",)]
+    bad = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--from", "2026-11-05"], demo_var)
+    assert bad.returncode == 2 and "--from and --to go together" in bad.stderr
