@@ -22,7 +22,7 @@ import luigi.worker
 from pipelines.base import today
 from targets.errors import EtlError
 from targets.logdb import redact
-from targets.ledger import LedgerEntry, LedgerTarget, run_uuid
+from targets.ledger import LedgerEntry, LedgerTarget, new_run, run_uuid
 from targets.postgres import PostgresClient
 from targets.smtp import Mailer
 
@@ -69,7 +69,7 @@ class RunReport:
     def __enter__(self) -> "RunReport":
         global _current
         _install()
-        run_uuid()  # fixed before any worker forks, so every row of the run shares it
+        new_run()  # fixed before any worker forks, so every row of the run shares it
         _current = self
         return self
 

@@ -173,7 +173,7 @@ def _ensure_keys(var: Path) -> None:
             (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
 
 
-def servers_up(state: StackState) -> None:
+def servers_up(state: StackState, dps_standin: bool = True) -> None:
     var = state.var
     pidfile, argsfile = var / "run" / "servers.pid", var / "run" / "servers.args"
     sftp_port, smtp_port = state.port("sftp"), state.port("smtp")
@@ -186,7 +186,7 @@ def servers_up(state: StackState) -> None:
     cmd = [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
            "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
            "--keys", str(var / "sftp" / "keys"), "--passwords", str(passwords), "--smtp-port", str(smtp_port),
-           "--mail-dir", str(var / "mail"), "--dps-delay", str(DPS_DELAY)]
+           "--mail-dir", str(var / "mail")] + (["--dps-delay", str(DPS_DELAY)] if dps_standin else [])
     same = argsfile.exists() and argsfile.read_text() == json.dumps(cmd)
     if same and pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
         return
@@ -342,7 +342,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
 
 # ---------------------------------------------------------------- commands
 
-def up(var: Path, with_bigquery: bool = True) -> StackState:
+def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> StackState:
+    """Start what is not running (``dps_standin``: DPS answers our sends a few real seconds later)."""
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o755)
     state = StackState.load(var)
@@ -352,7 +353,7 @@ def up(var: Path, with_bigquery: bool = True) -> StackState:
     password = secrets(var)["PG_PASSWORD"]
     postgres_up(state, password)
     _ensure_database(state.ports["postgres"], password, "impact")  # the stand-in for DFPS's IMPACT (Oracle)
-    servers_up(state)
+    servers_up(state, dps_standin)
     if with_bigquery:
         google_up(state)
     write_config(state, with_bigquery)

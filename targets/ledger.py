@@ -23,6 +23,13 @@ LEDGER = sql.Identifier("dba", "tdataloads")
 _run_uuid: uuid.UUID | None = None
 
 
+def new_run() -> uuid.UUID:
+    """Start a new run id (several runs in one process, e.g. ./run.sh simulate)."""
+    global _run_uuid
+    _run_uuid = uuid.uuid4()
+    return _run_uuid
+
+
 def run_uuid() -> uuid.UUID:
     """One id per process invocation, shared by ledger rows and log entries."""
     global _run_uuid

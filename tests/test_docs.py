@@ -1,0 +1,18 @@
+"""The README says what the code does: its exit-status table is luigi.cfg's [retcode] plus
+run.sh's own codes (its crontab is checked in tests/ops/test_cron.py)."""
+import configparser
+import re
+
+from pipelines.base import ROOT
+
+
+def test_exit_status_table_matches_retcode_and_run_sh():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "luigi.cfg")
+    codes = {int(v) for v in cfg["retcode"].values()}
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| exit | meaning |"):].split("\n\n")[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)}
+    run_sh = "\n".join(line for line in (ROOT / "run.sh").read_text().splitlines() if not line.lstrip().startswith("#"))
+    own = {int(n) for n in re.findall(r"\bexit (\d+)", run_sh)}  # run.sh's own exits (die is 2)
+    assert documented == codes | own | {0, 2}, (documented, codes, own)
