@@ -298,3 +298,12 @@ def test_an_unanswered_earlier_quarter_is_never_replaced(dps):
     assert _build(SendToDps(date=march)).status.name == "SUCCESS"  # now Q2 may replace it
     assert (dps["outbound"] / TXT_NAME).read_text().splitlines()[1:] == ["P9|Kim|Bo|20120304|M|TRAVIS|20270115"]
     assert [r[0] for r in _ledger(dps["settings"], "dps_send")] == ["FY2027_Q1", "FY2027_Q2"]
+
+
+def test_nothing_outstanding_costs_one_ledger_query(dps, monkeypatch):
+    from targets.postgres import PostgresClient
+    asked = []
+    real = PostgresClient.outstanding
+    monkeypatch.setattr(PostgresClient, "outstanding", lambda self, *a, **k: asked.append(a) or real(self, *a, **k))
+    assert _build(ReceiveFromDps()).status.name == "SUCCESS"
+    assert len(asked) == 1
