@@ -21,7 +21,7 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, timezone, today
+from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group, local_target, timezone, today
 from targets import clock
 from targets.config import Section
 from targets.ledger import LedgerTarget
@@ -207,7 +207,7 @@ def _demo_runs(date: dt.date) -> list[list[luigi.Task]]:
 WRAPPERS = {"DemoPipeline", "BigQueryOperations", "BigQueryOperationsMisc", "DeployViews", "SftpOperations",
             "SftpOperationsMisc", "SftpOperationsLocal", "PullFiles", "CleverIdmPull", "SavvasScoresPull",
             "EasyIepPull", "VendorPush", "CleverPush", "SavvasPush", "EllevationPush", "OtusPush",
-            "PowerSchoolImport"}
+            "PowerSchoolImport", "OtusScoresForward", "ForwardPulledFiles", "ReceiveFromDps"}
 
 
 def _write_roster(fh, date: dt.date, students: int) -> int:
@@ -229,7 +229,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--students", type=int, default=2000)
     ap.add_argument("--date", type=dt.date.fromisoformat, default=None)
     args = ap.parse_args(argv)
-    setup_logging(process_type="demo")
+    # named by the wall clock, as run.sh names its logs (the demo may play another day)
+    log = ROOT / "logs" / f"{dt.date.today():%Y-%m-%d}" / f"demo-{dt.datetime.now():%H%M%S}.log"
+    setup_logging(process_type="demo", run_log=log)  # the console stays quiet; details in the log
     logging.getLogger("luigi-interface").setLevel(logging.WARNING)
     if args.date:  # the demo plays that day: its pushes send "today's" data
         clock.set_now(dt.datetime.combine(args.date, dt.time(7, 0), zoneinfo.ZoneInfo(timezone())))
@@ -326,6 +328,9 @@ def _print_summary(date: dt.date) -> None:
     print(f"  DPS workbooks on the share ({share}): {', '.join(books) or '(none)'}")
     print(f"  Local files:             {data_dir() / 'demo'}")
     print("  Visualiser: ./run.sh scheduler, then open http://127.0.0.1:8082 (runs then report there)")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            print(f"  Run log:                 {handler.baseFilename}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     for step in ("WriteSampleRoster", "UploadSampleRoster", "DownloadSampleRoster", "LoadSampleRoster",
                  "SeedDistrict", "PullFile x3", "MergeExports", "LoadFileToBigQuery x14", "DeployView x20",
                  "ExportVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12",
-                 "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "ReceiveFromDps"):
+                 "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "DeliverDpsResults"):
         assert step in ran.group(1), step
     assert "300 rows in demo.sample_roster for 2026-11-02" in first.stdout
     assert re.search(r"district-local\.powerschool\.students\s+300 rows", first.stdout)
