@@ -11,6 +11,7 @@
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
+#   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly)
 set -euo pipefail
@@ -134,7 +135,7 @@ range_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 case "$cmd" in
@@ -191,6 +192,11 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.sftp_trust "$@"
         ;;
+    feeds-db)
+        bootstrap
+        load_config
+        exec "$PY" -m ops.feeds_db "$@"
+        ;;
     simulate)
         bootstrap
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -205,6 +211,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, feeds-db, simulate, bench)"
         ;;
 esac

@@ -280,7 +280,8 @@ def secrets(var: Path) -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 k, v = line.split("=", 1)
                 values[k] = v
-    wanted = ["PG_PASSWORD"] + [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS]
+    wanted = ["PG_PASSWORD", "FEEDS_OWNER_PASSWORD", "FEEDS_APP_PASSWORD"] + \
+        [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS]
     if any(k not in values for k in wanted):
         for k in wanted:
             values.setdefault(k, tokens.token_urlsafe(18))
@@ -328,6 +329,10 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                   "stakeholders": "dps-stakeholders@dfps.example", "deadline_hours": "6"}
     cfg["dps_source"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "impact",
                          "user": "postgres", "password": "${PG_PASSWORD}"}
+    cfg["feeds_db"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "Feeds",
+                       "user": "feeds_app", "password": "${FEEDS_APP_PASSWORD}", "owner": "feeds_owner",
+                       "owner_password": "${FEEDS_OWNER_PASSWORD}", "admin_user": "postgres",
+                       "admin_password": "${PG_PASSWORD}", "data_schema": "feeds"}
     cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
                        "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}

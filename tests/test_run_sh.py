@@ -182,3 +182,13 @@ def test_a_date_range_runs_each_day(demo_var):
     assert rows == [("2026-11-05",), ("2026-11-06",)]
     bad = _run(["luigi", "--module", "stack.demo", "DemoPipeline", "--from", "2026-11-05"], demo_var)
     assert bad.returncode == 2 and "--from and --to go together" in bad.stderr
+
+
+def test_feeds_db_init_twice(demo_var):
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    first = _run(["feeds-db", "init"], demo_var)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "database Feeds created, owned by feeds_owner" in first.stdout
+    second = _run(["feeds-db", "init"], demo_var)
+    assert second.returncode == 0 and second.stdout.strip().endswith("up to date; nothing changed"), second.stdout
+    assert "Feeds" in _psql(demo_var, "SELECT datname FROM pg_database WHERE datname = 'Feeds'")[0]
