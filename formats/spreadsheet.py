@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import zipfile
 from pathlib import Path
 
 from python_calamine import CalamineWorkbook
@@ -36,46 +37,102 @@ def format_cell(value) -> str:
     return str(value)
 
 
-def sheet_rows(path: str | os.PathLike, sheet: str | None = None, header_row: int = 1):
-    """Rows of a sheet (by name, or the first), starting at the 1-based header row."""
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003, and the wrapper of an encrypted xlsx
+ZIPPED = (".xlsx", ".xlsm", ".xlsb", ".ods")
+MAX_EXPANDED = 1 << 30  # bytes a workbook may expand to (its zip members)
+MAX_RATIO = 200  # how much a workbook's members may compress; more is a zip bomb
+
+
+def check_workbook(path: str | os.PathLike, max_expanded: int = MAX_EXPANDED, max_ratio: float = MAX_RATIO) -> None:
+    """Refuse, before any reader opens it, a workbook that is not what its name says, is
+    encrypted (password-protected), or would expand past the limits (a zip bomb)."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    suffix = path.suffix.lower()
+    if suffix in ZIPPED:
+        if magic == OLE2:
+            raise BadInputError(str(path), "is encrypted (password-protected): save it without a password")
+        if not zipfile.is_zipfile(path):
+            raise BadInputError(str(path), f"is not a readable {suffix} workbook (not a zip container)")
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        expanded, packed = sum(i.file_size for i in infos), sum(i.compress_size for i in infos)
+        if expanded > max_expanded:
+            raise BadInputError(str(path), f"would expand to {expanded:,} bytes, more than the {max_expanded:,} "
+                                           "allowed")
+        if packed and expanded / packed > max_ratio:
+            raise BadInputError(str(path), f"compresses {expanded / packed:.0f}:1, more than {max_ratio:g}:1 (a zip "
+                                           "bomb?)")
+    elif suffix == ".xls" and magic != OLE2:
+        raise BadInputError(str(path), "is not an Excel 97-2003 .xls workbook")
+
+
+def open_workbook(path: str | os.PathLike) -> CalamineWorkbook:
+    check_workbook(path)
     try:
-        book = CalamineWorkbook.from_path(str(path))
+        return CalamineWorkbook.from_path(str(path))
     except Exception as e:  # calamine raises its own error types for unreadable files
-        raise BadInputError(str(path), f"not a readable spreadsheet ({type(e).__name__}: {e})") from e
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        rule = "is encrypted (password-protected): save it without a password" if "password" in text.lower() \
+            else f"is not a readable spreadsheet ({type(e).__name__}: {text})"
+        raise BadInputError(str(path), rule) from e
+
+
+def _sheet(book: CalamineWorkbook, path, sheet: str | None):
     names = book.sheet_names
     if sheet is not None and sheet not in names:
         raise BadInputError(str(path), f"has no sheet {sheet!r} (sheets: {', '.join(names)})")
-    data = book.get_sheet_by_name(sheet or names[0]).to_python(skip_empty_area=False)
+    return book.get_sheet_by_name(sheet or names[0])
+
+
+def sheet_rows(path: str | os.PathLike, sheet: str | None = None, header_row: int = 1):
+    """Rows of a sheet (by name, or the first), starting at the 1-based header row."""
+    data = _sheet(open_workbook(path), path, sheet).to_python(skip_empty_area=False)
     return data[header_row - 1:]
 
 
 def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None = None,
            header_row: int = 1) -> int:
     """Write the sheet as UTF-8 CSV at ``dest`` (a temporary path: the caller makes it final);
-    returns the number of data rows. Trailing empty rows are dropped; a row wider than the
-    header is an error naming the row."""
-    rows = sheet_rows(path, sheet, header_row)
-    while rows and all(c in (None, "") for c in rows[-1]):
-        rows.pop()
-    if not rows:
-        raise BadInputError(str(path), "sheet is empty: no header row")
-    header = [format_cell(c).strip() for c in rows[0]]
-    while header and header[-1] == "":
-        header.pop()
-    width = len(header)
+    returns the number of data rows. Rows stream from the reader one by one; empty rows are
+    held back, so trailing ones are dropped; columns past the header's last name are dropped
+    when empty, and a row with a value there is an error naming the row."""
+    rows = _sheet(open_workbook(path), path, sheet).iter_rows()
+    header: list[str] | None = None
+    count, held = 0, 0
     with open(dest, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        for n, row in enumerate(rows[1:], start=header_row + 1):
+        for n, row in enumerate(rows, start=1):
+            if n < header_row:
+                continue
             cells = [format_cell(c) for c in row]
+            if header is None:
+                header = [c.strip() for c in cells]
+                while header and header[-1] == "":
+                    header.pop()
+                if not header:
+                    raise BadInputError(str(path), "the header row is empty", row=n)
+                writer.writerow(header)
+                continue
+            if not any(cells):
+                held += 1  # written only if a row with values follows
+                continue
+            width = len(header)
             if any(cells[width:]):
                 raise BadInputError(str(path), f"has {len(cells)} cells but the header has {width}", row=n)
+            for _ in range(held):
+                writer.writerow([""] * width)
+            held = 0
             writer.writerow(cells[:width] + [""] * (width - len(cells)))
-    return len(rows) - 1
+            count += 1
+    if not header:
+        raise BadInputError(str(path), "sheet is empty: no header row")
+    return count
 
 
 def is_spreadsheet(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in (".xlsx", ".xls", ".xlsm", ".ods")
+    return Path(path).suffix.lower() in (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
 
 
 def write_workbook(path, title: str, rows: list[dict], columns: list[str]) -> None:

@@ -1,0 +1,64 @@
+"""Spreadsheet → CSV: explicit formatting, rows streamed with trailing empty rows and columns
+dropped; a corrupt, encrypted or zip-bomb workbook refused before any reader opens it."""
+import csv
+import datetime as dt
+import zipfile
+
+import openpyxl
+import pytest
+
+from formats.spreadsheet import OLE2, check_workbook, to_csv
+from targets.errors import BadInputError
+
+
+def _csv(path):
+    return list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+
+
+def test_values_are_formatted_explicitly_and_empty_edges_dropped(tmp_path):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Id", "Code", "When", "Amount", "Flag", None])
+    ws.append(["00123", "007", dt.datetime(2026, 11, 24, 0, 0), 5.0, True, None])
+    ws.append([None, None, None, None, None, None])  # an empty row between values: kept
+    ws.append(["124", "x", dt.datetime(2026, 11, 24, 13, 5, 7), 2.5, False, None])
+    ws.append([None, None, None, None, None, None])
+    ws.append([None, None, None, None, None, None])  # trailing: dropped
+    book.save(tmp_path / "a.xlsx")
+    assert to_csv(tmp_path / "a.xlsx", tmp_path / "a.csv") == 2
+    assert _csv(tmp_path / "a.csv") == [["Id", "Code", "When", "Amount", "Flag"],
+                                        ["00123", "007", "2026-11-24", "5", "true"],  # a date at midnight is a date
+                                        ["", "", "", "", ""],
+                                        ["124", "x", "2026-11-24 13:05:07", "2.5", "false"]]
+
+
+def test_a_value_past_the_header_names_its_row(tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["A", "B"])
+    book.active.append(["1", "2", "stray"])
+    book.save(tmp_path / "w.xlsx")
+    with pytest.raises(BadInputError, match=r"w\.xlsx, row 2: has 3 cells but the header has 2"):
+        to_csv(tmp_path / "w.xlsx", tmp_path / "w.csv")
+
+
+def test_corrupt_encrypted_and_bomb_workbooks_are_refused(tmp_path):
+    corrupt = tmp_path / "corrupt.xlsx"
+    corrupt.write_bytes(b"PK\x03\x04 this is not really a zip" * 10)
+    with pytest.raises(BadInputError, match=r"corrupt\.xlsx: is not a readable \.xlsx workbook"):
+        to_csv(corrupt, tmp_path / "x.csv")
+    locked = tmp_path / "locked.xlsx"  # an encrypted xlsx is an OLE2 container, not a zip
+    locked.write_bytes(OLE2 + b"\x00" * 4096)
+    with pytest.raises(BadInputError, match=r"locked\.xlsx: is encrypted \(password-protected\)"):
+        to_csv(locked, tmp_path / "x.csv")
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"0" * 50_000_000)
+    with pytest.raises(BadInputError, match=r"bomb\.xlsx: compresses \d+:1, more than 200:1 \(a zip bomb\?\)"):
+        to_csv(bomb, tmp_path / "x.csv")
+    with pytest.raises(BadInputError, match=r"would expand to 50,000,\d+ bytes, more than the 1,000,000 allowed"):
+        check_workbook(bomb, max_expanded=1_000_000)
+    fake = tmp_path / "old.xls"
+    fake.write_text("Id,Name\n1,a\n")
+    with pytest.raises(BadInputError, match=r"old\.xls: is not an Excel 97-2003 \.xls workbook"):
+        to_csv(fake, tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
