@@ -245,6 +245,13 @@ def _start_daemon(var: Path, name: str, cmd: list[str], port: int, timeout: floa
     wait_port(port, timeout, name, log)
 
 
+def meetmax_up(state: StackState) -> None:
+    """The MeetMax stand-in (stack/meetmax_standin.py), for the feeds flow."""
+    port = state.port("meetmax")
+    _start_daemon(state.var, "meetmax", [sys.executable, "-m", "stack.meetmax_standin", "--port", str(port)], port,
+                  15, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
 def google_up(state: StackState) -> None:
     """The BigQuery emulator and the GCS emulator, both from the emulators' venv."""
     var = state.var
@@ -329,6 +336,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                   "stakeholders": "dps-stakeholders@dfps.example", "deadline_hours": "6"}
     cfg["dps_source"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "impact",
                          "user": "postgres", "password": "${PG_PASSWORD}"}
+    cfg["meetmax"] = {"base_url": f"http://127.0.0.1:{state.ports['meetmax']}", "rate_per_second": "20",
+                      "backoff": "0.2", "timeout": "5"}
     cfg["feeds_db"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "Feeds",
                        "user": "feeds_app", "password": "${FEEDS_APP_PASSWORD}", "owner": "feeds_owner",
                        "owner_password": "${FEEDS_OWNER_PASSWORD}", "admin_user": "postgres",
@@ -352,13 +361,14 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o755)
     state = StackState.load(var)
-    for name in ("postgres", "sftp", "smtp") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery else ()):
+    for name in ("postgres", "sftp", "smtp", "meetmax") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery else ()):
         state.port(name)
     state.save()
     password = secrets(var)["PG_PASSWORD"]
     postgres_up(state, password)
     _ensure_database(state.ports["postgres"], password, "impact")  # the stand-in for DFPS's IMPACT (Oracle)
     servers_up(state, dps_standin)
+    meetmax_up(state)
     if with_bigquery:
         google_up(state)
     write_config(state, with_bigquery)
@@ -372,6 +382,8 @@ def down(var: Path) -> list[str]:
         stopped.append("sftp+smtp")
     if stop_pid(var / "run" / "bqemulator.pid"):
         stopped.append("bigquery")
+    if stop_pid(var / "run" / "meetmax.pid"):
+        stopped.append("meetmax")
     if stop_pid(var / "run" / "gcs-emulator.pid"):
         stopped.append("gcs")
     if state.ports and postgres_down(state):
@@ -392,4 +404,6 @@ def status(var: Path) -> dict[str, str]:
     out["bigquery"] = f"running on http://127.0.0.1:{p['bigquery']}" if bq else "stopped"
     gcs = pid_alive(read_pid(var / "run" / "gcs-emulator.pid"))
     out["gcs"] = f"running on http://127.0.0.1:{p['gcs']}" if gcs else "stopped"
+    meetmax = pid_alive(read_pid(var / "run" / "meetmax.pid"))
+    out["meetmax"] = f"running on http://127.0.0.1:{p['meetmax']} (stand-in)" if meetmax else "stopped"
     return out

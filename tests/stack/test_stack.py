@@ -46,8 +46,8 @@ def test_up_twice_reuses_state_and_down_stops_everything(tmp_path):
     assert status["postgres"].startswith("running") and status["sftp"].startswith("running")
     assert len(_stack_processes(var)) >= 2
     stopped = cli.down(var)
-    assert set(stopped) == {"sftp+smtp", "postgres"}
-    assert not any(port_open(ports[n]) for n in ("postgres", "sftp", "smtp"))
+    assert set(stopped) == {"sftp+smtp", "postgres", "meetmax"}
+    assert not any(port_open(ports[n]) for n in ("postgres", "sftp", "smtp", "meetmax"))
     assert _stack_processes(var) == []
     assert cli.down(var) == []
     # up again after down: the same data comes back
