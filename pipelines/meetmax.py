@@ -1,13 +1,19 @@
-"""MeetMax URL checker: for a range of event ids, which events exist, which are private, and
-which offer their company list as XLS → ``<data_dir>/meetmax/<date>/events_<first>-<last>.csv``
-with EventID, URL, IfExists, IsDownloadable, DownloadLink, StatusCode, Title, IsPrivate.
+"""MeetMax URL checker and downloader: for a range of event ids, which events exist, which are
+private, and which offer their company list as XLS → ``<data_dir>/meetmax/<date>/events_<first>-
+<last>.csv`` with EventID, URL, IfExists, IsDownloadable, DownloadLink, StatusCode, Title,
+IsPrivate; then every downloadable list → the feeds watcher folder (``[feeds] watch_dir``,
+default ``<data_dir>/feeds/inbound``) as ``meetmax_<id>.xls``, atomically and never twice:
+the ledger (``meetmax_download`` / ``event_<id>``) keeps each delivery's sha256, and a list
+whose content did not change since it was last delivered is not delivered again (a changed
+one is). ``downloads_<first>-<last>.csv`` logs what was fetched.
 
 The ids are scanned in chunks (``[meetmax] chunk_size``, default 25), each chunk a file of its
 own, so an interrupted scan resumes at the next chunk; the range's CSV is assembled from the
 chunks atomically. The client is polite (targets/http.py): one request at a time, at most
 ``rate_per_second``, retries with backoff and jitter, ``Retry-After`` obeyed, a clear
 User-Agent. Sections: ``[meetmax]``, ``[etl]``.
-Run: ``./run.sh luigi --module pipelines.meetmax CheckMeetMaxEvents --first 119179 --last 119184``.
+Run: ``./run.sh luigi --module pipelines.meetmax DownloadMeetMaxLists --first 119179 --last 119184``
+(the checker alone: ``CheckMeetMaxEvents``).
 """
 from __future__ import annotations
 
@@ -15,14 +21,18 @@ import csv
 import html
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter, data_dir, local_target
+from pipelines.base import RunDateParameter, data_dir, file_group, local_target
 from targets.config import Section
 from targets.errors import ConfigError
 from targets.http import HttpClient, Page
+from targets.ledger import LedgerTarget
+from targets.local import atomic_path, file_digest
+from targets.postgres import PostgresClient
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +120,76 @@ class CheckMeetMaxEvents(luigi.Task):
                         writer.writerow(row)
                         rows += 1
         logger.info("MeetMax events %d-%d checked: %d rows in %s", self.first, self.last, rows, self.output().path)
+
+
+DOWNLOAD_JOB = "meetmax_download"
+LOG_COLUMNS = ["EventID", "DownloadLink", "File", "Bytes", "SHA256", "Delivered"]
+
+
+def watch_dir() -> Path:
+    try:
+        folder = Section("feeds").path("watch_dir")
+    except ConfigError:
+        folder = None
+    return folder or data_dir() / "feeds" / "inbound"
+
+
+class DownloadMeetMaxList(luigi.Task):
+    """One event's company list, fetched for the day; delivered to the watcher folder unless
+    the same content was delivered before. Done = its ledger row for the day."""
+
+    date = RunDateParameter()
+    event = luigi.IntParameter()
+    link = luigi.Parameter(significant=False)
+
+    def output(self):
+        return LedgerTarget(PostgresClient.from_config(), DOWNLOAD_JOB, f"event_{self.event}", self.date)
+
+    def run(self):
+        fetched = check_dir(self.date) / "fetched" / f"meetmax_{self.event}.xls"
+        size = HttpClient.from_config("meetmax").download(self.link, fetched)
+        _, sha = file_digest(fetched)
+        ledger = self.output()
+        before = ledger.client.last_success(DOWNLOAD_JOB, ledger.item)
+        dest = watch_dir() / fetched.name
+        if before is not None and before["sha256"] == sha:
+            ledger.mark_done(direction="in", source=self.link, destination=str(dest), bytes=size, sha256=sha,
+                             note=f"unchanged since {before['run_date']}: not delivered again")
+            return
+        with atomic_path(dest, group=file_group()) as tmp:
+            shutil.copyfile(fetched, tmp)
+        ledger.mark_done(direction="in", source=self.link, destination=str(dest), bytes=size, sha256=sha,
+                         note="changed" if before else None)
+
+
+class DownloadMeetMaxLists(luigi.Task):
+    """Every downloadable list of an event-id range fetched; the log CSV of what was fetched."""
+
+    date = RunDateParameter()
+    first = luigi.IntParameter()
+    last = luigi.IntParameter()
+
+    def requires(self):
+        return CheckMeetMaxEvents(date=self.date, first=self.first, last=self.last)
+
+    def output(self):
+        return local_target(check_dir(self.date) / f"downloads_{self.first}-{self.last}.csv")
+
+    def run(self):
+        with self.input().open("r") as fh:
+            events = [r for r in csv.DictReader(fh) if r["IsDownloadable"] == "True"]
+        tasks = [DownloadMeetMaxList(date=self.date, event=int(r["EventID"]), link=r["DownloadLink"])
+                 for r in events]
+        yield tasks  # known only once the checker has run: Luigi's dynamic dependencies
+        rows = []
+        for task in tasks:
+            row = task.output().client.last_success(DOWNLOAD_JOB, task.output().item)
+            rows.append({"EventID": task.event, "DownloadLink": task.link, "File": row["destination"],
+                         "Bytes": row["bytes"], "SHA256": row["sha256"],
+                         "Delivered": "no (unchanged)" if (row.get("note") or "").startswith("unchanged") else "yes"})
+        with self.output().open("w") as out:
+            writer = csv.DictWriter(out, fieldnames=LOG_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        logger.info("MeetMax lists: %d downloadable, %d delivered", len(rows),
+                    sum(1 for r in rows if r["Delivered"] == "yes"))

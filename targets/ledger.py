@@ -88,16 +88,20 @@ class LedgerVerbs:
 
     def last_success(self, job: str, item: str, before: dt.date | None = None) -> dict | None:
         """The newest succeeded row for (job, item), optionally before a run date."""
-        query = sql.SQL("SELECT run_date, rows, bytes, sha256, source, destination, finished_at FROM {}"
+        # note through to_jsonb: a ledger not yet migrated to 004 (no note column) still answers,
+        # and a read never migrates
+        query = sql.SQL("SELECT run_date, rows, bytes, sha256, source, destination, finished_at,"
+                        " to_jsonb(t) ->> 'note' AS note FROM {} t"
                         " WHERE job_name = %s AND item = %s AND status = 'succeeded'"
                         + (" AND run_date < %s" if before else "") +
                         " ORDER BY run_date DESC, finished_at DESC LIMIT 1").format(LEDGER)
-        with self.transaction() as cur:
-            cur.execute(query, (job, item, before) if before else (job, item))
-            row = cur.fetchone()
-            if row is None:
-                return None
-            return dict(zip([d.name for d in cur.description], row))
+        try:
+            with self.transaction() as cur:
+                cur.execute(query, (job, item, before) if before else (job, item))
+                row = cur.fetchone()
+                return dict(zip([d.name for d in cur.description], row)) if row is not None else None
+        except psycopg2.errors.UndefinedTable:
+            return None  # no ledger yet: nothing succeeded
 
     def outstanding(self, job: str, answered_by: str) -> dict | None:
         """The newest success of ``job`` whose item has no success in ``answered_by`` (e.g. the

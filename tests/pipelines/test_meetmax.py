@@ -46,3 +46,34 @@ def test_requests_are_paced(stack_config):
         assert client.get(f"sched/event_{event}/__co-list_cp.html").status == 404
     assert time.monotonic() - t0 >= 0.75 and client.requests == 5  # 5 a second at most
     assert client.session.headers["User-Agent"].startswith("district-etl feeds checker")
+
+
+def test_downloads_reach_the_watcher_once_and_again_when_changed(stack_config, pg_settings):
+    from pipelines.meetmax import DownloadMeetMaxLists, watch_dir
+    from targets import clock
+    from tests.ledger import ledger_rows
+    task = DownloadMeetMaxLists(date=DAY, first=119179, last=119182)
+    assert luigi.build([task], local_scheduler=True)
+    inbox = watch_dir()
+    assert sorted(p.name for p in inbox.iterdir()) == ["meetmax_119179.xls", "meetmax_119180.xls"]
+    assert oct((inbox / "meetmax_119179.xls").stat().st_mode & 0o777) == "0o660"
+    log = list(csv.DictReader((check_dir(DAY) / "downloads_119179-119182.csv").open()))
+    assert [(r["EventID"], r["Delivered"]) for r in log] == [("119179", "yes"), ("119180", "yes")]
+    assert log[0]["SHA256"] == __import__("hashlib").sha256((inbox / "meetmax_119179.xls").read_bytes()).hexdigest()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in inbox.iterdir()}
+    assert luigi.build([task], local_scheduler=True)  # the same day again: nothing
+    assert len(ledger_rows(pg_settings, "item", job="meetmax_download")) == 2
+    # a week later: the same lists are fetched, found unchanged, and not delivered again ...
+    conn = pg_settings.connect()
+    with conn, conn.cursor() as cur:  # ... except 119180, whose last delivery had other content
+        cur.execute("UPDATE dba.tdataloads SET sha256 = 'older' WHERE item = 'event_119180'")
+    conn.close()
+    clock.set_now(dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))
+    week = dt.date(2026, 12, 1)
+    for f in inbox.iterdir():
+        f.unlink()  # the watcher took last week's files away
+    assert luigi.build([DownloadMeetMaxLists(date=week, first=119179, last=119182)], local_scheduler=True)
+    assert sorted(p.name for p in inbox.iterdir()) == ["meetmax_119180.xls"]  # only the changed one
+    log = list(csv.DictReader((check_dir(week) / "downloads_119179-119182.csv").open()))
+    assert [(r["EventID"], r["Delivered"]) for r in log] == [("119179", "no (unchanged)"), ("119180", "yes")]
+    assert mtimes  # (last week's deliveries were recorded above)

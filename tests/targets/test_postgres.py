@@ -198,3 +198,10 @@ def test_ledger_target_verbs(pg_settings):
     assert rows == ("push_x:failed:-:server unreachable push_x:succeeded:" + "c" * 64 + ":- "
                     "load_x:superseded:" + "a" * 64 + ":- load_x:succeeded:" + "b" * 64 + ":- "
                     "pull_x:succeeded:-:-")
+
+
+def test_reads_of_a_ledger_not_created_yet_answer_nothing(pg_settings):
+    client = PostgresClient(pg_settings)  # a fresh database: no dba schema at all
+    assert client.last_success("job", "item") is None and client.outstanding("a", "b") is None
+    assert client.item_dates("job") == {} and not client.has_item("job", "item")
+    assert not client.is_done("job", "item", DAY)
