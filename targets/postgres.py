@@ -202,6 +202,15 @@ class PostgresClient(LedgerVerbs):
             logger.info("applied migrations %s to %s", ", ".join(applied), self.settings.describe())
         return applied
 
+    # -- the feeds registry
+
+    def import_config_rows(self) -> list[dict]:
+        """Every row of dba.tImportConfig, as the importer's registry checks them."""
+        self.ensure_schema()
+        with self.transaction() as cur:
+            cur.execute("SELECT * FROM dba.timportconfig ORDER BY config_id")
+            return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
+
     # -- loading
 
     def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
