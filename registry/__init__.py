@@ -11,6 +11,7 @@ These modules read only the registry files they are handed: the path comes from 
 """
 from __future__ import annotations
 
+import codecs
 import functools
 import tomllib
 from pathlib import Path
@@ -29,6 +30,15 @@ class Model(BaseModel):
     """Registry entries: unknown keys are errors (a typo must not be silently ignored)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def known_encoding(value: str) -> str:
+    """A text encoding Python can read, or a ValueError naming it (for the models' validators)."""
+    try:
+        codecs.lookup(value)
+    except LookupError as e:
+        raise ValueError(f"unknown encoding {value!r}") from e
+    return value
 
 
 def path_text(loc: tuple) -> str:

@@ -6,13 +6,12 @@ a plain lower-case identifier) is refused with a message naming the row and the 
 other rows carry on. Identifiers that pass are still always quoted (``psycopg2.sql``)."""
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from registry import Model, describe
+from registry import Model, describe, known_encoding
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
@@ -65,11 +64,7 @@ class ImportConfig(Model):
     @field_validator("encoding")
     @classmethod
     def _encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError as e:
-            raise ValueError(f"unknown encoding {value!r}") from e
-        return value
+        return known_encoding(value)
 
     @field_validator("target_schema")
     @classmethod

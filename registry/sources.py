@@ -3,7 +3,6 @@ the Bluff + ASD merges that produce some of those files (``[[merge]]``). A leaf 
 warehouse load and the merge both read it, neither reads the other."""
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import fnmatch
 import re
@@ -12,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from registry import Model, load
+from registry import Model, known_encoding, load
 from targets.errors import ConfigError
 
 FORMATS = ("csv", "txt", "xlsx", "xls", "parquet")
@@ -50,11 +49,7 @@ class Source(Model):
     @field_validator("encoding")
     @classmethod
     def _encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError as e:
-            raise ValueError(f"unknown encoding {value!r}") from e
-        return value
+        return known_encoding(value)
 
     @model_validator(mode="after")
     def _format_known(self):
