@@ -1,0 +1,46 @@
+"""The watcher's rules: a file still being written (a temporary name, or changed within the
+settle window by the one clock) is left for the next pass; a ready file is matched to the
+first active config row whose regex matches its whole name."""
+import datetime as dt
+import os
+
+from pipelines.feeds import match, ready_files
+from registry.import_config import check_rows
+from targets import clock
+
+
+def _drop(folder, name, age_seconds, now):
+    path = folder / name
+    path.write_text("x")
+    t = now.timestamp() - age_seconds
+    os.utime(path, (t, t))
+    return path
+
+
+def test_files_still_being_written_are_left_for_the_next_pass(tmp_path):
+    now = clock.now()
+    _drop(tmp_path, "events_20261124.xlsx", 120, now)
+    _drop(tmp_path, "clients.csv", 5, now)  # still growing
+    for name in ("big.xlsx.part", "upload.filepart", ".events.xlsx.tmp", "~$events.xlsx", "movie.crdownload"):
+        _drop(tmp_path, name, 600, now)
+    (tmp_path / "a_folder").mkdir()
+    ready, waiting = ready_files(tmp_path, settle_seconds=30)
+    assert [f.path.name for f in ready] == ["events_20261124.xlsx"]
+    assert sorted(p.name for p in waiting) == sorted(["clients.csv", "big.xlsx.part", "upload.filepart",
+                                                      ".events.xlsx.tmp", "~$events.xlsx", "movie.crdownload"])
+    later = now + dt.timedelta(minutes=1)  # the next pass, a minute on: the csv has settled
+    ready, _ = ready_files(tmp_path, settle_seconds=30, now=later)
+    assert [f.path.name for f in ready] == ["clients.csv", "events_20261124.xlsx"]
+    assert ready_files(tmp_path / "missing") == ([], [])
+
+
+def test_a_name_matches_the_first_active_row_whose_regex_matches_it_whole():
+    base = {"source_dir": "in", "file_type": "xlsx", "target_schema": "feeds", "target_table": "events"}
+    configs, refused = check_rows([dict(base, config_id=1, job_name="off", filename_regex=r"events_.*", active=False),
+                                   dict(base, config_id=2, job_name="events", filename_regex=r"events_\d{8}\.xlsx"),
+                                   dict(base, config_id=3, job_name="any", filename_regex=r".*\.xlsx")], {"feeds"})
+    assert refused == []
+    assert match("events_20261124.xlsx", configs).job_name == "events"
+    assert match("events_20261124.xlsx.bak", configs) is None  # the whole name, not a prefix
+    assert match("clients.xlsx", configs).job_name == "any"
+    assert match("notes.txt", configs) is None
