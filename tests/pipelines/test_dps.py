@@ -70,6 +70,12 @@ def dps(stack_config, stack_var, pg_settings, tmp_path):
             "cfg": stack_config, "mail": stack_var / "mail", "settings": pg_settings}
 
 
+def _clock_now() -> str:
+    """The suite's clock for a child process: its "now" must be the one the send was recorded by."""
+    from targets import clock
+    return clock.now().isoformat()
+
+
 def _build(*tasks):
     return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True)
 
@@ -150,7 +156,7 @@ def test_deadline_passed_one_alert_and_nonzero_exit(dps):
     assert "deadline_hours = 0" in text
     dps["cfg"].write_text(text)
     t0 = time.time() - 1
-    env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]))
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]), ETL_CLOCK=_clock_now())  # the suite's day
     runs = [subprocess.run([sys.executable, "-m", "pipelines", "--module", "pipelines.dps", "ReceiveFromDps",
                             "--date", DAY.isoformat(), "--local-scheduler"], env=env, capture_output=True, text=True)
             for _ in range(2)]
@@ -182,7 +188,7 @@ def test_looking_past_the_deadline_sends_and_writes_nothing(dps):
 
 def test_waiting_exits_20_and_says_so(dps):
     assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
-    env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]))
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(dps["cfg"]), ETL_CLOCK=_clock_now())  # the suite's day
     run = subprocess.run([sys.executable, "-m", "pipelines", "--module", "pipelines.dps", "ReceiveFromDps",
                           "--date", DAY.isoformat(), "--local-scheduler"], env=env, capture_output=True, text=True)
     assert run.returncode == 20  # [retcode] missing_data: waiting, not a failure
