@@ -15,7 +15,7 @@ from registry.sources import SourcesFile, load_sources
 from registry.vendors import VendorsFile, load_vendors
 from targets import clock
 from targets.config import Section
-from targets.errors import ConfigError
+from targets.errors import ConfigError, RefusedError
 from targets.local import LocalFileTarget
 
 
@@ -92,6 +92,23 @@ def file_group() -> str | None:
 def local_target(path: str | Path) -> LocalFileTarget:
     """An atomic local file with the configured mode 0660 group."""
     return LocalFileTarget(path, group=file_group())
+
+
+class Refusal(luigi.Task):
+    """A task that only reports: it is never complete and fails every run with ``message()``
+    (a push for a past date, a load with nothing archived, a partner past its deadline), so the
+    failure is recorded and mailed like any other and the run's exit status says so."""
+
+    error = RefusedError
+
+    def complete(self):
+        return False  # a state to report on every run, not a product to build once
+
+    def message(self) -> str:
+        raise NotImplementedError
+
+    def run(self):
+        raise self.error(self.message())
 
 
 class SourceFile(luigi.ExternalTask):

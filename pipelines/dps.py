@@ -33,7 +33,7 @@ import luigi
 
 from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
 from formats.spreadsheet import write_workbook
-from pipelines.base import ROOT, RunDateParameter, data_dir, file_group, local_target, today
+from pipelines.base import ROOT, Refusal, RunDateParameter, data_dir, file_group, local_target, today
 from pipelines.dps_reconcile import (DPS_ONLY_COLUMNS, IMPACT_ONLY_COLUMNS, TOTALS_COLUMNS, reconcile,
                                      send_records, summary_text, wrangle)
 from pipelines.texas import ended_quarter, fiscal_quarter, fiscal_year, quarter_bounds, quarter_label
@@ -213,30 +213,28 @@ class DpsResultsReady(luigi.ExternalTask):
                                   since=sent["finished_at"] if sent else None)
 
 
-class DpsDeadlineMissed(luigi.Task):
+class DpsDeadlineMissed(Refusal):
     """Fails on every run until DPS answers the send made on ``date``: the deadline passed.
     The alert is mailed once per send (its ledger row, ``dps_alert`` / the quarter, stops a
     second mail)."""
 
     date = luigi.DateParameter()  # the send's date
-
-    def complete(self):
-        return False  # a state to report on every run, not a product to build once
+    error = DeadlineMissedError
 
     def run(self):
-        settings = DpsSettings.from_config()
-        sent = _send(self.date)["finished_at"]
         alert = LedgerItemTarget(PostgresClient.from_config(), ALERT_JOB, label(self.date), today())
         if not alert.exists():
-            Mailer.from_config().send(
-                f"ALERT: DPS results missing for {book_period(self.date)}",
-                f"We sent {TXT_NAME} to DPS at {sent:%Y-%m-%d %H:%M} UTC. {RESULTS} and {COUNTS} were not in "
-                f"TO_DFPS {settings.deadline_hours:g} hours later. The receive job keeps checking every 15 "
-                f"minutes; please contact DPS.")
+            Mailer.from_config().send(f"ALERT: DPS results missing for {book_period(self.date)}",
+                                      self.message().split(";")[0] + ". The receive job keeps checking every 15 "
+                                      "minutes; please contact DPS.")
             alert.mark_done(direction="in")
-        raise DeadlineMissedError(f"DPS results for {book_period(self.date)} missing after the deadline "
-                                  f"({settings.deadline_hours:g} hours after our send of {sent:%Y-%m-%d %H:%M} "
-                                  "UTC); the alert was mailed")
+        super().run()
+
+    def message(self) -> str:
+        settings = DpsSettings.from_config()
+        sent = _send(self.date)["finished_at"]
+        return (f"DPS results for {book_period(self.date)} missing after the deadline ({settings.deadline_hours:g} "
+                f"hours after our send of {TXT_NAME} at {sent:%Y-%m-%d %H:%M} UTC); the alert was mailed")
 
 
 class FetchDpsResults(luigi.Task):

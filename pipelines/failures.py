@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _current: "RunReport | None" = None
 _installed = False
+_runs = 0  # runs reported in this process
 MAX_ERROR = 600  # characters of an error kept in the ledger and the mail
 
 
@@ -67,9 +68,12 @@ class RunReport:
         self.failed: list[tuple[str, str, dt.date, str]] = []
 
     def __enter__(self) -> "RunReport":
-        global _current
+        global _current, _runs
         _install()
-        new_run()  # fixed before any worker forks, so every row of the run shares it
+        # Fixed before any worker forks, so every ledger row and log entry of the run shares
+        # it: the process's own id for its first run, a new one for each later run (simulate).
+        new_run() if _runs else run_uuid()
+        _runs += 1
         _current = self
         return self
 

@@ -23,12 +23,13 @@ from pathlib import Path
 import luigi
 
 from formats.rules import Problem, read_table, validate
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, local_target, today, vendors_file
+from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, today,
+                            vendors_file)
 from pipelines.views import DeployView, export_query
 from registry.vendors import Vendor
 from targets import clock
 from targets.bigquery import BigQueryClient
-from targets.errors import BadInputError, RefusedError
+from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest
 from targets.ledger import LedgerTarget
 from targets.postgres import PostgresClient
@@ -286,17 +287,14 @@ class VendorPush(luigi.WrapperTask):
         return uploads
 
 
-class PastDatePushRefused(luigi.Task):
+class PastDatePushRefused(Refusal):
     """Fails: a push for a date that is not today would send today's data under that date."""
 
     date = RunDateParameter()
     vendor = luigi.Parameter()
 
-    def complete(self):
-        return False  # a refusal to report, not a product
-
-    def run(self):
-        raise RefusedError(
+    def message(self) -> str:
+        return (
             f"{self.vendor} push for {self.date}: the views hold today's data ({today()}), not that day's; "
             f"nothing was sent. To send today's data recorded as a resend for {self.date}: ./run.sh luigi "
             f"--module pipelines.vendors VendorPush --vendor {self.vendor} --date {self.date} --resend")

@@ -23,14 +23,15 @@ from pathlib import Path
 import luigi
 
 from formats.spreadsheet import sheet_rows
-from pipelines.base import RunDateParameter, SourceFile, data_dir, define_slots, local_target, sources_file, today
+from pipelines.base import (Refusal, RunDateParameter, SourceFile, data_dir, define_slots, local_target,
+                            sources_file, today)
 from pipelines.merge import MergeExports
 from registry.schedule import load_schedule
 from registry.sources import Source
 from targets import clock
 from targets.bigquery import BigQueryClient
 from targets.gcs import GcsArchive
-from targets.errors import BadInputError, ConfigError, RefusedError
+from targets.errors import BadInputError, ConfigError
 from targets.local import file_digest
 from targets.ledger import LedgerTarget
 from targets.postgres import PostgresClient
@@ -175,19 +176,16 @@ class LoadFolders(luigi.WrapperTask):
         return data_dir() / "reports" / f"{self.task_family}-{self.date.isoformat()}.json"
 
 
-class NothingArchived(luigi.Task):
+class NothingArchived(Refusal):
     """Fails: a load for an earlier day found none of that day's files in the archive."""
 
     date = RunDateParameter()
     slot = luigi.Parameter()
 
-    def complete(self):
-        return False  # a refusal to report, not a product
-
-    def run(self):
+    def message(self) -> str:
         folders = ", ".join(load_schedule().named(self.slot).loads)
-        raise RefusedError(f"{self.slot} for {self.date}: the archive holds no files of {folders} for that day; "
-                           "nothing was loaded (today's files load only for today)")
+        return (f"{self.slot} for {self.date}: the archive holds no files of {folders} for that day; "
+                "nothing was loaded (today's files load only for today)")
 
 
 # BigQueryOperations (03:00) and BigQueryOperationsMisc (06:55), with their folders: schedule.toml.

@@ -163,6 +163,14 @@ def test_deadline_passed_one_alert_and_nonzero_exit(dps):
     assert [r.returncode for r in runs] == [30, 30]  # [retcode] task_failed
     assert "DPS results for FY2027 Q1 missing after the deadline" in runs[0].stderr
     assert len(_mails(dps["mail"], t0, "ALERT: DPS results missing for FY2027 Q1")) == 1
+    # each run's failed row and its log entries share the run's id
+    failed = {r[0] for r in ledger_rows(dps["settings"], "run_uuid::text, status") if r[1] == "failed"}
+    conn = dps["settings"].connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT run_uuid::text FROM dba.tlogentry")
+        logged = {r[0] for r in cur.fetchall()}
+    conn.close()
+    assert len(failed) == 2 and logged == failed  # one id per run, in its log and its ledger
 
 
 def test_looking_past_the_deadline_sends_and_writes_nothing(dps):

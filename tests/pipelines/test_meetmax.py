@@ -63,6 +63,7 @@ def test_downloads_reach_the_watcher_once_and_again_when_changed(stack_config, p
     mtimes = {p.name: p.stat().st_mtime_ns for p in inbox.iterdir()}
     assert luigi.build([task], local_scheduler=True)  # the same day again: nothing
     assert len(ledger_rows(pg_settings, "item", job="meetmax_download")) == 2
+    assert {p.name: p.stat().st_mtime_ns for p in inbox.iterdir()} == mtimes  # nothing delivered again
     # a week later: the same lists are fetched, found unchanged, and not delivered again ...
     conn = pg_settings.connect()
     with conn, conn.cursor() as cur:  # ... except 119180, whose last delivery had other content
@@ -76,4 +77,3 @@ def test_downloads_reach_the_watcher_once_and_again_when_changed(stack_config, p
     assert sorted(p.name for p in inbox.iterdir()) == ["meetmax_119180.xls"]  # only the changed one
     log = list(csv.DictReader((check_dir(week) / "downloads_119179-119182.csv").open()))
     assert [(r["EventID"], r["Delivered"]) for r in log] == [("119179", "no (unchanged)"), ("119180", "yes")]
-    assert mtimes  # (last week's deliveries were recorded above)
