@@ -204,4 +204,5 @@ def test_reads_of_a_ledger_not_created_yet_answer_nothing(pg_settings):
     client = PostgresClient(pg_settings)  # a fresh database: no dba schema at all
     assert client.last_success("job", "item") is None and client.outstanding("a", "b") is None
     assert client.item_dates("job") == {} and not client.has_item("job", "item")
-    assert not client.is_done("job", "item", DAY)
+    assert not client.is_done("job", "item", DAY) and client.import_config_rows() == []
+    assert _fetch(pg_settings, "SELECT count(*) FROM pg_namespace WHERE nspname = 'dba'")[0] == 0  # nothing created
