@@ -86,6 +86,11 @@ def _sheet(book: CalamineWorkbook, path, sheet: str | None):
     return book.get_sheet_by_name(sheet or names[0])
 
 
+def sheet_names(path: str | os.PathLike) -> list[str]:
+    """The workbook's sheets in order (checked and opened as ``to_csv`` does)."""
+    return list(open_workbook(path).sheet_names)
+
+
 def sheet_rows(path: str | os.PathLike, sheet: str | None = None, header_row: int = 1):
     """Rows of a sheet (by name, or the first), starting at the 1-based header row."""
     data = _sheet(open_workbook(path), path, sheet).to_python(skip_empty_area=False)

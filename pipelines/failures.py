@@ -35,11 +35,21 @@ MAX_ERROR = 600  # characters of an error kept in the ledger and the mail
 
 
 def _ledger_output(task: luigi.Task) -> LedgerTarget | None:
+    """The ledger target a task's failure is recorded under: the one its ``failure_target()``
+    names (a step whose failure is its chain's, e.g. a feed file's conversion), else its own."""
     try:
-        outputs = luigi.task.flatten(task.output())
+        named = getattr(task, "failure_target", None)
+        outputs = [named()] if named is not None else luigi.task.flatten(task.output())
     except Exception:  # the output itself may be what failed (config, an unreachable server)
         outputs = []
     return next((out for out in outputs if isinstance(out, LedgerTarget)), None)
+
+
+def _ledger_of(task: luigi.Task) -> PostgresClient:
+    """The ledger a task's rows go to: its target's (the Feeds database keeps its own)."""
+    out = _ledger_output(task)
+    client = getattr(out, "client", None)
+    return client if isinstance(client, PostgresClient) else PostgresClient.from_config()
 
 
 def failure_key(task: luigi.Task) -> tuple[str, str, dt.date]:
@@ -88,25 +98,27 @@ class RunReport:
         error = error_text(e) if isinstance(e, BaseException) else e
         self.failed.append((job, item, day, error))
         try:
-            PostgresClient.from_config().record_failure_once(LedgerEntry(job, item, day, direction="task"), error)
+            _ledger_of(task).record_failure_once(LedgerEntry(job, item, day, direction="task"), error)
         except (EtlError, OSError) as le:  # the ledger is down too: the mail and the log still say it
             logger.error("could not record the failure of %s in the ledger: %s", task.task_id, le)
 
     def task_succeeded(self, task: luigi.Task) -> None:
-        if _ledger_output(task) is not None:
+        if _ledger_output(task) is not None and getattr(task, "failure_target", None) is None:
             return  # its own success row follows the failed one: both stay, status sees the success
         job, item, day = failure_key(task)
         try:
-            PostgresClient.from_config().supersede_failures(job, item, day)
+            _ledger_of(task).supersede_failures(job, item, day)
         except (EtlError, OSError) as le:
             logger.warning("could not mark earlier failures of %s superseded: %s", task.task_id, le)
 
     def _send_mail(self) -> None:
         try:
             rows = PostgresClient.from_config().run_failures(str(run_uuid()))
-            failed = [(r["job_name"], r["item"], r["run_date"], r["error"]) for r in rows] or self.failed
+            failed = [(r["job_name"], r["item"], r["run_date"], r["error"]) for r in rows]
         except (EtlError, OSError):
-            failed = self.failed
+            failed = []
+        # this process's own failures, also those in another ledger (the Feeds database's)
+        failed += [f for f in self.failed if f[:3] not in {g[:3] for g in failed}]
         lines = [f"{len(failed)} failed in: {self.command}", ""]
         lines += [f"- {job} {item} ({day}): {error}" for job, item, day, error in failed]
         lines += ["", "Fix the cause, then run the same command again; it resumes where it failed:",

@@ -1,133 +1,218 @@
-"""Feeds ETL (issue 10, in progress): the tImportConfig-driven watcher and importer. Built so
-far: the watcher. ``WatchFeeds`` (cron every few minutes) takes each active row's ready files
-(``ready_files``: not a temporary name, settled) to the row's processing folder, matched by
-its regex (``match``), and sets files matching no row aside in ``unmatched/``; the Feeds
-database's ledger (``[feeds_db]``) records each, so a dropped file is taken once. Converting,
-loading and the report follow (docs/feeds.md). Sections: ``[feeds_db]``, ``[feeds]``
-(allowed_schemas, settle_seconds), ``[etl] data_dir``.
+"""Feeds ETL: files dropped by clients (SFTP or a folder) and MeetMax lists, loaded into the
+Feeds database as ``dba.tImportConfig``'s rows say. One chain per file, each step done when
+its output exists, so a rerun resumes where the last one stopped:
+
+``TakeFeedFile``    drop folder → the row's processing folder (one rename; ledger ``feeds_take``)
+``ConvertFeedFile`` a workbook → one CSV per configured sheet (0660, ``[etl] file_group``);
+                    a corrupt, encrypted or zip-bomb workbook goes to the error folder
+``ImportFeedFile``  the CSVs → the row's table (append / replace / upsert through a COPY-filled
+                    stage, targets/feed_loader.py), with its ledger row ``feeds_<job>`` in the
+                    same transaction; rejected rows → ``<error>/<day>/<file>.rejects.csv``; over
+                    ``max_rejects`` nothing loads and the file goes to the error folder
+``ArchiveFeedFile`` the file and its CSVs → ``<archive>/<day>/<HHMMSS>_<name>``
+
+``WatchFeeds`` (cron every few minutes) is one pass: ready files in the drop folders (not a
+temporary name, settled: pipelines/feed_files.py) start their chain, files matching no row go
+to ``unmatched/`` (ledger ``feeds_unmatched``), and files left in a processing folder by a pass
+that failed (the database was down) resume. Sections: ``[feeds_db]``, ``[feeds]``, ``[etl]``.
 Run: ``./run.sh luigi --module pipelines.feeds WatchFeeds``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
-from dataclasses import dataclass
+import shutil
+import zoneinfo
+from functools import cached_property
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter, data_dir
-from registry.import_config import ImportConfig, check_rows
-from targets import clock
-from targets.config import Section
-from targets.errors import ConfigError
+from formats.spreadsheet import sheet_names, to_csv
+from pipelines.base import Progress, RunDateParameter, file_group, local_target, timezone
+from pipelines.feed_files import (SPREADSHEETS, configs, config, feeds_ledger, folders, is_temporary, match, move,
+                                  ready_files, settle_seconds)
+from registry.import_config import ImportConfig
+from targets.errors import BadInputError
+from targets.feed_loader import FeedPart, TooManyRejects, load_feed, write_rejects
 from targets.ledger import LedgerItemTarget
-from targets.postgres import PostgresClient
+from targets.local import atomic_path, file_digest
 
 logger = logging.getLogger(__name__)
-
-# Names uploaders give files they are still writing: ours (.part), WinSCP (.filepart),
-# browsers (.crdownload, .download), Office's lock files (~$), editors (.swp, .tmp), and
-# hidden files (a leading dot, as rsync and our atomic writes use).
-TEMPORARY_SUFFIXES = (".part", ".filepart", ".crdownload", ".download", ".tmp", ".swp", ".partial")
-TEMPORARY_PREFIXES = (".", "~$")
-
-
-@dataclass(frozen=True)
-class DroppedFile:
-    path: Path
-    size: int
-    mtime: float
-
-
-def is_temporary(name: str) -> bool:
-    lower = name.lower()
-    return lower.startswith(TEMPORARY_PREFIXES) or lower.endswith(TEMPORARY_SUFFIXES)
-
-
-def ready_files(folder: str | os.PathLike, settle_seconds: float = 30.0,
-                now: dt.datetime | None = None) -> tuple[list[DroppedFile], list[Path]]:
-    """(files ready to take, files left for the next pass). A file is left while its name is a
-    temporary one or it changed within the last ``settle_seconds`` (by the one clock): an
-    upload still in progress keeps touching its file. Sorted by name; folders are ignored."""
-    moment = (now or clock.now()).timestamp()
-    ready, waiting = [], []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return ready, waiting
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if not entry.is_file(follow_symlinks=False):
-            continue
-        st = entry.stat(follow_symlinks=False)
-        if is_temporary(entry.name) or moment - st.st_mtime < settle_seconds:
-            waiting.append(Path(entry.path))
-        else:
-            ready.append(DroppedFile(Path(entry.path), st.st_size, st.st_mtime))
-    return ready, waiting
-
-
-def match(name: str, configs: list[ImportConfig]) -> ImportConfig | None:
-    """The first active row whose regex matches the whole name (rows in config_id order)."""
-    for config in configs:
-        if config.active and config.pattern.fullmatch(name):
-            return config
-    return None
-
-
-# ---------------------------------------------------------------- the watcher task
 
 TAKE_JOB, UNMATCHED_JOB = "feeds_take", "feeds_unmatched"
 
 
-def folder(path: str) -> Path:
-    """A tImportConfig folder: absolute, or relative to ``[etl] data_dir``."""
-    p = Path(path)
-    return p if p.is_absolute() else data_dir() / p
+def load_job(row: ImportConfig) -> str:
+    """The ledger job of a row's loads (the report's per-job status)."""
+    return f"feeds_{row.job_name}"
 
 
-def feeds_ledger() -> PostgresClient:
-    """The Feeds database keeps its own ledger (``[feeds_db]``)."""
-    return PostgresClient.from_config("feeds_db")
-
-
-def configs() -> list[ImportConfig]:
-    """The active tImportConfig rows that pass their checks (refused ones are logged)."""
-    try:
-        schemas = set((Section("feeds").str("allowed_schemas", "feeds") or "feeds").split(","))
-    except ConfigError:
-        schemas = {"feeds"}
-    good, refused = check_rows(feeds_ledger().import_config_rows(), {s.strip() for s in schemas})
-    for message in refused:
-        logger.error("%s", message)
-    return [c for c in good if c.active]
-
-
-def dropped_item(f: DroppedFile) -> str:
-    return f"{f.path.name}|{f.size}|{int(f.mtime)}"
-
-
-class TakeFeedFile(luigi.Task):
-    """A ready file moved (atomically, one rename) from its drop folder to its config row's
-    processing folder; done = its ledger row (the same dropped file is taken once)."""
+class FeedFileTask(luigi.Task):
+    """A step of one dropped file's chain: the file is (config row, name, size, mtime)."""
 
     date = RunDateParameter()
     config_id = luigi.IntParameter()
-    path = luigi.Parameter()
+    name = luigi.Parameter()
     size = luigi.IntParameter()
     mtime = luigi.IntParameter()
 
+    @cached_property
+    def row(self) -> ImportConfig:
+        return config(self.config_id)
+
+    @property
+    def item(self) -> str:
+        return f"{self.name}|{self.size}|{self.mtime}"
+
+    @property
+    def processing(self) -> Path:
+        return folders(self.row).processing / self.name
+
+    @property
+    def converted(self) -> Path:
+        return folders(self.row).processing / "converted" / f"{self.name}.{self.mtime}"
+
+    def stamp(self) -> tuple[str, str]:
+        """(day, HHMMSS) of the file's mtime in the district's time zone: where it is filed."""
+        at = dt.datetime.fromtimestamp(self.mtime, zoneinfo.ZoneInfo(timezone()))
+        return at.date().isoformat(), at.strftime("%H%M%S")
+
+    def set_aside(self, source: Path, error: BadInputError) -> BadInputError:
+        """Move the file to the error folder; the error to raise, saying where it went."""
+        moved = move(source, folders(self.row).error / self.stamp()[0] / self.name)
+        logger.error("%s: set aside in %s", error, moved.parent)
+        return BadInputError(error.file, f"{error.rule}; the file was moved to {moved}", row=error.row,
+                             column=error.column)
+
+    def chain(self, cls):
+        return cls(date=self.date, config_id=self.config_id, name=self.name, size=self.size, mtime=self.mtime)
+
+
+class TakeFeedFile(FeedFileTask):
+    """A ready file moved (one rename) from its drop folder to its row's processing folder;
+    done = its ledger row (the same dropped file is taken once)."""
+
     def output(self):
-        return LedgerItemTarget(feeds_ledger(), TAKE_JOB, f"{Path(self.path).name}|{self.size}|{self.mtime}", self.date)
+        return LedgerItemTarget(feeds_ledger(), TAKE_JOB, self.item, self.date)
 
     def run(self):
-        config = next(c for c in configs() if c.config_id == self.config_id)
-        source = Path(self.path)
-        dest = folder(config.processing_dir or f"{config.source_dir}/processing") / source.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, dest)
+        source, dest = folders(self.row).source / self.name, self.processing
+        if not source.exists() and dest.exists() and dest.stat().st_size == self.size:
+            logger.info("%s was moved to processing by a run that stopped before its ledger row", self.name)
+        elif dest.exists():
+            raise BadInputError(str(source), f"an earlier {self.name} is still in {dest.parent}: it loads first")
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, dest)
         self.output().mark_done(direction="in", source=str(source), destination=str(dest), bytes=self.size,
-                                note=f"config {config.config_id} ({config.job_name})")
+                                note=f"config {self.row.config_id} ({self.row.job_name})")
+
+
+class ConvertFeedFile(FeedFileTask):
+    """A workbook in processing → one CSV per configured sheet (``sheet``: a name, names
+    separated by commas, ``*`` for all, or empty for the first) and a manifest naming them."""
+
+    def requires(self):
+        return self.chain(TakeFeedFile)
+
+    def output(self):
+        return local_target(self.converted / "manifest.json")
+
+    def failure_target(self):
+        """Its failure is the load's: recorded under the load's ledger key."""
+        return self.chain(ImportFeedFile).output()
+
+    def sheets(self) -> list[str]:
+        wanted = [s.strip() for s in (self.row.sheet or "").split(",") if s.strip()]
+        if wanted == ["*"]:
+            return sheet_names(self.processing)
+        return wanted or sheet_names(self.processing)[:1]
+
+    def run(self):
+        self.set_status_message(f"converting {self.name}")
+        sheets, written = [], []
+        try:
+            names = self.sheets()
+            for n, sheet in enumerate(names):
+                csv_name = f"{Path(self.name).stem}.csv" if len(names) == 1 else f"{Path(self.name).stem}.{n + 1}.csv"
+                with atomic_path(self.converted / csv_name, group=file_group()) as tmp:
+                    rows = to_csv(self.processing, tmp, sheet=sheet, header_row=self.row.header_row)
+                written.append(self.converted / csv_name)
+                sheets.append({"sheet": sheet, "file": csv_name, "rows": rows})
+                self.set_progress_percentage(int((n + 1) * 100 / len(names)))
+        except BadInputError as e:
+            for path in written:
+                path.unlink()
+            raise self.set_aside(self.processing, e) from e
+        with self.output().open("w") as fh:
+            json.dump({"source": self.name, "header_row": self.row.header_row, "sheets": sheets}, fh, indent=1)
+
+
+class ImportFeedFile(FeedFileTask):
+    """The file's rows in its table, with the load's ledger row in the same transaction. A file
+    whose content equals the job's last load is recorded and not loaded again."""
+
+    def requires(self):
+        return self.chain(ConvertFeedFile if self.row.file_type in SPREADSHEETS else TakeFeedFile)
+
+    def output(self):
+        return LedgerItemTarget(feeds_ledger(), load_job(self.row), self.item, self.date)
+
+    def parts(self) -> tuple[list[FeedPart], int]:
+        """(the CSVs to load, how far a sheet's rows are from the CSV's lines)."""
+        if self.row.file_type not in SPREADSHEETS:
+            return [FeedPart(self.processing, "", self.row.delimiter, self.row.encoding)], 0
+        with self.input().open() as fh:
+            manifest = json.load(fh)
+        return [FeedPart(self.converted / s["file"], s["sheet"]) for s in manifest["sheets"]], self.row.header_row - 1
+
+    def run(self):
+        row, target = self.row, self.output()
+        _, sha = file_digest(self.processing)
+        last = target.client.last_success(target.job, None)
+        if last is not None and last["sha256"] == sha:
+            target.mark_done(direction="load", source=str(self.processing), rows=0, sha256=sha,
+                             note=f"same content as {last['item'].split('|')[0]} loaded {last['run_date']}: "
+                                  "not loaded again")
+            return
+        parts, offset = self.parts()
+        rejects = folders(row).error / self.stamp()[0] / f"{self.name}.rejects.csv"
+        entry = target.entry(direction="load", source=str(self.processing), sha256=sha)
+        try:
+            result = load_feed(target.client, parts, row.target_schema, row.target_table, row.load_mode,
+                               row.key_columns, entry, row.max_rejects, progress=Progress(self, f"load {self.name}"))
+        except TooManyRejects as e:
+            write_rejects(rejects, parts, e.rejects, offset, group=file_group())
+            raise self.set_aside(self.processing, BadInputError(e.file, f"{e.rule} (rejects: {rejects.name})")) from e
+        except BadInputError as e:
+            raise self.set_aside(self.processing, e) from e
+        if result.rejects:
+            write_rejects(rejects, parts, result.rejects, offset, group=file_group())
+            logger.warning("%s: %d rows rejected (within max_rejects = %d): %s", self.name, len(result.rejects),
+                           row.max_rejects, rejects)
+
+
+class ArchiveFeedFile(FeedFileTask):
+    """After its load: the file (and its CSVs) → ``<archive>/<day>/<HHMMSS>_<name>``."""
+
+    def requires(self):
+        return self.chain(ImportFeedFile)
+
+    def output(self):
+        day, hms = self.stamp()
+        return luigi.LocalTarget(folders(self.row).archive / day / f"{hms}_{self.name}")
+
+    def run(self):
+        dest = Path(self.output().path)
+        if self.converted.is_dir():
+            for csv_file in sorted(self.converted.glob("*.csv")):
+                move(csv_file, dest.with_name(f"{self.stamp()[1]}_{csv_file.name}"))
+            shutil.rmtree(self.converted)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.processing, dest)
 
 
 class SetAsideUnmatched(luigi.Task):
@@ -145,36 +230,45 @@ class SetAsideUnmatched(luigi.Task):
 
     def run(self):
         source = Path(self.path)
-        dest = source.parent / "unmatched" / source.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, dest)
+        dest = move(source, source.parent / "unmatched" / source.name)
         logger.warning("%s matches no tImportConfig row: set aside in %s", source.name, dest.parent)
         self.output().mark_done(direction="in", source=str(source), destination=str(dest), bytes=self.size)
 
 
 class WatchFeeds(luigi.WrapperTask):
-    """One pass over every active row's drop folder (cron every few minutes): ready files taken,
-    unmatched ones set aside, files still being written left for the next pass."""
+    """One pass over the active rows' folders (cron every few minutes): ready files start their
+    chain, unmatched ones are set aside, files still being written are left for the next pass,
+    files left in processing resume. ``settled``: names delivered atomically by our own
+    downloader this run, taken without waiting for the settle window."""
 
     date = RunDateParameter()
+    settled = luigi.ListParameter(default=[])
 
     def requires(self):
         rows = configs()
         tasks = []
-        for source in sorted({c.source_dir for c in rows}):
-            ready, _ = ready_files(folder(source), settle_seconds=_settle_seconds())
+        for source in sorted({folders(c).source for c in rows}):
+            here = [c for c in rows if folders(c).source == source]
+            ready, _ = ready_files(source, settle_seconds(), trusted=self.settled)
             for f in ready:
-                config = match(f.path.name, [c for c in rows if c.source_dir == source])
-                if config is None:
+                row = match(f.path.name, here)
+                if row is None:
                     tasks.append(SetAsideUnmatched(date=self.date, path=str(f.path), size=f.size, mtime=int(f.mtime)))
+                elif (folders(row).processing / f.path.name).exists():
+                    logger.info("%s waits: an earlier file of that name is still in processing", f.path.name)
                 else:
-                    tasks.append(TakeFeedFile(date=self.date, config_id=config.config_id, path=str(f.path),
-                                              size=f.size, mtime=int(f.mtime)))
+                    tasks.append(ArchiveFeedFile(date=self.date, config_id=row.config_id, name=f.path.name,
+                                                 size=f.size, mtime=int(f.mtime)))
+        for processing in sorted({folders(c).processing for c in rows}):
+            here = [c for c in rows if folders(c).processing == processing]
+            for entry in sorted(os.scandir(processing), key=lambda e: e.name) if processing.is_dir() else []:
+                if not entry.is_file(follow_symlinks=False) or is_temporary(entry.name):
+                    continue
+                row = match(entry.name, here)
+                if row is None:
+                    logger.warning("%s in %s matches no active row: left there", entry.name, processing)
+                    continue
+                st = entry.stat()
+                tasks.append(ArchiveFeedFile(date=self.date, config_id=row.config_id, name=entry.name,
+                                             size=st.st_size, mtime=int(st.st_mtime)))
         return tasks
-
-
-def _settle_seconds() -> float:
-    try:
-        return Section("feeds").float("settle_seconds", 30.0)
-    except ConfigError:
-        return 30.0

@@ -52,6 +52,7 @@ class LedgerEntry:
     bytes: int | None = None
     sha256: str | None = None
     started_at: dt.datetime | None = None
+    rejected: int | None = None  # rows a load refused (and wrote to its rejects file)
     note: str | None = None  # what is special about the row, e.g. a resend of the current data
 
 
@@ -86,18 +87,26 @@ class LedgerVerbs:
         done = self.done_items(job, run_date)
         return item in done and (sha256 is None or done[item] == sha256)
 
-    def last_success(self, job: str, item: str, before: dt.date | None = None) -> dict | None:
-        """The newest succeeded row for (job, item), optionally before a run date."""
+    def last_success(self, job: str, item: str | None, before: dt.date | None = None) -> dict | None:
+        """The newest succeeded row for (job, item) — for any item of the job when ``item`` is
+        None — optionally before a run date."""
         # note through to_jsonb: a ledger not yet migrated to 004 (no note column) still answers,
         # and a read never migrates
-        query = sql.SQL("SELECT run_date, rows, bytes, sha256, source, destination, finished_at,"
-                        " to_jsonb(t) ->> 'note' AS note FROM {} t"
-                        " WHERE job_name = %s AND item = %s AND status = 'succeeded'"
-                        + (" AND run_date < %s" if before else "") +
-                        " ORDER BY run_date DESC, finished_at DESC LIMIT 1").format(LEDGER)
+        where = [sql.SQL("job_name = %s"), sql.SQL("status = 'succeeded'")]
+        params: list = [job]
+        if item is not None:
+            where.append(sql.SQL("item = %s"))
+            params.append(item)
+        if before:
+            where.append(sql.SQL("run_date < %s"))
+            params.append(before)
+        query = sql.SQL("SELECT run_date, item, rows, bytes, sha256, source, destination, finished_at,"
+                        " to_jsonb(t) ->> 'note' AS note FROM {} t WHERE {}"
+                        " ORDER BY run_date DESC, finished_at DESC, load_id DESC LIMIT 1").format(
+            LEDGER, sql.SQL(" AND ").join(where))
         try:
             with self.transaction() as cur:
-                cur.execute(query, (job, item, before) if before else (job, item))
+                cur.execute(query, params)
                 row = cur.fetchone()
                 return dict(zip([d.name for d in cur.description], row)) if row is not None else None
         except psycopg2.errors.UndefinedTable:
@@ -152,10 +161,11 @@ class LedgerVerbs:
         finished = clock.now()  # the one clock, so a simulated day's rows carry its times
         cur.execute(sql.SQL(
             "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-            " rows, bytes, sha256, started_at, finished_at, error, note)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " rows, bytes, sha256, started_at, finished_at, error, note, rejected)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
-                           status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error, e.note))
+                           status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error, e.note,
+                           e.rejected))
 
     def record_failure_once(self, entry: LedgerEntry, error: str) -> bool:
         """A failed row for this run's (job, item, date) unless this run wrote one already (a

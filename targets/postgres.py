@@ -73,7 +73,7 @@ class LoadResult:
     sha256: str
 
 
-class _HashingReader:
+class HashingReader:
     """Wraps a binary file for COPY: counts bytes and hashes them as PostgreSQL reads."""
 
     def __init__(self, raw, total: int = 0, progress: Callable[[int, int], None] | None = None):
@@ -216,6 +216,18 @@ class PostgresClient(LedgerVerbs):
 
     # -- loading
 
+    @contextlib.contextmanager
+    def loading(self, entry: LedgerEntry) -> Iterator["psycopg2.extensions.cursor"]:
+        """One transaction for a load and its ledger row: the block loads (and fills in the
+        entry's counts), the succeeded row is written at the block's end, and both commit
+        together — or neither does."""
+        self.ensure_schema()
+        entry.started_at = entry.started_at or clock.now()
+        with self.transaction() as cur:
+            yield cur
+            self._insert_ledger(cur, entry, "succeeded")
+        self._mark_done(entry)
+
     def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
                  replace: bool = False, delimiter: str = ",", header: bool = True,
                  encoding: str = "UTF8", progress: Callable[[int, int], None] | None = None) -> LoadResult:
@@ -237,7 +249,7 @@ class PostgresClient(LedgerVerbs):
             with self.transaction() as cur, open(path, "rb") as raw:
                 if replace:
                     cur.execute(sql.SQL("TRUNCATE {}").format(target))
-                reader = _HashingReader(raw, os.fstat(raw.fileno()).st_size, progress)
+                reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress)
                 cur.copy_expert(copy, reader, size=1 << 20)
                 entry.rows, entry.bytes, entry.sha256 = cur.rowcount, reader.bytes, reader.sha.hexdigest()
                 self._insert_ledger(cur, entry, "succeeded")

@@ -1,10 +1,11 @@
-"""The watcher's rules: a file still being written (a temporary name, or changed within the
-settle window by the one clock) is left for the next pass; a ready file is matched to the
-first active config row whose regex matches its whole name."""
+"""The Feeds chain against the stack's PostgreSQL: the watcher's rules (a file still being
+written is left for the next pass; a ready file belongs to the first active row whose regex
+matches its whole name), then drop → processing → CSV → table → archive, reruns, changed
+files, bad workbooks and bad rows."""
 import datetime as dt
 import os
 
-from pipelines.feeds import match, ready_files
+from pipelines.feed_files import match, ready_files
 from registry.import_config import check_rows
 from targets import clock
 
@@ -46,37 +47,9 @@ def test_a_name_matches_the_first_active_row_whose_regex_matches_it_whole():
     assert match("notes.txt", configs) is None
 
 
-def test_a_watch_pass_takes_ready_files_sets_aside_unmatched_and_leaves_the_rest(stack_config, pg_settings):
-    import luigi
-    import luigi.configuration
-
-    from pipelines.base import data_dir
-    from pipelines.feeds import WatchFeeds
-    from targets.postgres import PostgresClient
-    from tests.ledger import ledger_rows
-    parser = luigi.configuration.get_config()
-    for key, value in (("dbname", pg_settings.dbname), ("user", "postgres"), ("password", "${PG_PASSWORD}")):
-        parser.set("feeds_db", key, value)
-    client = PostgresClient(pg_settings)
-    client.migrate()
-    with client.transaction() as cur:
-        cur.execute("INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, processing_dir, file_type,"
-                    " target_schema, target_table) VALUES ('events', 'events_\\d{8}\\.xlsx', 'feeds/inbound',"
-                    " 'feeds/processing', 'xlsx', 'feeds', 'events'), ('hostile', '.*\\.csv', 'feeds/inbound', NULL,"
-                    " 'csv', 'feeds', 'x; drop table y')")
-    inbox = data_dir() / "feeds" / "inbound"
-    inbox.mkdir(parents=True)
+def test_a_file_delivered_by_our_own_downloader_is_ready_at_once(tmp_path):
     now = clock.now()
-    _drop(inbox, "events_20261124.xlsx", 120, now)
-    _drop(inbox, "clients.csv", 120, now)  # its only row is refused: unmatched
-    _drop(inbox, "events_20261125.xlsx", 5, now)  # still being written
-    _drop(inbox, "big.xlsx.part", 600, now)
-    assert luigi.build([WatchFeeds()], local_scheduler=True)
-    assert [p.name for p in (data_dir() / "feeds" / "processing").iterdir()] == ["events_20261124.xlsx"]
-    assert [p.name for p in (inbox / "unmatched").iterdir()] == ["clients.csv"]
-    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["big.xlsx.part", "events_20261125.xlsx"]
-    rows = ledger_rows(pg_settings, "job_name, item, note")
-    assert sorted((j, i.split("|")[0], n) for j, i, n in rows) == [
-        ("feeds_take", "events_20261124.xlsx", "config 1 (events)"), ("feeds_unmatched", "clients.csv", None)]
-    assert luigi.build([WatchFeeds()], local_scheduler=True)  # the next pass: nothing new is ready
-    assert len(ledger_rows(pg_settings, "item")) == 2
+    _drop(tmp_path, "meetmax_119180.xls", 1, now)
+    _drop(tmp_path, "meetmax_119181.xls.part", 600, now)
+    ready, _ = ready_files(tmp_path, settle_seconds=30, trusted=["meetmax_119180.xls", "meetmax_119181.xls.part"])
+    assert [f.path.name for f in ready] == ["meetmax_119180.xls"]
