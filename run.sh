@@ -13,7 +13,7 @@
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
-#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly)
+#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

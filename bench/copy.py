@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import stack
-from stack import ROOT, StackState
+from bench import private_postgres
+from stack import ROOT
 from targets.ledger import LedgerEntry
 from targets.postgres import PostgresClient, PostgresSettings
 
@@ -74,21 +74,12 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
         tmp = Path(tmp)
-        var = tmp / "var"
-        stack.up(var, with_bigquery=False)
-        try:
-            state = StackState.load(var)
-            password = stack.secrets(var)["PG_PASSWORD"]
-            settings = PostgresSettings(host="127.0.0.1", port=state.ports["postgres"], dbname="district",
-                                        user="postgres", password=password)
+        with private_postgres(tmp) as (settings, psql, env):
             client = PostgresClient(settings)
             client.migrate()
             csv_path = tmp / "students.csv"
             _write_csv(csv_path, args.rows)
             mb = csv_path.stat().st_size / 1e6
-            psql = [stack.pg_bin("psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(settings.port),
-                    "-U", "postgres", "-d", "district", "-v", "ON_ERROR_STOP=1"]
-            env = dict(os.environ, PGPASSWORD=password)
             def run_psql():
                 subprocess.run(psql + ["-c", f"\\copy bench.students FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"],
                                check=True, env=env)
@@ -128,8 +119,6 @@ def main() -> int:
                 print(f"pandas.to_sql reference not measured: {e}")
             client.close()
             print(f"copy_ratio={ours_rate / psql_rate:.2f}")
-        finally:
-            stack.down(var)
     return 0
 
 

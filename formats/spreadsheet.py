@@ -1,10 +1,12 @@
 """Spreadsheets: xlsx, xls and ods read into CSV with explicit value formatting, and
 workbooks written for people (bold frozen header, typed cells, readable widths).
 
-calamine reads the sheet (8.7x faster than pandas + openpyxl here); the engines disagree on
-how to print values (``1.0`` vs ``1``, date text), so every value is formatted here:
-integral floats without ``.0``, dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``,
-booleans ``true``/``false``, empty cells empty. openpyxl writes the workbooks.
+.xlsx and .xlsm sheets stream through formats/xlsx_stream.py (bounded memory: a block of
+XML, the shared strings and one row); calamine reads .xls, .xlsb and .ods (whole sheets in
+memory). Every value is formatted explicitly (formats/cells.py): integral floats without
+``.0``, dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, booleans ``true``/``false``,
+empty cells empty. ``./run.sh bench excel`` measures the converter against pandas and
+openpyxl. openpyxl writes the workbooks.
 """
 from __future__ import annotations
 
@@ -13,28 +15,13 @@ import datetime as dt
 import os
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 from python_calamine import CalamineWorkbook
 
+from formats.cells import format_cell
+from formats.xlsx_stream import XlsxBook
 from targets.errors import BadInputError
-
-
-def format_cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ", timespec="seconds") if value.microsecond == 0 else value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    return str(value)
 
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003, and the wrapper of an encrypted xlsx
@@ -86,9 +73,33 @@ def _sheet(book: CalamineWorkbook, path, sheet: str | None):
     return book.get_sheet_by_name(sheet or names[0])
 
 
+STREAMED = (".xlsx", ".xlsm")  # read by formats/xlsx_stream.py in bounded memory
+
+
+def _streamed(path) -> XlsxBook | None:
+    """The streaming reader for an .xlsx/.xlsm (None for other types, or a workbook it does
+    not know, e.g. Strict OOXML: calamine reads those)."""
+    if Path(path).suffix.lower() not in STREAMED:
+        return None
+    check_workbook(path)
+    book = XlsxBook(path)
+    return book if book.sheets else None
+
+
 def sheet_names(path: str | os.PathLike) -> list[str]:
     """The workbook's sheets in order (checked and opened as ``to_csv`` does)."""
-    return list(open_workbook(path).sheet_names)
+    book = _streamed(path)
+    return list(book.sheets) if book else list(open_workbook(path).sheet_names)
+
+
+def text_rows(path: str | os.PathLike, sheet: str | None = None) -> Iterator[list[str]]:
+    """A sheet's rows as CSV text (``format_cell``), from sheet row 1: streamed from .xlsx and
+    .xlsm, through calamine for .xls, .xlsb and .ods."""
+    book = _streamed(path)
+    if book is not None:
+        return book.rows(sheet)
+    rows = _sheet(open_workbook(path), path, sheet).iter_rows()
+    return ([format_cell(c) for c in row] for row in rows)
 
 
 def sheet_rows(path: str | os.PathLike, sheet: str | None = None, header_row: int = 1):
@@ -103,15 +114,14 @@ def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None =
     returns the number of data rows. Rows stream from the reader one by one; empty rows are
     held back, so trailing ones are dropped; columns past the header's last name are dropped
     when empty, and a row with a value there is an error naming the row."""
-    rows = _sheet(open_workbook(path), path, sheet).iter_rows()
+    rows = text_rows(path, sheet)
     header: list[str] | None = None
     count, held = 0, 0
     with open(dest, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        for n, row in enumerate(rows, start=1):
+        for n, cells in enumerate(rows, start=1):
             if n < header_row:
                 continue
-            cells = [format_cell(c) for c in row]
             if header is None:
                 header = [c.strip() for c in cells]
                 while header and header[-1] == "":
@@ -124,11 +134,15 @@ def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None =
                 held += 1  # written only if a row with values follows
                 continue
             width = len(header)
-            if any(cells[width:]):
-                raise BadInputError(str(path), f"has {len(cells)} cells but the header has {width}", row=n)
             for _ in range(held):
                 writer.writerow([""] * width)
             held = 0
+            if len(cells) == width:
+                writer.writerow(cells)
+                count += 1
+                continue
+            if any(cells[width:]):
+                raise BadInputError(str(path), f"has {len(cells)} cells but the header has {width}", row=n)
             writer.writerow(cells[:width] + [""] * (width - len(cells)))
             count += 1
     if not header:

@@ -1,0 +1,25 @@
+"""How a spreadsheet cell's value is written as CSV text: explicitly, since the readers
+disagree on how to print values (``1.0`` vs ``1``, date text). Integral floats without ``.0``,
+dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, booleans ``true``/``false``, empty cells
+empty; text as it is (so leading zeros stay)."""
+from __future__ import annotations
+
+import datetime as dt
+
+
+def format_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds") if value.microsecond == 0 else value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return str(value)
