@@ -12,6 +12,7 @@
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)
+#   ./run.sh dropoff sshd-config     the clients' upload-only SFTP accounts for OpenSSH (setup and sshd_config)
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import)
 set -euo pipefail
@@ -197,6 +198,11 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.feeds_db "$@"
         ;;
+    dropoff)
+        bootstrap
+        load_config
+        exec "$PY" -m ops.dropoff "$@"
+        ;;
     simulate)
         bootstrap
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -211,6 +217,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, feeds-db, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, feeds-db, dropoff, simulate, bench)"
         ;;
 esac

@@ -1,5 +1,5 @@
-"""SFTP peers for tests and benchmarks: a private OpenSSH sshd, and a folder of its own on the
-stack's asyncssh server."""
+"""SFTP peers for tests and benchmarks: a private OpenSSH sshd, a folder of its own on the
+stack's asyncssh server, and the feeds' client drop-off accounts there."""
 from __future__ import annotations
 
 import os
@@ -23,11 +23,24 @@ def asyncssh_settings(stack_var: Path, stack_state, **kw) -> SftpSettings:
     return SftpSettings(**base)
 
 
+def dropoff_settings(stack_var: Path, stack_state, client: str, **kw) -> SftpSettings:
+    """A client's drop-off account on the stack's asyncssh server (upload-only, /inbound):
+    by key, or by password (``SFTP_<CLIENT>_PASSWORD`` in the stack's secrets)."""
+    from stack.services import DROPOFF_CLIENTS, secrets
+    by_key = DROPOFF_CLIENTS[client] == "key"
+    base = dict(name=f"dropoff_{client}", host="127.0.0.1", port=stack_state.ports["sftp"], user=client,
+                key_file=stack_var / "sftp" / "keys" / client if by_key else None,
+                password=None if by_key else secrets(stack_var)[f"SFTP_{client.upper()}_PASSWORD"],
+                known_hosts=stack_var / "known_hosts", remote_dir="/inbound", retries=3, backoff=0.1)
+    base.update(kw)
+    return SftpSettings(**base)
+
+
 class OpenSshServer:
     """OpenSSH's sshd on a free loopback port with its own host key, config and client key."""
 
-    def __init__(self, base: Path):
-        self.base = base
+    def __init__(self, base: Path, extra_config: str = ""):
+        self.base, self.extra_config = base, extra_config
         self.port = free_port()
         self.data = base / "data"
         self.proc: subprocess.Popen | None = None
@@ -47,7 +60,7 @@ class OpenSshServer:
             f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {b / 'host_key'}\nPidFile {b / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {b / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
             "PasswordAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n"
-            f"AllowUsers {user}\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
+            f"AllowUsers {user}\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n" + self.extra_config)
         self.user = user
         self.log = open(b / "sshd.log", "ab")
         self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(b / "sshd_config")],

@@ -1,10 +1,15 @@
 """The stack's SFTP (asyncssh) and SMTP (aiosmtpd) servers, in one asyncio process.
 
 SFTP: one account per vendor, each with its own client key and its own folder as the chroot;
-accounts named in the passwords file log in with a password instead (like DPS's server). SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
+accounts named in the passwords file log in with a password instead (like DPS's server). The
+feeds' client drop-off accounts (``--dropoff-clients``) are chrooted to ``<dropoff-root>/<client>``
+and upload-only, as OpenSSH's ``internal-sftp -P`` makes them in production (ops/dropoff.py):
+they may write, rename and list in ``/inbound`` and nothing else — no reading, deleting,
+linking or making folders. SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
 
     python -m stack.servers --sftp-root DIR --sftp-port N --host-key FILE --keys DIR
-                            [--passwords FILE]                            [--smtp-port N --mail-dir DIR] [--legacy-sftp]
+                            [--passwords FILE] [--dropoff-root DIR --dropoff-clients a,b]
+                            [--smtp-port N --mail-dir DIR] [--legacy-sftp]
 """
 from __future__ import annotations
 
@@ -49,9 +54,45 @@ class _VendorSSHServer(asyncssh.SSHServer):
         return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
 
 
-def _sftp_factory(root: Path):
+class UploadOnlySFTPServer(asyncssh.SFTPServer):
+    """A drop-off account: files may be written (and renamed, e.g. from a temporary name) in
+    ``/inbound`` only; reading, deleting, links and new folders are refused."""
+
+    def _inbound(self, path: bytes, what: str) -> None:
+        local = Path(os.fsdecode(self.map_path(path)))
+        inbound = Path(os.fsdecode(self.map_path(b"/inbound")))
+        if local.parent != inbound:
+            raise asyncssh.SFTPPermissionDenied(f"upload-only account: {what} only in /inbound")
+
+    def open(self, path, pflags, attrs):
+        if pflags & asyncssh.FXF_READ or not pflags & asyncssh.FXF_WRITE:
+            raise asyncssh.SFTPPermissionDenied("upload-only account: files cannot be read")
+        self._inbound(path, "writes")
+        return super().open(path, pflags, attrs)
+
+    def rename(self, oldpath, newpath):
+        self._inbound(oldpath, "renames")
+        self._inbound(newpath, "renames")
+        return super().rename(oldpath, newpath)
+
+    def posix_rename(self, oldpath, newpath):
+        self._inbound(oldpath, "renames")
+        self._inbound(newpath, "renames")
+        return super().posix_rename(oldpath, newpath)
+
+    def _refuse(self, *args):
+        raise asyncssh.SFTPPermissionDenied("upload-only account: not allowed")
+
+    remove = rmdir = mkdir = symlink = link = _refuse
+
+
+def _sftp_factory(root: Path, dropoff_root: Path | None = None, clients: frozenset = frozenset()):
     def make(chan):
         user = chan.get_extra_info("username")
+        if user in clients:
+            home = dropoff_root / user
+            (home / "inbound").mkdir(parents=True, exist_ok=True)
+            return UploadOnlySFTPServer(chan, chroot=os.fsencode(home))
         home = root / user
         home.mkdir(parents=True, exist_ok=True)
         return asyncssh.SFTPServer(chan, chroot=os.fsencode(home))
@@ -96,7 +137,9 @@ async def serve(args) -> None:
                 passwords[user] = password
     sftp = await asyncssh.create_server(
         lambda: _VendorSSHServer(keys, passwords), "127.0.0.1", args.sftp_port,
-        server_host_keys=[args.host_key], sftp_factory=_sftp_factory(root),
+        server_host_keys=[args.host_key],
+        sftp_factory=_sftp_factory(root, Path(args.dropoff_root) if args.dropoff_root else None,
+                                   frozenset(c for c in (args.dropoff_clients or "").split(",") if c)),
         allow_scp=False, encoding=None)
     servers = [sftp]
     if args.smtp_port:
@@ -140,6 +183,8 @@ def main(argv=None) -> None:
     p.add_argument("--host-key", required=True)
     p.add_argument("--keys", required=True)
     p.add_argument("--passwords", help="file of user:password lines (mode 600)")
+    p.add_argument("--dropoff-root", help="the feeds' drop-off accounts: each chrooted to DIR/<client>")
+    p.add_argument("--dropoff-clients", help="comma-separated drop-off accounts (upload-only)")
     p.add_argument("--smtp-port", type=int, default=0)
     p.add_argument("--mail-dir")
     p.add_argument("--dps-delay", type=float, default=None,

@@ -162,7 +162,8 @@ def _ensure_keys(var: Path) -> None:
         os.chmod(host_key, 0o600)
     if not Path(str(host_key) + ".pub").exists():
         asyncssh.read_private_key(str(host_key)).write_public_key(str(host_key) + ".pub")
-    for user, folders in SFTP_ACCOUNTS.items():
+    for user, folders in list(SFTP_ACCOUNTS.items()) + [(c, []) for c, how in DROPOFF_CLIENTS.items()
+                                                        if how == "key"]:
         priv = sftp / "keys" / user
         if not priv.exists():
             key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{user}@district-etl-stack")
@@ -171,6 +172,11 @@ def _ensure_keys(var: Path) -> None:
             key.write_public_key(str(priv) + ".pub")
         for folder in folders:
             (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
+
+
+def dropoff_root(var: Path) -> Path:
+    """Where the drop-off accounts' chroots are: under the data folder, so the watcher sees them."""
+    return var / "data" / "feeds" / "dropoff"
 
 
 def servers_up(state: StackState, dps_standin: bool = True) -> None:
@@ -182,11 +188,13 @@ def servers_up(state: StackState, dps_standin: bool = True) -> None:
     secrets_env = secrets(var)
     fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.writelines(f"{a}:{secrets_env[f'SFTP_{a.upper()}_PASSWORD']}\n" for a in PASSWORD_ACCOUNTS)
+        fh.writelines(f"{a}:{secrets_env[f'SFTP_{a.upper()}_PASSWORD']}\n"
+                      for a in PASSWORD_ACCOUNTS + DROPOFF_PASSWORDS)
     cmd = [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
            "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
            "--keys", str(var / "sftp" / "keys"), "--passwords", str(passwords), "--smtp-port", str(smtp_port),
-           "--mail-dir", str(var / "mail")] + (["--dps-delay", str(DPS_DELAY)] if dps_standin else [])
+           "--mail-dir", str(var / "mail"), "--dropoff-root", str(dropoff_root(var)),
+           "--dropoff-clients", ",".join(DROPOFF_CLIENTS)] + (["--dps-delay", str(DPS_DELAY)] if dps_standin else [])
     same = argsfile.exists() and argsfile.read_text() == json.dumps(cmd)
     if same and pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
         return
@@ -275,6 +283,10 @@ DPS_DELAY = 8
 
 # Accounts that log in with a password (from secrets.env) rather than a key, as DPS's server does.
 PASSWORD_ACCOUNTS = ("dps",)
+# The feeds' client drop-off accounts (ops/dropoff.py): chrooted to <data>/feeds/dropoff/<client>,
+# upload-only, their /inbound feeding the watcher; one logs in with a key, one with a password.
+DROPOFF_CLIENTS: dict[str, str] = {"acme": "key", "globex": "password"}
+DROPOFF_PASSWORDS = tuple(c for c, how in DROPOFF_CLIENTS.items() if how == "password")
 
 
 def secrets(var: Path) -> dict[str, str]:
@@ -288,7 +300,7 @@ def secrets(var: Path) -> dict[str, str]:
                 k, v = line.split("=", 1)
                 values[k] = v
     wanted = ["PG_PASSWORD", "FEEDS_OWNER_PASSWORD", "FEEDS_APP_PASSWORD"] + \
-        [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS]
+        [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS + DROPOFF_PASSWORDS]
     if any(k not in values for k in wanted):
         for k in wanted:
             values.setdefault(k, tokens.token_urlsafe(18))
@@ -342,6 +354,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                        "user": "feeds_app", "password": "${FEEDS_APP_PASSWORD}", "owner": "feeds_owner",
                        "owner_password": "${FEEDS_OWNER_PASSWORD}", "admin_user": "postgres",
                        "admin_password": "${PG_PASSWORD}", "data_schema": "feeds"}
+    cfg["feeds_dropoff"] = {"root": str(dropoff_root(var)), "clients": ",".join(DROPOFF_CLIENTS),
+                             "password_clients": ",".join(DROPOFF_PASSWORDS), "sftp_group": "sftpclients"}
     cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
                        "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}

@@ -162,3 +162,42 @@ def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_
     assert "2 rows rejected, more than max_rejects = 1" in failed[2][1]
     assert ledger_rows(pg_settings, "rows, rejected", job="feeds_events", succeeded_only=True) == [(1, 1)]
     assert _pass()  # nothing left to fail: the bad files are in the error folder
+
+
+def test_clients_upload_by_sftp_into_their_upload_only_drop_off_and_the_rows_load(feeds, pg_settings, stack_var,
+                                                                                  stack_state, tmp_path):
+    import uuid
+
+    from stack import dropoff_root
+    from stack.openssh import dropoff_settings
+    from targets.sftp import SftpClient
+    client, _ = feeds
+    tag = uuid.uuid4().hex[:8]  # the stack's drop-off folders outlive this test
+    with client.transaction() as cur:
+        for who in ("acme", "globex"):
+            cur.execute("INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, processing_dir,"
+                        " archive_dir, error_dir, file_type, target_schema, target_table) VALUES (%s, %s, %s,"
+                        " 'feeds/processing', 'feeds/archive', 'feeds/error', 'csv', 'feeds', 'clients')",
+                        (f"{who}_clients", f"{who}_{tag}_.*\\.csv", str(dropoff_root(stack_var) / who / "inbound")))
+    uploads = {}
+    for who, rows in (("acme", "client_id,name\nA1,Ada\nA2,Al\n"), ("globex", "client_id,name\nG1,Gil\n")):
+        local = tmp_path / f"{who}_{tag}_w48.csv"
+        local.write_text(rows)
+        sftp = SftpClient(dropoff_settings(stack_var, stack_state, who))  # acme by key, globex by password
+        sftp.upload_atomic(local, local.name)
+        assert local.name in sftp.listdir("/inbound")
+        with pytest.raises((PermissionError, IOError)):
+            sftp.download(local.name, tmp_path / "back.csv")  # upload-only: no reading back
+        with pytest.raises((PermissionError, IOError)):
+            sftp.remove(local.name)
+        with pytest.raises((PermissionError, IOError)):
+            sftp.upload_atomic(local, "/outside.csv")  # only /inbound takes files
+        sftp.close()
+        uploads[who] = dropoff_root(stack_var) / who / "inbound" / local.name
+    for path in uploads.values():
+        _age(path)
+    assert _pass()
+    assert _table(client, "SELECT client_id FROM feeds.clients ORDER BY 1") == [("A1",), ("A2",), ("G1",)]
+    assert not any(p.exists() for p in uploads.values())  # taken from the drop-off, archived
+    loads = ledger_rows(pg_settings, "job_name, rows", succeeded_only=True)
+    assert ("feeds_acme_clients", 2) in loads and ("feeds_globex_clients", 1) in loads
