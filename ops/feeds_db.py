@@ -7,7 +7,8 @@ Creates (or brings up to date) on the server of ``[feeds_db]``:
   CONNECT and TEMPORARY (staging tables) on the database, USAGE on ``dba`` and the data schema
   (``data_schema``, default ``feeds``); on the data tables SELECT/INSERT/UPDATE/DELETE/TRUNCATE,
   on the ledger and the run log SELECT/INSERT/UPDATE, on ``tImportConfig`` SELECT (now and
-  for later tables: default privileges) — it cannot create, alter or drop anything;
+  for later tables: default privileges; SELECT on ``dba.schema_migrations``, to see that no
+  migration is pending) — it cannot create, alter or drop anything;
 - the database (``dbname``, default ``Feeds``; CONNECT revoked from PUBLIC) with schema ``dba``
   migrated (sql/NNN_*.sql, as the owner) and the data schema.
 
@@ -143,8 +144,10 @@ def _schema_and_grants(cur, s: FeedsDbSettings) -> list[str]:
                             " ON TABLES TO {}").format(owner, nsp, app))
         cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT USAGE, SELECT ON SEQUENCES"
                             " TO {}").format(owner, nsp, app))
-    # the migrations' bookkeeping is the owner's alone; the import registry is read, not written
+    # the migrations' bookkeeping is the owner's to write; the application only reads whether
+    # any is pending (before its first ledger write); the import registry is read, not written
     cur.execute(sql.SQL("REVOKE ALL ON dba.schema_migrations FROM {}").format(app))
+    cur.execute(sql.SQL("GRANT SELECT ON dba.schema_migrations TO {}").format(app))
     cur.execute(sql.SQL("REVOKE INSERT, UPDATE ON dba.timportconfig FROM {}").format(app))
     return done
 

@@ -5,11 +5,12 @@ accounts named in the passwords file log in with a password instead (like DPS's 
 feeds' client drop-off accounts (``--dropoff-clients``) are chrooted to ``<dropoff-root>/<client>``
 and upload-only, as OpenSSH's ``internal-sftp -P`` makes them in production (ops/dropoff.py):
 they may write, rename and list in ``/inbound`` and nothing else — no reading, deleting,
-linking or making folders. SMTP: every message is kept as an ``.eml`` file under ``mail_dir``.
+linking or making folders. SMTP: offers STARTTLS (``--smtp-cert``); every message is kept as
+an ``.eml`` file under ``mail_dir``, with ``X-Stack-TLS: yes`` when it came over TLS.
 
     python -m stack.servers --sftp-root DIR --sftp-port N --host-key FILE --keys DIR
                             [--passwords FILE] [--dropoff-root DIR --dropoff-clients a,b]
-                            [--smtp-port N --mail-dir DIR] [--legacy-sftp]
+                            [--smtp-port N --mail-dir DIR [--smtp-cert PEM --smtp-key PEM]] [--legacy-sftp]
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import hmac
 import logging
 import os
 import signal
+import ssl
 import time
 from pathlib import Path
 
@@ -113,7 +115,8 @@ class _MailKeeper:
         body = envelope.original_content or envelope.content
         if isinstance(body, str):
             body = body.encode("utf-8")
-        header = f"X-Envelope-From: {envelope.mail_from}\r\nX-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        header = (f"X-Envelope-From: {envelope.mail_from}\r\nX-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+                  f"X-Stack-TLS: {'yes' if session.ssl is not None else 'no'}\r\n")
         tmp.write_bytes(header.encode() + body)
         os.chmod(tmp, 0o660)
         os.replace(tmp, self.mail_dir / name)
@@ -147,7 +150,11 @@ async def serve(args) -> None:
         mail_dir.mkdir(parents=True, exist_ok=True)
         handler = _MailKeeper(mail_dir)
         loop = asyncio.get_running_loop()
-        smtp = await loop.create_server(lambda: SMTP(handler, hostname="localhost"),
+        tls = None
+        if args.smtp_cert:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(args.smtp_cert, args.smtp_key)
+        smtp = await loop.create_server(lambda: SMTP(handler, hostname="localhost", tls_context=tls),
                                         "127.0.0.1", args.smtp_port)
         servers.append(smtp)
     logger.info("serving SFTP on %s, SMTP on %s", args.sftp_port, args.smtp_port or "-")
@@ -187,6 +194,8 @@ def main(argv=None) -> None:
     p.add_argument("--dropoff-clients", help="comma-separated drop-off accounts (upload-only)")
     p.add_argument("--smtp-port", type=int, default=0)
     p.add_argument("--mail-dir")
+    p.add_argument("--smtp-cert", help="offer STARTTLS with this certificate (PEM) ...")
+    p.add_argument("--smtp-key", help="... and its key")
     p.add_argument("--dps-delay", type=float, default=None,
                    help="answer dps/outbound/End_txt_file.txt this many seconds after it arrives")
     p.add_argument("--legacy-sftp", action="store_true",

@@ -174,6 +174,40 @@ def _ensure_keys(var: Path) -> None:
             (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
 
 
+def _ensure_smtp_cert(var: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the stack's SMTP (localhost, 127.0.0.1); the pipelines
+    trust it through ``[smtp] cafile``."""
+    folder = var / "smtp"
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    if cert.exists() and key.exists():
+        return cert, key
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    folder.mkdir(parents=True, exist_ok=True)
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=3650))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                               x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(private, hashes.SHA256()))
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
 def dropoff_root(var: Path) -> Path:
     """Where the drop-off accounts' chroots are: under the data folder, so the watcher sees them."""
     return var / "data" / "feeds" / "dropoff"
@@ -184,6 +218,7 @@ def servers_up(state: StackState, dps_standin: bool = True) -> None:
     pidfile, argsfile = var / "run" / "servers.pid", var / "run" / "servers.args"
     sftp_port, smtp_port = state.port("sftp"), state.port("smtp")
     _ensure_keys(var)
+    cert, key = _ensure_smtp_cert(var)
     passwords = var / "sftp" / "passwords"
     secrets_env = secrets(var)
     fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -193,7 +228,8 @@ def servers_up(state: StackState, dps_standin: bool = True) -> None:
     cmd = [sys.executable, "-m", "stack.servers", "--sftp-root", str(var / "sftp" / "root"),
            "--sftp-port", str(sftp_port), "--host-key", str(var / "sftp" / "host_ed25519_key"),
            "--keys", str(var / "sftp" / "keys"), "--passwords", str(passwords), "--smtp-port", str(smtp_port),
-           "--mail-dir", str(var / "mail"), "--dropoff-root", str(dropoff_root(var)),
+           "--mail-dir", str(var / "mail"), "--smtp-cert", str(cert), "--smtp-key", str(key),
+           "--dropoff-root", str(dropoff_root(var)),
            "--dropoff-clients", ",".join(DROPOFF_CLIENTS)] + (["--dps-delay", str(DPS_DELAY)] if dps_standin else [])
     same = argsfile.exists() and argsfile.read_text() == json.dumps(cmd)
     if same and pid_alive(read_pid(pidfile)) and port_open(sftp_port) and port_open(smtp_port):
@@ -328,7 +364,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
     cfg["postgres"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "district",
                        "user": "postgres", "password": "${PG_PASSWORD}"}
     cfg["smtp"] = {"host": "127.0.0.1", "port": str(state.ports["smtp"]), "username": "", "password": "",
-                   "sender": "district-etl@localhost", "no_tls": "true",
+                   "sender": "district-etl@localhost", "require_tls": "true",
+                   "cafile": str(var / "smtp" / "cert.pem"),
                    "operators": "data-team@district.example"}
     if with_bigquery:
         cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
@@ -354,6 +391,7 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                        "user": "feeds_app", "password": "${FEEDS_APP_PASSWORD}", "owner": "feeds_owner",
                        "owner_password": "${FEEDS_OWNER_PASSWORD}", "admin_user": "postgres",
                        "admin_password": "${PG_PASSWORD}", "data_schema": "feeds"}
+    cfg["feeds"] = {"allowed_schemas": "feeds", "settle_seconds": "30"}
     cfg["feeds_dropoff"] = {"root": str(dropoff_root(var)), "clients": ",".join(DROPOFF_CLIENTS),
                              "password_clients": ",".join(DROPOFF_PASSWORDS), "sftp_group": "sftpclients"}
     cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",

@@ -114,6 +114,8 @@ class Simulation:
             parser.set(f"sftp_{server}", "retries", "1")
             parser.set(f"sftp_{server}", "backoff", "0.05")
         self.zone = zoneinfo.ZoneInfo(timezone())
+        from ops.feeds_db import FeedsDbSettings, init
+        init(FeedsDbSettings.from_config())  # the feeds slots run too (no tImportConfig rows: nothing to load)
         luigi.Task.event_handler(luigi.Event.SUCCESS)(lambda task: self._ran.append(task.task_family))
         # the day before: the district's exports and the Clever IDM export pulled the evening before
         root = data_dir() / "powerschool_combined"
@@ -189,6 +191,9 @@ class Simulation:
             run.sent = [(j, i, s) for j, i, s, _ in cur.fetchall()]
             cur.execute("SELECT count(*) FROM dba.tdataloads WHERE run_uuid = %s AND status = 'failed'", (uuid,))
             run.failed_rows = cur.fetchone()[0]
+        with PostgresClient.from_config("feeds_db").transaction() as cur:  # the feeds keep their own ledger
+            cur.execute("SELECT count(*) FROM dba.tdataloads WHERE run_uuid = %s AND status = 'failed'", (uuid,))
+            run.failed_rows += cur.fetchone()[0]
         run.mails = sum(1 for f in set(mail_dir.glob("*.eml")) - mails_before if "Subject: FAILED:" in f.read_text())
         self.runs.append(run)
         self._print(run)

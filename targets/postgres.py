@@ -25,7 +25,7 @@ from psycopg2 import sql
 from targets import clock
 from targets.config import Section
 from targets.ledger import LedgerEntry, LedgerVerbs
-from targets.errors import BadInputError, TransientError
+from targets.errors import BadInputError, ConfigError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -172,11 +172,32 @@ class PostgresClient(LedgerVerbs):
 
     # -- migrations
 
-    def ensure_schema(self) -> None:
-        """Apply pending migrations once per client (before the first ledger write)."""
-        if not self._migrated:
-            self.migrate()
-            self._migrated = True
+    def ensure_schema(self, sql_dir: Path = SQL_DIR) -> None:
+        """Apply pending migrations once per client (before the first ledger write). A role that
+        may only read and write rows (the Feeds application role) finds none pending and
+        changes nothing; if some are pending it cannot apply, that is said with the fix."""
+        if self._migrated:
+            return
+        pending = self.pending_migrations(sql_dir)
+        if pending:
+            try:
+                self.migrate(sql_dir)
+            except psycopg2.errors.InsufficientPrivilege as e:
+                raise ConfigError(f"{self.settings.describe()}: migrations {', '.join(pending)} are not applied and "
+                                  f"{self.settings.user} may not apply them; run ./run.sh feeds-db init (or migrate "
+                                  "as the database's owner)") from e
+        self._migrated = True
+
+    def pending_migrations(self, sql_dir: Path = SQL_DIR) -> list[str]:
+        """The ``sql/NNN_*.sql`` files the database has not had yet (a read)."""
+        files = sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
+        try:
+            with self.transaction() as cur:
+                cur.execute("SELECT version FROM dba.schema_migrations")
+                done = {v for (v,) in cur.fetchall()}
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+            done = set()
+        return [p.name for p in files if int(p.name[:3]) not in done]
 
     def migrate(self, sql_dir: Path = SQL_DIR) -> list[str]:
         """Apply ``sql/NNN_*.sql`` files not applied yet, each in its own transaction, in order."""

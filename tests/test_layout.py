@@ -15,7 +15,7 @@ ALLOWED = {
     "registry": {"formats", "targets.errors"},
     "pipelines": {"formats", "registry", "targets"},
     "ops": {"formats", "registry", "targets", "pipelines"},
-    "stack": {"formats", "registry", "targets", "pipelines"},
+    "stack": {"formats", "registry", "targets", "pipelines", "ops"},
 }
 # The four modules that mixed a second concern (an operator CLI, the pull flow, workbook
 # formatting, GCS) were 470-520 lines; one concern has fitted in fewer so far.

@@ -73,16 +73,18 @@ def test_crontab_and_readme_come_from_the_table():
 
 
 def test_only_configured_flows_are_printed(tmp_path):
-    """The repository's luigi.cfg has no [sftp_dps]: a district without the DPS exchange gets no
-    DPS lines (they would fail every 15 minutes); with the section they are printed."""
+    """The repository's luigi.cfg has no [sftp_dps] and no [feeds]: a district without the DPS
+    exchange or the Feeds ETL gets no DPS or feeds lines (they would fail every few minutes);
+    with the sections they are printed."""
     env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV")}
     env["ETL_VAR"] = str(tmp_path / "no-stack")
     printed = subprocess.run([str(ROOT / "run.sh"), "cron"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert printed.returncode == 0, printed.stderr
     assert "pipelines.slots SftpOperations\n" in printed.stdout and "pipelines.dps" not in printed.stdout
     assert "# ReceiveFromDps left out: luigi.cfg has no [sftp_dps]" in printed.stdout
+    assert "pipelines.feeds" not in printed.stdout and "# WatchFeeds left out: luigi.cfg has no [feeds]" in printed.stdout
     overlay = tmp_path / "district.cfg"
-    overlay.write_text("[sftp_dps]\nhost = dps.example\n")
+    overlay.write_text("[sftp_dps]\nhost = dps.example\n[feeds]\nallowed_schemas = feeds\n")
     env["LUIGI_CONFIG_PATH"] = str(overlay)
     printed = subprocess.run([str(ROOT / "run.sh"), "cron"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert printed.stdout == crontab(load_schedule(), str(ROOT / "run.sh"))  # every line

@@ -8,6 +8,8 @@ import pytest
 from psycopg2 import sql
 
 from ops.feeds_db import FeedsDbSettings, init
+from pipelines.base import ROOT
+from targets.errors import ConfigError
 from targets.postgres import PostgresSettings
 
 
@@ -67,7 +69,7 @@ def test_init_creates_the_database_roles_and_privileges_once(feeds):
                           "CREATE TABLE public.mine (x int)", "DELETE FROM dba.tdataloads",
                           "INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, file_type,"
                           " target_schema, target_table) VALUES ('j', 'x', '/x', 'csv', 'feeds', 'events')",
-                          "SELECT * FROM dba.schema_migrations"):
+                          "INSERT INTO dba.schema_migrations VALUES (999, 'mine')"):
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute(forbidden)
     app.close()
@@ -83,3 +85,38 @@ def test_sslmode_passes_through(feeds):
                              owner_password=feeds.owner_password, admin_password=feeds.admin_password)
     with pytest.raises(psycopg2.OperationalError, match="server does not support SSL"):
         init(strict)
+
+
+def test_the_application_role_loads_through_our_clients_and_never_migrates(feeds, tmp_path):
+    """What the pipelines do as feeds_app: check no migration is pending (a read), load a file
+    with its ledger row, record a task's success; a migration pending that the role may not
+    apply is a clear error naming the command that applies it."""
+    import datetime as dt
+    from targets.feed_loader import FeedPart, load_feed
+    from targets.ledger import LedgerEntry, LedgerTarget
+    from targets.postgres import PostgresClient
+    init(feeds)
+    owner = psycopg2.connect(**{k: v for k, v in vars(feeds.as_owner()).items()
+                                if k in ("host", "port", "dbname", "user", "password")})
+    with owner, owner.cursor() as cur:
+        cur.execute("CREATE TABLE feeds.events (event_id int PRIMARY KEY, title text)")
+    owner.close()
+    client = PostgresClient(feeds.app)
+    assert client.pending_migrations() == []
+    path = tmp_path / "events.csv"
+    path.write_text("event_id,title\n1,One\n")
+    day = dt.date(2026, 11, 24)
+    result = load_feed(client, [FeedPart(path)], "feeds", "events", "upsert", ["event_id"],
+                       LedgerEntry("feeds_events", "events.csv", day))
+    assert result.inserted == 1
+    LedgerTarget(client, "feeds_weekly", "chain", day).mark_done(direction="task")
+    assert LedgerTarget(client, "feeds_weekly", "chain", day).exists()
+    client.close()
+    later = tmp_path / "sql"
+    later.mkdir()
+    for f in (ROOT / "sql").glob("*.sql"):
+        (later / f.name).write_text(f.read_text())
+    (later / "999_later.sql").write_text("CREATE TABLE dba.later (x int);")
+    with pytest.raises(ConfigError, match=rf"migrations 999_later.sql are not applied and {feeds.app.user} may not "
+                                          r"apply them; run ./run.sh feeds-db init"):
+        PostgresClient(feeds.app).ensure_schema(later)

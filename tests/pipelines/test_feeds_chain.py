@@ -5,89 +5,25 @@ content is not loaded twice; a bad workbook or too many rejected rows go to the 
 with a failed row in the Feeds ledger, and the other files load."""
 import csv
 import datetime as dt
-import os
 import stat
 
-import luigi
-import luigi.configuration
-import openpyxl
 import pytest
 
-from pipelines.base import data_dir
-from pipelines.failures import RunReport
-from pipelines.feeds import WatchFeeds
 from targets import clock
-from targets.postgres import PostgresClient
+from tests.feedfiles import age, events_workbook, table, watch_pass, write
 from tests.ledger import ledger_rows
-
-ROWS = ("INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, file_type, sheet, header_row,"
-        " delimiter, target_schema, target_table, load_mode, key_columns, max_rejects, notify) VALUES"
-        " ('events', 'events_\\d{8}\\.xlsx', 'feeds/inbound', 'xlsx', 'Events', 2, ',', 'feeds', 'events', 'upsert',"
-        "  '{event_id}', 1, 'ops@example.org'),"
-        " ('clients', 'clients_.*\\.csv', 'feeds/inbound', 'csv', NULL, 1, ';', 'feeds', 'clients', 'append', NULL, 0,"
-        "  'clients@example.org'),"
-        " ('bad', 'bad_.*', 'feeds/inbound', 'csv', NULL, 1, ',', 'pg_catalog', 'pg_class', 'append', NULL, 0, NULL)")
-
-
-@pytest.fixture
-def feeds(stack_config, pg_settings):
-    parser = luigi.configuration.get_config()
-    for key, value in (("dbname", pg_settings.dbname), ("user", "postgres"), ("password", "${PG_PASSWORD}")):
-        parser.set("feeds_db", key, value)
-    client = PostgresClient(pg_settings)
-    client.migrate()
-    with client.transaction() as cur:
-        cur.execute("CREATE SCHEMA feeds; CREATE TABLE feeds.events (event_id integer PRIMARY KEY, company text NOT"
-                    " NULL, starts date, ticker text); CREATE TABLE feeds.clients (client_id text NOT NULL, name text,"
-                    " joined date)")
-        cur.execute(ROWS)
-    inbox = data_dir() / "feeds" / "inbound"
-    inbox.mkdir(parents=True)
-    yield client, inbox
-    client.close()
-
-
-def _age(path, seconds=120):
-    t = clock.now().timestamp() - seconds
-    os.utime(path, (t, t))
-    return path
-
-
-def _events(path, rows, sheet="Events"):
-    book = openpyxl.Workbook()
-    book.active.title = "Cover"
-    book.active.append(["nothing here"])
-    ws = book.create_sheet(sheet)
-    ws.append(["Company events, week 48"])  # a title row: the header is row 2
-    ws.append(["Event ID", "Company", "Starts", "Ticker"])
-    for r in rows:
-        ws.append(list(r))
-    book.save(path)
-    return _age(path)
-
-
-def _table(client, query):
-    with client.transaction() as cur:
-        cur.execute(query)
-        return cur.fetchall()
-
-
-def _pass():
-    with RunReport("./run.sh luigi --module pipelines.feeds WatchFeeds", mail=False):
-        return luigi.build([WatchFeeds()], local_scheduler=True)
-
 
 def test_dropped_files_flow_to_their_tables_and_a_rerun_does_nothing(feeds, pg_settings):
     client, inbox = feeds
-    _events(inbox / "events_20261123.xlsx", [(1, "Acme", dt.date(2026, 12, 1), "00A"), (2, "Globex", None, "GX")])
+    events_workbook(inbox / "events_20261123.xlsx", [(1, "Acme", dt.date(2026, 12, 1), "00A"), (2, "Globex", None, "GX")])
     (inbox / "clients_w48.csv").write_text("Client ID;Name;Joined\n007;Ada;2026-01-05\n008;Bob;\n")
-    _age(inbox / "clients_w48.csv")
+    age(inbox / "clients_w48.csv")
     (inbox / "events_20261124.xlsx.part").write_bytes(b"half")  # still uploading
-    _age(_write(inbox / "notes.txt", "?"))
-    assert _pass()
-    assert _table(client, "SELECT event_id, company, starts, ticker FROM feeds.events ORDER BY 1") == [
+    age(write(inbox / "notes.txt", "?"))
+    assert watch_pass()
+    assert table(client, "SELECT event_id, company, starts, ticker FROM feeds.events ORDER BY 1") == [
         (1, "Acme", dt.date(2026, 12, 1), "00A"), (2, "Globex", None, "GX")]
-    assert _table(client, "SELECT client_id, name, joined FROM feeds.clients ORDER BY 1") == [
+    assert table(client, "SELECT client_id, name, joined FROM feeds.clients ORDER BY 1") == [
         ("007", "Ada", dt.date(2026, 1, 5)), ("008", "Bob", None)]  # leading zeros kept
     archived = sorted(p.name for p in (inbox / "archive").rglob("*") if p.is_file())
     assert [n.split("_", 1)[1] for n in archived] == ["clients_w48.csv", "events_20261123.csv", "events_20261123.xlsx"]
@@ -104,32 +40,27 @@ def test_dropped_files_flow_to_their_tables_and_a_rerun_does_nothing(feeds, pg_s
                              ("feeds_take", "clients_w48.csv", "succeeded", None, None),
                              ("feeds_take", "events_20261123.xlsx", "succeeded", None, None),
                              ("feeds_unmatched", "notes.txt", "succeeded", None, None)]
-    assert _pass()  # the next pass: nothing new
+    assert watch_pass()  # the next pass: nothing new
     assert len(ledger_rows(pg_settings)) == len(loads)
-
-
-def _write(path, text):
-    path.write_text(text)
-    return path
 
 
 def test_a_changed_file_reloads_per_its_mode_and_the_same_content_is_not_loaded_twice(feeds, pg_settings):
     client, inbox = feeds
-    _events(inbox / "events_20261116.xlsx", [(1, "Acme", None, "A"), (2, "Globex", None, "G")])
-    _age(_write(inbox / "clients_a.csv", "client_id;name\n1;Ada\n"))
-    assert _pass()
+    events_workbook(inbox / "events_20261116.xlsx", [(1, "Acme", None, "A"), (2, "Globex", None, "G")])
+    age(write(inbox / "clients_a.csv", "client_id;name\n1;Ada\n"))
+    assert watch_pass()
     clock.set_now(clock.now() + dt.timedelta(days=7))
-    _events(inbox / "events_20261123.xlsx", [(2, "Globex Corp", None, "G"), (3, "Initech", None, "I")])
-    _age(_write(inbox / "clients_b.csv", "client_id;name\n2;Bob\n"))
-    assert _pass()
-    assert _table(client, "SELECT event_id, company FROM feeds.events ORDER BY 1") == [
+    events_workbook(inbox / "events_20261123.xlsx", [(2, "Globex Corp", None, "G"), (3, "Initech", None, "I")])
+    age(write(inbox / "clients_b.csv", "client_id;name\n2;Bob\n"))
+    assert watch_pass()
+    assert table(client, "SELECT event_id, company FROM feeds.events ORDER BY 1") == [
         (1, "Acme"), (2, "Globex Corp"), (3, "Initech")]  # upsert: one updated, one inserted, one kept
-    assert _table(client, "SELECT client_id FROM feeds.clients ORDER BY 1") == [("1",), ("2",)]  # append
+    assert table(client, "SELECT client_id FROM feeds.clients ORDER BY 1") == [("1",), ("2",)]  # append
     notes = ledger_rows(pg_settings, "split_part(item, '|', 1), note", job="feeds_events")
     assert notes[-1] == ("events_20261123.xlsx", "inserted 1, updated 1, unchanged 0, rejected 0")
-    _age(_write(inbox / "clients_b2.csv", "client_id;name\n2;Bob\n"))  # the same content again, another name
-    assert _pass()
-    assert _table(client, "SELECT count(*) FROM feeds.clients") == [(2,)]
+    age(write(inbox / "clients_b2.csv", "client_id;name\n2;Bob\n"))  # the same content again, another name
+    assert watch_pass()
+    assert table(client, "SELECT count(*) FROM feeds.clients") == [(2,)]
     assert ledger_rows(pg_settings, "split_part(item, '|', 1), rows, note", job="feeds_clients")[-1][:2] == \
         ("clients_b2.csv", 0)
     assert "not loaded again" in ledger_rows(pg_settings, "note", job="feeds_clients")[-1][0]
@@ -137,14 +68,14 @@ def test_a_changed_file_reloads_per_its_mode_and_the_same_content_is_not_loaded_
 
 def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_loads(feeds, pg_settings):
     client, inbox = feeds
-    _age(_write(inbox / "events_20261120.xlsx", "PK\x03\x04 not a zip at all" * 20))
-    _events(inbox / "events_20261121.xlsx", [(1, "Acme", None, "A")], sheet="Wrong")  # no sheet 'Events'
-    _events(inbox / "events_20261122.xlsx", [("x", "Bad", None, ""), ("y", "Worse", None, ""), (5, "Good", None, "")])
-    _events(inbox / "events_20261123.xlsx", [("x", "Bad", None, ""), (6, "Good", None, "")])  # 1 reject allowed
-    _age(_write(inbox / "clients_ok.csv", "client_id;name\n9;Ida\n"))
-    assert not _pass()
-    assert _table(client, "SELECT event_id FROM feeds.events") == [(6,)]
-    assert _table(client, "SELECT client_id FROM feeds.clients") == [("9",)]
+    age(write(inbox / "events_20261120.xlsx", "PK\x03\x04 not a zip at all" * 20))
+    events_workbook(inbox / "events_20261121.xlsx", [(1, "Acme", None, "A")], sheet="Wrong")  # no sheet 'Events'
+    events_workbook(inbox / "events_20261122.xlsx", [("x", "Bad", None, ""), ("y", "Worse", None, ""), (5, "Good", None, "")])
+    events_workbook(inbox / "events_20261123.xlsx", [("x", "Bad", None, ""), (6, "Good", None, "")])  # 1 reject allowed
+    age(write(inbox / "clients_ok.csv", "client_id;name\n9;Ida\n"))
+    assert not watch_pass()
+    assert table(client, "SELECT event_id FROM feeds.events") == [(6,)]
+    assert table(client, "SELECT client_id FROM feeds.clients") == [("9",)]
     errors = sorted(p.name for p in (inbox / "error").rglob("*") if p.is_file())
     assert errors == ["events_20261120.xlsx", "events_20261121.xlsx", "events_20261122.xlsx",
                       "events_20261122.xlsx.rejects.csv", "events_20261123.xlsx.rejects.csv"]
@@ -161,7 +92,7 @@ def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_
     assert "has no sheet 'Events' (sheets: Cover, Wrong)" in failed[1][1]
     assert "2 rows rejected, more than max_rejects = 1" in failed[2][1]
     assert ledger_rows(pg_settings, "rows, rejected", job="feeds_events", succeeded_only=True) == [(1, 1)]
-    assert _pass()  # nothing left to fail: the bad files are in the error folder
+    assert watch_pass()  # nothing left to fail: the bad files are in the error folder
 
 
 def test_clients_upload_by_sftp_into_their_upload_only_drop_off_and_the_rows_load(feeds, pg_settings, stack_var,
@@ -195,9 +126,9 @@ def test_clients_upload_by_sftp_into_their_upload_only_drop_off_and_the_rows_loa
         sftp.close()
         uploads[who] = dropoff_root(stack_var) / who / "inbound" / local.name
     for path in uploads.values():
-        _age(path)
-    assert _pass()
-    assert _table(client, "SELECT client_id FROM feeds.clients ORDER BY 1") == [("A1",), ("A2",), ("G1",)]
+        age(path)
+    assert watch_pass()
+    assert table(client, "SELECT client_id FROM feeds.clients ORDER BY 1") == [("A1",), ("A2",), ("G1",)]
     assert not any(p.exists() for p in uploads.values())  # taken from the drop-off, archived
     loads = ledger_rows(pg_settings, "job_name, rows", succeeded_only=True)
     assert ("feeds_acme_clients", 2) in loads and ("feeds_globex_clients", 1) in loads
