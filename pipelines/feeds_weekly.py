@@ -146,8 +146,9 @@ class FeedsReportMail(luigi.Task):
                             f"{week(self.date)[0]}|configs {','.join(map(str, self.config_ids))}", self.date)
 
     def run(self):
-        rows = [c for c in configs() if c.config_id in self.config_ids]
-        to = recipient_groups(rows).get(tuple(self.config_ids))
+        active = configs()
+        rows = [c for c in active if c.config_id in self.config_ids]
+        to = recipient_groups(active).get(tuple(self.config_ids))  # grouped over every row, as FeedsReport did
         if not to:
             raise ConfigError(f"tImportConfig rows {list(self.config_ids)} no longer notify the same addresses")
         start, end = week(self.date)

@@ -1,7 +1,8 @@
 """Demo: a synthetic roster file is written locally, uploaded to the ``feeds`` SFTP server,
 pulled back, and COPYed into PostgreSQL with its ledger row in the same transaction; a
 synthetic district is seeded into the warehouse folders, loaded into BigQuery (with the
-Bluff + ASD merge) and the vendor views are deployed.
+Bluff + ASD merge) and the vendor views are deployed; the DPS exchange; and the Feeds ETL
+(stack/demo_feeds.py: client uploads over SFTP, MeetMax lists, loads, the report mail).
 
 Part of the embedded stack, not of production: it seeds synthetic data and reads the stack's
 own folders. Cadence: on demand (``./run.sh demo``). Sections: ``[etl] data_dir``,
@@ -204,7 +205,7 @@ def _demo_runs(date: dt.date) -> list[list[luigi.Task]]:
             [DeployViews()],
             [SftpOperations(date=date), SftpOperationsLocal(date=date)]]       # 05:00, 07:05 sends
 
-WRAPPERS = {"DemoPipeline", "BigQueryOperations", "BigQueryOperationsMisc", "DeployViews", "SftpOperations",
+WRAPPERS = {"DemoPipeline", "WatchFeeds", "FeedsReport", "FeedsWeekly", "BigQueryOperations", "BigQueryOperationsMisc", "DeployViews", "SftpOperations",
             "SftpOperationsMisc", "SftpOperationsLocal", "PullFiles", "CleverIdmPull", "SavvasScoresPull",
             "EasyIepPull", "VendorPush", "CleverPush", "SavvasPush", "EllevationPush", "OtusPush",
             "PowerSchoolImport", "OtusScoresForward", "ForwardPulledFiles", "ReceiveFromDps"}
@@ -245,6 +246,9 @@ def main(argv: list[str]) -> int:
         if not _build(tasks):
             return 1
     if not _dps_exchange(date):
+        return 1
+    from stack import demo_feeds
+    if not demo_feeds.run(date, _build):
         return 1
     work = [t for t in ran if t not in WRAPPERS]
     print()
@@ -327,6 +331,9 @@ def _print_summary(date: dt.date) -> None:
     books = sorted(p.name for p in share.glob("*.xlsx")) if share.exists() else []
     print(f"  DPS workbooks on the share ({share}): {', '.join(books) or '(none)'}")
     print(f"  Local files:             {data_dir() / 'demo'}")
+    if stack is not None:
+        from stack import demo_feeds
+        print("\n".join(demo_feeds.summary(date, Path(stack.str("mail_dir")))))
     print("  Visualiser: ./run.sh scheduler, then open http://127.0.0.1:8082 (runs then report there)")
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):

@@ -386,7 +386,7 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
     cfg["dps_source"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "impact",
                          "user": "postgres", "password": "${PG_PASSWORD}"}
     cfg["meetmax"] = {"base_url": f"http://127.0.0.1:{state.ports['meetmax']}", "rate_per_second": "20",
-                      "backoff": "0.2", "timeout": "5"}
+                      "backoff": "0.2", "timeout": "5", "first_id": "119179", "last_id": "119184"}
     cfg["feeds_db"] = {"host": "127.0.0.1", "port": str(state.ports["postgres"]), "dbname": "Feeds",
                        "user": "feeds_app", "password": "${FEEDS_APP_PASSWORD}", "owner": "feeds_owner",
                        "owner_password": "${FEEDS_OWNER_PASSWORD}", "admin_user": "postgres",

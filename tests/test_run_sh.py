@@ -38,8 +38,15 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     for step in ("WriteSampleRoster", "UploadSampleRoster", "DownloadSampleRoster", "LoadSampleRoster",
                  "SeedDistrict", "PullFile x3", "MergeExports", "LoadFileToBigQuery x14", "DeployView x20",
                  "ExportVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12",
-                 "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "DeliverDpsResults"):
+                 "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "DeliverDpsResults",
+                 "DemoClientUpload x2", "DownloadMeetMaxList x3", "TakeFeedFile x5", "ConvertFeedFile",
+                 "ImportFeedFile x5", "ArchiveFeedFile x5", "FeedsReportMail x3"):
         assert step in ran.group(1), step
+    # the Feeds ETL: clients' uploads over SFTP and the MeetMax lists, loaded; the report mailed
+    assert re.search(r"feeds\.events\s+40 rows", first.stdout) and re.search(r"feeds\.clients\s+25 rows", first.stdout)
+    assert re.search(r"feeds\.companies\s+60 rows", first.stdout)
+    assert re.search(r"feeds_acme_events\s+succeeded\s+1 items\s+40 rows\s+1 rejected", first.stdout)
+    assert "Report mails (3, text + HTML, over TLS):" in first.stdout
     assert "300 rows in demo.sample_roster for 2026-11-02" in first.stdout
     assert re.search(r"district-local\.powerschool\.students\s+300 rows", first.stdout)
     assert "BigQuery views deployed (20)" in first.stdout
@@ -75,6 +82,23 @@ def _mails(var):
         msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
         out.append((msg["Subject"], msg.get_body().get_content()))
     return out
+
+
+def _drop_feeds_db(var):
+    import json
+
+    import psycopg2
+    port = json.loads((var / "stack.json").read_text())["ports"]["postgres"]
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=stack.secrets(var)["PG_PASSWORD"],
+                            dbname="district")
+    conn.autocommit = True  # DROP DATABASE cannot run in a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS "Feeds" WITH (FORCE)')
+            cur.execute("DROP ROLE IF EXISTS feeds_app")
+            cur.execute("DROP ROLE IF EXISTS feeds_owner")
+    finally:
+        conn.close()
 
 
 def _psql(var, statement):
@@ -186,6 +210,7 @@ def test_a_date_range_runs_each_day(demo_var):
 
 def test_feeds_db_init_twice(demo_var):
     assert _run(["stack", "up"], demo_var).returncode == 0
+    _drop_feeds_db(demo_var)  # the demo made it: start from a server without it
     first = _run(["feeds-db", "init"], demo_var)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "database Feeds created, owned by feeds_owner" in first.stdout

@@ -53,3 +53,14 @@ def test_a_file_delivered_by_our_own_downloader_is_ready_at_once(tmp_path):
     _drop(tmp_path, "meetmax_119181.xls.part", 600, now)
     ready, _ = ready_files(tmp_path, settle_seconds=30, trusted=["meetmax_119180.xls", "meetmax_119181.xls.part"])
     assert [f.path.name for f in ready] == ["meetmax_119180.xls"]
+
+
+def test_on_a_replayed_day_a_file_written_now_is_aged_by_the_system_clock(tmp_path):
+    import time
+    clock.set_now(dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.timezone.utc))  # ./run.sh demo --date 2026-11-02
+    fresh, settled = tmp_path / "fresh.csv", tmp_path / "settled.csv"
+    fresh.write_text("x")
+    settled.write_text("x")
+    os.utime(settled, (time.time() - 60, time.time() - 60))
+    ready, waiting = ready_files(tmp_path, settle_seconds=30)
+    assert [f.path.name for f in ready] == ["settled.csv"] and [p.name for p in waiting] == ["fresh.csv"]

@@ -45,6 +45,7 @@ def test_the_week_is_reported_to_each_rows_addresses(feeds, pg_settings, stack_v
         cur.execute("INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, file_type, target_schema,"
                     " target_table, notify) VALUES ('meetmax', 'meetmax_\\d+\\.xls', 'feeds/inbound', 'csv', 'feeds',"
                     " 'companies', 'OPS@example.org')")  # the stand-in's "XLS" is CSV text
+        cur.execute("UPDATE dba.timportconfig SET notify = 'ops@example.org, ir@example.org' WHERE config_id = 1")
     luigi.configuration.get_config().set("meetmax", "first_id", "119179")
     luigi.configuration.get_config().set("meetmax", "last_id", "119181")
     _at("2026-11-10", 9)  # a Tuesday, the week before
@@ -60,7 +61,9 @@ def test_the_week_is_reported_to_each_rows_addresses(feeds, pg_settings, stack_v
     _at("2026-11-23", 2)  # Monday 02:00
     assert _run(FeedsWeekly())
     mails = _mails(stack_var, before)
-    assert sorted(mails) == ["clients@example.org", "ops@example.org"]  # one mail per group of addresses
+    # one mail per group of addresses: ops is on rows 1 and 4, ir on row 1 only, clients on row 2
+    assert sorted(mails) == ["clients@example.org", "ir@example.org", "ops@example.org"]
+    assert "feeds_meetmax" not in mails["ir@example.org"].get_body(("plain",)).get_content()
     ops = mails["ops@example.org"]
     assert ops["Subject"] == "Feeds weekly report 2026-11-17 to 2026-11-23: 3 files loaded, 0 failed"
     assert ops.get_content_type() == "multipart/alternative" and ops["X-Stack-TLS"] == "yes"
@@ -80,9 +83,9 @@ def test_the_week_is_reported_to_each_rows_addresses(feeds, pg_settings, stack_v
     assert "Ada" not in clients.as_string() and "Globex" not in ops.as_string()  # counts and names, no rows
     assert _run(FeedsWeekly()) and _run(FeedsReport())  # the rerun and the 02:45 slot: nothing more
     assert _mails(stack_var, before).keys() == mails.keys()
-    assert len(set((stack_var / "mail").glob("*.eml")) - before) == 2
+    assert len(set((stack_var / "mail").glob("*.eml")) - before) == 3
     assert [r for r in ledger_rows(pg_settings, "job_name, status", job="feeds_report")] == [
-        ("feeds_report", "succeeded")] * 2
+        ("feeds_report", "succeeded")] * 3
 
 
 def test_a_week_whose_chain_fails_is_still_reported_by_the_0245_slot(feeds, stack_var):
