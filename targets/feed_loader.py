@@ -14,7 +14,8 @@ How a load goes (``load_feed``), all in one transaction:
    column (its value is dropped here: row contents never reach a log). A file whose rows do
    not all have the header's width, or whose encoding PostgreSQL cannot read, is rewritten
    first (``normalise``), its bad rows rejected by line.
-3. Rows with an empty required or key value are rejected; for an upsert, a key repeated in
+3. Blank records (every field empty, e.g. a spacer row in a sheet) are skipped; rows with an
+   empty required or key value are rejected; for an upsert, a key repeated in
    the file rejects its earlier rows (the last one loads). Rejects over ``max_rejects``
    roll the whole load back (``TooManyRejects``, which carries them).
 4. ``INSERT ... SELECT`` from the stage: append; replace (``TRUNCATE`` first, in the same
@@ -268,18 +269,24 @@ def _load_part(cur, part: FeedPart, n: int, target, columns: dict[str, Column], 
         col = columns.get(column)
         result.rejects.append(Reject(lines.of_line(line), names.get(column, column),
                                      f"not a valid {col.type if col else 'value'}", part.label))
+    # a blank record (every field empty: a spacer row in a sheet) is skipped, not rejected
+    nothing = sql.SQL("num_nonnulls({}) = 0").format(sql.SQL(", ").join(sql.Identifier(c) for c, _ in mapped))
     required = [c for c in loaded if columns[c].not_null or c in (keys or [])]
     if required:
         empty = [sql.SQL("coalesce({}, '') = ''" if _is_text(columns[c].type) else "{} IS NULL").format(
             sql.Identifier(c)) for c in required]
-        cur.execute(sql.SQL("DELETE FROM {} WHERE {} RETURNING _row, {}").format(
-            stage, sql.SQL(" OR ").join(empty), sql.SQL(", ").join(empty)))
-        for row, *empty in cur.fetchall():
+        cur.execute(sql.SQL("DELETE FROM {} WHERE {} RETURNING _row, {}, {}").format(
+            stage, sql.SQL(" OR ").join(empty), nothing, sql.SQL(", ").join(empty)))
+        for row, blank_record, *empty in cur.fetchall():
+            if blank_record:
+                continue
             blank = [c for c, e in zip(required, empty) if e]
             result.rejects.append(Reject(line_of(row), names[blank[0]],
                                          "is empty but required" if len(blank) == 1 else
                                          f"is empty but required (also {', '.join(names[b] for b in blank[1:])})",
                                          part.label))
+    else:
+        cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(stage, nothing))
     statement = insert_statement(target, stage, loaded, mode, keys)
     cur.execute("SAVEPOINT feed_insert")
     try:

@@ -62,3 +62,19 @@ def test_corrupt_encrypted_and_bomb_workbooks_are_refused(tmp_path):
     with pytest.raises(BadInputError, match=r"old\.xls: is not an Excel 97-2003 \.xls workbook"):
         to_csv(fake, tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_real_excel_97_2003_workbook_converts(tmp_path):
+    """tests/fixtures/feeds/events_biff8.xls: BIFF8 written by xlwt (make_xls.py), read by calamine."""
+    from pathlib import Path
+
+    from formats.spreadsheet import sheet_names
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "feeds" / "events_biff8.xls"
+    assert sheet_names(fixture) == ["Events", "Notes"]
+    assert to_csv(fixture, tmp_path / "e.csv", sheet="Events", header_row=2) == 3
+    assert _csv(tmp_path / "e.csv") == [
+        ["Event ID", "Company", "Code", "Starts", "Updated", "Fee", "Private", "Seats x2"],
+        ["101", "Acme & Sons", "007", "2026-12-01", "2026-11-20 08:30:00", "1250.5", "false", ""],
+        ["102", "Globex", "0420", "2027-01-15", "2026-11-21 17:05:00", "0.25", "true", ""],
+        ["", "", "", "", "", "", "", ""],
+        ["104", "Initech", "", "", "", "", "", ""]]

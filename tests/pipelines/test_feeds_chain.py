@@ -132,3 +132,20 @@ def test_clients_upload_by_sftp_into_their_upload_only_drop_off_and_the_rows_loa
     assert not any(p.exists() for p in uploads.values())  # taken from the drop-off, archived
     loads = ledger_rows(pg_settings, "job_name, rows", succeeded_only=True)
     assert ("feeds_acme_clients", 2) in loads and ("feeds_globex_clients", 1) in loads
+
+
+def test_an_excel_97_2003_file_flows_like_the_others(feeds, pg_settings):
+    import shutil
+    from pathlib import Path
+    client, inbox = feeds
+    with client.transaction() as cur:
+        cur.execute("INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, file_type, sheet,"
+                    " header_row, target_schema, target_table, load_mode, key_columns) VALUES ('legacy',"
+                    " 'acme_.*\\.xls', 'feeds/inbound', 'xls', 'Events', 2, 'feeds', 'events', 'upsert', '{event_id}')")
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "feeds" / "events_biff8.xls"
+    age(Path(shutil.copy(fixture, inbox / "acme_w48.xls")))
+    assert watch_pass()
+    assert table(client, "SELECT event_id, company, starts FROM feeds.events ORDER BY 1") == [
+        (101, "Acme & Sons", dt.date(2026, 12, 1)), (102, "Globex", dt.date(2027, 1, 15)), (104, "Initech", None)]
+    assert ledger_rows(pg_settings, "rows, note", job="feeds_legacy") == [
+        (3, "inserted 3, updated 0, unchanged 0, rejected 0; columns not in the table: 5")]

@@ -59,12 +59,14 @@ def test_an_append_loads_good_rows_and_rejects_bad_ones_by_line_and_column(feeds
         x2,Bad id,2026-12-01,5,
         3,Bad date,2026-02-30,5,
         4,,2026-12-02,5,
+        ,,,,
         5,Closing,,0012,
     """)
     result = load_feed(feeds, [FeedPart(path)], "feeds", "events", "append", None, _entry(), max_rejects=3)
     assert (result.inserted, result.updated, result.ignored) == (2, 0, ["Notes"])
     assert [(r.line, r.column, r.reason) for r in sorted(result.rejects, key=lambda r: r.line)] == [
         (3, "Event ID", "not a valid integer"), (4, "Starts", "not a valid date"), (5, "Title", "is empty but required")]
+    # line 6, every field empty (a spacer), is skipped, not rejected
     assert _rows(feeds) == [(1, "Opening", dt.date(2026, 12, 1), 100, "client"), (5, "Closing", None, 12, "client")]
     assert ledger_rows(pg_settings, "job_name, item, status, rows, rejected, note") == [
         ("feeds_events", "events.csv", "succeeded", 2, 3,
