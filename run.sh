@@ -13,6 +13,7 @@
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)
 #   ./run.sh dropoff sshd-config     the clients' upload-only SFTP accounts for OpenSSH (setup and sshd_config)
+#   ./run.sh feeds-watch             the feeds watcher as a long-running process (watchdog) instead of cron
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import)
 set -euo pipefail
@@ -203,6 +204,11 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.dropoff "$@"
         ;;
+    feeds-watch)
+        bootstrap
+        load_config
+        exec "$PY" -m ops.feeds_watch "$@"
+        ;;
     simulate)
         bootstrap
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -217,6 +223,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, feeds-db, dropoff, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
         ;;
 esac

@@ -11,6 +11,7 @@ from psycopg2 import sql
 import stack
 from stack import StackState
 from targets.postgres import PostgresSettings
+from tests.feedfiles import feeds  # noqa: F401  (a test database as the Feeds database, with its tables and rows)
 
 
 @pytest.fixture(autouse=True)

@@ -1,2 +1,0 @@
-"""Fixtures of the pipelines' tests."""
-from tests.feedfiles import feeds  # noqa: F401  (the Feeds database fixture)
