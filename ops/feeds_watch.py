@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--interval", type=float, default=300.0, help="seconds between passes without events")
     args = ap.parse_args(argv)
     log = ROOT / "logs" / f"{dt.date.today():%Y-%m-%d}" / f"feeds-watch-{dt.datetime.now():%H%M%S}.log"
-    setup_logging(process_type="feeds-watch", run_log=log)
+    setup_logging(process_type="feeds-watch", run_log=log, section="feeds_db")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -10,9 +10,19 @@ from pipelines.failures import RunReport, command_line, run_log
 from targets.logdb import setup_logging
 
 
+# The Feeds ETL's modules keep their run log (dba.tLogEntry) in the Feeds database, as their ledger.
+FEEDS_MODULES = ("pipelines.feeds", "pipelines.feeds_weekly", "pipelines.meetmax")
+
+
+def log_section(argv: list[str]) -> str:
+    module = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--module"), "")
+    return "feeds_db" if module in FEEDS_MODULES else "postgres"
+
+
 def main(argv: list[str]) -> None:
     log = run_log()
-    setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log)
+    setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
+                  section=log_section(argv))
     with RunReport(command_line(argv), log=log):
         luigi.cmdline.luigi_run(argv)
 

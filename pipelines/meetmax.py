@@ -3,7 +3,7 @@ private, and which offer their company list as XLS → ``<data_dir>/meetmax/<dat
 <last>.csv`` with EventID, URL, IfExists, IsDownloadable, DownloadLink, StatusCode, Title,
 IsPrivate; then every downloadable list → the feeds watcher folder (``[feeds] watch_dir``,
 default ``<data_dir>/feeds/inbound``) as ``meetmax_<id>.xls``, atomically and never twice:
-the ledger (``meetmax_download`` / ``event_<id>``) keeps each delivery's sha256, and a list
+the Feeds database's ledger (``meetmax_download`` / ``event_<id>``) keeps each delivery's sha256, and a list
 whose content did not change since it was last delivered is not delivered again (a changed
 one is). ``downloads_<first>-<last>.csv`` logs what was fetched.
 
@@ -27,12 +27,12 @@ from pathlib import Path
 import luigi
 
 from pipelines.base import RunDateParameter, data_dir, file_group, local_target
+from pipelines.feed_files import feeds_ledger
 from targets.config import Section
 from targets.errors import ConfigError
 from targets.http import HttpClient, Page
 from targets.ledger import LedgerTarget
 from targets.local import atomic_path, file_digest
-from targets.postgres import PostgresClient
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class DownloadMeetMaxList(luigi.Task):
     link = luigi.Parameter(significant=False)
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), DOWNLOAD_JOB, f"event_{self.event}", self.date)
+        return LedgerTarget(feeds_ledger(), DOWNLOAD_JOB, f"event_{self.event}", self.date)
 
     def run(self):
         fetched = check_dir(self.date) / "fetched" / f"meetmax_{self.event}.xls"

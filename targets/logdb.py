@@ -168,8 +168,9 @@ class LogEntryHandler(logging.Handler):
 
 
 def setup_logging(process_type: str, level: int = logging.INFO, to_database: bool = True,
-                  run_log: str | os.PathLike | None = None) -> None:
-    """Console (redacted) plus dba.tLogEntry with CSV fallback, for one run of the pipelines.
+                  run_log: str | os.PathLike | None = None, section: str = "postgres") -> None:
+    """Console (redacted) plus dba.tLogEntry with CSV fallback, for one run of the pipelines
+    (``section``: the database whose tLogEntry it is, e.g. ``feeds_db`` for the Feeds ETL).
 
     With ``run_log`` (``./run.sh luigi`` names one per run) every record goes to that file and
     the console shows only warnings and errors: cron and terminals stay quiet, the details are
@@ -191,7 +192,7 @@ def setup_logging(process_type: str, level: int = logging.INFO, to_database: boo
     from targets.config import Section
     from targets.errors import ConfigError
     try:
-        settings = PostgresSettings.from_config()
+        settings = PostgresSettings.from_config(section)
         fallback = Section("etl").path("log_fallback_dir", default="log-fallback")
     except ConfigError as e:
         logging.getLogger(__name__).warning("run log not written to PostgreSQL: %s", e)

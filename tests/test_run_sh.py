@@ -84,6 +84,18 @@ def _mails(var):
     return out
 
 
+def test_a_feeds_run_logs_to_the_feeds_database(demo_var):
+    """The Feeds ETL keeps its run log (dba.tLogEntry) where its ledger is: in the Feeds database."""
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    done = _run(["luigi", "--module", "pipelines.feeds", "WatchFeeds"], demo_var)
+    assert done.returncode == 0, done.stdout + done.stderr
+    feeds = _psql(demo_var, "SELECT count(*) FROM dba.tlogentry WHERE process_type = 'luigi pipelines.feeds WatchFeeds'",
+                  dbname="Feeds")
+    district = _psql(demo_var, "SELECT count(*) FROM dba.tlogentry WHERE process_type = 'luigi pipelines.feeds"
+                               " WatchFeeds'")
+    assert feeds[0][0] > 0 and district == [(0,)]
+
+
 def _drop_feeds_db(var):
     import json
 
@@ -101,13 +113,13 @@ def _drop_feeds_db(var):
         conn.close()
 
 
-def _psql(var, statement):
+def _psql(var, statement, dbname="district"):
     import json
 
     import psycopg2
     port = json.loads((var / "stack.json").read_text())["ports"]["postgres"]
     password = stack.secrets(var)["PG_PASSWORD"]
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="district")
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname=dbname)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(statement)

@@ -48,7 +48,7 @@ def test_requests_are_paced(stack_config):
     assert client.session.headers["User-Agent"].startswith("district-etl feeds checker")
 
 
-def test_downloads_reach_the_watcher_once_and_again_when_changed(stack_config, pg_settings):
+def test_downloads_reach_the_watcher_once_and_again_when_changed(feeds, pg_settings):
     from pipelines.meetmax import DownloadMeetMaxLists, watch_dir
     from targets import clock
     from tests.ledger import ledger_rows
