@@ -69,6 +69,13 @@ def test_a_changed_file_reloads_per_its_mode_and_the_same_content_is_not_loaded_
 def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_loads(feeds, pg_settings):
     client, inbox = feeds
     age(write(inbox / "events_20261120.xlsx", "PK\x03\x04 not a zip at all" * 20))
+    from formats.spreadsheet import OLE2
+    (inbox / "events_20261118.xlsx").write_bytes(OLE2 + b"\x00" * 4096)  # password-protected: an OLE2 container
+    age(inbox / "events_20261118.xlsx")
+    import zipfile
+    with zipfile.ZipFile(inbox / "events_20261119.xlsx", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"0" * 50_000_000)  # a zip bomb
+    age(inbox / "events_20261119.xlsx")
     events_workbook(inbox / "events_20261121.xlsx", [(1, "Acme", None, "A")], sheet="Wrong")  # no sheet 'Events'
     events_workbook(inbox / "events_20261122.xlsx", [("x", "Bad", None, ""), ("y", "Worse", None, ""), (5, "Good", None, "")])
     events_workbook(inbox / "events_20261123.xlsx", [("x", "Bad", None, ""), (6, "Good", None, "")])  # 1 reject allowed
@@ -77,8 +84,8 @@ def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_
     assert table(client, "SELECT event_id FROM feeds.events") == [(6,)]
     assert table(client, "SELECT client_id FROM feeds.clients") == [("9",)]
     errors = sorted(p.name for p in (inbox / "error").rglob("*") if p.is_file())
-    assert errors == ["events_20261120.xlsx", "events_20261121.xlsx", "events_20261122.xlsx",
-                      "events_20261122.xlsx.rejects.csv", "events_20261123.xlsx.rejects.csv"]
+    assert errors == ["events_20261118.xlsx", "events_20261119.xlsx", "events_20261120.xlsx", "events_20261121.xlsx",
+                      "events_20261122.xlsx", "events_20261122.xlsx.rejects.csv", "events_20261123.xlsx.rejects.csv"]
     rejects = next((inbox / "error").rglob("events_20261122.xlsx.rejects.csv"))
     assert list(csv.reader(rejects.open()))[:3] == [["sheet", "row", "column", "reason", "values..."],
                                                     ["Events", "3", "Event ID", "not a valid integer", "x", "Bad", "",
@@ -87,10 +94,13 @@ def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_
                                                      "", ""]]
     failed = sorted((i.split("|")[0], e) for i, e in ledger_rows(pg_settings, "item, error", job="feeds_events")
                     if e)
-    assert [f[0] for f in failed] == ["events_20261120.xlsx", "events_20261121.xlsx", "events_20261122.xlsx"]
-    assert "is not a readable .xlsx workbook" in failed[0][1] and "moved to" in failed[0][1]
-    assert "has no sheet 'Events' (sheets: Cover, Wrong)" in failed[1][1]
-    assert "2 rows rejected, more than max_rejects = 1" in failed[2][1]
+    assert [f[0] for f in failed] == ["events_20261118.xlsx", "events_20261119.xlsx", "events_20261120.xlsx",
+                                      "events_20261121.xlsx", "events_20261122.xlsx"]
+    assert "events_20261118.xlsx: is encrypted (password-protected)" in failed[0][1]
+    assert "events_20261119.xlsx: compresses" in failed[1][1] and "(a zip bomb?)" in failed[1][1]
+    assert "is not a readable .xlsx workbook" in failed[2][1] and "moved to" in failed[2][1]
+    assert "has no sheet 'Events' (sheets: Cover, Wrong)" in failed[3][1]
+    assert "2 rows rejected, more than max_rejects = 1" in failed[4][1]
     assert ledger_rows(pg_settings, "rows, rejected", job="feeds_events", succeeded_only=True) == [(1, 1)]
     assert watch_pass()  # nothing left to fail: the bad files are in the error folder
 
