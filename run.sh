@@ -68,6 +68,26 @@ load_config() {
     export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 }
 
+test_packages() {
+    # What the tests run against besides Python: OpenSSH's sshd and sftp, headless Chromium and
+    # its chromedriver (Debian's packages; nothing is downloaded at run time). Installed when
+    # running as root, else the one command to type is printed.
+    local need=()
+    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+    command -v sftp >/dev/null || need+=(openssh-client)
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+    [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+    [ ${#need[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ]; then
+        echo "run.sh: installing ${need[*]} for the tests..." >&2
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+    else
+        echo "run.sh: the tests need Debian packages that are missing; install them with:" >&2
+        echo "  sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
+    fi
+}
+
 run_luigi() {
     # One copy per task: the lock is keyed by the module, task and parameters given.
     mkdir -p "$ETL_VAR/locks" "$ROOT/logs"
@@ -143,6 +163,7 @@ shift
 case "$cmd" in
     test)
         bootstrap
+        test_packages
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m pytest "$@"
         ;;
