@@ -296,6 +296,14 @@ def meetmax_up(state: StackState) -> None:
                   15, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
+def eis_up(state: StackState) -> None:
+    """The EIS portal stand-in (stack/eis_standin.py); its password is the stack's EIS_PASSWORD."""
+    port = state.port("eis")
+    _start_daemon(state.var, "eis", [sys.executable, "-m", "stack.eis_standin", "--port", str(port),
+                                     "--user", EIS_USER], port, 15,
+                  env=dict(os.environ, PYTHONPATH=str(ROOT), EIS_STANDIN_PASSWORD=secrets(state.var)["EIS_PASSWORD"]))
+
+
 def google_up(state: StackState) -> None:
     """The BigQuery emulator and the GCS emulator, both from the emulators' venv."""
     var = state.var
@@ -319,6 +327,7 @@ DPS_DELAY = 8
 
 # Accounts that log in with a password (from secrets.env) rather than a key, as DPS's server does.
 PASSWORD_ACCOUNTS = ("dps",)
+EIS_USER = "district_etl"  # the EIS stand-in's account; its password is EIS_PASSWORD
 # The feeds' client drop-off accounts (ops/dropoff.py): chrooted to <data>/feeds/dropoff/<client>,
 # upload-only, their /inbound feeding the watcher; one logs in with a key, one with a password.
 DROPOFF_CLIENTS: dict[str, str] = {"acme": "key", "globex": "password"}
@@ -335,7 +344,7 @@ def secrets(var: Path) -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 k, v = line.split("=", 1)
                 values[k] = v
-    wanted = ["PG_PASSWORD", "FEEDS_OWNER_PASSWORD", "FEEDS_APP_PASSWORD"] + \
+    wanted = ["PG_PASSWORD", "FEEDS_OWNER_PASSWORD", "FEEDS_APP_PASSWORD", "EIS_PASSWORD"] + \
         [f"SFTP_{a.upper()}_PASSWORD" for a in PASSWORD_ACCOUNTS + DROPOFF_PASSWORDS]
     if any(k not in values for k in wanted):
         for k in wanted:
@@ -394,6 +403,10 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
     cfg["feeds"] = {"allowed_schemas": "feeds", "settle_seconds": "30"}
     cfg["feeds_dropoff"] = {"root": str(dropoff_root(var)), "clients": ",".join(DROPOFF_CLIENTS),
                              "password_clients": ",".join(DROPOFF_PASSWORDS), "sftp_group": "sftpclients"}
+    cfg["eis"] = {"url": f"http://127.0.0.1:{state.ports['eis']}", "user": EIS_USER, "password": "${EIS_PASSWORD}",
+                  "download_dir": str(var / "eis-downloads"), "schools": "0010,0020,0030,0040", "pace": "0.05",
+                  "backoff": "0.3", "page_timeout": "15", "download_timeout": "30", "chunk_size": "50",
+                  "evidence_dir": str(var / "log" / "eis")}
     cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
                        "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}
@@ -413,7 +426,8 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o755)
     state = StackState.load(var)
-    for name in ("postgres", "sftp", "smtp", "meetmax") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery else ()):
+    for name in ("postgres", "sftp", "smtp", "meetmax", "eis") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery
+                                                                 else ()):
         state.port(name)
     state.save()
     password = secrets(var)["PG_PASSWORD"]
@@ -421,6 +435,7 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
     _ensure_database(state.ports["postgres"], password, "impact")  # the stand-in for DFPS's IMPACT (Oracle)
     servers_up(state, dps_standin)
     meetmax_up(state)
+    eis_up(state)
     if with_bigquery:
         google_up(state)
     write_config(state, with_bigquery)
@@ -436,6 +451,8 @@ def down(var: Path) -> list[str]:
         stopped.append("bigquery")
     if stop_pid(var / "run" / "meetmax.pid"):
         stopped.append("meetmax")
+    if stop_pid(var / "run" / "eis.pid"):
+        stopped.append("eis")
     if stop_pid(var / "run" / "gcs-emulator.pid"):
         stopped.append("gcs")
     if state.ports and postgres_down(state):
@@ -458,4 +475,6 @@ def status(var: Path) -> dict[str, str]:
     out["gcs"] = f"running on http://127.0.0.1:{p['gcs']}" if gcs else "stopped"
     meetmax = pid_alive(read_pid(var / "run" / "meetmax.pid"))
     out["meetmax"] = f"running on http://127.0.0.1:{p['meetmax']} (stand-in)" if meetmax else "stopped"
+    eis = pid_alive(read_pid(var / "run" / "eis.pid"))
+    out["eis"] = f"running on http://127.0.0.1:{p['eis']} (stand-in)" if eis and "eis" in p else "stopped"
     return out

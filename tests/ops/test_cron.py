@@ -84,7 +84,7 @@ def test_only_configured_flows_are_printed(tmp_path):
     assert "# ReceiveFromDps left out: luigi.cfg has no [sftp_dps]" in printed.stdout
     assert "pipelines.feeds" not in printed.stdout and "# WatchFeeds left out: luigi.cfg has no [feeds]" in printed.stdout
     overlay = tmp_path / "district.cfg"
-    overlay.write_text("[sftp_dps]\nhost = dps.example\n[feeds]\nallowed_schemas = feeds\n")
+    overlay.write_text("[sftp_dps]\nhost = dps.example\n[feeds]\nallowed_schemas = feeds\n[eis]\nurl = https://eis.example\n")
     env["LUIGI_CONFIG_PATH"] = str(overlay)
     printed = subprocess.run([str(ROOT / "run.sh"), "cron"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert printed.stdout == crontab(load_schedule(), str(ROOT / "run.sh"))  # every line

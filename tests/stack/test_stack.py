@@ -44,10 +44,11 @@ def test_up_twice_reuses_state_and_down_stops_everything(tmp_path):
     assert oct((var / "secrets.env").stat().st_mode & 0o777) == "0o600"
     status = cli.status(var)
     assert status["postgres"].startswith("running") and status["sftp"].startswith("running")
+    assert status["eis"].startswith("running on http://127.0.0.1:")
     assert len(_stack_processes(var)) >= 2
     stopped = cli.down(var)
-    assert set(stopped) == {"sftp+smtp", "postgres", "meetmax"}
-    assert not any(port_open(ports[n]) for n in ("postgres", "sftp", "smtp", "meetmax"))
+    assert set(stopped) == {"sftp+smtp", "postgres", "meetmax", "eis"}
+    assert not any(port_open(ports[n]) for n in ("postgres", "sftp", "smtp", "meetmax", "eis"))
     assert _stack_processes(var) == []
     assert cli.down(var) == []
     # up again after down: the same data comes back
