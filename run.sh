@@ -15,7 +15,7 @@
 #   ./run.sh dropoff sshd-config     the clients' upload-only SFTP accounts for OpenSSH (setup and sshd_config)
 #   ./run.sh feeds-watch             the feeds watcher as a long-running process (watchdog) instead of cron
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
-#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import)
+#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import, eis)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -18,11 +18,9 @@ Run: ``./run.sh luigi --module pipelines.eis EisCohortTracking``.
 """
 from __future__ import annotations
 
-import atexit
 import csv
 import datetime as dt
 import logging
-import os
 from pathlib import Path
 
 import luigi
@@ -44,20 +42,11 @@ COHORT_COLUMNS = ["Student Key", "Cohort Year", "Entry Date", "Status", "Withdra
 PRIOR_COLUMNS = ["Student Key", "School Year", "District", "School", "Entry Date", "Exit Date"]
 OUTPUTS = {"cohort": ("cohort_tracking.csv", COHORT_COLUMNS), "prior": ("prior_enrollment.csv", PRIOR_COLUMNS)}
 
-_browsers: dict[tuple[int, EisSettings], EisBrowser] = {}
-
-
 def browser() -> EisBrowser:
-    """This process's browser session for the configured portal (one per worker process),
-    signed in on first use; a changed configuration gets a session of its own."""
-    settings = EisSettings.from_config()
-    key = (os.getpid(), settings)
-    b = _browsers.get(key)
-    if b is None or b.driver is None:
-        b = _browsers[key] = EisBrowser(settings)
-        b.open()
-        atexit.register(b.close)
-    return b
+    """A browser session for one task (``with browser() as b``): opened and signed in for the
+    task, closed when it ends, also in a worker process Luigi forks (whose exit runs no atexit
+    handler, so a browser kept for the process would be left running)."""
+    return EisBrowser(EisSettings.from_config())
 
 
 def eis_section() -> Section:
@@ -100,8 +89,9 @@ class EisReport(luigi.Task):
     def run(self):
         dest = eis_dir() / f"{self.report}_{self.school}.csv"
         self.set_status_message(f"EIS {self.report} for school {self.school}")
-        size = browser().download_report(self.report, self.school, school_year_start(self.date), self.date, dest,
-                                         REPORT_HEADERS[self.report], group=file_group())
+        with browser() as b:
+            size = b.download_report(self.report, self.school, school_year_start(self.date), self.date, dest,
+                                     REPORT_HEADERS[self.report], group=file_group())
         self.output().mark_done(direction="in", source=f"eis:{self.report}/{self.school}", destination=str(dest),
                                 bytes=size)
 
@@ -180,9 +170,8 @@ class EisStudentChunk(luigi.Task):
     def run(self):
         size = chunk_size()
         ids = student_ids(self.date)[self.chunk * size:(self.chunk + 1) * size]
-        b = browser()
         columns = OUTPUTS[self.kind][1]
-        with atomic_open(self.path()) as fh:
+        with browser() as b, atomic_open(self.path()) as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
             writer.writeheader()
             for n, student in enumerate(ids, start=1):
@@ -195,8 +184,10 @@ class EisStudentChunk(luigi.Task):
                     self.set_status_message(f"chunk {self.chunk + 1} of {self.chunks or '?'}: {n} of {len(ids)}"
                                             " students")
                     self.set_progress_percentage(int(n * 100 / max(len(ids), 1)))
+            logins = b.logins
         self.output().mark_done(direction="in", source=f"eis:students {self.chunk * size + 1}-"
-                                f"{self.chunk * size + len(ids)}", destination=str(self.path()), rows=len(ids))
+                                f"{self.chunk * size + len(ids)}", destination=str(self.path()), rows=len(ids),
+                                note=f"signed in {logins} times")
 
 
 class EisScrape(luigi.Task):

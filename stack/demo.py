@@ -1,8 +1,9 @@
 """Demo: a synthetic roster file is written locally, uploaded to the ``feeds`` SFTP server,
 pulled back, and COPYed into PostgreSQL with its ledger row in the same transaction; a
 synthetic district is seeded into the warehouse folders, loaded into BigQuery (with the
-Bluff + ASD merge) and the vendor views are deployed; the DPS exchange; and the Feeds ETL
-(stack/demo_feeds.py: client uploads over SFTP, MeetMax lists, loads, the report mail).
+Bluff + ASD merge) and the vendor views are deployed; the DPS exchange; the Feeds ETL
+(stack/demo_feeds.py: client uploads over SFTP, MeetMax lists, loads, the report mail); and
+the EIS portal's stand-in scraped in headless Chromium, its files loaded into BigQuery.
 
 Part of the embedded stack, not of production: it seeds synthetic data and reads the stack's
 own folders. Cadence: on demand (``./run.sh demo``). Sections: ``[etl] data_dir``,
@@ -205,7 +206,8 @@ def _demo_runs(date: dt.date) -> list[list[luigi.Task]]:
             [DeployViews()],
             [SftpOperations(date=date), SftpOperationsLocal(date=date)]]       # 05:00, 07:05 sends
 
-WRAPPERS = {"DemoPipeline", "WatchFeeds", "FeedsReport", "FeedsWeekly", "BigQueryOperations", "BigQueryOperationsMisc", "DeployViews", "SftpOperations",
+WRAPPERS = {"DemoPipeline", "WatchFeeds", "FeedsReport", "FeedsWeekly", "EisAdmAuditStudentMembership",
+            "EisSchoolErrorReports", "BigQueryOperations", "BigQueryOperationsMisc", "DeployViews", "SftpOperations",
             "SftpOperationsMisc", "SftpOperationsLocal", "PullFiles", "CleverIdmPull", "SavvasScoresPull",
             "EasyIepPull", "VendorPush", "CleverPush", "SavvasPush", "EllevationPush", "OtusPush",
             "PowerSchoolImport", "OtusScoresForward", "ForwardPulledFiles", "ReceiveFromDps"}
@@ -250,6 +252,8 @@ def main(argv: list[str]) -> int:
     from stack import demo_feeds
     if not demo_feeds.run(date, _build):
         return 1
+    if not _eis(date):
+        return 1
     work = [t for t in ran if t not in WRAPPERS]
     print()
     if work:
@@ -260,6 +264,19 @@ def main(argv: list[str]) -> int:
         print(f"Demo for {date}: nothing to do; every step was already complete (no work done).")
     _print_summary(date)
     return 0
+
+
+def _eis(date: dt.date) -> bool:
+    """The EIS portal (its stand-in) in headless Chromium: the cohort records of the first 60
+    students, the ADM audit and error reports of each school, then the warehouse load again,
+    which takes the new files in eis/ into BigQuery."""
+    from pipelines.eis import EisAdmAuditStudentMembership, EisCohortTracking, EisSchoolErrorReports
+    from pipelines.warehouse import BigQueryOperations
+    luigi.configuration.get_config().set(
+        "eis", "students_query", "SELECT DISTINCT State_StudentNumber AS student FROM powerschool.students"
+                                 " WHERE State_StudentNumber IS NOT NULL ORDER BY 1 LIMIT 60")
+    return _build([EisCohortTracking(date=date), EisAdmAuditStudentMembership(date=date),
+                   EisSchoolErrorReports(date=date)]) and _build([BigQueryOperations(date=date)])
 
 
 def _build(tasks: list[luigi.Task]) -> bool:
@@ -330,6 +347,8 @@ def _print_summary(date: dt.date) -> None:
     share = DpsSettings.from_config().share_dir
     books = sorted(p.name for p in share.glob("*.xlsx")) if share.exists() else []
     print(f"  DPS workbooks on the share ({share}): {', '.join(books) or '(none)'}")
+    eis = sorted(p.name for p in (data_dir() / "eis").glob("*.csv")) if (data_dir() / "eis").is_dir() else []
+    print(f"  EIS files (headless Chromium on the stand-in, loaded at 03:00): {', '.join(eis) or '(none)'}")
     print(f"  Local files:             {data_dir() / 'demo'}")
     if stack is not None:
         from stack import demo_feeds

@@ -127,23 +127,36 @@ class ReportPage(Page):
 
 
 class LookupPage(Page):
+    # One round trip reads the whole answer (cell by cell would be ~40 WebDriver calls a student).
+    READ = """
+        const table = id => { const t = document.getElementById(id); if (!t) return null;
+            return Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.textContent)); };
+        return {notFound: !!document.getElementById('not-found'), cohort: table('cohort'), prior: table('prior'),
+                title: document.title, url: location.href};"""
+
+    # Fill the form and submit it in one round trip (a person would type and click: same request)
+    SUBMIT = """const box = document.getElementById('student'); box.value = arguments[0];
+        document.getElementById('not-found')?.remove(); document.getElementById('cohort')?.remove();
+        box.form.submit();"""
+
     def search(self, student: str) -> tuple[dict | None, list[dict]]:
-        box = self.find("#student")
-        box.clear()
-        box.send_keys(student)
-        self.find("#search").click()
-        self.b.wait(lambda d: self.present("#cohort") or self.present("#not-found") or self.b.hiccup()
-                    or self.b.expired(), "the look-up to answer")
-        self.b.check()
-        if self.present("#not-found"):
+        self.d.execute_script(self.SUBMIT, student)
+        answer = self.b.wait(lambda d: self._answer(), "the look-up to answer")
+        if answer["title"].lower() in ("error", "too many requests"):
+            raise PortalHiccup(answer["title"])
+        if "/login" in answer["url"] and "expired=1" in answer["url"]:
+            raise SessionExpired()
+        if answer["notFound"]:
             return None, []
-        from selenium.webdriver.common.by import By
-        cohort = {row.find_element(By.TAG_NAME, "th").text: row.find_element(By.TAG_NAME, "td").text
-                  for row in self.find("#cohort").find_elements(By.TAG_NAME, "tr")}
-        rows = self.find("#prior").find_elements(By.TAG_NAME, "tr")
-        header = [th.text for th in rows[0].find_elements(By.TAG_NAME, "th")]
-        prior = [dict(zip(header, [td.text for td in r.find_elements(By.TAG_NAME, "td")])) for r in rows[1:]]
-        return cohort, prior
+        cohort = {k: v for k, v in answer["cohort"]}
+        header, *rows = answer["prior"]
+        return cohort, [dict(zip(header, r)) for r in rows]
+
+    def _answer(self):
+        answer = self.d.execute_script(self.READ)
+        done = answer["notFound"] or answer["cohort"] is not None or answer["title"].lower() in (
+            "error", "too many requests") or ("/login" in answer["url"] and "expired=1" in answer["url"])
+        return answer if done else False
 
 
 # ---------------------------------------------------------------- the client
@@ -179,6 +192,8 @@ class EisBrowser:
         options = webdriver.ChromeOptions()
         options.binary_location = s.chromium
         for arg in ("--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                    "--disable-extensions", "--disable-background-networking", "--disable-component-update",
+                    "--blink-settings=imagesEnabled=false", "--renderer-process-limit=2",
                     "--window-size=1280,1024") + (("--no-sandbox",) if os.geteuid() == 0 else ()):
             options.add_argument(arg)
         options.add_experimental_option("prefs", {"download.default_directory": str(s.download_dir),

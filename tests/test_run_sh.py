@@ -36,17 +36,22 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     ran = re.search(r"Demo for 2026-11-02: ran \d+ steps: (.*)\.", first.stdout)
     assert ran, first.stdout[-3000:]
     for step in ("WriteSampleRoster", "UploadSampleRoster", "DownloadSampleRoster", "LoadSampleRoster",
-                 "SeedDistrict", "PullFile x3", "MergeExports", "LoadFileToBigQuery x14", "DeployView x20",
+                 "SeedDistrict", "PullFile x3", "MergeExports", "LoadFileToBigQuery x23", "DeployView x20",
                  "ExportVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12",
                  "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "DeliverDpsResults",
                  "DemoClientUpload x2", "DownloadMeetMaxList x3", "TakeFeedFile x5", "ConvertFeedFile",
-                 "ImportFeedFile x5", "ArchiveFeedFile x5", "FeedsReportMail x3"):
+                 "ImportFeedFile x5", "ArchiveFeedFile x5", "FeedsReportMail x3",
+                 "EisStudentList", "EisStudentChunk", "EisCohortTracking", "EisReport x8"):
         assert step in ran.group(1), step
     # the Feeds ETL: clients' uploads over SFTP and the MeetMax lists, loaded; the report mailed
     assert re.search(r"feeds\.events\s+40 rows", first.stdout) and re.search(r"feeds\.clients\s+25 rows", first.stdout)
     assert re.search(r"feeds\.companies\s+60 rows", first.stdout)
     assert re.search(r"feeds_acme_events\s+succeeded\s+1 items\s+40 rows\s+1 rejected", first.stdout)
     assert "Report mails (3, text + HTML, over TLS):" in first.stdout
+    # EIS in headless Chromium: the files land in eis/ and the load takes them into BigQuery
+    assert re.search(r"EIS files .*: adm_audit_0010\.csv, .*cohort_tracking\.csv, .*school_errors_0040\.csv",
+                     first.stdout)
+    assert re.search(r"district-local\.eis\.cohort_tracking_20261102\s+60 rows", first.stdout)
     assert "300 rows in demo.sample_roster for 2026-11-02" in first.stdout
     assert re.search(r"district-local\.powerschool\.students\s+300 rows", first.stdout)
     assert "BigQuery views deployed (20)" in first.stdout
@@ -63,7 +68,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert "nothing to do" in second.stdout and "ran " not in second.stdout
     assert "300 rows in demo.sample_roster for 2026-11-02" in second.stdout
     assert re.search(r"demo_roster\s+succeeded\s+1 items\s+300 rows", second.stdout)
-    assert re.search(r"warehouse\s+succeeded\s+14 items", second.stdout)
+    assert re.search(r"warehouse\s+succeeded\s+23 items", second.stdout)
     assert re.search(r"push_clever\s+succeeded\s+6 items", second.stdout)
     status = _run(["status", "--date", "2026-11-02"], demo_var)
     assert status.returncode == 0, status.stderr
