@@ -171,20 +171,22 @@ class EisStudentChunk(luigi.Task):
         size = chunk_size()
         ids = student_ids(self.date)[self.chunk * size:(self.chunk + 1) * size]
         columns = OUTPUTS[self.kind][1]
-        with browser() as b, atomic_open(self.path()) as fh:
+        def progress(n: int) -> None:
+            self.set_status_message(f"chunk {self.chunk + 1} of {self.chunks or '?'}: {n} of {len(ids)} students")
+            self.set_progress_percentage(int(n * 100 / max(len(ids), 1)))
+
+        with browser() as b:
+            answers = b.lookup_many(ids, progress=progress)
+            logins = b.logins
+        with atomic_open(self.path()) as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
             writer.writeheader()
-            for n, student in enumerate(ids, start=1):
-                cohort, prior = b.lookup(student)
+            for student in ids:
+                cohort, prior = answers[student]
                 if self.kind == "cohort":
                     writer.writerow(dict(cohort or {"Student Key": student}, Found="yes" if cohort else "no"))
                 else:
                     writer.writerows(prior)
-                if n % 10 == 0 or n == len(ids):
-                    self.set_status_message(f"chunk {self.chunk + 1} of {self.chunks or '?'}: {n} of {len(ids)}"
-                                            " students")
-                    self.set_progress_percentage(int(n * 100 / max(len(ids), 1)))
-            logins = b.logins
         self.output().mark_done(direction="in", source=f"eis:students {self.chunk * size + 1}-"
                                 f"{self.chunk * size + len(ids)}", destination=str(self.path()), rows=len(ids),
                                 note=f"signed in {logins} times")
