@@ -143,3 +143,14 @@ def test_the_0300_load_takes_the_eis_files_into_bigquery(portal, google_stack, b
     assert _build(LoadFileToBigQuery(date=DAY, folder="eis", filename="school_errors_0010.csv"))
     rows = bq_client.query("SELECT count(*) AS n FROM eis.school_errors_0010_20261124")
     assert rows == [{"n": len(report_rows("school_errors", "0010", "2026-07-01", "2026-11-24"))}]
+
+
+def test_prior_enrollment_lists_every_students_history(portal, pg_settings):
+    from pipelines.eis import EisPriorEnrollment
+    from stack.eis_standin import prior_enrollments
+    assert _build(EisPriorEnrollment(date=DAY))
+    rows = list(csv.DictReader((data_dir() / "eis" / "prior_enrollment.csv").open()))
+    expected = [r for i in range(27) for r in prior_enrollments(f"S{100000 + i}")]  # X999: not found, no rows
+    assert rows == expected
+    assert [i for (i,) in ledger_rows(pg_settings, "item", job="eis_prior", succeeded_only=True)][-1] == \
+        "prior_enrollment.csv"
