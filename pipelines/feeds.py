@@ -37,7 +37,7 @@ from pipelines.feed_files import (SPREADSHEETS, configs, config, feeds_ledger, f
 from registry.import_config import ImportConfig
 from targets.errors import BadInputError
 from targets.feed_loader import FeedPart, TooManyRejects, load_feed, write_rejects
-from targets.ledger import LedgerItemTarget
+from targets.ledger import LedgerItemTarget, file_item
 from targets.local import atomic_path, file_digest
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class FeedFileTask(luigi.Task):
 
     @property
     def item(self) -> str:
-        return f"{self.name}|{self.size}|{self.mtime}"
+        return file_item(self.name, self.size, self.mtime)
 
     @property
     def processing(self) -> Path:
@@ -225,7 +225,7 @@ class SetAsideUnmatched(luigi.Task):
     mtime = luigi.IntParameter()
 
     def output(self):
-        return LedgerItemTarget(feeds_ledger(), UNMATCHED_JOB, f"{Path(self.path).name}|{self.size}|{self.mtime}",
+        return LedgerItemTarget(feeds_ledger(), UNMATCHED_JOB, file_item(Path(self.path).name, self.size, self.mtime),
                                 self.date)
 
     def run(self):

@@ -20,7 +20,7 @@ from pipelines.base import Progress, RunDateParameter, data_dir, file_group, ven
 from registry.vendors import Forward, Pull
 from targets import clock
 from targets.local import file_digest
-from targets.ledger import LedgerItemTarget, LedgerTarget
+from targets.ledger import LedgerItemTarget, LedgerTarget, file_item
 from targets.postgres import PostgresClient
 from targets.sftp import SftpClient
 
@@ -35,10 +35,6 @@ def forward(name: str) -> Forward:
     return vendors_file().forward_named(name)
 
 
-def pulled_item(name: str, size: int, mtime: int) -> str:
-    return f"{name}|{size}|{mtime}"
-
-
 class PullFile(luigi.Task):
     """One remote file copied (atomically) into our folder; keyed by its name, size and mtime."""
 
@@ -50,7 +46,7 @@ class PullFile(luigi.Task):
 
     def output(self):
         return LedgerItemTarget(PostgresClient.from_config(), pull(self.pull).job,
-                                pulled_item(self.remote_name, self.size, self.mtime), self.date)
+                                file_item(self.remote_name, self.size, self.mtime), self.date)
 
     def run(self):
         p = pull(self.pull)
@@ -127,7 +123,7 @@ class ForwardPulledFiles(luigi.WrapperTask):
         p = pull(forward(self.forward).pull)
         pulled_on = PostgresClient.from_config().item_dates(p.job)  # one query: when each file came
         todo = [t for t in PullFiles(date=self.date, pull=p.name).requires()
-                if pulled_on.get(pulled_item(t.remote_name, t.size, t.mtime), self.date) == self.date]
+                if pulled_on.get(file_item(t.remote_name, t.size, t.mtime), self.date) == self.date]
         if not todo and not getattr(self, "_said_nothing", False):  # luigi asks more than once
             self._said_nothing = True
             logger.info("%s: nothing pulled on %s, nothing to forward", self.forward, self.date)

@@ -141,6 +141,7 @@ class EisBrowser:
         self.driver = None
         self._last = 0.0
         self.logins = 0
+        self._sizes: dict[Path, int] = {}  # the last size seen of a download in progress
 
     @classmethod
     def from_config(cls) -> "EisBrowser":
@@ -290,7 +291,7 @@ class EisBrowser:
             return False
         path = folder / new[0]
         size = path.stat().st_size
-        stable = getattr(self, "_sizes", {}).get(path) == size
+        stable = self._sizes.get(path) == size
         self._sizes = {path: size}
         return path if stable and size > 0 else False
 

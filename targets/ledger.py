@@ -256,6 +256,11 @@ class LedgerTarget(luigi.Target):
         return f"{type(self).__name__}({self.job!r}, {self.item!r}, {self.run_date})"
 
 
+def file_item(name: str, size: int, mtime: int) -> str:
+    """The ledger item of a file seen once: its name, size and mtime (a replaced file is new)."""
+    return f"{name}|{size}|{mtime}"
+
+
 class LedgerItemTarget(LedgerTarget):
     """Done when the ledger has a succeeded row for (job, item) on *any* run date, e.g. a remote
     file (keyed by name, size and mtime) that was pulled once; marked done under ``run_date``."""

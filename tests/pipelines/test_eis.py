@@ -5,6 +5,7 @@ cohort scrape killed half-way resumes without repeating a finished chunk; wrong 
 fail at once; a step that keeps failing leaves a screenshot and the page source (mode 0600);
 the 03:00 load takes the files into BigQuery."""
 import configparser
+import datetime as dt
 import csv
 import os
 import signal
@@ -24,7 +25,7 @@ from stack import free_port, wait_port
 from stack.eis_standin import report_rows
 from tests.ledger import ledger_rows
 
-DAY = __import__("datetime").date(2026, 11, 24)
+DAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
@@ -70,6 +71,13 @@ def test_reports_download_whole_and_land_in_eis(portal, pg_settings, tmp_path):
         "adm_audit_0010", "adm_audit_0020", "school_errors_0010", "school_errors_0020"]
     assert _build(EisAdmAuditStudentMembership(date=DAY))  # the rerun: nothing
     assert len(ledger_rows(pg_settings, "item", job="eis_report")) == 4
+    nxt = DAY + dt.timedelta(days=1)  # the next night: downloaded again, the year to the new date
+    from targets import clock
+    clock.set_now(clock.now() + dt.timedelta(days=1))
+    assert _build(EisSchoolErrorReports(date=nxt))
+    assert list(csv.reader((eis / "school_errors_0020.csv").open()))[1:] == \
+        report_rows("school_errors", "0020", "2026-07-01", "2026-11-25")
+    assert [d.isoformat() for (d,) in ledger_rows(pg_settings, "run_date", job="eis_report")].count("2026-11-25") == 2
 
 
 def _subprocess_config(stack_config, tmp_path) -> str:
