@@ -44,8 +44,16 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+LOGS = stack.ROOT / "logs" / "bench"
+
+
 def _run(var: Path, day: dt.date, workers: int, env: dict) -> tuple[float, float, int]:
-    """(seconds, peak MB of the process tree, exit status) of one scrape."""
+    """(seconds, peak MB of the process tree, exit status) of one scrape; its run log is kept in
+    ``logs/bench/eis-<workers>.log``."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"eis-{workers}.log"
+    log.unlink(missing_ok=True)
+    env = dict(env, ETL_RUN_LOG=str(log))
     cmd = [sys.executable, "-m", "pipelines", "--module", "pipelines.eis", "EisCohortTracking", "--date",
            day.isoformat(), "--local-scheduler", "--workers", str(workers)]
     started = time.monotonic()
@@ -82,6 +90,7 @@ def main() -> int:
                 w.writerows([f"S{200000 + i}"] for i in range(args.students))
             cfg = var / "luigi.cfg"
             text = cfg.read_text().replace("chunk_size = 50", f"chunk_size = {args.chunk}\nstudents_file = {students}")
+            text = text.replace(f"evidence_dir = {var / 'log' / 'eis'}", f"evidence_dir = {LOGS / 'eis-evidence'}")
             cfg.write_text(text)
             env = dict(os.environ, PYTHONPATH=str(stack.ROOT), **stack.config_env(var))
             env.pop("ETL_CLOCK", None)
@@ -92,6 +101,9 @@ def main() -> int:
     for label, (seconds, mb, code) in (("one browser ", one), ("two browsers", two)):
         print(f"{label}: {args.students:,} students in {seconds:6.1f} s = {args.students * 60 / seconds:7.0f} "
               f"students/min, peak {mb:5.0f} MB (process tree, PSS), exit {code}")
+    for workers, (_, _, code) in ((1, one), (2, two)):
+        if code:
+            print(f"the run with {workers} browser(s) failed: see {LOGS / f'eis-{workers}.log'}")
     print(f"eis_students_per_min={args.students * 60 / one[0]:.0f}")
     print(f"eis_parallel_speedup={one[0] / two[0]:.2f}")
     return 0 if one[2] == two[2] == 0 else 1

@@ -92,8 +92,9 @@ class EisReport(luigi.Task):
         with browser() as b:
             size = b.download_report(self.report, self.school, school_year_start(self.date), self.date, dest,
                                      REPORT_HEADERS[self.report], group=file_group())
+            logins = b.logins
         self.output().mark_done(direction="in", source=f"eis:{self.report}/{self.school}", destination=str(dest),
-                                bytes=size)
+                                bytes=size, note=f"signed in {logins} times")
 
 
 class EisAdmAuditStudentMembership(luigi.WrapperTask):

@@ -13,7 +13,12 @@ password in ``EIS_STANDIN_PASSWORD``) serves, like the portal:
 - ``/students/lookup``: a student id in, the cohort record and the prior enrollments out
   (made up from the id, the same every time; ids starting with ``X`` are not found);
 - every ``--error-every``-th request answers the portal's "unexpected error" page (500);
-  more than ``--rate`` requests a second answer "Too many requests" (429).
+  more than ``--rate`` requests a second answer "Too many requests" (429);
+- ``--expire-while-preparing N``: the first N sessions that ask for a report before it is
+  ready are ended there (the portal's session timeout in the middle of a download);
+- ``--error-first N``: the first N requests for a page under ``--error-path`` (default
+  ``/reports/``) answer the error page;
+- ``--layout-change REPORT``: that report comes with a renamed column (EIS changed its layout).
 
 Synthetic data only; the schools are the demo district's (``stack/district.py`` numbering).
 """
@@ -46,6 +51,8 @@ class State:
         self.count = 0
         self.recent: list[float] = []
         self.logins = 0
+        self.expire_left = args.expire_while_preparing
+        self.errors_left = args.error_first
 
 
 def _page(title: str, body: str) -> bytes:
@@ -120,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
 
-    def _gate(self) -> bool:
+    def _gate(self, path: str) -> bool:
         """The portal's hiccups: a rate limit and an intermittent error page."""
         s, a = self.state, self.state.args
         with s.lock:
@@ -129,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
             s.count += 1
             limited = len(s.recent) > a.rate
             broken = a.error_every and s.count % a.error_every == 0
+            if s.errors_left > 0 and path.startswith(a.error_path) and not limited:
+                s.errors_left -= 1
+                broken = True
         if limited:
             self._send(429, _page("Too many requests", "<h1>Too many requests</h1><p>Please slow down.</p>"),
                        Retry_After="1")
@@ -159,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path == "/favicon.ico":  # browsers ask on their own: neither a page nor a session
             return self._send(404, b"", "image/x-icon")
-        if not self._gate():
+        if not self._gate(path):
             return
         if path in ("/", "/login"):
             return self._login_form(expired="expired=1" in query)
@@ -173,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
                                                     "<li><a id='menu-lookup' href='/students/lookup'>Student Lookup"
                                                     "</a></li></ul>"))
         if path.startswith("/reports/download/"):
-            return self._download(path.rsplit("/", 1)[1])
+            return self._download(path.rsplit("/", 1)[1], self._cookie())
         if path.startswith("/reports/") and path.split("/")[2] in REPORTS:
             report = path.split("/")[2]
             options = "".join(f"<option value='{k}'>{k} {html.escape(v)}</option>" for k, v in SCHOOLS.items())
@@ -190,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         path = self.path.partition("?")[0]
         form = self._form()
-        if not self._gate():
+        if not self._gate(path):
             return
         if path == "/login":
             return self._login(form)
@@ -262,15 +272,25 @@ class Handler(BaseHTTPRequestHandler):
             s.logins += 1
         self._redirect("/home")
 
-    def _download(self, token: str) -> None:
-        with self.state.lock:
-            job = self.state.jobs.get(token)
+    def _download(self, token: str, cookie: str | None) -> None:
+        s = self.state
+        with s.lock:
+            job = s.jobs.get(token)
         if job is None:
             return self._send(404, _page("Not found", "<h1>No such report</h1>"))
         ready, report, school, start, end = job
         if time.monotonic() < ready:
+            with s.lock:
+                end_it = s.expire_left > 0
+                if end_it:
+                    s.expire_left -= 1
+                    s.sessions.pop(cookie or "", None)
+            if end_it:
+                return self._redirect("/login?expired=1")
             return self._send(200, _page("Report", "<h1 id='not-ready'>Your report is not ready yet</h1>"))
-        header = REPORTS[report][1]
+        header = list(REPORTS[report][1])
+        if report == s.args.layout_change:
+            header[-1] = f"{header[-1]} (new)"
         lines = [",".join(header)] + [",".join(r) for r in report_rows(report, school, start, end)]
         body = ("\n".join(lines) + "\n").encode()
         self.send_response(200)
@@ -295,6 +315,10 @@ def main(argv=None) -> None:
     p.add_argument("--chunk-delay", type=float, default=0.2)
     p.add_argument("--error-every", type=int, default=37)
     p.add_argument("--rate", type=int, default=40)
+    p.add_argument("--expire-while-preparing", type=int, default=0)
+    p.add_argument("--layout-change", choices=sorted(REPORTS))
+    p.add_argument("--error-first", type=int, default=0)
+    p.add_argument("--error-path", default="/reports/")
     args = p.parse_args(argv)
     Handler.state = State(args)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

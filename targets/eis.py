@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from targets import clock
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.local import atomic_path
@@ -106,7 +107,12 @@ class LoginPage(Page):
         self.find("#username").send_keys(user)
         self.find("#password").send_keys(password)
         self.find("#signin").click()
-        self.b.wait(lambda d: "/home" in d.current_url or self.present("#login-error"), "the sign-in to answer")
+        self.b.wait(lambda d: "/home" in d.current_url or self.present("#login-error") or self.b.hiccup(),
+                    "the sign-in to answer")
+        if "/home" in self.d.current_url:  # signed in (even if the home page itself is the error page)
+            return
+        if self.b.hiccup():  # the error page in answer to the sign-in: tried again, not a refusal
+            raise PortalHiccup(self.d.title)
         if self.present("#login-error"):
             raise LoginError(f"EIS refused the sign-in of user {self.b.settings.user!r}: check [eis] user and "
                              "password (EIS_PASSWORD); not retried, so the account is not locked")
@@ -224,32 +230,42 @@ class EisBrowser:
         self.logins += 1
         logger.info("signed in to EIS (%d sign-ins this session)", self.logins)
 
-    def step(self, what: str, action: Callable[[], T]) -> T:
+    def step(self, what: str, action: Callable[[], T], done: Callable[[], int] | None = None) -> T:
         """Run a step: log in again when the session expired, retry the portal's hiccups and
-        timeouts with backoff, keep evidence of a step that fails for good."""
+        timeouts with backoff; a step that fails for good (whatever the reason) leaves evidence.
+        ``done`` (for a step that keeps its partial work, like a batch of look-ups): how much is
+        done; tries are counted afresh whenever it grew, so only failures in a row add up."""
+        try:
+            return self._retried(what, action, done)
+        except Exception:
+            self.evidence(what)
+            raise
+
+    def _retried(self, what: str, action: Callable[[], T], done: Callable[[], int] | None) -> T:
         from selenium.common.exceptions import TimeoutException, WebDriverException
         attempt, relogins, signed_in = 0, 0, self.logins > 0
+        mark = done() if done else 0
         while True:
             try:
                 if not signed_in:
                     self.login()
                     signed_in = True
                 return action()
-            except SessionExpired:
-                relogins += 1
-                if relogins > self.settings.retries:  # a portal that logs us out at once: not a loop
-                    self.evidence(what)
-                    raise TransientError(f"EIS {what}: the session expired {relogins} times in a row") from None
-                logger.info("EIS session expired during %s: signing in again", what)
-                signed_in = False
-            except LoginError:
-                raise
-            except (PortalHiccup, TimeoutException, WebDriverException) as e:
-                attempt += 1
+            except (SessionExpired, PortalHiccup, TimeoutException, WebDriverException) as e:
+                if done is not None and done() != mark:  # it got further before failing: a new series
+                    mark, attempt, relogins = done(), 0, 0
+                if isinstance(e, SessionExpired):
+                    relogins += 1
+                    if relogins > self.settings.retries:  # a portal that logs us out at once: not a loop
+                        raise TransientError(f"EIS {what}: the session expired {relogins} times in a row") from None
+                    logger.info("EIS session expired during %s: signing in again", what)
+                    signed_in = False
+                    continue
+                attempt += 1  # the portal's error or rate-limit page, a timeout, a refused connection
                 if attempt > self.settings.retries:
-                    self.evidence(what)
                     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                    raise TransientError(f"EIS {what}: {type(e).__name__} {text} after {attempt} tries") from e
+                    raise TransientError(f"EIS {what}: {type(e).__name__} {text} after {attempt} tries "
+                                         "in a row") from e
                 delay = self.settings.backoff * 2 ** (attempt - 1)
                 logger.warning("EIS %s: %s; try %d of %d in %.1f s", what, type(e).__name__, attempt + 1,
                                self.settings.retries + 1, delay)
@@ -299,8 +315,13 @@ class EisBrowser:
         with open(downloaded, encoding="utf-8-sig", newline="") as fh:
             first = fh.readline().rstrip("\r\n").split(",")
         if first != header:
-            downloaded.unlink()
-            raise BadInputError(downloaded.name, f"header {first} is not the expected {header}", row=1)
+            kept = self._keep(downloaded)
+            missing = [c for c in header if c not in first]
+            extra = [c for c in first if c not in header]
+            rule = (f"EIS changed the report's layout: columns {missing} missing, {extra} new" if missing or extra
+                    else f"the columns are in another order: {first}")
+            raise BadInputError(downloaded.name, f"{rule}, expected {header}; the download is kept as {kept} (mode "
+                                "0600); if the new layout is right, update REPORT_HEADERS in pipelines/eis.py", row=1)
         with atomic_path(dest, group=group) as tmp:
             shutil.copyfile(downloaded, tmp)
         size = downloaded.stat().st_size
@@ -361,8 +382,9 @@ class EisBrowser:
                 header, *rows = answer["prior"] or [[]]
                 found[answer["id"]] = ({k: v for k, v in answer["cohort"]}, [dict(zip(header, r)) for r in rows])
 
-        while len(found) < len(students):  # each batch is a step: its retries count afresh
-            self.step(f"look-up of students from {next(s for s in students if s not in found)}", one_batch)
+        while len(found) < len(students):  # a batch is a step; tries count afresh after each answer
+            self.step(f"look-up of students from {next(s for s in students if s not in found)}", one_batch,
+                      done=lambda: len(found))
             if progress is not None:
                 progress(len(found))
         return found
@@ -376,7 +398,11 @@ class EisBrowser:
         folder = self.settings.evidence_dir
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
-        stem = f"{dt.datetime.now():%Y%m%dT%H%M%S}-{''.join(c if c.isalnum() else '_' for c in what)[:60]}"
+        stem = f"{clock.now():%Y%m%dT%H%M%SZ}-{''.join(c if c.isalnum() else '_' for c in what)[:60]}"
+        n = 1
+        while (folder / f"{stem}.png").exists():  # two failures of a step in one second: both kept
+            n += 1
+            stem = f"{stem.rsplit('~', 1)[0]}~{n}"
         saved = []
         with contextlib.suppress(Exception):
             png, html_file = folder / f"{stem}.png", folder / f"{stem}.html"
@@ -389,6 +415,16 @@ class EisBrowser:
             saved = [png, html_file]
             logger.error("EIS %s failed; screenshot and page source (mode 0600) in %s", what, folder)
         return saved
+
+    def _keep(self, downloaded: Path) -> Path:
+        """A download refused by a check, set aside with the evidence (it holds student data)."""
+        folder = self.settings.evidence_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        kept = folder / f"{clock.now():%Y%m%dT%H%M%SZ}-{downloaded.name}"
+        os.chmod(downloaded, 0o600)
+        shutil.move(downloaded, kept)
+        return kept
 
     def _prune_evidence(self) -> None:
         folder = self.settings.evidence_dir

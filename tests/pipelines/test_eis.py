@@ -1,12 +1,14 @@
 """The EIS flows in real headless Chromium (Debian's chromium + chromedriver) against the stand-in:
 reports download whole and land in eis/ (a slow, delayed download waited for); a portal that
-expires sessions and shows its error page now and then is signed into again and retried; a
-cohort scrape killed half-way resumes without repeating a finished chunk; wrong credentials
-fail at once; a step that keeps failing leaves a screenshot and the page source (mode 0600);
-the 03:00 load takes the files into BigQuery."""
+expires sessions and shows its error page now and then is signed into again and retried (with
+backoff; a session ended while a report is prepared signs in again); a cohort scrape killed
+half-way resumes without repeating a finished chunk; wrong credentials fail at once; a report
+in a new layout is refused and kept aside; a step that fails for good leaves a screenshot and
+the page it failed on (mode 0600); the 03:00 load takes the files into BigQuery."""
 import configparser
 import datetime as dt
 import csv
+import logging
 import os
 import signal
 import stat
@@ -28,17 +30,22 @@ from tests.ledger import ledger_rows
 DAY = dt.date(2026, 11, 24)
 
 
+def _standin(stack_var, tmp_path, *options) -> tuple[int, subprocess.Popen]:
+    port = free_port()
+    env = dict(os.environ, EIS_STANDIN_PASSWORD=stack.secrets(stack_var)["EIS_PASSWORD"], PYTHONPATH=str(stack.ROOT))
+    log = tmp_path / f"eis-standin-{port}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "stack.eis_standin", "--port", str(port), *options],
+                            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    wait_port(port, 15, "EIS stand-in", log)
+    return port, proc
+
+
 @pytest.fixture
 def portal(stack_config, stack_var, tmp_path):
     """A stand-in of this test's own, harsher than the stack's: sessions end after 8 requests,
     every 9th request is the error page."""
-    port = free_port()
-    env = dict(os.environ, EIS_STANDIN_PASSWORD=stack.secrets(stack_var)["EIS_PASSWORD"], PYTHONPATH=str(stack.ROOT))
-    log = tmp_path / "eis-standin.log"
-    proc = subprocess.Popen([sys.executable, "-m", "stack.eis_standin", "--port", str(port), "--session-requests",
-                             "8", "--error-every", "9", "--report-delay", "1", "--chunk-delay", "0.15"],
-                            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    wait_port(port, 15, "EIS stand-in", log)
+    port, proc = _standin(stack_var, tmp_path, "--session-requests", "8", "--error-every", "9", "--report-delay", "1",
+                          "--chunk-delay", "0.15")
     parser = luigi.configuration.get_config()
     for key, value in (("url", f"http://127.0.0.1:{port}"), ("schools", "0010,0020"),
                        ("download_dir", str(tmp_path / "downloads")), ("evidence_dir", str(tmp_path / "evidence")),
@@ -48,6 +55,23 @@ def portal(stack_config, stack_var, tmp_path):
     yield port
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture
+def other_portal(portal, stack_var, tmp_path):
+    """Another stand-in, started with the options given (``other_portal("--layout-change", ...)``),
+    in place of the test's portal."""
+    procs = []
+
+    def start(*options):
+        port, proc = _standin(stack_var, tmp_path, "--error-every", "0", "--report-delay", "1", *options)
+        procs.append(proc)
+        luigi.configuration.get_config().set("eis", "url", f"http://127.0.0.1:{port}")
+        return port
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _build(*tasks):
@@ -132,13 +156,15 @@ def test_wrong_credentials_fail_at_once_and_a_failing_step_leaves_private_eviden
     assert time.monotonic() - started < 20  # one sign-in, no retry storm
     (error,) = [e for (e,) in ledger_rows(pg_settings, "error", job="eis_report") if e]
     assert "LoginError: EIS refused the sign-in of user 'district_etl'" in error and "not-the-password" not in error
+    (page,) = (tmp_path / "evidence").glob("*.html")  # the portal's answer, kept; the password is not in it
+    assert "Invalid user name or password" in page.read_text() and "not-the-password" not in page.read_text()
     monkeypatch.setenv("EIS_PASSWORD", right)
     luigi.configuration.get_config().set("eis", "url", "http://127.0.0.1:9/")  # nothing answers: fails for good
     luigi.configuration.get_config().set("eis", "retries", "1")
     with pytest.raises(Exception, match="after 2 tries"), browser() as b:
         b.download_report("adm_audit", "0010", DAY, DAY, tmp_path / "x.csv", ["School"])
     evidence = sorted((tmp_path / "evidence").iterdir())
-    assert [p.suffix for p in evidence] == [".html", ".png"]
+    assert sorted(p.suffix for p in evidence) == [".html", ".html", ".png", ".png"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in evidence)
     assert stat.S_IMODE((tmp_path / "evidence").stat().st_mode) == 0o700
     assert all("password" not in p.name for p in evidence)
@@ -162,3 +188,66 @@ def test_prior_enrollment_lists_every_students_history(portal, pg_settings):
     assert rows == expected
     assert [i for (i,) in ledger_rows(pg_settings, "item", job="eis_prior", succeeded_only=True)][-1] == \
         "prior_enrollment.csv"
+
+
+def test_a_session_that_ends_while_a_report_is_prepared_signs_in_again(other_portal, pg_settings):
+    from pipelines.eis import EisReport
+    other_portal("--expire-while-preparing", "1")
+    assert _build(EisReport(date=DAY, report="adm_audit", school="0030"))
+    rows = list(csv.reader((data_dir() / "eis" / "adm_audit_0030.csv").open()))
+    assert rows[1:] == report_rows("adm_audit", "0030", "2026-07-01", "2026-11-24")
+    assert ledger_rows(pg_settings, "note", job="eis_report", succeeded_only=True) == [("signed in 2 times",)]
+
+
+def test_a_report_in_a_new_layout_is_refused_kept_aside_and_leaves_evidence(other_portal, pg_settings, tmp_path):
+    from pipelines.eis import EisReport
+    other_portal("--layout-change", "school_errors")
+    assert not _build(EisReport(date=DAY, report="school_errors", school="0010"))
+    assert _build(EisReport(date=DAY, report="adm_audit", school="0010"))  # the other report still comes
+    assert sorted(p.name for p in (data_dir() / "eis").iterdir()) == ["adm_audit_0010.csv"]
+    (error,) = [e for (e,) in ledger_rows(pg_settings, "error", job="eis_report") if e]
+    assert ("school_errors_0010.csv, row 1: EIS changed the report's layout: columns ['Description'] missing, "
+            "['Description (new)'] new") in error
+    assert list((tmp_path / "downloads").iterdir()) == []
+    evidence = sorted((tmp_path / "evidence").iterdir())
+    assert sorted(p.suffix for p in evidence) == [".csv", ".html", ".png"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in evidence)
+    (page,) = [p for p in evidence if p.suffix == ".html"]
+    assert "<h1" in page.read_text() and "Your report is" in page.read_text()  # the report page it failed on
+    (kept,) = [p for p in evidence if p.suffix == ".csv"]
+    assert kept.name.endswith("-school_errors_0010.csv") and kept.name in error
+    assert kept.read_text().splitlines()[0].endswith("Description (new)")
+
+
+def test_the_error_page_is_retried_with_backoff_and_a_step_that_keeps_failing_leaves_that_page(
+        other_portal, pg_settings, tmp_path, caplog):
+    from pipelines.eis import EisReport
+    luigi.configuration.get_config().set("eis", "backoff", "0.5")
+    other_portal("--error-first", "2")  # the report page answers the error page twice, then works
+    caplog.set_level(logging.WARNING, logger="targets.eis")
+    assert _build(EisReport(date=DAY, report="adm_audit", school="0040"))
+    assert [r.getMessage() for r in caplog.records if r.name == "targets.eis"] == [
+        "EIS report adm_audit for school 0040: PortalHiccup; try 2 of 5 in 0.5 s",
+        "EIS report adm_audit for school 0040: PortalHiccup; try 3 of 5 in 1.0 s"]
+    assert not (tmp_path / "evidence").exists()  # nothing failed for good: no evidence
+    luigi.configuration.get_config().set("eis", "retries", "2")
+    other_portal("--error-first", "100")  # it keeps answering the error page
+    assert not _build(EisReport(date=DAY, report="school_errors", school="0040"))
+    (error,) = [e for (e,) in ledger_rows(pg_settings, "error", job="eis_report") if e]
+    assert "EIS report school_errors for school 0040: PortalHiccup Error after 3 tries" in error
+    (page,) = (tmp_path / "evidence").glob("*.html")
+    assert "An unexpected error has occurred" in page.read_text()
+    assert "report_school_errors_for_school_0040" in page.name
+
+
+def test_only_failures_in_a_row_count_against_the_retries(other_portal, pg_settings):
+    """Every 4th request is the error page: a batch of look-ups fails every few students, but
+    each try gets further, so two retries are enough however long the chunk."""
+    from pipelines.eis import EisStudentChunk
+    for key, value in (("retries", "2"), ("backoff", "0.1")):
+        luigi.configuration.get_config().set("eis", key, value)
+    other_portal("--error-every", "4")
+    assert _build(EisStudentChunk(date=DAY, kind="cohort", chunk=0))
+    rows = list(csv.DictReader(open(data_dir() / "eis-work" / str(DAY) / "cohort" / "chunk_00000.csv")))
+    assert [r["Student Key"] for r in rows] == [f"S{100000 + i}" for i in range(10)]
+    assert all(r["Found"] == "yes" for r in rows)
