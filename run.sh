@@ -6,7 +6,7 @@
 #   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task;
 #                                    --from D1 --to D2: one run per day
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
-#   ./run.sh scheduler               luigid (visualiser) on 127.0.0.1:8082, state under var/
+#   ./run.sh scheduler               luigid (visualiser, history) on 127.0.0.1:8082, state under var/
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
@@ -106,8 +106,9 @@ run_luigi() {
     local sched=(--local-scheduler)
     if [ -n "${ETL_SCHEDULER_URL:-}" ]; then
         sched=(--scheduler-url "$ETL_SCHEDULER_URL")
-    elif [ -f "$ETL_VAR/luigid.pid" ] && kill -0 "$(cat "$ETL_VAR/luigid.pid")" 2>/dev/null; then
-        sched=(--scheduler-url "http://127.0.0.1:${ETL_SCHEDULER_PORT:-8082}")
+    elif [ -f "$ETL_VAR/luigid.pid" ] && [ -f "$ETL_VAR/luigid.url" ] \
+            && kill -0 "$(cat "$ETL_VAR/luigid.pid")" 2>/dev/null; then
+        sched=(--scheduler-url "$(cat "$ETL_VAR/luigid.url")")
     fi
     for arg in "$@"; do
         case "$arg" in --local-scheduler|--scheduler-host|--scheduler-url) sched=() ;; esac
@@ -186,10 +187,10 @@ case "$cmd" in
         ;;
     scheduler)
         bootstrap
-        mkdir -p "$ETL_VAR/luigid" "$ROOT/logs"
-        echo $$ > "$ETL_VAR/luigid.pid"
-        exec "$VENV/bin/luigid" --address 127.0.0.1 --port "${ETL_SCHEDULER_PORT:-8082}" \
-            --state-path "$ETL_VAR/luigid/state.pickle" --logdir "$ROOT/logs" "$@"
+        # State, history and the visualiser's re-run command: ops/scheduler.py.
+        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m ops.scheduler "$@"
         ;;
     cron)
         bootstrap

@@ -121,16 +121,18 @@ class SourceFile(luigi.ExternalTask):
 
 
 class Progress:
-    """Reports a transfer's progress to Luigi (visualiser) and, on a terminal, as a bar."""
+    """Reports a transfer's progress to Luigi (visualiser) and, on a terminal, as a bar, in its
+    ``unit`` (``bytes`` for transfers and loads, ``rows`` for exports)."""
 
-    def __init__(self, task: luigi.Task, label: str, interval: float = 0.5):
-        self.task, self.label, self.interval = task, label, interval
+    def __init__(self, task: luigi.Task, label: str, interval: float = 0.5, unit: str = "bytes"):
+        self.task, self.label, self.interval, self.unit = task, label, interval, unit
         self._last: float | None = None
         self._bar = None
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None and sys.stderr.isatty():
-            self._bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True, leave=False)
+            self._bar = tqdm(total=total, desc=self.label, leave=False,
+                             **({"unit": "B", "unit_scale": True} if self.unit == "bytes" else {"unit": f" {self.unit}"}))
         if self._bar is not None:
             self._bar.update(done - self._bar.n)
         now = time.monotonic()
@@ -138,6 +140,6 @@ class Progress:
             self._last = now
             pct = 100 if total == 0 else int(done * 100 / total)
             self.task.set_progress_percentage(pct)
-            self.task.set_status_message(f"{self.label}: {done:,} of {total:,} bytes")
+            self.task.set_status_message(f"{self.label}: {done:,} of {total:,} {self.unit}")
         if done >= total and self._bar is not None:
             self._bar.close()

@@ -90,6 +90,7 @@ class EisReport(luigi.Task):
         dest = eis_dir() / f"{self.report}_{self.school}.csv"
         self.set_status_message(f"EIS {self.report} for school {self.school}")
         with browser() as b:
+            self.set_tracking_url(b.settings.url)
             size = b.download_report(self.report, self.school, school_year_start(self.date), self.date, dest,
                                      REPORT_HEADERS[self.report], group=file_group())
             logins = b.logins
@@ -177,6 +178,7 @@ class EisStudentChunk(luigi.Task):
             self.set_progress_percentage(int(n * 100 / max(len(ids), 1)))
 
         with browser() as b:
+            self.set_tracking_url(b.settings.url)
             answers = b.lookup_many(ids, progress=progress)
             logins = b.logins
         with atomic_open(self.path()) as fh:

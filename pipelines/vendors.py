@@ -65,7 +65,7 @@ class ExportVendorFile(luigi.Task):
         client = BigQueryClient.from_config()
         sql, header = export_query(client, spec.view, list(spec.header))
         client.export(sql, self.output().path, dialect=v.csv_dialect(), header=header,
-                      progress=Progress(self, f"export {self.file}"), group=file_group())
+                      progress=Progress(self, f"export {self.file}", unit="rows"), group=file_group())
 
 
 class CheckVendorFiles(luigi.Task):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import luigi
 
+from ops.scheduler import build_kwargs, scheduler_url
 from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group, local_target, timezone, today
 from targets import clock
 from targets.config import Section
@@ -280,7 +281,7 @@ def _eis(date: dt.date) -> bool:
 
 
 def _build(tasks: list[luigi.Task]) -> bool:
-    result = luigi.build(tasks, local_scheduler=True, detailed_summary=True)
+    result = luigi.build(tasks, detailed_summary=True, **build_kwargs())
     if result.scheduling_succeeded and result.status.name.startswith("SUCCESS"):
         return True
     print()
@@ -299,7 +300,7 @@ def _dps_exchange(date: dt.date, patience: float = 60.0) -> bool:
         return False
     deadline = time.monotonic() + patience
     while True:
-        result = luigi.build([ReceiveFromDps(date=date)], local_scheduler=True, detailed_summary=True)
+        result = luigi.build([ReceiveFromDps(date=date)], detailed_summary=True, **build_kwargs())
         if result.status.name.startswith("SUCCESS"):
             return True
         if result.status.name != "MISSING_EXT" or time.monotonic() > deadline:
@@ -353,7 +354,9 @@ def _print_summary(date: dt.date) -> None:
     if stack is not None:
         from stack import demo_feeds
         print("\n".join(demo_feeds.summary(date, Path(stack.str("mail_dir")))))
-    print("  Visualiser: ./run.sh scheduler, then open http://127.0.0.1:8082 (runs then report there)")
+    url = scheduler_url()
+    print(f"  Visualiser:              {url} (this run's tasks and /history)" if url else
+          "  Visualiser:              not running; start ./run.sh scheduler and run the demo again to see it there")
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             print(f"  Run log:                 {handler.baseFilename}")

@@ -161,24 +161,10 @@ class EisBrowser:
         self.close()
 
     def open(self) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        from targets.browser import headless_chromium
         s = self.settings
-        for path, package in ((s.chromium, "chromium"), (s.chromedriver, "chromium-driver")):
-            if not Path(path).exists():
-                raise ConfigError(f"{path} is missing: sudo apt-get install -y {package}")
         s.download_dir.mkdir(parents=True, exist_ok=True)
-        options = webdriver.ChromeOptions()
-        options.binary_location = s.chromium
-        for arg in ("--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-                    "--blink-settings=imagesEnabled=false", "--renderer-process-limit=2",
-                    "--window-size=1280,1024") + (("--no-sandbox",) if os.geteuid() == 0 else ()):
-            options.add_argument(arg)
-        options.add_experimental_option("prefs", {"download.default_directory": str(s.download_dir),
-                                                  "download.prompt_for_download": False,
-                                                  "download.directory_upgrade": True})
-        self.driver = webdriver.Chrome(service=Service(s.chromedriver), options=options)
+        self.driver = headless_chromium(s.chromium, s.chromedriver, download_dir=s.download_dir)
         self.driver.set_page_load_timeout(s.page_timeout)
         self._prune_evidence()
 

@@ -36,3 +36,10 @@ def test_progress_reports_percentages_and_always_the_end():
     assert task.pcts[0] == 0 and task.pcts[-1] == 100
     assert len(task.pcts) == 2  # throttled: the first call and the last
     assert task.messages[-1] == "upload: 1,000 of 1,000 bytes"
+
+
+def test_an_export_counts_rows_not_bytes():
+    task = _Recorder()
+    p = Progress(task, "export users.csv", unit="rows")
+    p(2500, 2500)
+    assert task.messages == ["export users.csv: 2,500 of 2,500 rows"]
