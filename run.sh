@@ -9,6 +9,7 @@
 #   ./run.sh scheduler               luigid (visualiser, history) on 127.0.0.1:8082, state under var/
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
+#   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)
@@ -158,7 +159,7 @@ range_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2; }
 shift
 
 case "$cmd" in
@@ -198,6 +199,12 @@ case "$cmd" in
         if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m ops.cron "$ROOT/run.sh" "$@"
+        ;;
+    systemd)
+        bootstrap
+        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m ops.systemd --run-sh "$ROOT/run.sh" "$@"
         ;;
     status)
         bootstrap
@@ -245,6 +252,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
         ;;
 esac

@@ -1,0 +1,88 @@
+"""./run.sh systemd: every timer fires when its cron line would (systemd's own reading of the
+OnCalendar= values, `systemd-analyze calendar`, against croniter's reading of the cron line,
+in the district's time zone, from several starting days); the units pass `systemd-analyze
+verify`; unconfigured flows are left out like in the crontab."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import zoneinfo
+
+import pytest
+from croniter import croniter
+
+from ops.systemd import on_calendar, unit_name, units
+from registry.schedule import load_schedule
+
+ZONE = "America/Chicago"
+pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+
+
+def _systemd_times(specs: list[str], base: dt.datetime, n: int) -> list[dt.datetime]:
+    found = []
+    for spec in specs:
+        out = subprocess.run(["systemd-analyze", "calendar", f"--iterations={n}",
+                              f"--base-time={base.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC", spec],
+                             capture_output=True, text=True, env=dict(os.environ, TZ="UTC"), check=True).stdout
+        for stamp in re.findall(r"(?:Next elapse|Iter\. #\d+): \w{3} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", out):
+            found.append(dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.timezone.utc))
+    return sorted(set(found))[:n]
+
+
+def _cron_times(cron: str, base: dt.datetime, n: int) -> list[dt.datetime]:
+    """croniter's reading, except that a local time the autumn clock change repeats runs once
+    (as Debian's cron and systemd do; croniter would run it twice)."""
+    it = croniter(cron, base.astimezone(zoneinfo.ZoneInfo(ZONE)))
+    out, seen = [], set()
+    while len(out) < n:
+        moment = it.get_next(dt.datetime)
+        if moment.replace(tzinfo=None) not in seen:
+            seen.add(moment.replace(tzinfo=None))
+            out.append(moment.astimezone(dt.timezone.utc))
+    return out
+
+
+@pytest.mark.parametrize("base", ["2026-11-24T12:00:00-06:00", "2026-12-31T23:59:00-06:00",
+                                  "2027-02-28T06:30:00-06:00", "2027-03-13T12:00:00-06:00", "2027-11-06T12:00:00-05:00"])
+def test_every_timer_fires_when_its_cron_line_would(base):
+    start = dt.datetime.fromisoformat(base)
+    for slot in load_schedule().slot:
+        n = 4 if "*" in slot.cron.split()[0] else 6
+        assert _systemd_times(on_calendar(slot.cron, ZONE, start.date()), start, n) == \
+            _cron_times(slot.cron, start, n), slot.cron
+
+
+@pytest.mark.parametrize("cron", ["0 6 1 12,3,6,9 *", "15 8 1,15 * 1-5", "0 0 * * 0", "0 0 * * 7", "*/20 9-17 * * mon-fri",
+                                  "30 4 29 2 *", "30 2 * * 0", "30 1 * * *", "10 2 14 3 *"])
+@pytest.mark.parametrize("base", ["2026-11-24T12:00:00-06:00", "2027-03-13T12:00:00-06:00",
+                                  "2027-11-06T12:00:00-05:00"])
+def test_cron_forms_the_schedule_may_use(cron, base):
+    """Spring (2027-03-14: 02:00-02:59 never happens; cron runs those at 03:00) and autumn
+    (2027-11-07: 01:00-01:59 twice; run once) included."""
+    start = dt.datetime.fromisoformat(base)
+    assert _systemd_times(on_calendar(cron, ZONE, start.date()), start, 5) == _cron_times(cron, start, 5)
+    if cron.startswith("15 8 1,15"):  # day of month and weekday: cron takes either, so two OnCalendar= lines
+        assert len(on_calendar(cron, ZONE)) == 2
+
+
+def test_the_units_verify_and_unconfigured_flows_are_left_out(tmp_path):
+    schedule = load_schedule()
+    every = units(schedule, "/srv/district-etl/run.sh", "etl", ZONE)
+    assert "district-etl-luigid.service" in every
+    assert all(f"{unit_name(s.task)}.timer" in every and f"{unit_name(s.task)}.service" in every
+               for s in schedule.slot)
+    timer = every["district-etl-send-to-dps.timer"]
+    assert "OnCalendar=*-03,06,09,12-01 06:00:00 America/Chicago" in timer and "Persistent=true" in timer
+    assert "ExecStart=/srv/district-etl/run.sh luigi --module pipelines.dps SendToDps" in \
+        every["district-etl-send-to-dps.service"]
+    without_dps = units(schedule, "/srv/district-etl/run.sh", "etl", ZONE, sections={"etl", "feeds", "feeds_db", "eis"})
+    assert "district-etl-send-to-dps.timer" not in without_dps and "district-etl-feeds-weekly.timer" in without_dps
+    for name, text in every.items():
+        (tmp_path / name).write_text(text.replace("/srv/district-etl/run.sh", "/bin/true").replace("User=etl", "User=root")
+                                     .replace("Group=etl", "Group=root"))
+    result = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
