@@ -8,6 +8,9 @@
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
 #   ./run.sh scheduler               luigid (visualiser, history) on 127.0.0.1:8082, state under var/
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
+#   ./run.sh clear JOB --date D [--item NAME]   the next run redoes that job's day (ledger rows superseded)
+#   ./run.sh resend VENDOR           the files last pushed to a vendor, sent again (recorded as a resend)
+#   ./run.sh pause [FLOW] / resume FLOW   a paused flow's runs do nothing and exit 0 (no FLOW: list)
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
@@ -206,6 +209,18 @@ case "$cmd" in
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m ops.systemd --run-sh "$ROOT/run.sh" "$@"
         ;;
+    clear|pause|resume)
+        bootstrap
+        load_config
+        exec "$PY" -m ops.verbs "$cmd" "$@"
+        ;;
+    resend)
+        bootstrap
+        load_config
+        [ -n "${1:-}" ] || die "resend needs a vendor: ./run.sh resend VENDOR"
+        vendor_name="$1"; shift
+        range_luigi --module pipelines.vendors ResendVendorPush --vendor "$vendor_name" --at "$(date +%H%M%S)" "$@"
+        ;;
     status)
         bootstrap
         load_config
@@ -252,6 +267,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, clear, resend, pause, resume, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
         ;;
 esac

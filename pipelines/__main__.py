@@ -2,11 +2,13 @@
 first (redacted console output, the run log named by ``ETL_RUN_LOG``, and the dba.tLogEntry
 run log) and every failure recorded in the ledger and mailed once per run
 (pipelines/failures.py). run.sh luigi calls this."""
+import logging
 import sys
 
 import luigi.cmdline
 
 from pipelines.failures import RunReport, command_line, run_log
+from pipelines.pauses import paused_command
 from targets.logdb import setup_logging
 
 
@@ -23,6 +25,10 @@ def main(argv: list[str]) -> None:
     log = run_log()
     setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
                   section=log_section(argv))
+    message = paused_command(argv)
+    if message is not None:  # a state the operator chose, not a failure: exit 0
+        logging.getLogger("pipelines").warning("%s", message)
+        sys.exit(0)
     with RunReport(command_line(argv), log=log):
         luigi.cmdline.luigi_run(argv)
 

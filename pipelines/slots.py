@@ -9,10 +9,15 @@ Each takes ``--date`` (default today), ``--force`` (send refused pushes) and ``-
 """
 from __future__ import annotations
 
+import logging
+
 import luigi
 
 from pipelines.base import RunDateParameter, define_slots
 from registry.schedule import load_schedule
+
+logger = logging.getLogger(__name__)
+_told: set[str] = set()  # paused tasks already reported (requires() is asked more than once)
 
 
 class ScheduleSlot(luigi.WrapperTask):
@@ -23,6 +28,7 @@ class ScheduleSlot(luigi.WrapperTask):
     resend = luigi.BoolParameter(default=False, significant=False)
 
     def requires(self):
+        from pipelines.pauses import describe, pause_of
         tasks = []
         for run in load_schedule().named(self.task_family).tasks:
             cls = run.task_class()
@@ -32,7 +38,14 @@ class ScheduleSlot(luigi.WrapperTask):
                 params["force"] = self.force
             if "resend" in names:
                 params["resend"] = self.resend
-            tasks.append(cls(**params))
+            task = cls(**params)
+            pause = pause_of(task)
+            if pause is not None:  # left out of the slot; the others run
+                if task.task_id not in _told:
+                    _told.add(task.task_id)
+                    logger.warning("%s: %s left out. %s", self.task_family, task.task_family, describe(*pause))
+                continue
+            tasks.append(task)
         return tasks
 
 

@@ -191,6 +191,50 @@ class UploadVendorItem(luigi.Task):
                                 destination=f"sftp://{v.server}{client.path(name)}", started_at=started, note=note)
 
 
+class ResendVendorPush(luigi.Task):
+    """``./run.sh resend VENDOR``: the files last pushed to the vendor (our copies in
+    ``<data_dir>/pushed/<vendor>/``), sent again as they were, each recorded under
+    ``<job>_resend`` with ``item@at`` (``at``: when the operator asked; run.sh passes the
+    time), so a rerun of the same resend finishes only what is missing."""
+
+    vendor = luigi.Parameter()
+    at = luigi.Parameter(description="when the resend was asked for (HHMMSS); one resend per value")
+    date = RunDateParameter()
+
+    def output(self):
+        v = vendor(self.vendor)
+        client = PostgresClient.from_config()
+        return [LedgerTarget(client, f"{v.job}_resend", f"{item}@{self.at}", self.date) for item in v.items()]
+
+    def run(self):
+        v = vendor(self.vendor)
+        missing = [f.file for f in v.files if not pushed_copy(v, f.file).exists()]
+        if missing:
+            raise BadInputError(str(pushed_copy(v, missing[0]).parent), f"nothing to resend: {v.name} has no pushed "
+                                f"copy of {', '.join(missing)} (no push has succeeded yet)")
+        client = SftpClient.from_config(v.server)
+        for item, target in zip(v.items(), self.output()):
+            if target.exists():
+                continue
+            if v.packaging == "zip":
+                local = data_dir() / "resend" / v.name / item
+                with atomic_path(local, group=file_group()) as tmp:
+                    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                        for f in v.files:
+                            zf.write(pushed_copy(v, f.file), arcname=f.file)
+            else:
+                local = pushed_copy(v, item)
+            name = f"{v.remote_dir.rstrip('/')}/{item}" if v.remote_dir else item
+            started = clock.now()
+            size = client.upload_atomic(local, name, progress=Progress(self, f"resend {item}"))
+            _, sha = file_digest(local)
+            last = PostgresClient.from_config().last_success(v.job, item)
+            target.mark_done(direction="out", source=str(local), bytes=size, sha256=sha, started_at=started,
+                             destination=f"sftp://{v.server}{client.path(name)}",
+                             note=f"resend of the files last pushed ({last['run_date'] if last else 'date unknown'})")
+            logger.info("resent %s to %s (%d bytes)", item, v.name, size)
+
+
 def pushed_copy(v: Vendor, file: str) -> Path:
     """The last file we sent the vendor under this name (what a dry run compares with)."""
     return data_dir() / "pushed" / v.name / file

@@ -191,6 +191,26 @@ class LedgerVerbs:
                                 " AND run_date = %s AND status = 'failed'").format(LEDGER), (job, item, run_date))
             return cur.rowcount
 
+    def clear(self, job: str, run_date: dt.date, item: str | None, action: LedgerEntry) -> list[dict]:
+        """An operator's clear: the succeeded and failed rows of (job, date[, item]) become
+        'superseded' (the next run does them again) and ``action`` is recorded, in one
+        transaction. Returns the rows cleared (item, status, destination)."""
+        self.ensure_schema()
+        where = sql.SQL("job_name = %s AND run_date = %s AND status IN ('succeeded', 'failed')")
+        params: list = [job, run_date]
+        if item is not None:
+            where = sql.SQL(" AND ").join([where, sql.SQL("item = %s")])
+            params.append(item)
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("WITH old AS (SELECT load_id, item, status, destination FROM {0} WHERE {1} FOR UPDATE)"
+                                " UPDATE {0} t SET status = 'superseded' FROM old WHERE t.load_id = old.load_id"
+                                " RETURNING old.item, old.status, old.destination").format(LEDGER, where), params)
+            cleared = [dict(item=i, status=st, destination=d) for i, st, d in sorted(cur.fetchall())]
+            if cleared:
+                self._insert_ledger(cur, action, "succeeded")
+        self.forget()
+        return cleared
+
     def run_failures(self, uuid: str) -> list[dict]:
         """The failed rows one run wrote (what its failure mail lists)."""
         with self.transaction() as cur:

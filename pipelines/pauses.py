@@ -1,0 +1,76 @@
+"""Paused flows (``./run.sh pause FLOW`` / ``resume FLOW``): a flow is a vendor of
+vendors.toml (``clever``) or a pipelines module (``dps``, ``eis``, ``feeds``, ``warehouse``).
+A paused flow's runs do nothing, say so and exit 0; a slot that starts several flows leaves the
+paused ones out. The pauses are files in ``<var>/paused/`` (who, when, why), so they hold for
+every run on this host until resumed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import luigi
+
+from pipelines.base import ROOT
+
+MODULE_FLOWS = ("dps", "eis", "feeds", "feeds_weekly", "meetmax", "warehouse", "powerschool", "easyiep", "texas",
+                "pulls", "views", "merge")
+
+
+def pause_dir() -> Path:
+    return Path(os.environ.get("ETL_VAR") or ROOT / "var") / "paused"
+
+
+def flows() -> list[str]:
+    from pipelines.vendors import vendors_file
+    return sorted(set(vendors_file().vendors) | set(MODULE_FLOWS))
+
+
+def paused(flow: str) -> dict | None:
+    """The pause of ``flow`` (who, when, why), or None if it runs."""
+    try:
+        return json.loads((pause_dir() / f"{flow}.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def flows_of(task: luigi.Task) -> list[str]:
+    """The flows a task belongs to: its vendor (if it has one) and its module."""
+    out = [task.__module__.rsplit(".", 1)[-1]]
+    vendor = getattr(task, "vendor", None)
+    if isinstance(vendor, str):
+        out.insert(0, vendor)
+    return out
+
+
+def pause_of(task: luigi.Task) -> tuple[str, dict] | None:
+    for flow in flows_of(task):
+        info = paused(flow)
+        if info is not None:
+            return flow, info
+    return None
+
+
+def describe(flow: str, info: dict) -> str:
+    why = f": {info['reason']}" if info.get("reason") else ""
+    return (f"{flow} is paused (since {info.get('since', '?')}, by {info.get('by', '?')}{why}); "
+            f"nothing of it runs until ./run.sh resume {flow}")
+
+
+def paused_command(argv: list[str]) -> str | None:
+    """What to say when the task a luigi command line asks for belongs to a paused flow (None:
+    it runs). ``python -m pipelines`` then logs it and exits 0."""
+    import importlib
+
+    from luigi.cmdline_parser import CmdlineParser
+    module = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--module"), None)
+    try:
+        if module:
+            importlib.import_module(module)
+        with CmdlineParser.global_instance(argv) as parser:
+            task = parser.get_task_obj()
+    except BaseException:  # luigi itself says what is wrong with the command line
+        return None
+    pause = pause_of(task)
+    return None if pause is None else f"{task.task_family}: {describe(*pause)}"
