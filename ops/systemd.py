@@ -31,43 +31,10 @@ import luigi.configuration
 from ops.cron import DEFAULT_SECRETS
 from pipelines.base import today
 from registry import ROOT
-from registry.schedule import ScheduleFile, Slot, load_schedule
+from registry.schedule import ScheduleFile, Slot, cron_fields, load_schedule
 
 PREFIX = "district-etl-"
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-NAMES = {**{d.lower(): i for i, d in enumerate(DAYS)},
-         **{m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}}
-FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
-
-
-def _number(text: str, cron: str) -> int:
-    text = text.lower()
-    if text in NAMES:
-        return NAMES[text]
-    if not text.isdigit():
-        raise ValueError(f"cron {cron!r}: {text!r} is not a number")
-    return int(text)
-
-
-def expand(field: str, low: int, high: int, cron: str) -> list[int] | None:
-    """The values a cron field allows (None: any)."""
-    if field == "*":
-        return None
-    values: set[int] = set()
-    for part in field.split(","):
-        span, _, step = part.partition("/")
-        if span == "*":
-            start, end = low, high
-        elif "-" in span:
-            a, b = span.split("-", 1)
-            start, end = _number(a, cron), _number(b, cron)
-        else:
-            start = _number(span, cron)
-            end = high if step else start
-        values.update(range(start, end + 1, int(step) if step else 1))
-    if not values or min(values) < low or max(values) > high:
-        raise ValueError(f"cron {cron!r}: {field!r} is outside {low}-{high}")
-    return sorted(values)
 
 
 def spring_gaps(zone: str, start: dt.date, years: int) -> list[tuple[dt.date, dt.time, dt.time]]:
@@ -98,12 +65,7 @@ def on_calendar(cron: str, zone: str, start: dt.date | None = None, years: int =
     (Debian's) runs it when the clocks have jumped. So for each such day of the next ``years``
     (from ``start``, default today), one more dated value runs it then: regenerate the units
     within ``years`` (the timer's description says until when)."""
-    fields = cron.split()
-    minute, hour, dom, month, dow = (expand(f, lo, hi, cron) for f, (_, lo, hi) in zip(fields, FIELDS))
-    if dow is not None:
-        dow = sorted({d % 7 for d in dow})
-        if len(dow) == 7:
-            dow = None
+    minute, hour, dom, month, dow = cron_fields(cron)
     extra = []
     for day, first, jump in spring_gaps(zone, start or today(), years):
         by_month = month is None or day.month in month

@@ -29,8 +29,38 @@ def main(argv: list[str]) -> None:
     if message is not None:  # a state the operator chose, not a failure: exit 0
         logging.getLogger("pipelines").warning("%s", message)
         sys.exit(0)
-    with RunReport(command_line(argv), log=log):
-        luigi.cmdline.luigi_run(argv)
+    run = started(argv)
+    code = 40
+    try:
+        with RunReport(command_line(argv), log=log):
+            luigi.cmdline.luigi_run(argv)
+        code = 0
+    except SystemExit as e:  # luigi_run always ends so, with the run's exit status
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        raise
+    finally:
+        if run is not None:
+            try:
+                run[0].run_finished(run[1], code)
+            except Exception as e:
+                logging.getLogger("pipelines").warning("the end of this run is not in the ledger: %s", e)
+
+
+def started(argv: list[str]):
+    """(ledger, row id) of this run's 'run' row, or None (not a task luigi would run, or the
+    ledger is down: the run goes on; its failures are mailed)."""
+    from pipelines.base import root_task, today
+    from targets.postgres import PostgresClient
+    task = root_task(argv)
+    if task is None:
+        return None
+    try:
+        client = PostgresClient.from_config(log_section(argv))
+        day = getattr(task, "date", None)
+        return client, client.run_started(task.task_family, day if day is not None else today(), command_line(argv))
+    except Exception as e:
+        logging.getLogger("pipelines").warning("this run is not in the ledger: %s", e)
+        return None
 
 
 if __name__ == "__main__":

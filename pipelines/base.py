@@ -76,6 +76,22 @@ def define_slots(module: str, base: type[luigi.Task], namespace: dict) -> list[s
     return names
 
 
+def root_task(argv: list[str]) -> luigi.Task | None:
+    """The task a luigi command line (``--module M Task --param v ...``) asks for, or None when
+    the line is not one luigi would take (luigi then says what is wrong)."""
+    import importlib
+
+    from luigi.cmdline_parser import CmdlineParser
+    module = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--module"), None)
+    try:
+        if module:
+            importlib.import_module(module)
+        with CmdlineParser.global_instance(argv) as parser:
+            return parser.get_task_obj()
+    except BaseException:
+        return None
+
+
 def data_dir() -> Path:
     """The local data root (``[etl] data_dir``); flows keep their folders under it."""
     return Section("etl").path("data_dir", required=True)

@@ -61,16 +61,7 @@ def describe(flow: str, info: dict) -> str:
 def paused_command(argv: list[str]) -> str | None:
     """What to say when the task a luigi command line asks for belongs to a paused flow (None:
     it runs). ``python -m pipelines`` then logs it and exits 0."""
-    import importlib
-
-    from luigi.cmdline_parser import CmdlineParser
-    module = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--module"), None)
-    try:
-        if module:
-            importlib.import_module(module)
-        with CmdlineParser.global_instance(argv) as parser:
-            task = parser.get_task_obj()
-    except BaseException:  # luigi itself says what is wrong with the command line
-        return None
-    pause = pause_of(task)
+    from pipelines.base import root_task
+    task = root_task(argv)
+    pause = pause_of(task) if task is not None else None
     return None if pause is None else f"{task.task_family}: {describe(*pause)}"

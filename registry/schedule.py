@@ -8,8 +8,10 @@ import: like ``sql/``, it is part of the release, not of a district's secrets or
 """
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -111,3 +113,74 @@ class ScheduleFile(Model):
 def load_schedule(path: str | Path | None = None) -> ScheduleFile:
     """schedule.toml (the checkout's own unless ``path``), parsed once per version of the file."""
     return load(path or SCHEDULE_FILE, ScheduleFile)
+
+
+# -- reading cron lines (the crontab, the systemd timers and ./run.sh status's expected runs)
+
+_DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+NAMES = {**{d: i for i, d in enumerate(_DAY_NAMES)},
+         **{m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}}
+FIELDS = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7)]
+
+
+def _number(text: str, cron: str) -> int:
+    text = text.lower()
+    if text in NAMES:
+        return NAMES[text]
+    if not text.isdigit():
+        raise ValueError(f"cron {cron!r}: {text!r} is not a number")
+    return int(text)
+
+
+def expand(field: str, low: int, high: int, cron: str) -> list[int] | None:
+    """The values a cron field allows (None: any)."""
+    if field == "*":
+        return None
+    values: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            start, end = low, high
+        elif "-" in span:
+            a, b = span.split("-", 1)
+            start, end = _number(a, cron), _number(b, cron)
+        else:
+            start = _number(span, cron)
+            end = high if step else start
+        values.update(range(start, end + 1, int(step) if step else 1))
+    if not values or min(values) < low or max(values) > high:
+        raise ValueError(f"cron {cron!r}: {field!r} is outside {low}-{high}")
+    return sorted(values)
+
+
+def cron_fields(cron: str) -> tuple[list[int] | None, ...]:
+    """(minutes, hours, days of month, months, weekdays 0=Sunday) a cron line allows; None: any."""
+    minute, hour, dom, month, dow = (expand(f, lo, hi, cron) for f, (_, lo, hi) in zip(cron.split(), FIELDS))
+    if dow is not None:
+        dow = sorted({d % 7 for d in dow})
+        if len(dow) == 7:
+            dow = None
+    return minute, hour, dom, month, dow
+
+
+def fire_times(cron: str, day: dt.date, zone: str) -> list[dt.datetime]:
+    """When a cron line starts its task on ``day`` in ``zone`` (aware datetimes): cron's rule
+    that a day matches when its day of month *or* weekday does if both are given; a time the
+    spring clock change skips runs when the clocks have jumped, a repeated one once."""
+    minute, hour, dom, month, dow = cron_fields(cron)
+    if month is not None and day.month not in month:
+        return []
+    by_dom, by_dow = dom is None or day.day in dom, dow is None or day.isoweekday() % 7 in dow
+    if not ((by_dom or by_dow) if dom is not None and dow is not None else by_dom and by_dow):
+        return []
+    tz = zoneinfo.ZoneInfo(zone)
+    out: list[dt.datetime] = []
+    for h in hour if hour is not None else range(24):
+        for m in minute if minute is not None else range(60):
+            local = dt.datetime.combine(day, dt.time(h, m), tz)
+            real = local.astimezone(dt.timezone.utc).astimezone(tz)
+            if real.replace(tzinfo=None) != local.replace(tzinfo=None):  # skipped: run at the jump
+                real = dt.datetime.combine(day, dt.time(h, 0), tz).astimezone(dt.timezone.utc).astimezone(tz)
+            if not out or real > out[-1]:
+                out.append(real)
+    return out

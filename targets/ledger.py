@@ -7,6 +7,7 @@ job's items for a date, failures are recorded once per run, ...) and the targets
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -210,6 +211,26 @@ class LedgerVerbs:
                 self._insert_ledger(cur, action, "succeeded")
         self.forget()
         return cleared
+
+    def run_started(self, task: str, run_date: dt.date, command: str) -> int:
+        """A run of ``./run.sh luigi`` begins: a 'started' row of job ``run`` (what ./run.sh
+        status compares with the schedule); returns its id for ``run_finished``."""
+        self.ensure_schema()
+        started = clock.now()
+        with self.transaction() as cur:
+            cur.execute(sql.SQL(
+                "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at)"
+                " VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s) RETURNING load_id").format(LEDGER),
+                (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {os.getpid()}", run_date, command[:500], started))
+            return cur.fetchone()[0]
+
+    def run_finished(self, load_id: int, code: int) -> None:
+        """The run ended with exit status ``code`` (0, or 20 while waiting for a partner: it ran;
+        anything else: failed; its failed tasks have their own rows). A run killed before this
+        stays 'started'."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("UPDATE {} SET status = %s, finished_at = %s, note = %s WHERE load_id = %s").format(
+                LEDGER), ("succeeded" if code in (0, 20) else "failed", clock.now(), f"exit {code}", load_id))
 
     def run_failures(self, uuid: str) -> list[dict]:
         """The failed rows one run wrote (what its failure mail lists)."""

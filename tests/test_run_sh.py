@@ -149,8 +149,12 @@ def test_unreachable_server_fails_the_run_with_a_clear_message(demo_var):
     assert down.returncode == 35, down.stdout[-3000:]  # [retcode] scheduling_error: outputs uncheckable
     assert "SFTP server 'feeds'" in down.stdout and "unreachable" in down.stdout
     # the task whose completeness could not be checked has a failed ledger row
-    rows = _psql(demo_var, "SELECT job_name, status, error FROM dba.tdataloads WHERE run_date = '2026-11-03'")
-    assert [(j, s) for j, s, _ in rows] == [("UploadSampleRoster", "failed")] and "unreachable" in rows[0][2]
+    rows = _psql(demo_var, "SELECT job_name, status, error FROM dba.tdataloads WHERE run_date = '2026-11-03'"
+                           " ORDER BY job_name <> 'run', load_id")
+    assert [(j, s) for j, s, _ in rows] == [("run", "failed"), ("UploadSampleRoster", "failed")]
+    assert "unreachable" in rows[1][2]
+    assert _psql(demo_var, "SELECT note FROM dba.tdataloads WHERE job_name = 'run' AND run_date = '2026-11-03'") \
+        == [("exit 35",)]  # the run itself: its exit status
     assert _run(["stack", "up"], demo_var).returncode == 0
 
 
@@ -173,7 +177,8 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     assert "column grade" in failed_mail[0] and "--date 2026-11-04\r\n" in failed_mail[0]  # what to rerun
     secrets = list(stack.secrets(demo_var).values())
     assert secrets and not any(v in log or v in broken.stdout for v in secrets)
-    assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04'") == [("failed",)]
+    assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04' AND job_name <> 'run'") \
+        == [("failed",)]
     status = _run(["status", "--date", "2026-11-04"], demo_var).stdout
     assert re.search(r"Still failing.*\n  demo_roster sample_roster_20261104\.csv .*column grade: invalid input", status)
     assert (demo_var / "sftp" / "root" / "feeds" / "inbound" / "sample_roster_20261104.csv").exists()
@@ -187,8 +192,10 @@ def test_broken_step_then_rerun_resumes_there(demo_var):
     # Luigi stops looking upstream at the first complete output: the download.
     complete = re.search(r"complete ones were encountered:(.*?)\n\* ", resumed.stdout, re.S)
     assert complete and "DownloadSampleRoster" in complete.group(1) and "Write" not in complete.group(1)
-    assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04' ORDER BY load_id") \
-        == [("failed",), ("succeeded",)]
+    assert _psql(demo_var, "SELECT status FROM dba.tdataloads WHERE run_date = '2026-11-04' AND job_name <> 'run'"
+                           " ORDER BY load_id") == [("failed",), ("succeeded",)]
+    assert _psql(demo_var, "SELECT status, note FROM dba.tdataloads WHERE run_date = '2026-11-04' AND job_name = 'run'"
+                           " ORDER BY load_id") == [("failed", "exit 30"), ("succeeded", "exit 0")]
 
 
 def test_second_copy_of_a_running_task_is_refused(demo_var, tmp_path):

@@ -86,3 +86,23 @@ def test_the_units_verify_and_unconfigured_flows_are_left_out(tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
                             capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize("day", ["2026-11-24", "2026-11-30", "2026-12-01", "2027-03-14", "2027-11-07"])
+def test_the_runs_status_expects_on_a_day_are_crons(day):
+    """registry.schedule.fire_times (what ./run.sh status expects) against croniter, both clock
+    changes included."""
+    from registry.schedule import fire_times
+    tz = zoneinfo.ZoneInfo(ZONE)
+    d = dt.date.fromisoformat(day)
+    start = dt.datetime.combine(d, dt.time(0), tz) - dt.timedelta(seconds=1)
+    end = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(0), tz)
+    for slot in load_schedule().slot:
+        expected = [t for t in _cron_times(slot.cron, start, 400) if t < end] if "*" not in slot.cron.split()[0] \
+            else None
+        got = [t.astimezone(dt.timezone.utc) for t in fire_times(slot.cron, d, ZONE)]
+        if expected is None:  # every few minutes: the count and the first and last
+            times = [t for t in _cron_times(slot.cron, start, 400) if t < end]
+            assert (len(got), got[0], got[-1]) == (len(times), times[0], times[-1]), slot.cron
+        else:
+            assert got == expected, (slot.cron, day)

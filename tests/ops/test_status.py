@@ -1,0 +1,71 @@
+"""./run.sh status against the schedule: a run of ./run.sh luigi leaves a 'run' row (also when
+it fails); a slot due this morning with no run is MISSED, one that ran shows when and how; each
+job shows the age of its last success; --json gives the same as data."""
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+from ops import status
+from pipelines.base import ROOT
+from targets import clock
+from targets.ledger import LedgerEntry
+from targets.postgres import PostgresClient
+from tests.ledger import ledger_rows
+
+DAY = dt.date(2026, 11, 24)
+CST = dt.timezone(dt.timedelta(hours=-6))
+CONFIGURED = {"etl", "postgres", "bigquery", "smtp"}  # no [dps], [feeds], [eis]: their slots are not expected
+
+
+def _at(h, m, s=0):
+    clock.set_now(dt.datetime(2026, 11, 24, h, m, s, tzinfo=CST))
+
+
+def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, pg_settings, capsys):
+    client = PostgresClient(pg_settings)
+    client.migrate()
+    _at(5, 0, 2)
+    run = client.run_started("SftpOperations", DAY, "./run.sh luigi --module pipelines.slots SftpOperations")
+    _at(5, 4)
+    client.record(LedgerEntry(job="push_clever", item="students.csv", run_date=DAY, direction="out", rows=40,
+                              destination="sftp://clever/students.csv"))
+    client.run_finished(run, 0)
+    _at(6, 50, 1)
+    misc = client.run_started("SftpOperationsMisc", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsMisc")
+    client.run_finished(misc, 30)
+    _at(8, 0, 30)  # BigQueryOperations (03:00), BigQueryOperationsMisc (06:55) and SftpOperationsLocal (07:05) never ran
+    data = status.collect(client, DAY, sections=CONFIGURED)
+    by_task = {r["task"]: r for r in data["runs"]}
+    assert by_task["SftpOperations"]["missed"] == [] and by_task["SftpOperations"]["last_note"] == "exit 0"
+    assert by_task["SftpOperationsMisc"]["last_status"] == "failed"  # it ran (not missed) and failed
+    assert by_task["BigQueryOperations"]["missed"] == ["2026-11-24T03:00:00-06:00"]
+    assert by_task["SftpOperationsLocal"]["missed"] == ["2026-11-24T07:05:00-06:00"]
+    assert "SendToDps" not in by_task and "EisCohortTracking" not in by_task  # not configured here
+    (clever,) = [j for j in data["jobs"] if j["job"] == "push_clever"]
+    assert clever["last_success_age"] == "2 h 56 min"
+    assert all(j["job"] not in ("run", "operator") for j in data["jobs"])
+
+    page = status.text(data)
+    assert "MISSED 1: 03:00 (cron or the machine was down" in page
+    assert "SftpOperations               due   1, started   1; last started 05:00, succeeded (exit 0)" in page
+    assert "last success 2 h 56 min ago" in page
+
+    _at(23, 0)  # the evening: a quiet day's JSON for monitoring
+    assert status.main(["--date", str(DAY), "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert parsed["date"] == "2026-11-24" and {r["task"] for r in parsed["runs"]} >= {"SftpOperations"}
+
+
+def test_every_run_of_run_sh_luigi_leaves_a_run_row_also_a_failed_one(stack_config, pg_settings, stack_var):
+    PostgresClient(pg_settings).migrate()
+    env = dict(os.environ, ETL_CLOCK="2026-11-24T12:00:00-06:00")
+    child = subprocess.run([sys.executable, "-m", "pipelines", "--module", "pipelines.vendors", "VendorPush",
+                            "--vendor", "clever", "--date", "2026-11-20", "--local-scheduler"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 30, child.stderr[-2000:]  # a past date is refused
+    ((item, run_date, state, note, source),) = ledger_rows(pg_settings, "item, run_date, status, note, source",
+                                                           job="run")
+    assert item.startswith("VendorPush 2026-11-24T18:00:") and run_date == dt.date(2026, 11, 20)
+    assert (state, note) == ("failed", "exit 30") and source.startswith("./run.sh luigi --module pipelines.vendors")
