@@ -11,6 +11,7 @@
 #   ./run.sh clear JOB --date D [--item NAME]   the next run redoes that job's day (ledger rows superseded)
 #   ./run.sh resend VENDOR           the files last pushed to a vendor, sent again (recorded as a resend)
 #   ./run.sh pause [FLOW] / resume FLOW   a paused flow's runs do nothing and exit 0 (no FLOW: list)
+#   ./run.sh prune [--dry-run]       remove files older than their [retention] age (recorded)
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
@@ -214,6 +215,12 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.verbs "$cmd" "$@"
         ;;
+    prune)
+        bootstrap
+        load_config
+        if [ "${1:-}" = "--dry-run" ]; then exec "$PY" -m ops.verbs prune; fi
+        range_luigi --module pipelines.prune Prune "$@"
+        ;;
     resend)
         bootstrap
         load_config
@@ -267,6 +274,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, clear, resend, pause, resume, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
         ;;
 esac

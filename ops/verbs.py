@@ -7,6 +7,7 @@ who, what, when), so ``./run.sh status`` shows it.
   deleted.
 - ``./run.sh pause FLOW [--reason TEXT]`` / ``./run.sh resume FLOW``: a paused flow's runs do
   nothing, say so and exit 0 (pipelines/pauses.py); ``./run.sh pause`` alone lists the pauses.
+- ``./run.sh prune --dry-run``: what retention (pipelines/prune.py) would remove now.
 - ``./run.sh resend VENDOR`` runs ``ResendVendorPush`` (pipelines/vendors.py): the files last
   pushed to the vendor, sent again and recorded as a resend.
 """
@@ -118,6 +119,15 @@ def resume(flow: str) -> int:
     return 0
 
 
+def prune_plan() -> int:
+    from pipelines.prune import plan
+    print("./run.sh prune would remove (nothing was removed):")
+    for kind, files, size in plan():
+        keep = "kept forever" if kind.days == 0 else f"older than {kind.days} days"
+        print(f"  {kind.name:13} {files:6} files {size:>14,} bytes  ({kind.root}, {keep})")
+    return 0
+
+
 def _known(flow: str) -> None:
     if flow not in flows():
         raise ConfigError(f"no flow named {flow!r}; the flows are: {', '.join(flows())}")
@@ -135,8 +145,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--reason", default="")
     r = sub.add_parser("resume", help="resume a paused flow")
     r.add_argument("flow")
+    sub.add_parser("prune", help="what ./run.sh prune would remove (--dry-run)")
     args = ap.parse_args(argv)
     try:
+        if args.verb == "prune":
+            return prune_plan()
         if args.verb == "clear":
             return clear(args.job, args.date, args.item)
         if args.verb == "pause":
