@@ -12,6 +12,7 @@
 #   ./run.sh resend VENDOR           the files last pushed to a vendor, sent again (recorded as a resend)
 #   ./run.sh pause [FLOW] / resume FLOW   a paused flow's runs do nothing and exit 0 (no FLOW: list)
 #   ./run.sh prune [--dry-run]       remove files older than their [retention] age (recorded)
+#   ./run.sh check                   the doctor: config, secrets, folders, SFTP, PostgreSQL, BigQuery, SMTP
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
@@ -215,6 +216,11 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.verbs "$cmd" "$@"
         ;;
+    check)
+        bootstrap
+        load_config
+        exec "$PY" -m ops.check "$@"
+        ;;
     prune)
         bootstrap
         load_config
@@ -274,6 +280,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, check, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
         ;;
 esac

@@ -6,6 +6,7 @@ timeout, and ``operators`` (comma-separated addresses that get refusals, alerts 
 mails). ``send`` writes plain text, or text and HTML as one multipart/alternative message."""
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import logging
 import smtplib
@@ -54,19 +55,10 @@ class Mailer:
     def from_config(cls) -> "Mailer":
         return cls(MailSettings.from_config())
 
-    def send(self, subject: str, body: str, to: list[str] | tuple[str, ...] | None = None,
-             html: str | None = None) -> None:
-        """Send a plain-text message, with an HTML alternative when ``html`` is given (to the
-        operators when ``to`` is empty)."""
+    @contextlib.contextmanager
+    def session(self):
+        """A connected SMTP session: TLS as configured (the certificate verified), logged in."""
         s = self.settings
-        recipients = list(to or s.operators)
-        if not recipients:
-            raise ConfigError("[smtp] operators is empty and no recipient was given")
-        msg = EmailMessage(policy=_POLICY)
-        msg["From"], msg["To"], msg["Subject"] = s.sender, ", ".join(recipients), subject
-        msg.set_content(body)
-        if html is not None:
-            msg.add_alternative(html, subtype="html")
         try:
             context = ssl.create_default_context(cafile=s.cafile)
         except (OSError, ssl.SSLError) as e:
@@ -87,10 +79,26 @@ class Mailer:
                                           "nothing was sent")
                 if s.username:
                     server.login(s.username, s.password or "")
-                server.send_message(msg)
+                yield server
         except ssl.SSLCertVerificationError as e:
             raise ConfigError(f"SMTP {s.host}:{s.port}: its certificate is not trusted ({e.verify_message}); "
                               "name the CA that signed it in [smtp] cafile. Nothing was sent") from e
         except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as e:
             raise TransientError(f"SMTP {s.host}:{s.port}: {e}") from e
+
+    def send(self, subject: str, body: str, to: list[str] | tuple[str, ...] | None = None,
+             html: str | None = None) -> None:
+        """Send a plain-text message, with an HTML alternative when ``html`` is given (to the
+        operators when ``to`` is empty)."""
+        s = self.settings
+        recipients = list(to or s.operators)
+        if not recipients:
+            raise ConfigError("[smtp] operators is empty and no recipient was given")
+        msg = EmailMessage(policy=_POLICY)
+        msg["From"], msg["To"], msg["Subject"] = s.sender, ", ".join(recipients), subject
+        msg.set_content(body)
+        if html is not None:
+            msg.add_alternative(html, subtype="html")
+        with self.session() as server:
+            server.send_message(msg)
         logger.info("mailed '%s' to %d recipients", subject, len(recipients))

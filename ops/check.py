@@ -1,0 +1,204 @@
+"""``./run.sh check``: the doctor. It reads the configuration and tests each part the way the
+flows will use it, one line per check, with what to do when it fails; exit 1 if any fails.
+
+- placeholders left in the configuration (``CHANGE_ME``), in the sections the flows use;
+- the secrets file's mode (600 or 400) and the SFTP key files' (no access for others);
+- the data folder (and the DPS share folder): writable by this user;
+- each ``[sftp_*]`` server: the key-exchange and host-key algorithms it offers (from its own
+  SSH greeting; SHA-1 ones are warned about), its host key against the pinned one, the
+  sign-in, the remote folder;
+- PostgreSQL (the ledger; the Feeds database when configured): sign-in, pending migrations;
+- BigQuery: a query;
+- SMTP: TLS offered and the certificate trusted, the sign-in.
+
+Nothing is sent, written or changed, except a probe file created and removed in each folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import ssl
+import stat
+import struct
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import luigi.configuration
+
+from targets.config import Section
+
+WEAK_KEX = {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"}
+WEAK_HOST_KEYS = {"ssh-dss", "ssh-rsa"}
+
+
+class Check:
+    def __init__(self):
+        self.lines: list[tuple[str, str, str]] = []
+
+    def add(self, state: str, what: str, detail: str) -> None:
+        self.lines.append((state, what, detail))
+        print(f"{state:4} {what}: {detail}", flush=True)
+
+    def run(self, what: str, test: Callable[[], str], fix: str) -> None:
+        try:
+            detail = test()
+        except Exception as e:  # every failure is a line, never a traceback
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.add("FAIL", what, f"{type(e).__name__}: {text} -> {fix}")
+            return
+        self.add("warn" if detail.startswith("WARN ") else "ok", what, detail.removeprefix("WARN "))
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for s, _, _ in self.lines if s == "FAIL")
+
+
+def ssh_offer(host: str, port: int, timeout: float = 10.0) -> dict[str, list[str]]:
+    """The algorithms an SSH server offers, from its KEXINIT (RFC 4253 7.1: sent in clear)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"SSH-2.0-district-etl-check\r\n")
+        f = sock.makefile("rb")
+        while True:  # the server may send lines before its version line
+            line = f.readline(256)
+            if not line:
+                raise ConnectionError("closed before its SSH greeting")
+            if line.startswith(b"SSH-"):
+                break
+        length, padding = struct.unpack(">IB", f.read(5))
+        payload = f.read(length - padding - 1)
+    if not payload or payload[0] != 20:
+        raise ConnectionError("no KEXINIT from the server")
+    pos, lists = 17, []
+    for _ in range(10):
+        (n,) = struct.unpack(">I", payload[pos:pos + 4])
+        lists.append(payload[pos + 4:pos + 4 + n].decode().split(",") if n else [])
+        pos += 4 + n
+    return {"kex": lists[0], "host_key": lists[1], "ciphers": lists[2], "macs": lists[4]}
+
+
+def placeholders(check: Check) -> None:
+    cfg = luigi.configuration.get_config()
+    unused = set()
+    if cfg.has_section("dps") and cfg.get("dps", "source", "oracle") != "oracle":
+        unused.add("oracle")
+    if not cfg.has_section("dps"):
+        unused.update({"oracle", "dps_source"})
+    found = [f"[{s}] {k}" for s in cfg.sections() if s not in unused
+             for k, v in cfg.items(s, raw=True) if "CHANGE_ME" in str(v)]
+    if found:
+        check.add("FAIL", "placeholders", f"{', '.join(found)} still say CHANGE_ME -> set them in luigi.cfg "
+                  "(or the file LUIGI_CONFIG_PATH names)")
+    else:
+        check.add("ok", "placeholders", "none left")
+
+
+def private_file(path: Path, what: str) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise PermissionError(f"{path} has mode {mode:o}: others can read the {what}")
+    return f"{path} mode {mode:o}"
+
+
+def writable(folder: Path) -> str:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} does not exist")
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".check-"):
+        pass
+    return f"{folder} is writable by {os.getuid()}"
+
+
+def sftp(check: Check, name: str) -> None:
+    from targets.sftp import SftpClient, SftpSettings
+    settings = SftpSettings.from_config(name)
+
+    def offer() -> str:
+        got = ssh_offer(settings.host, settings.port, settings.connect_timeout)
+        weak = sorted((set(got["kex"]) & WEAK_KEX) | (set(got["host_key"]) & WEAK_HOST_KEYS))
+        text = f"kex {', '.join(got['kex'][:3])}{'…' if len(got['kex']) > 3 else ''}; host keys {', '.join(got['host_key'])}"
+        return f"WARN {text}; also offers SHA-1 {', '.join(weak)} (ask the vendor to turn them off)" if weak else text
+
+    def login() -> str:
+        from dataclasses import replace
+        with SftpClient(replace(settings, retries=0)) as client:
+            client.listdir(settings.remote_dir or ".")
+        return f"host key verified, signed in as {settings.user}, {settings.remote_dir} listed"
+
+    check.run(f"sftp {name} ({settings.address}) algorithms", offer, f"is {settings.address} up and reachable?")
+    check.run(f"sftp {name} ({settings.address}) sign-in", login,
+              f"./run.sh sftp-trust {name} shows the key it offers; check [sftp_{name}] user and its secret")
+    if settings.key_file is not None:
+        check.run(f"sftp {name} key file", lambda: private_file(settings.key_file, "SSH key"),
+                  f"chmod 600 {settings.key_file}")
+
+
+def postgres(section: str) -> str:
+    from targets.postgres import PostgresClient
+    client = PostgresClient.from_config(section)
+    with client.transaction() as cur:
+        cur.execute("SELECT current_user, version()")
+        user, version = cur.fetchone()
+    pending = client.pending_migrations()
+    detail = f"signed in as {user} ({version.split(',')[0]})"
+    return f"WARN {detail}; migrations pending: {', '.join(pending)}" if pending else detail
+
+
+def bigquery() -> str:
+    from targets.bigquery import BigQueryClient
+    client = BigQueryClient.from_config()
+    assert client.query("SELECT 1 AS one") == [{"one": 1}]
+    return f"project {client.settings.project}: a query ran"
+
+
+def smtp() -> str:
+    from targets.smtp import Mailer
+    mailer = Mailer.from_config()
+    s = mailer.settings
+    with mailer.session() as server:
+        tls = isinstance(server.sock, ssl.SSLSocket)
+    how = f"{s.host}:{s.port}: " + ("TLS, certificate trusted" if tls else "no TLS")
+    how += f", signed in as {s.username}" if s.username else ", no sign-in configured"
+    return how if tls else "WARN " + how + " (mail goes in clear: set require_tls once the server offers it)"
+
+
+def run_checks() -> Check:
+    cfg = luigi.configuration.get_config()
+    check = Check()
+    placeholders(check)
+    secrets = os.environ.get("ETL_SECRETS_ENV")
+    if secrets:
+        check.run("secrets file", lambda: private_file(Path(secrets), "secrets"), f"chmod 600 {secrets}")
+    check.run("data folder", lambda: writable(Section("etl").path("data_dir", required=True)),
+              "create it, owned by the service user's group ([etl] data_dir)")
+    if cfg.has_section("dps"):
+        check.run("DPS share folder", lambda: writable(Section("dps").path("share_dir", required=True)),
+                  "mount the share and let the service user write to it ([dps] share_dir)")
+    for section in sorted(s for s in cfg.sections() if s.startswith("sftp_")):
+        name = section.removeprefix("sftp_")
+        try:
+            sftp(check, name)
+        except Exception as e:
+            check.add("FAIL", f"sftp {name}", f"{type(e).__name__}: {e} -> fix [{section}]")
+    if cfg.has_section("postgres"):
+        check.run("PostgreSQL ledger", lambda: postgres("postgres"), "is the server up? check [postgres] and its secret")
+    if cfg.has_section("feeds_db"):
+        check.run("PostgreSQL Feeds database", lambda: postgres("feeds_db"),
+                  "./run.sh feeds-db init; check [feeds_db] and its secret")
+    if cfg.has_section("bigquery"):
+        check.run("BigQuery", bigquery, "check [bigquery] project and credentials (GOOGLE_APPLICATION_CREDENTIALS)")
+    if cfg.has_section("smtp"):
+        check.run("SMTP", smtp, "check [smtp] host, port, cafile and its secret")
+    return check
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="run.sh check", description=__doc__.split("\n\n")[0]).parse_args(argv)
+    check = run_checks()
+    print(f"{len(check.lines)} checks: {check.failed} failed" if check.failed else f"{len(check.lines)} checks passed")
+    return 1 if check.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,47 @@
+"""./run.sh check against the embedded stack: every check passes (SFTP algorithms, host keys
+and sign-ins, PostgreSQL, BigQuery, SMTP with TLS, folders, no placeholders); a changed host
+key, a placeholder and a readable secrets file each fail with one clear line; exit 1."""
+from pathlib import Path
+
+import luigi.configuration
+
+from ops import check
+from pipelines.base import data_dir
+
+
+def test_the_stack_passes_and_each_broken_part_is_one_clear_line(stack_config, google_stack, feeds, tmp_path,
+                                                                    capsys, monkeypatch):
+    data_dir().mkdir(parents=True, exist_ok=True)
+    parser = luigi.configuration.get_config()
+    if parser.has_section("dps"):
+        (tmp_path / "share").mkdir()
+        parser.set("dps", "share_dir", str(tmp_path / "share"))
+    assert check.main([]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and out.strip().endswith("checks passed")
+    assert "ok   sftp clever" in out and "host key verified, signed in as" in out
+    assert "ok   SMTP: " in out and "TLS, certificate trusted" in out
+    assert "ok   PostgreSQL ledger: signed in as" in out and "ok   BigQuery: " in out
+    assert "ok   PostgreSQL Feeds database" in out
+
+    # the clever server's key changed (or a man in the middle answers): another ed25519 key recorded for it
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                                   serialization.PublicFormat.OpenSSH).decode()
+    known = Path(parser.get("sftp_clever", "known_hosts"))
+    host = known.read_text().split()[0]
+    (tmp_path / "known_hosts").write_text(f"{host} {other}\n")
+    parser.set("sftp_clever", "known_hosts", str(tmp_path / "known_hosts"))
+    parser.set("district", "code", "CHANGE_ME")
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("X=1\n")
+    secrets.chmod(0o644)
+    monkeypatch.setenv("ETL_SECRETS_ENV", str(secrets))
+    assert check.main([]) == 1
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("FAIL sftp clever")]
+    assert "HostKeyError" in line and "./run.sh sftp-trust clever" in line
+    assert "FAIL placeholders: [district] code still say CHANGE_ME" in out
+    assert f"FAIL secrets file: PermissionError: {secrets} has mode 644" in out and f"chmod 600 {secrets}" in out
+    assert "Traceback" not in out and out.strip().endswith("3 failed")
