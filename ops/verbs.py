@@ -161,4 +161,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from ops import one_line_errors
+    sys.exit(one_line_errors(sys.argv[1] if len(sys.argv) > 1 else "verb", main)(sys.argv[1:]))

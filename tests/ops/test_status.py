@@ -69,3 +69,15 @@ def test_every_run_of_run_sh_luigi_leaves_a_run_row_also_a_failed_one(stack_conf
                                                            job="run")
     assert item.startswith("VendorPush 2026-11-24T18:00:") and run_date == dt.date(2026, 11, 20)
     assert (state, note) == ("failed", "exit 30") and source.startswith("./run.sh luigi --module pipelines.vendors")
+
+
+def test_with_the_ledger_down_status_says_so_in_one_line(stack_config, capsys):
+    import luigi.configuration
+
+    from ops import one_line_errors
+    from stack import free_port
+    luigi.configuration.get_config().set("postgres", "port", str(free_port()))  # nothing listens there
+    assert one_line_errors("status", status.main)(["--date", str(DAY)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("run.sh status: PostgreSQL ") and "unreachable" in err and "./run.sh stack up" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 2
