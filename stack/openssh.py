@@ -49,7 +49,8 @@ class OpenSshServer:
         b = self.base
         b.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(exist_ok=True)
-        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # root's sshd wants its privilege-separation folder; another user's does not
+            Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         for key in ("host_key", "client_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(b / key)], check=True)
         shutil.copy(b / "client_key.pub", b / "authorized_keys")

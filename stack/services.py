@@ -314,7 +314,9 @@ def google_up(state: StackState) -> None:
     _start_daemon(var, "bqemulator", [
         str(venv / "bin" / "bqemulator"), "start", "--rest-port", str(port), "--grpc-port", str(grpc),
         "--persistent", "--data-dir", str(var / "bq"), "--project", BQ_PROJECT,
-        "--log-format", "console", "--log-level", "warning"], port, 90)
+        "--log-format", "console", "--log-level", "warning"], port, 90,
+        # its upload staging under var/, not a /tmp/bqemu_uploads the first user of the machine owns
+        env=dict(os.environ, BQEMU_UPLOAD_STAGING_DIR=str(var / "bq-uploads")))
     _start_daemon(var, "gcs-emulator", [
         str(venv / "bin" / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(gcs), "-q"],
         gcs, 30, env=dict(os.environ, STORAGE_BASE=str(var / "gcs")))

@@ -45,13 +45,13 @@ def _api(url: str, method: str, **data):
 
 @pytest.fixture
 def run_config(stack_config, tmp_path) -> str:
-    """The stack's config for a child run: 60 students in two chunks, paced so a chunk takes
-    some seconds."""
+    """The stack's config for a child run: 80 students in two chunks of 40, paced so a chunk
+    takes about 12 s and shows 50% for the second half of it."""
     students = tmp_path / "students.csv"
-    students.write_text("student\n" + "".join(f"S{300000 + i}\n" for i in range(60)))
+    students.write_text("student\n" + "".join(f"S{300000 + i}\n" for i in range(80)))
     cfg = configparser.ConfigParser(interpolation=None)
     cfg.read(stack_config)
-    for key, value in (("students_file", str(students)), ("chunk_size", "30"), ("pace", "0.4"),
+    for key, value in (("students_file", str(students)), ("chunk_size", "40"), ("pace", "0.3"),
                        ("download_dir", str(tmp_path / "downloads"))):
         cfg.set("eis", key, value)
     cfg.set("etl", "data_dir", str(tmp_path / "data"))
@@ -88,8 +88,9 @@ def test_the_visualiser_shows_a_slot_running_its_progress_and_history(run_config
             progress = next((int(v) for v in values if v and 0 < int(v) <= 100), None)
             if progress is not None:
                 message = _api(url, "get_task_status_message", task_id=bars[0].get_attribute("data-task-id"))
-        assert progress is not None, "no progress bar seen while the scrape ran"
-        assert message["statusMessage"].startswith("chunk ") and " of 30 students" in message["statusMessage"]
+        assert progress is not None, ("no progress bar seen while the scrape ran", run.poll(),
+                                      (tmp_path / "run.log").read_text()[-2000:])
+        assert message["statusMessage"].startswith("chunk ") and " of 40 students" in message["statusMessage"], message
         SHOTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SHOTS / "visualiser-workers.png"))
         # the graph of the slot: the scrape, its student list and its chunks
