@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 
 import luigi.configuration
 
@@ -25,6 +26,7 @@ from targets import clock
 from targets.postgres import PostgresClient
 
 GRACE = dt.timedelta(minutes=30)
+CHART_DAYS = 30
 HIDDEN = ("run", "operator")  # jobs with their own sections
 
 
@@ -91,6 +93,12 @@ def collect(client: PostgresClient, day: dt.date, days: int = 1, now: dt.datetim
         cur.execute("SELECT item, source, note, finished_at FROM dba.tdataloads WHERE job_name = 'operator'"
                     " AND run_date BETWEEN %s AND %s ORDER BY finished_at", (since, day))
         actions = cur.fetchall()
+        cur.execute("SELECT job_name, run_date, coalesce(sum(rows), 0) FROM dba.tdataloads WHERE direction = 'out'"
+                    " AND status = 'succeeded' AND run_date BETWEEN %s AND %s AND job_name NOT LIKE '%%_resend'"
+                    " GROUP BY 1, 2 ORDER BY 1, 2", (day - dt.timedelta(days=CHART_DAYS - 1), day))
+        chart: dict[str, dict[str, int]] = {}
+        for job, run_date, rows in cur.fetchall():
+            chart.setdefault(job, {})[run_date.isoformat()] = int(rows)
     zone = timezone()
     pauses = {}
     if pause_dir().is_dir():
@@ -107,6 +115,7 @@ def collect(client: PostgresClient, day: dt.date, days: int = 1, now: dt.datetim
                  for j, i, dest, r, b, at in sent],
         "runs": runs(client, day, now, zone, sections),
         "paused": pauses,
+        "rows_sent": chart,
         "actions": [{"what": i.split(" @")[0], "by": (src or "").removeprefix("user "), "note": n,
                      "at": at.isoformat() if at else None} for i, src, n, at in actions],
     }
@@ -151,6 +160,44 @@ def text(data: dict) -> str:
     return "\n".join(lines)
 
 
+def html(data: dict) -> str:
+    """The same page as HTML (``--html FILE``), with the rows sent per vendor job over the last
+    30 days as bars; ids, counts and rules only."""
+    from html import escape
+    day = dt.date.fromisoformat(data["date"])
+    dates = [(day - dt.timedelta(days=CHART_DAYS - 1 - i)).isoformat() for i in range(CHART_DAYS)]
+    charts = []
+    for job, by_day in sorted(data["rows_sent"].items()):
+        top = max(by_day.values()) or 1
+        bars = "".join(
+            f"<div class='bar' title='{d}: {by_day.get(d, 0):,} rows' style='height:{max(1, by_day.get(d, 0) * 60 // top)}px"
+            f"{';background:#ccc' if d not in by_day else ''}'></div>" for d in dates)
+        charts.append(f"<tr><th>{escape(job)}</th><td><div class='chart'>{bars}</div></td>"
+                      f"<td>{sum(by_day.values()):,} rows in {len(by_day)} days</td></tr>")
+    missed = [r for r in data["runs"] if r["missed"]]
+    body = [f"<h1>Status for {escape(data['date'])}</h1><p>Times {escape(data['zone'])}; made {escape(data['now'])}</p>",
+            "<h2>Missed runs</h2>" + ("<ul>" + "".join(
+                f"<li><b>{escape(r['task'])}</b> ({escape(r['cron'])}): {len(r['missed'])} missed, last due "
+                f"{escape(r['missed'][-1])}</li>" for r in missed) + "</ul>" if missed else "<p>none</p>"),
+            "<h2>Still failing</h2>" + ("<table>" + "".join(
+                f"<tr><td>{escape(f['job'])}</td><td>{escape(f['item'])}</td><td>{escape(f['run_date'])}</td>"
+                f"<td>{escape(f['error'] or '')}</td></tr>" for f in data["failing"]) + "</table>"
+                if data["failing"] else "<p>nothing</p>"),
+            f"<h2>Rows sent per vendor, last {CHART_DAYS} days</h2><table>{''.join(charts) or '<tr><td>nothing sent'}"
+            "</table>",
+            "<h2>What ran</h2><table><tr><th>job</th><th>succeeded</th><th>failed</th><th>rows</th>"
+            "<th>last success</th></tr>" + "".join(
+                f"<tr><td>{escape(j['job'])}</td><td>{j['succeeded']}</td><td>{j['failed']}</td><td>{j['rows']:,}</td>"
+                f"<td>{escape(j['last_success_age'] or 'never')}</td></tr>" for j in data["jobs"]) + "</table>",
+            "<h2>What was sent</h2><table>" + "".join(
+                f"<tr><td>{escape(x['job'])}</td><td>{escape(x['item'])}</td><td>{x['rows'] if x['rows'] is not None else '-'}"
+                f"</td><td>{escape(x['destination'] or '')}</td></tr>" for x in data["sent"]) + "</table>"]
+    style = ("body{font-family:sans-serif}table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}"
+             ".chart{display:flex;align-items:flex-end;height:62px;gap:1px}.bar{width:8px;background:#2a7}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>district-etl status {escape(data['date'])}"
+            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
 def report(client: PostgresClient, day: dt.date, days: int = 1) -> str:
     return text(collect(client, day, days))
 
@@ -160,10 +207,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--date", type=dt.date.fromisoformat, default=None)
     ap.add_argument("--days", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="the same as JSON, for scripts and monitoring")
+    ap.add_argument("--html", metavar="FILE", help="also write the page as HTML, with the 30-day chart")
     args = ap.parse_args(argv)
     data = collect(PostgresClient.from_config(), args.date or today(), args.days,
                    sections=set(luigi.configuration.get_config().sections()))
     print(json.dumps(data, indent=2, default=str) if args.json else text(data))
+    if args.html:
+        from targets.local import atomic_path
+        with atomic_path(args.html) as tmp:
+            Path(tmp).write_text(html(data), encoding="utf-8")
+        print(f"HTML page: {args.html}", file=sys.stderr)
     return 0
 
 

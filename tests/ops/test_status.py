@@ -23,7 +23,7 @@ def _at(h, m, s=0):
     clock.set_now(dt.datetime(2026, 11, 24, h, m, s, tzinfo=CST))
 
 
-def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, pg_settings, capsys):
+def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, pg_settings, capsys, tmp_path):
     client = PostgresClient(pg_settings)
     client.migrate()
     _at(5, 0, 2)
@@ -56,6 +56,14 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     assert status.main(["--date", str(DAY), "--json"]) == 0
     parsed = json.loads(capsys.readouterr().out)
     assert parsed["date"] == "2026-11-24" and {r["task"] for r in parsed["runs"]} >= {"SftpOperations"}
+    assert parsed["rows_sent"] == {"push_clever": {"2026-11-24": 40}}
+
+    page = tmp_path / "status.html"  # the same page as HTML, with the 30-day chart of rows sent
+    assert status.main(["--date", str(DAY), "--html", str(page)]) == 0
+    doc = page.read_text()
+    assert doc.startswith("<!doctype html>") and "<h2>Missed runs</h2>" in doc and "BigQueryOperations" in doc
+    assert "title='2026-11-24: 40 rows'" in doc and doc.count("class='bar'") == 30
+    assert "title='2026-10-26: 0 rows'" in doc  # the first day of the 30, nothing sent
 
 
 def test_every_run_of_run_sh_luigi_leaves_a_run_row_also_a_failed_one(stack_config, pg_settings, stack_var):
