@@ -26,12 +26,10 @@ from pathlib import Path
 import luigi
 import luigi.configuration
 
+from pipelines.base import var_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 RERUN = "luigi --module {{taskModule}} {{taskFamily}} {{taskParams}}"
-
-
-def var_dir() -> Path:
-    return Path(os.environ.get("ETL_VAR") or ROOT / "var")
 
 
 def scheduler_url(var: Path | None = None) -> str | None:

@@ -31,7 +31,7 @@ import luigi.configuration
 from ops.cron import DEFAULT_SECRETS
 from pipelines.base import today
 from registry import ROOT
-from registry.schedule import ScheduleFile, Slot, cron_fields, load_schedule
+from registry.schedule import ScheduleFile, Slot, clock_times, cron_fields, load_schedule, runs_on
 
 PREFIX = "district-etl-"
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
@@ -66,15 +66,8 @@ def on_calendar(cron: str, zone: str, start: dt.date | None = None, years: int =
     (from ``start``, default today), one more dated value runs it then: regenerate the units
     within ``years`` (the timer's description says until when)."""
     minute, hour, dom, month, dow = cron_fields(cron)
-    extra = []
-    for day, first, jump in spring_gaps(zone, start or today(), years):
-        by_month = month is None or day.month in month
-        by_dom, by_dow = dom is None or day.day in dom, dow is None or day.isoweekday() % 7 in dow
-        runs_that_day = by_month and ((by_dom or by_dow) if dom is not None and dow is not None else by_dom and by_dow)
-        times = [dt.time(h, m) for h in (hour if hour is not None else range(24))
-                 for m in (minute if minute is not None else range(60))]
-        if runs_that_day and any(first <= t < jump for t in times):
-            extra.append(f"{day:%Y-%m-%d} {jump:%H:%M}:00 {zone}")
+    extra = [f"{day:%Y-%m-%d} {jump:%H:%M}:00 {zone}" for day, first, jump in spring_gaps(zone, start or today(), years)
+             if runs_on(cron, day) and any(first <= t < jump for t in clock_times(cron))]
 
     def part(values: list[int] | None) -> str:
         return "*" if values is None else ",".join(f"{v:02d}" for v in values)

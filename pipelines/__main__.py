@@ -7,8 +7,9 @@ import sys
 
 import luigi.cmdline
 
-from pipelines.failures import RunReport, command_line, run_log
-from pipelines.pauses import paused_command
+from pipelines.base import root_task
+from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
+from pipelines.pauses import describe, pause_of
 from targets.logdb import setup_logging
 
 
@@ -25,11 +26,14 @@ def main(argv: list[str]) -> None:
     log = run_log()
     setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
                   section=log_section(argv))
-    message = paused_command(argv)
-    if message is not None:  # a state the operator chose, not a failure: exit 0
+    task = root_task(argv)
+    run = run_row(task, argv)
+    pause = pause_of(task) if task is not None else None
+    if pause is not None:  # a state the operator chose, not a failure: exit 0, and status shows it ran so
+        message = f"{task.task_family}: {describe(*pause)}"
         logging.getLogger("pipelines").warning("%s", message)
+        end_run_row(run, 0, f"paused: {pause[0]}")
         sys.exit(0)
-    run = started(argv)
     code = 40
     try:
         with RunReport(command_line(argv), log=log):
@@ -39,28 +43,7 @@ def main(argv: list[str]) -> None:
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
         raise
     finally:
-        if run is not None:
-            try:
-                run[0].run_finished(run[1], code)
-            except Exception as e:
-                logging.getLogger("pipelines").warning("the end of this run is not in the ledger: %s", e)
-
-
-def started(argv: list[str]):
-    """(ledger, row id) of this run's 'run' row, or None (not a task luigi would run, or the
-    ledger is down: the run goes on; its failures are mailed)."""
-    from pipelines.base import root_task, today
-    from targets.postgres import PostgresClient
-    task = root_task(argv)
-    if task is None:
-        return None
-    try:
-        client = PostgresClient.from_config(log_section(argv))
-        day = getattr(task, "date", None)
-        return client, client.run_started(task.task_family, day if day is not None else today(), command_line(argv))
-    except Exception as e:
-        logging.getLogger("pipelines").warning("this run is not in the ledger: %s", e)
-        return None
+        end_run_row(run, code)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ external files, and progress reporting."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,6 +91,12 @@ def root_task(argv: list[str]) -> luigi.Task | None:
             return parser.get_task_obj()
     except BaseException:
         return None
+
+
+def var_dir() -> Path:
+    """This installation's state folder (``ETL_VAR``, which run.sh sets; default ``var/``):
+    luigid's state, locks, pauses. Never /tmp, which another user may own."""
+    return Path(os.environ.get("ETL_VAR") or ROOT / "var")
 
 
 def data_dir() -> Path:

@@ -17,6 +17,7 @@ import logging
 import os
 
 import luigi
+import luigi.configuration
 import luigi.worker
 
 from pipelines.base import today
@@ -179,3 +180,34 @@ def command_line(argv: list[str]) -> str:
 
 def run_log() -> str | None:
     return os.environ.get("ETL_RUN_LOG") or None
+
+
+# ---------------------------------------------------------------- the run's own row
+
+def run_ledger_section() -> str:
+    """Where the 'run' rows go: the main ledger, which ./run.sh status reads (the Feeds
+    database only on a machine without one)."""
+    return "postgres" if luigi.configuration.get_config().has_section("postgres") else "feeds_db"
+
+
+def run_row(task: luigi.Task | None, argv: list[str]):
+    """(ledger, row id) of this run's 'run' row, or None (not a task luigi would run, or the
+    ledger is down: the run goes on; its failures are mailed)."""
+    if task is None:
+        return None
+    try:
+        client = PostgresClient.from_config(run_ledger_section())
+        day = getattr(task, "date", None)
+        return client, client.run_started(task.task_family, day if day is not None else today(), command_line(argv))
+    except Exception as e:
+        logger.warning("this run is not in the ledger: %s", e)
+        return None
+
+
+def end_run_row(run, code: int, note: str | None = None) -> None:
+    if run is None:
+        return
+    try:
+        run[0].run_finished(run[1], code, note)
+    except Exception as e:
+        logger.warning("the end of this run is not in the ledger: %s", e)

@@ -7,19 +7,18 @@ every run on this host until resumed.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import ROOT
+from pipelines.base import var_dir
 
 MODULE_FLOWS = ("dps", "eis", "feeds", "feeds_weekly", "meetmax", "warehouse", "powerschool", "easyiep", "texas",
                 "pulls", "views", "merge")
 
 
 def pause_dir() -> Path:
-    return Path(os.environ.get("ETL_VAR") or ROOT / "var") / "paused"
+    return var_dir() / "paused"
 
 
 def flows() -> list[str]:
@@ -56,12 +55,3 @@ def describe(flow: str, info: dict) -> str:
     why = f": {info['reason']}" if info.get("reason") else ""
     return (f"{flow} is paused (since {info.get('since', '?')}, by {info.get('by', '?')}{why}); "
             f"nothing of it runs until ./run.sh resume {flow}")
-
-
-def paused_command(argv: list[str]) -> str | None:
-    """What to say when the task a luigi command line asks for belongs to a paused flow (None:
-    it runs). ``python -m pipelines`` then logs it and exits 0."""
-    from pipelines.base import root_task
-    task = root_task(argv)
-    pause = pause_of(task) if task is not None else None
-    return None if pause is None else f"{task.task_family}: {describe(*pause)}"

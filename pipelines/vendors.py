@@ -171,16 +171,12 @@ class UploadVendorItem(luigi.Task):
         folder = export_dir(self.date, v.name)
         per_file = {f: s["rows"] for f, s in json.loads((folder / "_checked.json").read_text())["files"].items()}
         if v.packaging == "zip":
-            local = folder / self.item
-            with atomic_path(local, group=file_group()) as tmp:
-                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                    for f in v.files:  # no folders inside the zip
-                        zf.write(folder / f.file, arcname=f.file)
+            local = zip_files(v, folder, folder / self.item)
             rows, source = sum(per_file.values()), json.dumps(per_file)
         else:
             local, rows, source = folder / self.item, per_file[self.item], str(folder / self.item)
         client = SftpClient.from_config(v.server)
-        name = f"{v.remote_dir.rstrip('/')}/{self.item}" if v.remote_dir else self.item
+        name = remote_name(v, self.item)
         started = clock.now()
         size = client.upload_atomic(local, name, progress=Progress(self, f"upload {self.item}"))
         _, sha = file_digest(local)
@@ -217,14 +213,10 @@ class ResendVendorPush(luigi.Task):
             if target.exists():
                 continue
             if v.packaging == "zip":
-                local = data_dir() / "resend" / v.name / item
-                with atomic_path(local, group=file_group()) as tmp:
-                    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                        for f in v.files:
-                            zf.write(pushed_copy(v, f.file), arcname=f.file)
+                local = zip_files(v, pushed_copy(v, v.files[0].file).parent, data_dir() / "resend" / v.name / item)
             else:
                 local = pushed_copy(v, item)
-            name = f"{v.remote_dir.rstrip('/')}/{item}" if v.remote_dir else item
+            name = remote_name(v, item)
             started = clock.now()
             size = client.upload_atomic(local, name, progress=Progress(self, f"resend {item}"))
             _, sha = file_digest(local)
@@ -233,6 +225,20 @@ class ResendVendorPush(luigi.Task):
                              destination=f"sftp://{v.server}{client.path(name)}",
                              note=f"resend of the files last pushed ({last['run_date'] if last else 'date unknown'})")
             logger.info("resent %s to %s (%d bytes)", item, v.name, size)
+
+
+def zip_files(v: Vendor, folder: Path, dest: Path) -> Path:
+    """The vendor's files in ``folder`` zipped into ``dest`` (atomically; no folders inside)."""
+    with atomic_path(dest, group=file_group()) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for f in v.files:
+                zf.write(folder / f.file, arcname=f.file)
+    return dest
+
+
+def remote_name(v: Vendor, item: str) -> str:
+    """Where an item goes on the vendor's server."""
+    return f"{v.remote_dir.rstrip('/')}/{item}" if v.remote_dir else item
 
 
 def pushed_copy(v: Vendor, file: str) -> Path:

@@ -163,24 +163,35 @@ def cron_fields(cron: str) -> tuple[list[int] | None, ...]:
     return minute, hour, dom, month, dow
 
 
-def fire_times(cron: str, day: dt.date, zone: str) -> list[dt.datetime]:
-    """When a cron line starts its task on ``day`` in ``zone`` (aware datetimes): cron's rule
-    that a day matches when its day of month *or* weekday does if both are given; a time the
-    spring clock change skips runs when the clocks have jumped, a repeated one once."""
-    minute, hour, dom, month, dow = cron_fields(cron)
+def runs_on(cron: str, day: dt.date) -> bool:
+    """Whether a cron line runs on ``day``: cron's rule that a day matches when its day of
+    month *or* its weekday does, if both are given."""
+    _, _, dom, month, dow = cron_fields(cron)
     if month is not None and day.month not in month:
-        return []
+        return False
     by_dom, by_dow = dom is None or day.day in dom, dow is None or day.isoweekday() % 7 in dow
-    if not ((by_dom or by_dow) if dom is not None and dow is not None else by_dom and by_dow):
+    return (by_dom or by_dow) if dom is not None and dow is not None else by_dom and by_dow
+
+
+def clock_times(cron: str) -> list[dt.time]:
+    """The times of day a cron line runs at (on a day it runs)."""
+    minute, hour = cron_fields(cron)[:2]
+    return [dt.time(h, m) for h in (hour if hour is not None else range(24))
+            for m in (minute if minute is not None else range(60))]
+
+
+def fire_times(cron: str, day: dt.date, zone: str) -> list[dt.datetime]:
+    """When a cron line starts its task on ``day`` in ``zone`` (aware datetimes); a time the
+    spring clock change skips runs when the clocks have jumped, a repeated one once."""
+    if not runs_on(cron, day):
         return []
     tz = zoneinfo.ZoneInfo(zone)
     out: list[dt.datetime] = []
-    for h in hour if hour is not None else range(24):
-        for m in minute if minute is not None else range(60):
-            local = dt.datetime.combine(day, dt.time(h, m), tz)
-            real = local.astimezone(dt.timezone.utc).astimezone(tz)
-            if real.replace(tzinfo=None) != local.replace(tzinfo=None):  # skipped: run at the jump
-                real = dt.datetime.combine(day, dt.time(h, 0), tz).astimezone(dt.timezone.utc).astimezone(tz)
-            if not out or real > out[-1]:
-                out.append(real)
+    for t in clock_times(cron):
+        local = dt.datetime.combine(day, t, tz)
+        real = local.astimezone(dt.timezone.utc).astimezone(tz)
+        if real.replace(tzinfo=None) != local.replace(tzinfo=None):  # skipped: run at the jump
+            real = dt.datetime.combine(day, dt.time(t.hour, 0), tz).astimezone(dt.timezone.utc).astimezone(tz)
+        if not out or real > out[-1]:
+            out.append(real)
     return out

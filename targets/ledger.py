@@ -224,13 +224,15 @@ class LedgerVerbs:
                 (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {os.getpid()}", run_date, command[:500], started))
             return cur.fetchone()[0]
 
-    def run_finished(self, load_id: int, code: int) -> None:
+    def run_finished(self, load_id: int, code: int, skipped: str | None = None) -> None:
         """The run ended with exit status ``code`` (0, or 20 while waiting for a partner: it ran;
-        anything else: failed; its failed tasks have their own rows). A run killed before this
-        stays 'started'."""
+        anything else: failed; its failed tasks have their own rows), or did nothing on purpose
+        (``skipped``: why, e.g. its flow is paused). A run killed before this stays 'started'."""
+        status = "skipped" if skipped else "succeeded" if code in (0, 20) else "failed"
+        note = f"exit {code}" + (f", {skipped}" if skipped else "")
         with self.transaction() as cur:
             cur.execute(sql.SQL("UPDATE {} SET status = %s, finished_at = %s, note = %s WHERE load_id = %s").format(
-                LEDGER), ("succeeded" if code in (0, 20) else "failed", clock.now(), f"exit {code}", load_id))
+                LEDGER), (status, clock.now(), note, load_id))
 
     def run_failures(self, uuid: str) -> list[dict]:
         """The failed rows one run wrote (what its failure mail lists)."""

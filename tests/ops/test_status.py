@@ -43,12 +43,22 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     assert by_task["BigQueryOperations"]["missed"] == ["2026-11-24T03:00:00-06:00"]
     assert by_task["SftpOperationsLocal"]["missed"] == ["2026-11-24T07:05:00-06:00"]
     assert "SendToDps" not in by_task and "EisCohortTracking" not in by_task  # not configured here
+    _at(7, 5, 1)  # a paused slot's run is recorded as skipped: it happened, it is not missed
+    local = client.run_started("SftpOperationsLocal", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsLocal")
+    client.run_finished(local, 0, "paused: powerschool")
+    _at(8, 0, 30)
+    data = status.collect(client, DAY, sections=CONFIGURED)
+    by_task = {r["task"]: r for r in data["runs"]}
+    assert by_task["SftpOperationsLocal"]["missed"] == []
+    assert (by_task["SftpOperationsLocal"]["last_status"], by_task["SftpOperationsLocal"]["last_note"]) == (
+        "skipped", "exit 0, paused: powerschool")
     (clever,) = [j for j in data["jobs"] if j["job"] == "push_clever"]
     assert clever["last_success_age"] == "2 h 56 min"
     assert all(j["job"] not in ("run", "operator") for j in data["jobs"])
 
     page = status.text(data)
     assert "MISSED 1: 03:00 (cron or the machine was down" in page
+    assert "last started 07:05, skipped (exit 0, paused: powerschool)" in page
     assert "SftpOperations               due   1, started   1; last started 05:00, succeeded (exit 0)" in page
     assert "last success 2 h 56 min ago" in page
 
@@ -67,6 +77,8 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
 
 
 def test_every_run_of_run_sh_luigi_leaves_a_run_row_also_a_failed_one(stack_config, pg_settings, stack_var):
+    from pipelines.failures import run_ledger_section
+    assert run_ledger_section() == "postgres"  # also for the Feeds modules: the ledger status reads
     PostgresClient(pg_settings).migrate()
     env = dict(os.environ, ETL_CLOCK="2026-11-24T12:00:00-06:00")
     child = subprocess.run([sys.executable, "-m", "pipelines", "--module", "pipelines.vendors", "VendorPush",

@@ -105,6 +105,8 @@ def test_a_paused_flow_is_left_out_and_its_runs_exit_0(acme, pg_settings, stack_
     assert run.returncode == 0
     assert "VendorPush: acme is paused" in run.stderr and "vendor migrating servers" in run.stderr
     assert ledger_rows(pg_settings, "item", job="push_acme") == []  # nothing ran
+    # the run itself is recorded as skipped, so ./run.sh status does not call a paused slot missed
+    assert ledger_rows(pg_settings, "status, note", job="run") == [("skipped", "exit 0, paused: acme")]
 
     assert verbs.main(["pause", "clever"]) == 0
     families = [t.task_family for t in SftpOperations(date=DAY).requires()]

@@ -12,7 +12,14 @@ class _Dated(luigi.Task):
 
 
 def test_run_date_defaults_to_today_in_the_district_time_zone():
-    assert _Dated().date == dt.datetime.now(zoneinfo.ZoneInfo("America/Chicago")).date() == today()
+    from targets import clock
+    # the one clock, not the machine's: this test failed every day after 06:00 UTC of the real
+    # 25 November because it compared the set clock with datetime.now()
+    assert _Dated().date == clock.now().astimezone(zoneinfo.ZoneInfo("America/Chicago")).date() == today()
+    clock.set_now(dt.datetime(2026, 12, 1, 5, 30, tzinfo=dt.timezone.utc))  # 23:30 on 30 November in Chicago
+    assert _Dated().date == dt.date(2026, 11, 30) == today()
+    clock.set_now(dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.timezone.utc))  # midnight there: the new month
+    assert _Dated().date == dt.date(2026, 12, 1)
     assert _Dated(date=dt.date(2026, 1, 5)).date == dt.date(2026, 1, 5)
     assert _Dated.from_str_params({"date": "2025-09-01"}).date == dt.date(2025, 9, 1)
 

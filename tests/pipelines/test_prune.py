@@ -61,3 +61,7 @@ def test_old_files_go_young_ones_and_other_kinds_stay(stack_config, pg_settings,
     clock.set_now(clock.now() + dt.timedelta(days=30))  # a month later the young export has aged too
     assert luigi.build([Prune(date=DAY + dt.timedelta(days=30))], local_scheduler=True)
     assert not young[0].exists() and young[1].exists() and young[2].exists()
+    nothing = DAY + dt.timedelta(days=31)  # the next day: nothing has aged, the day is still recorded
+    clock.set_now(clock.now() + dt.timedelta(days=1))
+    assert luigi.build([Prune(date=nothing)], local_scheduler=True)
+    assert ledger_rows(pg_settings, "item, rows, note", job="prune")[-1] == ("all", 0, "0 files, 0 bytes removed")
