@@ -108,9 +108,14 @@ def check(v: Vendor, day: dt.date) -> dict:
     problems: list[Problem] = validate(files, v.file_specs())
     ledger = PostgresClient.from_config()
     shrink, summary = [], {}
+    specs = v.file_specs()
     for f in v.files:
-        rows = len(read_table(files[f.file]).rows) if files[f.file].exists() else 0
+        table = read_table(files[f.file]) if files[f.file].exists() else None
+        rows = len(table.rows) if table else 0
         summary[f.file] = {"rows": rows}
+        key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
+        if key and table:
+            summary[f.file].update(id_changes(key, table.rows, pushed_copy(v, f.file)))
         if rows == 0:
             shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
             continue
@@ -124,6 +129,24 @@ def check(v: Vendor, day: dt.date) -> dict:
                 shrink.append(f"{f.file}: {rows} rows, {previous} at the last push ({last['run_date']}): lost "
                               f"{lost:.0%}, more than the {v.shrink_limit:.0%} allowed")
     return {"problems": problems, "shrink": shrink, "files": summary}
+
+
+def id_changes(key: str, rows: list[dict], last: Path) -> dict:
+    """The ids (``key`` column) added and removed since the file last pushed (``last``)."""
+    now = {r.get(key, "") for r in rows}
+    before = {r.get(key, "") for r in read_table(last).rows} if last.exists() else set()
+    return {"id_column": key, "added": len(now - before), "removed": len(before - now),
+            "removed_examples": sorted(before - now)[:10], "last_pushed": last.exists()}
+
+
+def change_note(files: dict) -> str | None:
+    """The ledger note of a push: ids added and removed per file (counts only)."""
+    parts = [f"{name} {info['id_column']} +{info['added']} -{info['removed']}" for name, info in files.items()
+             if "added" in info]
+    if not parts:
+        return None
+    first = not any(info.get("last_pushed") for info in files.values())
+    return "ids: " + ", ".join(parts) + (" (first push)" if first else " since the last push")
 
 
 def _set_aside(v: Vendor, day: dt.date) -> Path:
@@ -169,7 +192,8 @@ class UploadVendorItem(luigi.Task):
     def run(self):
         v = vendor(self.vendor)
         folder = export_dir(self.date, v.name)
-        per_file = {f: s["rows"] for f, s in json.loads((folder / "_checked.json").read_text())["files"].items()}
+        checked = json.loads((folder / "_checked.json").read_text())["files"]
+        per_file = {f: s["rows"] for f, s in checked.items()}
         if v.packaging == "zip":
             local = zip_files(v, folder, folder / self.item)
             rows, source = sum(per_file.values()), json.dumps(per_file)
@@ -182,7 +206,9 @@ class UploadVendorItem(luigi.Task):
         _, sha = file_digest(local)
         for f in v.files if v.packaging == "zip" else [v.file(self.item)]:
             _keep_pushed_copy(v, folder / f.file)
-        note = f"resend: the data of {today()} sent for {self.date}" if self.date != today() else None
+        changes = change_note(checked if v.packaging == "zip" else {self.item: checked[self.item]})
+        resent = f"resend: the data of {today()} sent for {self.date}" if self.date != today() else None
+        note = "; ".join(n for n in (resent, changes) if n) or None
         self.output().mark_done(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
                                 destination=f"sftp://{v.server}{client.path(name)}", started_at=started, note=note)
 
@@ -278,16 +304,6 @@ class DryRunVendorPush(luigi.Task):
 
 def dry_run_report(v: Vendor, day: dt.date) -> dict:
     result = check(v, day)
-    specs = v.file_specs()
-    for f in v.files:
-        key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
-        info = result["files"][f.file]
-        path, last = export_dir(day, v.name) / f.file, pushed_copy(v, f.file)
-        if key and path.exists():
-            now = {r.get(key, "") for r in read_table(path).rows}
-            before = {r.get(key, "") for r in read_table(last).rows} if last.exists() else set()
-            info.update(id_column=key, added=len(now - before), removed=len(before - now),
-                        removed_examples=sorted(before - now)[:10], last_pushed=last.exists())
     result["problems"] = [str(p) for p in result["problems"]]
     result["would_send"] = not result["problems"] and not result["shrink"]
     return result

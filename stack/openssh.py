@@ -12,6 +12,17 @@ from stack.state import free_port, wait_port
 from targets.sftp import SftpSettings
 
 
+SSHD = "/usr/sbin/sshd"
+
+
+def sshd_ready() -> None:
+    """Root's sshd, ``sshd -t`` included, refuses to start without its privilege-separation
+    folder /run/sshd, which Debian's package leaves to systemd (a fresh machine or container has
+    none); another user's sshd does not want it."""
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+
+
 def asyncssh_settings(stack_var: Path, stack_state, **kw) -> SftpSettings:
     """The stack's 'feeds' account, in a folder of its own for this test."""
     folder = f"/inbound/{uuid.uuid4().hex[:10]}"
@@ -49,8 +60,7 @@ class OpenSshServer:
         b = self.base
         b.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(exist_ok=True)
-        if os.geteuid() == 0:  # root's sshd wants its privilege-separation folder; another user's does not
-            Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        sshd_ready()
         for key in ("host_key", "client_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(b / key)], check=True)
         shutil.copy(b / "client_key.pub", b / "authorized_keys")
@@ -64,7 +74,7 @@ class OpenSshServer:
             f"AllowUsers {user}\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n" + self.extra_config)
         self.user = user
         self.log = open(b / "sshd.log", "ab")
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(b / "sshd_config")],
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(b / "sshd_config")],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port, 15, "sshd", b / "sshd.log")
         return self

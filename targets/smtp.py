@@ -87,9 +87,10 @@ class Mailer:
             raise TransientError(f"SMTP {s.host}:{s.port}: {e}") from e
 
     def send(self, subject: str, body: str, to: list[str] | tuple[str, ...] | None = None,
-             html: str | None = None) -> None:
+             html: str | None = None, images: dict[str, bytes] | None = None) -> None:
         """Send a plain-text message, with an HTML alternative when ``html`` is given (to the
-        operators when ``to`` is empty)."""
+        operators when ``to`` is empty); ``images`` (content id -> PNG) go with the HTML as
+        related parts, which it shows with ``<img src="cid:ID">``."""
         s = self.settings
         recipients = list(to or s.operators)
         if not recipients:
@@ -99,6 +100,9 @@ class Mailer:
         msg.set_content(body)
         if html is not None:
             msg.add_alternative(html, subtype="html")
+            page = msg.get_payload()[-1]
+            for cid, png in (images or {}).items():
+                page.add_related(png, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png")
         with self.session() as server:
             server.send_message(msg)
         logger.info("mailed '%s' to %d recipients", subject, len(recipients))

@@ -159,3 +159,23 @@ def loaded_district(google_stack, stack_config, tmp_path):
     generate_merge_inputs(tmp_path / "data", seed=7)
     assert luigi.build([BigQueryOperations(date=day)], local_scheduler=True)
     return ds
+
+
+@pytest.fixture
+def vendors(loaded_district, stack_var, tmp_path):
+    """vendors.toml with remote folders of this test's own on the stack's SFTP accounts."""
+    import luigi.configuration
+
+    from pipelines.base import ROOT
+    tag = uuid.uuid4().hex[:8]
+    text = (ROOT / "vendors.toml").read_text()
+    remotes = {}
+    for name, base in (("clever", "/home/clever"), ("savvas", "/SIS"), ("ellevation", "/data"),
+                       ("otus", "/home/incoming"), ("powerschool", "/PS_imports")):
+        remotes[name] = stack_var / "sftp" / "root" / name / base.strip("/") / tag
+        remotes[name].mkdir(parents=True)
+        text = text.replace(f'[{name}]\n', f'[{name}]\nremote_dir = "{base}/{tag}"\n', 1)
+    path = tmp_path / "vendors.toml"
+    path.write_text(text)
+    luigi.configuration.get_config().set("vendors", "vendors_file", str(path))
+    return remotes

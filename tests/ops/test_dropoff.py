@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 
 from ops.dropoff import main, sshd_config
-from stack.openssh import OpenSshServer
+from stack.openssh import SSHD, OpenSshServer, sshd_ready
 from targets.errors import ConfigError
 from targets.sftp import SftpClient
-
-SSHD = "/usr/sbin/sshd"
 
 
 def _effective(cfg: Path, user: str) -> dict[str, str]:
@@ -29,6 +27,7 @@ def test_the_block_is_valid_openssh_and_applies_to_the_clients_only(tmp_path):
     cfg = tmp_path / "sshd_config"
     cfg.write_text(f"Port 2222\nHostKey {tmp_path / 'hk'}\nPasswordAuthentication no\nUsePAM no\n"
                    "Subsystem sftp internal-sftp\n" + sshd_config("/srv/feeds/dropoff", ["acme", "globex"], ["globex"]))
+    sshd_ready()  # on a fresh machine, this may be the first sshd the suite starts
     subprocess.run([SSHD, "-t", "-f", str(cfg)], check=True)
     acme, globex, other = (_effective(cfg, u) for u in ("acme", "globex", "root"))
     assert acme["chrootdirectory"] == globex["chrootdirectory"] == "/srv/feeds/dropoff/%u"

@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 
+from formats.png import read_png
 from ops import status
+from pipelines import digest
 from pipelines.base import ROOT
 from targets import clock
 from targets.ledger import LedgerEntry
@@ -36,7 +38,7 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     misc = client.run_started("SftpOperationsMisc", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsMisc")
     client.run_finished(misc, 30)
     _at(8, 0, 30)  # BigQueryOperations (03:00), BigQueryOperationsMisc (06:55) and SftpOperationsLocal (07:05) never ran
-    data = status.collect(client, DAY, sections=CONFIGURED)
+    data = digest.collect(client, DAY, sections=CONFIGURED)
     by_task = {r["task"]: r for r in data["runs"]}
     assert by_task["SftpOperations"]["missed"] == [] and by_task["SftpOperations"]["last_note"] == "exit 0"
     assert by_task["SftpOperationsMisc"]["last_status"] == "failed"  # it ran (not missed) and failed
@@ -47,7 +49,7 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     local = client.run_started("SftpOperationsLocal", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsLocal")
     client.run_finished(local, 0, "paused: powerschool")
     _at(8, 0, 30)
-    data = status.collect(client, DAY, sections=CONFIGURED)
+    data = digest.collect(client, DAY, sections=CONFIGURED)
     by_task = {r["task"]: r for r in data["runs"]}
     assert by_task["SftpOperationsLocal"]["missed"] == []
     assert (by_task["SftpOperationsLocal"]["last_status"], by_task["SftpOperationsLocal"]["last_note"]) == (
@@ -56,7 +58,7 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     assert clever["last_success_age"] == "2 h 56 min"
     assert all(j["job"] not in ("run", "operator") for j in data["jobs"])
 
-    page = status.text(data)
+    page = digest.text(data)
     assert "MISSED 1: 03:00 (cron or the machine was down" in page
     assert "last started 07:05, skipped (exit 0, paused: powerschool)" in page
     assert "SftpOperations               due   1, started   1; last started 05:00, succeeded (exit 0)" in page
@@ -72,8 +74,15 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     assert status.main(["--date", str(DAY), "--html", str(page)]) == 0
     doc = page.read_text()
     assert doc.startswith("<!doctype html>") and "<h2>Missed runs</h2>" in doc and "BigQueryOperations" in doc
-    assert "title='2026-11-24: 40 rows'" in doc and doc.count("class='bar'") == 30
-    assert "title='2026-10-26: 0 rows'" in doc  # the first day of the 30, nothing sent
+    assert "<h2>Rows sent per vendor, 2026-10-26 to 2026-11-24</h2>" in doc
+    assert "40 rows in 1 days; most 40" in doc
+    src = doc.split("<img src='data:image/png;base64,")[1].split("'")[0]
+    import base64
+    width, height, pixels = read_png(base64.b64decode(src))
+    assert (width, height) == (30 * 10 - 2, 61)  # 30 bars of 8 pixels, 2 between, over a one-pixel axis
+    column = [row[-1] for row in pixels[:-1]]  # the last day's bar (2026-11-24) fills the height
+    assert set(column) == {1}
+    assert [row[0] for row in pixels[:-1]] == [0] * 58 + [2, 2]  # the first day (nothing sent): a grey stub
 
 
 def test_every_run_of_run_sh_luigi_leaves_a_run_row_also_a_failed_one(stack_config, pg_settings, stack_var):
