@@ -10,8 +10,8 @@ RUN apt-get update \
 RUN useradd --system --create-home --home-dir /srv/district-etl --user-group etl
 WORKDIR /srv/district-etl/app
 COPY --chown=etl:etl requirements.txt ./
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt \
-    && sha256sum requirements.txt | cut -d' ' -f1 > .venv/.requirements.sha256
+RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt \
+    && sha256sum requirements.txt | cut -d" " -f1 > .venv/.runtime.sha256
 COPY --chown=etl:etl . .
 
 USER etl

@@ -22,6 +22,8 @@
 #   ./run.sh feeds-watch             the feeds watcher as a long-running process (watchdog) instead of cron
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import, eis)
+#   ./run.sh lock [-P NAME]          regenerate the hash-pinned requirements*.txt from requirements*.in (pip-tools)
+#   ./run.sh audit [--strict]        known vulnerabilities of the runtime pins (requirements.txt); CI runs it
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,20 +36,27 @@ PY="$VENV/bin/python"
 die() { echo "run.sh: $*" >&2; exit 2; }
 
 bootstrap() {
-    # Create .venv on first use; reinstall only when requirements.txt changed (fast otherwise).
-    local want have=""
-    want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-    [ -f "$VENV/.requirements.sha256" ] && have="$(cat "$VENV/.requirements.sha256")"
+    # .venv from the hash-pinned locks: requirements.txt (runtime: what a server needs) and, for
+    # "dev" (tests, the embedded stack, benches, the lock tool), requirements-dev.txt on top.
+    # Reinstalled only when a lock changed (fast otherwise). Locks: ./run.sh lock.
+    local kind="${1:-runtime}" files=(requirements.txt) want have=""
+    [ "$kind" = dev ] && files+=(requirements-dev.txt)
+    want="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"
+    [ -f "$VENV/.$kind.sha256" ] && have="$(cat "$VENV/.$kind.sha256")"
     if [ -x "$PY" ] && [ "$want" = "$have" ]; then
         return 0
     fi
     local sys_py="${PYTHON:-python3}"
     "$sys_py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
         || die "Python 3.11 or newer is required (found $("$sys_py" --version 2>&1))"
-    echo "run.sh: preparing .venv (first use or requirements changed)..." >&2
+    echo "run.sh: preparing .venv ($kind; first use or a lock changed)..." >&2
     [ -x "$PY" ] || "$sys_py" -m venv "$VENV"
-    "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt >&2
-    echo "$want" > "$VENV/.requirements.sha256"
+    local args=() f
+    for f in "${files[@]}"; do args+=(-r "$f"); done
+    "$PY" -m pip install --quiet --disable-pip-version-check --require-hashes "${args[@]}" >&2
+    echo "$want" > "$VENV/.$kind.sha256"
+    [ "$kind" = dev ] && sha256sum requirements.txt | cut -d' ' -f1 > "$VENV/.runtime.sha256"
+    return 0
 }
 
 load_config() {
@@ -74,10 +83,10 @@ load_config() {
     export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 }
 
-test_packages() {
-    # What the tests run against besides Python: OpenSSH's sshd and sftp, headless Chromium and
-    # its chromedriver (Debian's packages; nothing is downloaded at run time). Installed when
-    # running as root, else the one command to type is printed.
+system_packages() {
+    # What the tests and the demo run against besides Python: OpenSSH's sshd and sftp, headless
+    # Chromium and its chromedriver (Debian's packages; nothing is downloaded at run time).
+    # Installed when running as root, else the one command to type is printed.
     local need=()
     [ -x /usr/sbin/sshd ] || need+=(openssh-server)
     command -v sftp >/dev/null || need+=(openssh-client)
@@ -85,11 +94,11 @@ test_packages() {
     [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
     [ ${#need[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ]; then
-        echo "run.sh: installing ${need[*]} for the tests..." >&2
+        echo "run.sh: installing ${need[*]} for the tests and the demo..." >&2
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
     else
-        echo "run.sh: the tests need Debian packages that are missing; install them with:" >&2
+        echo "run.sh: the tests and the demo need Debian packages that are missing; install them with:" >&2
         echo "  sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
     fi
 }
@@ -169,18 +178,19 @@ shift
 
 case "$cmd" in
     test)
-        bootstrap
-        test_packages
+        bootstrap dev
+        system_packages
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m pytest "$@"
         ;;
     stack)
-        bootstrap
+        bootstrap dev
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m stack "$@"
         ;;
     demo)
-        bootstrap
+        bootstrap dev
+        system_packages
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         "$PY" -m stack up >/dev/null
         load_config
@@ -266,13 +276,28 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.feeds_watch "$@"
         ;;
-    simulate)
+    lock)
+        # Regenerate the hash-pinned locks from the .in files (pip-tools); existing pins are kept
+        # unless --upgrade / -P NAME asks for newer ones. Needs the package index.
+        bootstrap dev
+        for name in requirements requirements-dev requirements-bqemu; do
+            CUSTOM_COMPILE_COMMAND="./run.sh lock" "$VENV/bin/pip-compile" --quiet --generate-hashes \
+                --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+                -o "$name.txt" "$@" "$name.in"
+        done
+        ;;
+    audit)
         bootstrap
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m ops.audit "$@"
+        ;;
+    simulate)
+        bootstrap dev
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
         exec "$PY" -m stack.simulate "$@"
         ;;
     bench)
-        bootstrap
+        bootstrap dev
         name="${1:-}"; shift || true
         name="${name//-/_}"
         [ -f "$ROOT/bench/$name.py" ] || die "unknown benchmark '$name' (have: $(cd bench && ls [a-z]*.py | sed 's/\.py$//; s/_/-/g' | tr '\n' ' '))"
@@ -280,6 +305,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, check, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, check, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench, lock, audit)"
         ;;
 esac

@@ -262,7 +262,7 @@ def bq_venv() -> Path:
     print("stack: preparing the BigQuery emulator's venv (first use)...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = str(venv / "bin" / "python")
-    subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(req)],
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r", str(req)],
                    check=True, stdout=subprocess.DEVNULL)
     # Offline, DuckDB cannot download its spatial extension: install the wheel's bundled file.
     subprocess.run([py, "-c", (
