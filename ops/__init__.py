@@ -2,8 +2,16 @@
 schedule and print what an operator needs. They reuse the flows' own parts (targets, formats,
 registry) and never duplicate a flow's logic."""
 
+import logging
 import sys
 from typing import Callable
+
+
+def quiet_console(name: str) -> None:
+    """An operator command's console: its own lines and errors, not the libraries' warnings on
+    the way (a retry's "unreachable, attempt 1 of 3"); the command says what failed itself."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.ERROR, format=f"run.sh {name}: %(message)s")
 
 
 def one_line_errors(name: str, main: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
@@ -11,6 +19,7 @@ def one_line_errors(name: str, main: Callable[[list[str]], int]) -> Callable[[li
     what to do), exit 2, never a traceback."""
     def run(argv: list[str]) -> int:
         from targets.errors import ConfigError, EtlError
+        quiet_console(name)
         try:
             return main(argv)
         except ConfigError as e:

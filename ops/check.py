@@ -16,6 +16,7 @@ Nothing is sent, written or changed, except a probe file created and removed in 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import ssl
@@ -32,6 +33,7 @@ from targets.config import Section
 
 WEAK_KEX = {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"}
 WEAK_HOST_KEYS = {"ssh-dss", "ssh-rsa"}
+CHECK_TIMEOUT = 10.0  # seconds a check waits on a server that does not answer (the flows wait longer)
 
 
 class Check:
@@ -135,8 +137,8 @@ def sftp(check: Check, name: str) -> None:
 
 
 def postgres(section: str) -> str:
-    from targets.postgres import PostgresClient
-    client = PostgresClient.from_config(section)
+    from targets.postgres import PostgresClient, PostgresSettings
+    client = PostgresClient(PostgresSettings.from_config(section), retries=1)
     with client.transaction() as cur:
         cur.execute("SELECT current_user, version()")
         user, version = cur.fetchone()
@@ -146,9 +148,16 @@ def postgres(section: str) -> str:
 
 
 def bigquery() -> str:
-    from targets.bigquery import BigQueryClient
-    client = BigQueryClient.from_config()
-    assert client.query("SELECT 1 AS one") == [{"one": 1}]
+    from targets.bigquery import BigQueryClient, BigQuerySettings
+    from google.api_core.exceptions import RetryError
+    client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT))
+    try:
+        rows = client.query("SELECT 1 AS one")
+    except RetryError as e:
+        where = client.settings.api_endpoint or "the BigQuery API"
+        raise ConnectionError(f"{where} did not answer within {CHECK_TIMEOUT:.0f} s ({e.cause})") from e
+    if rows != [{"one": 1}]:
+        raise ValueError(f"SELECT 1 returned {rows!r}")
     return f"project {client.settings.project}: a query ran"
 
 
@@ -187,7 +196,8 @@ def run_checks() -> Check:
         check.run("PostgreSQL Feeds database", lambda: postgres("feeds_db"),
                   "./run.sh feeds-db init; check [feeds_db] and its secret")
     if cfg.has_section("bigquery"):
-        check.run("BigQuery", bigquery, "check [bigquery] project and credentials (GOOGLE_APPLICATION_CREDENTIALS)")
+        check.run("BigQuery", bigquery, "is it reachable? check [bigquery] project and credentials "
+                  "(GOOGLE_APPLICATION_CREDENTIALS)")
     if cfg.has_section("smtp"):
         check.run("SMTP", smtp, "check [smtp] host, port, cafile and its secret")
     return check
@@ -201,4 +211,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from ops import one_line_errors
+    sys.exit(one_line_errors("check", main)(sys.argv[1:]))

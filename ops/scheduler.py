@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.logdir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=args.logdir / "luigid.log", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S %Z")
     logging.getLogger("tornado.access").setLevel(logging.WARNING)  # not a line per worker poll
     if scheduler_url() and not os.environ.get("ETL_SCHEDULER_URL"):
         print(f"luigid is already running at {scheduler_url()} (pid in {var_dir() / 'luigid.pid'})", file=sys.stderr)

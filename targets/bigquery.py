@@ -5,7 +5,8 @@ views deployed only when their SQL changed (``ViewTarget``). The raw-file archiv
 
 ``[bigquery] project, location, api_endpoint`` (emulator), ``credentials`` = ``anonymous``
 (emulator), a service-account key file, or empty for application-default credentials
-(``GOOGLE_APPLICATION_CREDENTIALS``).
+(``GOOGLE_APPLICATION_CREDENTIALS``); ``timeout``: seconds a call keeps retrying a server that
+does not answer (default 600, Google's own; the doctor uses a few).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import google.api_core.exceptions as gexc
 import luigi
 from google.api_core.client_options import ClientOptions
 from google.cloud import bigquery
+from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
@@ -47,12 +49,14 @@ class BigQuerySettings:
     location: str = "US"
     api_endpoint: str | None = None
     credentials: str | None = None
+    timeout: float = 600.0
 
     @classmethod
     def from_config(cls, section: str = "bigquery") -> "BigQuerySettings":
         s = Section(section)
         return cls(project=s.str("project", required=True), location=s.str("location", "US"),
-                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None)
+                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None,
+                   timeout=s.float("timeout", 600.0))
 
 
 @dataclass
@@ -85,6 +89,9 @@ class BigQueryClient:
         self.bq = bigquery.Client(project=settings.project, location=settings.location,
                                   credentials=credentials(settings.credentials, "bigquery"),
                                   client_options=options)
+        # every call retries a server that does not answer for at most ``timeout`` seconds
+        self.retry = DEFAULT_RETRY.with_timeout(settings.timeout)
+        self.job_retry = DEFAULT_JOB_RETRY.with_timeout(settings.timeout)
 
     @classmethod
     def from_config(cls, section: str = "bigquery") -> "BigQueryClient":
@@ -107,7 +114,7 @@ class BigQueryClient:
     def ensure_dataset(self, dataset: str) -> None:
         ds = bigquery.Dataset(f"{self.settings.project}.{dataset}")
         ds.location = self.settings.location
-        self.bq.create_dataset(ds, exists_ok=True)
+        self.bq.create_dataset(ds, exists_ok=True, retry=self.retry)
 
     # -- loads
 
@@ -150,7 +157,7 @@ class BigQueryClient:
                 if transient(e):
                     raise TransientError(f"BigQuery load of {path.name} into {table}: {e}") from e
                 raise
-        rows = job.output_rows if job.output_rows is not None else self.bq.get_table(table_id).num_rows
+        rows = job.output_rows if job.output_rows is not None else self.bq.get_table(table_id, retry=self.retry).num_rows
         logger.info("loaded %s rows from %s into %s", rows, path.name, table_id)
         return LoadOutcome(table_id, int(rows or 0), size, sha)
 
@@ -180,18 +187,28 @@ class BigQueryClient:
     def _ensure_table(self, table_id: str, schema) -> None:
         if schema:
             self.bq.create_table(bigquery.Table(table_id, schema=[bigquery.SchemaField(n, t) for n, t in schema]),
-                                 exists_ok=True)
+                                 exists_ok=True, retry=self.retry)
 
     # -- queries and exports
+
+    def _rows(self, sql: str, config: bigquery.QueryJobConfig | None = None, page_size: int | None = None):
+        """A query's result. A call the server does not answer is retried (``self.retry``) and a
+        job that fails for a passing reason (rate limit, backend error) runs again
+        (``self.job_retry``), both for at most ``timeout`` seconds: the library's own query
+        retry would wait 600 s whatever ``timeout`` says, so it is off (``job_retry=None``)."""
+        def attempt():
+            job = self.bq.query(sql, job_config=config, retry=self.retry, job_retry=None)
+            return job.result(page_size=page_size, retry=self.retry, job_retry=None)
+        return self.job_retry(attempt)()
 
     def query(self, sql: str, params: dict | None = None) -> list[dict]:
         """A small query's rows as dicts (not for big results: see export)."""
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
-        return [dict(r.items()) for r in self.bq.query(sql, job_config=config).result()]
+        return [dict(r.items()) for r in self._rows(sql, config)]
 
     def columns(self, sql: str) -> list[str]:
         """The column names a query returns (run with LIMIT 0 by the caller's SQL)."""
-        return [f.name for f in self.bq.query(sql).result().schema]
+        return [f.name for f in self._rows(sql).schema]
 
     def export(self, sql: str, dest: str | os.PathLike, dialect: CsvDialect = CsvDialect(),
                header: list[str] | None = None, page_size: int = 10_000, progress: Progress | None = None,
@@ -202,8 +219,7 @@ class BigQueryClient:
         default the result's own names).
         """
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
-        job = self.bq.query(sql, job_config=config)
-        result = job.result(page_size=page_size)
+        result = self._rows(sql, config, page_size)
         columns = header or [f.name for f in result.schema]
         total = result.total_rows or 0
         quoting = csv.QUOTE_ALL if dialect.quoting == "all" else csv.QUOTE_MINIMAL
@@ -243,7 +259,7 @@ class BigQueryClient:
         """The view exists with exactly this SQL (one metadata call: the SQL's sha256 is kept
         in the view's description)."""
         try:
-            existing = self.bq.get_table(self.table_id(view))
+            existing = self.bq.get_table(self.table_id(view), retry=self.retry)
         except gexc.NotFound:
             return False
         return (existing.description or "") == _view_digest(sql)
@@ -254,7 +270,7 @@ class BigQueryClient:
         digest = _view_digest(sql)
         self.ensure_dataset(view_id.split(".")[1])
         try:
-            existing = self.bq.get_table(view_id)
+            existing = self.bq.get_table(view_id, retry=self.retry)
         except gexc.NotFound:
             existing = None
         if existing is not None and (existing.description or "") == digest:
@@ -263,8 +279,8 @@ class BigQueryClient:
         table.view_query = sql
         table.description = digest
         if existing is not None:
-            self.bq.delete_table(view_id)
-        self.bq.create_table(table)
+            self.bq.delete_table(view_id, retry=self.retry)
+        self.bq.create_table(table, retry=self.retry)
         logger.info("deployed view %s", view_id)
         return True
 

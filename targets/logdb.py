@@ -43,8 +43,15 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(logging.Formatter):
+    """Secrets redacted; times with their zone (the machine's local time, e.g. ``CST``), so a
+    line read by an operator in another zone is not an hour off."""
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = self.converter(record.created)
+        return f"{time.strftime('%Y-%m-%d %H:%M:%S', moment)},{int(record.msecs):03d} {time.strftime('%Z', moment)}"
 
 
 class LogEntryHandler(logging.Handler):

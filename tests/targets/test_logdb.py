@@ -5,6 +5,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 from targets.config import register_secret
@@ -75,6 +76,20 @@ def test_redaction_of_secrets_and_dsns():
     assert "hunter22" not in redact("host=db password=hunter22 dbname=x")
     rec = logging.LogRecord("x", logging.INFO, __file__, 1, "pw %s", ("s3cr3t-Value!",), None)
     assert "s3cr3t" not in RedactingFormatter("%(message)s").format(rec)
+
+
+def test_log_times_carry_their_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/Chicago")
+    time.tzset()
+    try:
+        rec = logging.LogRecord("x", logging.WARNING, __file__, 1, "late", (), None)
+        rec.created, rec.msecs = 1795500000.25, 250  # 2026-11-24 06:00 UTC: midnight in Chicago
+        assert RedactingFormatter("%(asctime)s %(message)s").format(rec) == "2026-11-24 00:00:00,250 CST late"
+        rec.created = 1784000000.0  # 2026-07-14 03:33:20 UTC: summer time
+        assert RedactingFormatter("%(asctime)s").format(rec).endswith(" CDT")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_no_secret_in_any_log_of_a_run(stack_config, pg_settings, tmp_path):
