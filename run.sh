@@ -280,10 +280,13 @@ case "$cmd" in
         # Regenerate the hash-pinned locks from the .in files (pip-tools); existing pins are kept
         # unless --upgrade / -P NAME asks for newer ones. Needs the package index.
         bootstrap dev
-        for name in requirements requirements-dev requirements-bqemu; do
+        # requirements.txt is requirements-dev.in's constraint file, which may not name extras;
+        # the emulators' lock keeps them (uvicorn[standard]): pip refuses an extra in hash mode
+        # when its package's pin lacks it.
+        for name in requirements:--strip-extras requirements-dev:--strip-extras requirements-bqemu:--no-strip-extras; do
             CUSTOM_COMPILE_COMMAND="./run.sh lock" "$VENV/bin/pip-compile" --quiet --generate-hashes \
-                --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-                -o "$name.txt" "$@" "$name.in"
+                --allow-unsafe "${name#*:}" --no-emit-index-url --no-emit-find-links \
+                -o "${name%%:*}.txt" "$@" "${name%%:*}.in"
         done
         ;;
     audit)

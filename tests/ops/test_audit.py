@@ -30,7 +30,7 @@ def _lock(name: str) -> dict[str, str]:
     for entry in entries:
         if entry.startswith("#"):
             continue
-        m = re.match(r"([a-z0-9][a-z0-9._-]*)==(\S+) \\", entry)
+        m = re.match(r"([a-z0-9][a-z0-9._-]*)(?:\[[a-z0-9,_-]+\])?==(\S+) \\", entry)
         assert m, f"{name}: not pinned with ==: {entry[:60]!r}"
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"{name}: {m[1]} has no hash"
         out[m[1]] = m[2]
