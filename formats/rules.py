@@ -6,40 +6,67 @@ other personal values never do. The rules themselves are data: each vendor's in
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 MAX_PER_RULE = 20  # problems listed per (file, rule); the rest are counted
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-EMAIL = (_EMAIL, "valid e-mail address")
 _DATE_TOKENS = {"YYYY": r"\d{4}", "MM": r"(0[1-9]|1[0-2])", "DD": r"(0[1-9]|[12]\d|3[01])"}
 _STRPTIME = {"%Y": "YYYY", "%m": "MM", "%d": "DD"}
+_TO_STRPTIME = {"YYYY": "%Y", "MM": "%m", "DD": "%d"}
 
 
-def date_check(layout: str, kind: str = "date") -> tuple[re.Pattern, str]:
+@dataclass(frozen=True)
+class ValueCheck:
+    """How a non-empty value must be written: a regex, the label problems show, and for a date
+    the strptime layout it must also parse with (so 02/30/2026 is refused, 02/29/2028 is not)."""
+
+    pattern: re.Pattern
+    label: str
+    calendar: str | None = None
+
+    def problem(self, value: str) -> str | None:
+        if not self.pattern.match(value):
+            return f"not a {self.label}"
+        if self.calendar:
+            try:
+                dt.datetime.strptime(value, self.calendar)
+            except ValueError:
+                return f"not a real calendar date ({self.label})"
+        return None
+
+
+EMAIL = ValueCheck(re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), "valid e-mail address")
+
+
+def date_check(layout: str, kind: str = "date") -> ValueCheck:
     """A date layout as a vendor writes it (``MM/DD/YYYY``, ``yyyy-mm-dd``, ``yyyy``; or
-    strptime's ``%m/%d/%Y``) → the regex a value must match and the label problems show
-    (``date MM/DD/YYYY``). Zero-padded months and days, as vendors' importers expect."""
+    strptime's ``%m/%d/%Y``) → the check a value must pass, labelled for problems (``date
+    MM/DD/YYYY``). Zero-padded months and days, as vendors' importers expect, and a real day."""
     text = layout
     for code, token in _STRPTIME.items():
         text = text.replace(code, token)
-    parts, i, found = [], 0, False
+    parts, strp, i, found = [], [], 0, False
     while i < len(text):
         token = text[i:i + 4].upper() if text[i:i + 4].upper() == "YYYY" else text[i:i + 2].upper()
         if token in _DATE_TOKENS:
             parts.append(_DATE_TOKENS[token])
+            strp.append(_TO_STRPTIME[token])
             i += len(token)
             found = True
         else:
             parts.append(text[i] if text[i].isalnum() or text[i] in "-/ :," else re.escape(text[i]))
+            strp.append(text[i].replace("%", "%%"))
             i += 1
     if not found:
         raise ValueError(f"{kind} layout {layout!r} has none of YYYY, MM, DD")
-    return re.compile("^" + "".join(parts) + "$"), f"{kind} {text}"
+    return ValueCheck(re.compile("^" + "".join(parts) + "$"), f"{kind} {text}", "".join(strp))
 
 
 @dataclass(frozen=True)
@@ -62,26 +89,103 @@ class FileSpec:
     required: list[str] = field(default_factory=list)
     unique: list[str | tuple[str, ...]] = field(default_factory=list)
     values: dict[str, set[str]] = field(default_factory=dict)
-    formats: dict[str, tuple[re.Pattern, str]] = field(default_factory=dict)
+    formats: dict[str, ValueCheck] = field(default_factory=dict)
     refs: list[tuple[str, str, str]] = field(default_factory=list)  # (column, other file, other column)
     quote_all: bool = False
     encoding: str = "utf-8"
     column_order: str = "exact"  # exact | any
 
 
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[dict[str, str]]
-    raw_lines: list[str] = field(default_factory=list)
+class Unreadable(Exception):
+    """A file the CSV reader cannot go on with (quotes that do not close): its problem."""
+
+    def __init__(self, problem: "Problem"):
+        super().__init__(str(problem))
+        self.problem = problem
 
 
-def read_table(path: Path, encoding: str = "utf-8", keep_raw: bool = False) -> Table:
-    text = path.read_text(encoding=encoding)
-    reader = csv.reader(text.splitlines(keepends=True))
-    header = next(reader, [])
-    rows = [dict(zip(header, r)) for r in reader]
-    return Table(header, rows, text.splitlines()[1:] if keep_raw else [])
+class Reader:
+    """One file's records, streamed: ``header`` then ``rows()`` as (row number, values), the
+    header being row 1 and a record row ``n`` however many lines its quoted values span. What
+    is wrong with the bytes or the CSV itself is collected in ``problems`` (bytes that do not
+    decode, a line that is blank, a record with too few or too many fields), and the reading
+    goes on past it; quotes that never close end it (``Unreadable``). Memory: one record."""
+
+    def __init__(self, name: str, path: Path, encoding: str = "utf-8", keep_raw: bool = False):
+        self.name, self.path, self.encoding, self.keep_raw = name, path, encoding, keep_raw
+        self.problems: list[Problem] = []
+        self.header: list[str] = []
+        self.raw: list[str] = []  # the physical lines of the current record (keep_raw)
+        self._row = 1  # the record being read
+        self._bom = False
+
+    def _lines(self, fh) -> Iterator[str]:
+        codecs.lookup(self.encoding)  # an unknown encoding fails here, before any row
+        first = True
+        for raw in fh:  # lines end in b"\n": the encodings vendors use are ASCII-compatible
+            try:
+                line = raw.decode(self.encoding)
+            except UnicodeDecodeError:
+                self.problems.append(Problem(self.name, f"bytes not valid {self.encoding}", row=self._row))
+                line = raw.decode(self.encoding, errors="replace")
+            if first and line.startswith("\ufeff"):
+                line, self._bom = line[1:], True
+            first = False
+            if self.keep_raw:
+                self.raw.append(line.rstrip("\r\n"))
+            yield line
+
+    def __enter__(self) -> "Reader":
+        self._fh = open(self.path, "rb")
+        self._reader = csv.reader(self._lines(self._fh), strict=True)
+        first = self._next()
+        self.header = first if first is not None else []
+        if self._bom:
+            self.problems.append(Problem(self.name, "file starts with a byte-order mark (BOM); write UTF-8 "
+                                                    "without one", row=1))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+    def _next(self) -> list[str] | None:
+        self.raw = []
+        try:
+            values = next(self._reader)
+        except StopIteration:
+            return None
+        except csv.Error as e:
+            raise Unreadable(Problem(self.name, f"not readable as CSV: {e} (a quote that does not close?); "
+                                                "nothing after it was checked", self._row)) from e
+        self._row += 1
+        return values
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """The data rows as dicts by header name, each of the header's length; a blank line
+        or a record of another length is a problem, not a row."""
+        width = len(self.header)
+        while True:
+            n = self._row
+            values = self._next()
+            if values is None:
+                return
+            if not values:
+                self.problems.append(Problem(self.name, "blank line", n))
+            elif len(values) != width:
+                self.problems.append(Problem(self.name, f"has {len(values)} fields, the header has {width}", n))
+            else:
+                yield n, dict(zip(self.header, values))
+
+
+def iter_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, str]]:
+    """A CSV file's data rows by header name, streamed (rows of the wrong length, and what
+    follows a quote that does not close, are left out: the rule engine reports them)."""
+    try:
+        with Reader(path.name, path, encoding) as reader:
+            for _, row in reader.rows():
+                yield row
+    except Unreadable:
+        return
 
 
 def _split_quoted(line: str) -> list[str]:
@@ -98,76 +202,121 @@ def _split_quoted(line: str) -> list[str]:
     return out
 
 
+def _order(specs: dict[str, FileSpec]) -> list[str]:
+    """Files in an order that reads each referenced file before the files referring to it
+    (a cycle keeps the given order)."""
+    done: list[str] = []
+    pending = list(specs)
+    while pending:
+        ready = [n for n in pending if all(o in done or o not in specs or o == n for _, o, _ in specs[n].refs)]
+        nxt = ready[0] if ready else pending[0]
+        done.append(nxt)
+        pending.remove(nxt)
+    return done
+
+
 def validate(files: dict[str, Path], specs: dict[str, FileSpec],
              max_per_rule: int | None = MAX_PER_RULE) -> list[Problem]:
     """Check every file against its spec and the references between files; at most
-    ``max_per_rule`` problems per file and rule are listed, the rest counted (None: all)."""
+    ``max_per_rule`` problems per file and rule are listed, the rest counted (None: all).
+    Files are streamed; memory holds the values of unique and referenced columns only."""
     problems: list[Problem] = []
-    tables: dict[str, Table] = {}
-    for name, spec in specs.items():
+    referenced = {(o, oc) for spec in specs.values() for _, o, oc in spec.refs}
+    known: dict[tuple[str, str], set[str]] = {key: set() for key in referenced}
+    readable: set[str] = set()
+    deferred: list[str] = []  # files referring to a file read after them (a cycle): a second pass
+    order = _order(specs)
+    for i, name in enumerate(order):
+        spec = specs[name]
         if name not in files or not files[name].exists():
             problems.append(Problem(name, "file is missing"))
             continue
-        try:
-            table = read_table(files[name], encoding=spec.encoding, keep_raw=spec.quote_all)
-        except UnicodeDecodeError as e:
-            line = files[name].read_bytes()[:e.start].count(b"\n") + 1
-            problems.append(Problem(name, f"bytes not valid {spec.encoding}", row=line))
-            continue
-        same = table.header == spec.header if spec.column_order == "exact" else (
-            sorted(table.header) == sorted(spec.header))
-        if not same:
-            missing = [c for c in spec.header if c not in table.header]
-            extra = [c for c in table.header if c not in spec.header]
-            detail = ", ".join(p for p in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
-                                           "same columns in another order" if not (missing or extra) else "") if p)
-            problems.append(Problem(name, f"header is not the vendor's exact header ({detail})", row=1))
-            continue  # its rows cannot be read reliably, nor checked against
-        tables[name] = table
-        if not table.rows:
-            problems.append(Problem(name, "file has no data rows"))
-        problems += _row_rules(name, spec, table)
-    for name, spec in specs.items():
-        if name not in tables:
-            continue
-        for column, other, other_col in spec.refs:
-            if other not in tables:
-                continue
-            known = {r.get(other_col, "") for r in tables[other].rows}
-            for n, row in enumerate(tables[name].rows, start=2):
-                value = row.get(column, "")
-                if value and value not in known:
-                    problems.append(Problem(name, f"{value!s} is not a {other_col} in {other}", n, column))
+        later = {o for _, o, _ in spec.refs if o in specs and o not in order[:i]}
+        ok, found = _check_file(name, files[name], spec, known, readable, check_refs=not later)
+        problems += found
+        if ok:
+            readable.add(name)
+            if later:
+                deferred.append(name)
+    for name in deferred:
+        problems += _check_file(name, files[name], specs[name], known, readable, refs_only=True)[1]
     return _capped(problems, max_per_rule) if max_per_rule is not None else problems
 
 
-def _row_rules(name: str, spec: FileSpec, table: Table) -> list[Problem]:
-    problems = []
+def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, str], set[str]], readable: set[str],
+                check_refs: bool = True, refs_only: bool = False) -> tuple[bool, list[Problem]]:
+    """One file's problems, and whether its header let its rows be read."""
+    reader = Reader(name, path, spec.encoding, keep_raw=spec.quote_all and not refs_only)
+    problems: list[Problem] = []
+    missing: list[Problem] = []  # references to values the other file lacks, listed after the row rules
     seen: dict[tuple, dict] = defaultdict(dict)
-    for n, row in enumerate(table.rows, start=2):
-        for col in spec.required:
-            if not row.get(col, "").strip():
-                problems.append(Problem(name, "required value is empty", n, col))
-        for key in spec.unique:
-            cols = (key,) if isinstance(key, str) else key
-            value = tuple(row.get(c, "") for c in cols)
-            if all(value):
-                first = seen[cols].setdefault(value, n)
-                if first != n:
-                    problems.append(Problem(name, f"{'+'.join(value)} is not unique (first at row {first})", n,
-                                            "+".join(cols)))
-        for col, allowed in spec.values.items():
-            v = row.get(col, "")
-            if v and v not in allowed:
-                problems.append(Problem(name, f"{v!r} is not an allowed value", n, col))
-        for col, (pattern, label) in spec.formats.items():
-            v = row.get(col, "")
-            if v and not pattern.match(v):
-                problems.append(Problem(name, f"not a {label}", n, col))
-    if spec.quote_all:
-        for n, line in enumerate(table.raw_lines, start=2):
-            if line and not all(len(f) >= 2 and f[0] == '"' and f[-1] == '"' for f in _split_quoted(line)):
-                problems.append(Problem(name, "every value must be inside double quotes", n))
+    collect = [(col, known[(name, col)]) for (f, col) in known if f == name] if not refs_only else []
+    refs = [(c, o, oc) for c, o, oc in spec.refs if o in readable] if check_refs or refs_only else []
+    rows = 0
+    try:
+        with reader:
+            bad = _header_problem(name, reader.header, spec)
+            if bad:
+                return False, ([] if refs_only else reader.problems + [bad])
+            for n, row in reader.rows():
+                rows += 1
+                for col, values in collect:
+                    values.add(row.get(col, ""))
+                for column, other, other_col in refs:
+                    value = row.get(column, "")
+                    if value and value not in known[(other, other_col)]:
+                        missing.append(Problem(name, f"{value!s} is not a {other_col} in {other}", n, column))
+                if not refs_only:
+                    problems += _row_rules(name, spec, n, row, seen, reader.raw)
+    except Unreadable as e:
+        problems.append(e.problem)
+    problems += missing
+    if refs_only:
+        return True, problems
+    if rows == 0 and not any(p.rule.startswith("not readable") for p in problems):
+        problems.append(Problem(name, "file has no data rows"))
+    return True, reader.problems + problems
+
+
+def _header_problem(name: str, header: list[str], spec: FileSpec) -> Problem | None:
+    same = header == spec.header if spec.column_order == "exact" else sorted(header) == sorted(spec.header)
+    if same:
+        return None
+    missing = [c for c in spec.header if c not in header]
+    extra = [c for c in header if c not in spec.header]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    detail = ", ".join(p for p in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
+                                   f"named twice {twice}" if twice else "",
+                                   "same columns in another order" if not (missing or extra or twice) else "") if p)
+    return Problem(name, f"header is not the vendor's exact header ({detail})", row=1)
+
+
+def _row_rules(name: str, spec: FileSpec, n: int, row: dict[str, str], seen: dict[tuple, dict],
+               raw: list[str]) -> list[Problem]:
+    problems = []
+    for col in spec.required:
+        if not row.get(col, "").strip():
+            problems.append(Problem(name, "required value is empty", n, col))
+    for key in spec.unique:
+        cols = (key,) if isinstance(key, str) else key
+        value = tuple(row.get(c, "") for c in cols)
+        if all(value):
+            first = seen[cols].setdefault(value, n)
+            if first != n:
+                problems.append(Problem(name, f"{'+'.join(value)} is not unique (first at row {first})", n,
+                                        "+".join(cols)))
+    for col, allowed in spec.values.items():
+        v = row.get(col, "")
+        if v and v not in allowed:
+            problems.append(Problem(name, f"{v!r} is not an allowed value", n, col))
+    for col, check in spec.formats.items():
+        v = row.get(col, "")
+        wrong = check.problem(v) if v else None
+        if wrong:
+            problems.append(Problem(name, wrong, n, col))
+    if spec.quote_all and raw and not all(len(f) >= 2 and f[0] == '"' and f[-1] == '"'
+                                           for f in _split_quoted("\n".join(raw))):
+        problems.append(Problem(name, "every value must be inside double quotes", n))
     return problems
 
 

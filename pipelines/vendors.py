@@ -22,7 +22,7 @@ from pathlib import Path
 
 import luigi
 
-from formats.rules import Problem, read_table, validate
+from formats.rules import Problem, iter_rows, validate
 from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, today,
                             vendors_file)
 from pipelines.views import DeployView, export_query
@@ -110,12 +110,16 @@ def check(v: Vendor, day: dt.date) -> dict:
     shrink, summary = [], {}
     specs = v.file_specs()
     for f in v.files:
-        table = read_table(files[f.file]) if files[f.file].exists() else None
-        rows = len(table.rows) if table else 0
-        summary[f.file] = {"rows": rows}
+        path = files[f.file]
         key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
-        if key and table:
-            summary[f.file].update(id_changes(key, table.rows, pushed_copy(v, f.file)))
+        rows, ids = 0, set()
+        for row in iter_rows(path, specs[f.file].encoding) if path.exists() else ():
+            rows += 1
+            if key:
+                ids.add(row.get(key, ""))
+        summary[f.file] = {"rows": rows}
+        if key and path.exists():
+            summary[f.file].update(id_changes(key, ids, pushed_copy(v, f.file)))
         if rows == 0:
             shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
             continue
@@ -131,10 +135,9 @@ def check(v: Vendor, day: dt.date) -> dict:
     return {"problems": problems, "shrink": shrink, "files": summary}
 
 
-def id_changes(key: str, rows: list[dict], last: Path) -> dict:
+def id_changes(key: str, now: set[str], last: Path) -> dict:
     """The ids (``key`` column) added and removed since the file last pushed (``last``)."""
-    now = {r.get(key, "") for r in rows}
-    before = {r.get(key, "") for r in read_table(last).rows} if last.exists() else set()
+    before = {r.get(key, "") for r in iter_rows(last)} if last.exists() else set()
     return {"id_column": key, "added": len(now - before), "removed": len(before - now),
             "removed_examples": sorted(before - now)[:10], "last_pushed": last.exists()}
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from formats.csv_dialect import CsvDialect
-from formats.rules import EMAIL, FileSpec, date_check
+from formats.rules import EMAIL, FileSpec, ValueCheck, date_check
 from registry import Model, load
 from targets.errors import ConfigError
 
@@ -59,14 +59,14 @@ class ColumnRules(Model):
                 raise ValueError(f"pattern is not a regular expression: {e}") from e
         return self
 
-    def check(self) -> tuple[re.Pattern, str] | None:
-        """The (regex, label) the engine checks non-empty values with, if any."""
+    def check(self) -> ValueCheck | None:
+        """How the engine checks non-empty values, if at all."""
         if self.type in ("date", "year"):
             return date_check(self.format or ("yyyy" if self.type == "year" else "YYYY-MM-DD"), self.type)
         if self.format == "email":
             return EMAIL
         if self.pattern is not None:
-            return re.compile(f"^(?:{self.pattern})$"), f"value matching {self.pattern}"
+            return ValueCheck(re.compile(f"^(?:{self.pattern})$"), f"value matching {self.pattern}")
         return None
 
 

@@ -69,9 +69,17 @@ def test_exact_header(tmp_path):
 
 
 def test_header_order(tmp_path):
-    full = {"enrollments.csv": ["Section_id", "School_id", "Student_id"]}
+    """Clever reads its columns by name ("Column order does not matter", spec §1): another order
+    passes and its rows are still checked by name; a column named twice does not."""
+    full = {"enrollments.csv": ["Section_id", "Student_id", "School_id"]}
+    assert [str(p) for p in validate(_write(tmp_path, CLEAN, full=full), _specs("clever"))] == []
+    tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
+    tables["enrollments.csv"].append(["101", "5001", "S9"])
+    assert [str(p) for p in validate(_write(tmp_path, tables, full=full), _specs("clever"))] == [
+        "enrollments.csv, row 4, column Student_id: S9 is not a Student_id in students.csv"]
+    full = {"enrollments.csv": ["Section_id", "Student_id", "School_id", "Student_id"]}
     assert [str(p) for p in validate(_write(tmp_path, CLEAN, full=full), _specs("clever"))] == [
-        "enrollments.csv, row 1: header is not the vendor's exact header (same columns in another order)"]
+        "enrollments.csv, row 1: header is not the vendor's exact header (named twice ['Student_id'])"]
 
 
 def test_required_column(tmp_path):
@@ -206,9 +214,9 @@ def test_policy_any_column_order_encoding_and_patterns(tmp_path):
     pattern; the same engine, the same kind of message."""
     import re as _re
 
-    from formats.rules import FileSpec, date_check
+    from formats.rules import FileSpec, ValueCheck, date_check
     spec = FileSpec(["Id", "Code", "Day"], required=["Id"], column_order="any", encoding="cp1252",
-                    formats={"Code": (_re.compile(r"^(?:[A-Z]{2}\d)$"), "value matching [A-Z]{2}\\d"),
+                    formats={"Code": ValueCheck(_re.compile(r"^(?:[A-Z]{2}\d)$"), "value matching [A-Z]{2}\\d"),
                              "Day": date_check("%d.%m.%Y")})
     path = tmp_path / "a.csv"
     path.write_bytes("Day,Id,Code\n31.12.2026,1,AB1\n2026-12-31,2,ab1\n".encode("cp1252"))
@@ -226,3 +234,57 @@ def test_every_problem_on_request(tmp_path):
     tables["students.csv"] += many
     problems = validate(_write(tmp_path, tables), _specs("clever"), max_per_rule=None)
     assert len([p for p in problems if p.rule == "required value is empty"]) == 50
+
+
+def test_dates_are_real_calendar_days(tmp_path):
+    def dob(value):
+        return lambda t: t[0].__setitem__(5, value)
+    assert _clever(tmp_path, students_csv=dob("02/29/2028")) == []  # a leap year
+    assert _clever(tmp_path, students_csv=dob("02/29/2027")) == [
+        "students.csv, row 2, column DOB: not a real calendar date (date MM/DD/YYYY)"]
+    assert _clever(tmp_path, students_csv=dob("04/31/2020")) == [
+        "students.csv, row 2, column DOB: not a real calendar date (date MM/DD/YYYY)"]
+    assert _clever(tmp_path, students_csv=dob("2020-01-31")) == ["students.csv, row 2, column DOB: not a date MM/DD/YYYY"]
+
+
+def _clever_bytes(tmp_path, name, data):
+    paths = _write(tmp_path, CLEAN)
+    paths[name].write_bytes(data)
+    return [str(p) for p in validate(paths, _specs("clever"))]
+
+
+def test_malformed_csv_is_a_problem_with_its_row_never_a_crash(tmp_path):
+    header = ",".join(_specs("clever")["enrollments.csv"].header).encode()
+    # a row with a field too many, one with too few, a blank line: each named, the rest checked
+    assert _clever_bytes(tmp_path, "enrollments.csv", header + b"\n101,5001,S1,x\n101,5001\n\n101,5001,S2\n"
+                         b"101,5001,S7\n") == [
+        "enrollments.csv, row 2: has 4 fields, the header has 3",
+        "enrollments.csv, row 3: has 2 fields, the header has 3",
+        "enrollments.csv, row 4: blank line",
+        "enrollments.csv, row 6, column Student_id: S7 is not a Student_id in students.csv"]
+    # a quote that never closes: the reader cannot go on; what it read before is still checked
+    assert _clever_bytes(tmp_path, "enrollments.csv", header + b'\n101,5001,S7\n101,"5001,S2\n101,5001,S1\n') == [
+        "enrollments.csv, row 3: not readable as CSV: unexpected end of data (a quote that does not close?); "
+        "nothing after it was checked",
+        "enrollments.csv, row 2, column Student_id: S7 is not a Student_id in students.csv"]
+    # a quote inside an unquoted value is part of it (Clever quotes only values with a comma)
+    assert _clever_bytes(tmp_path, "enrollments.csv", header + b'\n101,50"01,S1\n') == [
+        "enrollments.csv, row 2, column Section_id: 50\"01 is not a Section_id in sections.csv"]
+    # a value over two lines keeps the row numbers by record
+    assert _clever_bytes(tmp_path, "enrollments.csv", header + b'\n101,"5001\nx",S1\n101,5002,S1\n') == [
+        "enrollments.csv, row 2, column Section_id: 5001\nx is not a Section_id in sections.csv",
+        "enrollments.csv, row 3, column Section_id: 5002 is not a Section_id in sections.csv"]
+
+
+def test_bytes_that_do_not_decode_each_named_and_a_bom_said_plainly(tmp_path):
+    header = ",".join(_specs("clever")["enrollments.csv"].header).encode()
+    data = header + b"\n101,5001,S1\n101,5001,S\xe9\n101,5001,S2\n101,\xff5001,S2\n"  # cp1252 and stray bytes
+    problems = _clever_bytes(tmp_path, "enrollments.csv", data)
+    assert problems[:2] == ["enrollments.csv, row 3: bytes not valid utf-8", "enrollments.csv, row 5: bytes not valid utf-8"]
+    assert len(problems) == 4 and "row 3, column Student_id" in problems[2]  # the rows are still checked
+    assert _clever_bytes(tmp_path, "enrollments.csv", b"\xef\xbb\xbf" + header + b"\n101,5001,S1\n") == [
+        "enrollments.csv, row 1: file starts with a byte-order mark (BOM); write UTF-8 without one"]
+    assert _clever_bytes(tmp_path, "enrollments.csv", header + b"\n") == ["enrollments.csv: file has no data rows"]
+    assert _clever_bytes(tmp_path, "enrollments.csv", b"") == [
+        "enrollments.csv, row 1: header is not the vendor's exact header (missing ['School_id', 'Section_id', "
+        "'Student_id'])"]

@@ -69,7 +69,7 @@ def test_a_vendor_with_its_own_rules_is_data(tmp_path):
     v = load(path, VendorsFile).vendor("acme")
     specs = v.file_specs()
     assert specs["students.csv"].values == {"Grade": {"K", "1"}}
-    assert specs["students.csv"].formats["DOB"][1] == "date MM/DD/YYYY"
+    assert specs["students.csv"].formats["DOB"].label == "date MM/DD/YYYY"
     assert specs["students.csv"].refs == [("School_id", "schools.csv", "School_id")]
     assert specs["schools.csv"].required == ["School_id"] and specs["schools.csv"].unique == ["School_id"]
 
