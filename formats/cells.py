@@ -1,7 +1,8 @@
 """How a spreadsheet cell's value is written as CSV text: explicitly, since the readers
 disagree on how to print values (``1.0`` vs ``1``, date text). Integral floats without ``.0``,
 dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, booleans ``true``/``false``, empty cells
-empty; text as it is (so leading zeros stay)."""
+empty; text as it is (so leading zeros stay). ``formula_like``: text a spreadsheet program
+would run as a formula (CSV/formula injection), for the files we write for people."""
 from __future__ import annotations
 
 import datetime as dt
@@ -23,3 +24,12 @@ def format_cell(value) -> str:
     if isinstance(value, dt.timedelta):
         return str(value)
     return str(value)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(value) -> bool:
+    """Text that Excel or LibreOffice would take as a formula when a person opens or edits the
+    cell (OWASP's list: ``= + - @``, tab, carriage return)."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)

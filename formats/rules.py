@@ -94,6 +94,7 @@ class FileSpec:
     quote_all: bool = False
     encoding: str = "utf-8"
     column_order: str = "exact"  # exact | any
+    optional: bool = False  # the vendor takes an upload without it
 
 
 class Unreadable(Exception):
@@ -229,7 +230,8 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec],
     for i, name in enumerate(order):
         spec = specs[name]
         if name not in files or not files[name].exists():
-            problems.append(Problem(name, "file is missing"))
+            if not spec.optional:
+                problems.append(Problem(name, "file is missing"))
             continue
         later = {o for _, o, _ in spec.refs if o in specs and o not in order[:i]}
         ok, found = _check_file(name, files[name], spec, known, readable, check_refs=not later)

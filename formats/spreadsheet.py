@@ -19,7 +19,7 @@ from typing import Iterator
 
 from python_calamine import CalamineWorkbook
 
-from formats.cells import format_cell
+from formats.cells import format_cell, formula_like
 from formats.xlsx_stream import XlsxBook
 from targets.errors import BadInputError
 
@@ -155,7 +155,9 @@ def is_spreadsheet(path: str | os.PathLike) -> bool:
 
 
 def write_workbook(path, title: str, rows: list[dict], columns: list[str]) -> None:
-    """One sheet: bold frozen header, typed cells (dates as dates), readable column widths."""
+    """One sheet: bold frozen header, typed cells (dates as dates), readable column widths.
+    Text that looks like a formula (``=HYPERLINK(...)`` in a name) is stored as text with
+    Excel's quote prefix, never as a formula: openpyxl would write ``=...`` as one."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     wb = Workbook()
@@ -165,7 +167,12 @@ def write_workbook(path, title: str, rows: list[dict], columns: list[str]) -> No
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in rows:
-        ws.append([r.get(c) for c in columns])
+        values = [r.get(c) for c in columns]
+        ws.append(values)
+        for i, value in enumerate(values, start=1):
+            if formula_like(value):
+                cell = ws.cell(ws.max_row, i)
+                cell.data_type, cell.quotePrefix = "s", True
     for i, c in enumerate(columns, start=1):
         width = max([len(str(ws.cell(1, i).value))] + [len(str(r.get(c) or "")) for r in rows[:2000]])
         ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)

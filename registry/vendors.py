@@ -109,6 +109,8 @@ class VendorFile(Model):
                                          description="Column sets no two rows may share, e.g. [[\"Section_id\", "
                                                      "\"Student_id\"]].")
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    optional: bool = Field(False, description="The vendor takes an upload without this file: the validator does "
+                                              "not ask for it (we still send it).")
 
     @model_validator(mode="after")
     def _columns_known(self):
@@ -229,7 +231,7 @@ class Vendor(Model):
         specs = {}
         for f in self.files:
             spec = FileSpec(list(f.header), quote_all=self.rules.quote_all, encoding=self.rules.encoding,
-                            column_order=self.rules.column_order)
+                            column_order=self.rules.column_order, optional=f.optional)
             for col in f.header:
                 rules = f.fields.get(col)
                 if rules is None:

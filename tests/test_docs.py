@@ -16,3 +16,12 @@ def test_exit_status_table_matches_retcode_and_run_sh():
     run_sh = "\n".join(line for line in (ROOT / "run.sh").read_text().splitlines() if not line.lstrip().startswith("#"))
     own = {int(n) for n in re.findall(r"\bexit (\d+)", run_sh)}  # run.sh's own exits (die is 2)
     assert documented == codes | own | {0, 2}, (documented, codes, own)
+
+
+def test_every_test_docs_vendor_rules_names_exists():
+    """docs/vendor-rules.md traces each rule to a test: each test it names is defined."""
+    doc = (ROOT / "docs" / "vendor-rules.md").read_text()
+    named = set(re.findall(r"`(?:tests/[\w/]+\.py::)?(test_\w+)`", doc))
+    defined = {m for path in (ROOT / "tests").rglob("test_*.py")
+               for m in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+    assert len(named) > 20 and named - defined == set()

@@ -127,6 +127,26 @@ def test_empty_file_and_missing_file(tmp_path):
                                                             "staff.csv: file has no data rows"]
 
 
+def test_optional_files_may_be_left_out(tmp_path):
+    """Clever takes an upload without staff.csv (spec §1), SAVVAS one without ENROLLMENT and
+    ASSIGNMENT (spec §2); the files they require stay required, and an optional file that is
+    there is checked like any other."""
+    paths = _write(tmp_path, CLEAN)
+    del paths["staff.csv"]
+    assert [str(p) for p in validate(paths, _specs("clever"))] == []
+    del paths["students.csv"]
+    assert [str(p) for p in validate(paths, _specs("clever"))] == ["students.csv: file is missing"]
+    paths = _write(tmp_path, {k: v for k, v in SCLEAN.items()}, SH, quote_all=True, vendor="savvas")
+    for name in ("ENROLLMENT.txt", "ASSIGNMENT.txt"):
+        paths[name].unlink()
+    assert [str(p) for p in validate(paths, _specs("savvas"))] == []
+    tables = {k: [list(r) for r in v] for k, v in SCLEAN.items()}
+    tables["ASSIGNMENT.txt"][0][1] = "T9"
+    assert [str(p) for p in validate(_write(tmp_path, tables, SH, quote_all=True, vendor="savvas"),
+                                     _specs("savvas"))] == [
+        "ASSIGNMENT.txt, row 2, column staff_code: T9 is not a staff_code in STAFF.txt"]
+
+
 def test_problems_are_capped_per_rule(tmp_path):
     many = [["101", f"S{i}", "x", "", "5", "01/01/2015", ""] for i in range(50)]
     problems = _clever(tmp_path, students_csv=lambda t: t.extend(many))
@@ -288,3 +308,15 @@ def test_bytes_that_do_not_decode_each_named_and_a_bom_said_plainly(tmp_path):
     assert _clever_bytes(tmp_path, "enrollments.csv", b"") == [
         "enrollments.csv, row 1: header is not the vendor's exact header (missing ['School_id', 'Section_id', "
         "'Student_id'])"]
+
+
+def test_crlf_and_lf_line_endings_both_read(tmp_path):
+    """No vendor states its line ending: both are read, row numbers the same."""
+    paths = _write(tmp_path, CLEAN)
+    for path in paths.values():
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert [str(p) for p in validate(paths, _specs("clever"))] == []
+    path = paths["enrollments.csv"]
+    path.write_bytes(path.read_bytes() + b"101,5001,S7\r\n")
+    assert [str(p) for p in validate(paths, _specs("clever"))] == [
+        "enrollments.csv, row 4, column Student_id: S7 is not a Student_id in students.csv"]

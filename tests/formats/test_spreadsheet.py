@@ -7,7 +7,7 @@ import zipfile
 import openpyxl
 import pytest
 
-from formats.spreadsheet import OLE2, check_workbook, to_csv
+from formats.spreadsheet import OLE2, check_workbook, to_csv, workbook_rows, write_workbook
 from targets.errors import BadInputError
 
 
@@ -78,3 +78,18 @@ def test_a_real_excel_97_2003_workbook_converts(tmp_path):
         ["102", "Globex", "0420", "2027-01-15", "2026-11-21 17:05:00", "0.25", "true", ""],
         ["", "", "", "", "", "", "", ""],
         ["104", "Initech", "", "", "", "", "", ""]]
+
+
+def test_workbooks_for_people_store_formula_like_text_as_text(tmp_path):
+    """A name from a source system such as ``=HYPERLINK("http://x","y")`` must not become a
+    live formula in a DPS workbook (openpyxl writes any ``=...`` string as one)."""
+    hostile = ['=HYPERLINK("http://evil.example","click")', "+1+2", "-3+4", "@SUM(A1:A2)", "\t=1", "O'Neil"]
+    rows = [{"person_id": 7, "last_name": v, "when": dt.date(2026, 11, 24), "delta": -3} for v in hostile]
+    path = tmp_path / "w.xlsx"
+    write_workbook(path, "report", rows, ["person_id", "last_name", "when", "delta"])
+    sheet = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet and "<f " not in sheet  # no formula anywhere
+    assert [r[1] for r in workbook_rows(path)] == hostile  # the text itself, unchanged
+    assert [r[3] for r in workbook_rows(path)] == [-3] * 6  # numbers stay numbers
+    ws = openpyxl.load_workbook(path).active
+    assert [ws.cell(r, 2).quotePrefix for r in range(2, 8)] == [True] * 5 + [False]
