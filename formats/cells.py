@@ -6,6 +6,7 @@ would run as a formula (CSV/formula injection), for the files we write for peopl
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 
 def format_cell(value) -> str:
@@ -27,9 +28,16 @@ def format_cell(value) -> str:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
 def formula_like(value) -> bool:
     """Text that Excel or LibreOffice would take as a formula when a person opens or edits the
-    cell (OWASP's list: ``= + - @``, tab, carriage return)."""
-    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+    cell (OWASP's list: ``= + - @``, tab, carriage return); a plain signed number is not one."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(value)
+
+
+def neutralise(value: str) -> str:
+    """A CSV value for a file people open in a spreadsheet program: formula-like text gets a
+    leading apostrophe, so it shows as the text it is instead of running (OWASP's advice)."""
+    return "'" + value if formula_like(value) else value

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import luigi
 
+from formats.cells import neutralise
 from pipelines.base import RunDateParameter, SourceFile, data_dir, local_target, sources_file
 from registry.sources import Merge
 from targets.errors import BadInputError
@@ -153,7 +154,7 @@ class MergeExports(luigi.Task):
             with local_target(report).open("w") as fh:
                 w = csv.DictWriter(fh, fieldnames=["key", "sources", "differing_columns"], lineterminator="\n")
                 w.writeheader()
-                w.writerows(result.conflicts)
+                w.writerows({k: neutralise(str(v)) for k, v in c.items()} for c in result.conflicts)
             logger.warning("%s: %d conflicting duplicates (ids in %s)", spec.name, len(result.conflicts), report)
         size, _ = file_digest(root / spec.output)
         self.output().mark_done(direction="out", source=", ".join(i.file for i in spec.inputs),

@@ -45,6 +45,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
+from formats.cells import neutralise
 from targets.errors import BadInputError, ConfigError
 from targets.ledger import LedgerEntry
 from targets.local import atomic_open
@@ -320,7 +321,8 @@ def write_rejects(dest: Path, parts: list[FeedPart], rejects: list[Reject], row_
                   group: str | None = None) -> None:
     """The rejects file for the sender: sheet, row (the file's line, plus ``row_offset`` for a
     sheet whose header is not its first row), column and reason, then the record as it was
-    sent. Written atomically, mode 0660."""
+    sent, formula-like values with a leading apostrophe (people open it in Excel). Written
+    atomically, mode 0660."""
     wanted: dict[str, dict[int, list[Reject]]] = {}
     for r in rejects:
         wanted.setdefault(r.part, {}).setdefault(r.line, []).append(r)
@@ -336,7 +338,8 @@ def write_rejects(dest: Path, parts: list[FeedPart], rejects: list[Reject], row_
                 start = 1
                 for record in reader:
                     for r in lines.get(start, []):
-                        writer.writerow([part.label, start + row_offset, r.column or "", r.reason, *record])
+                        writer.writerow([neutralise(v) for v in (part.label, str(start + row_offset), r.column or "",
+                                                                 r.reason, *record)])
                     start = reader.line_num + 1
 
 

@@ -93,3 +93,10 @@ def test_workbooks_for_people_store_formula_like_text_as_text(tmp_path):
     assert [r[3] for r in workbook_rows(path)] == [-3] * 6  # numbers stay numbers
     ws = openpyxl.load_workbook(path).active
     assert [ws.cell(r, 2).quotePrefix for r in range(2, 8)] == [True] * 5 + [False]
+
+
+def test_formula_like_text_and_its_csv_form():
+    from formats.cells import formula_like, neutralise
+    assert [formula_like(v) for v in ("=1", "+A1", "-A1", "@x", "\t=1", "\r=1", "-3", "+1.5", "O'Neil", "", 5)] == [
+        True, True, True, True, True, True, False, False, False, False, False]
+    assert neutralise("=HYPERLINK(1)") == "'=HYPERLINK(1)" and neutralise("-3") == "-3" and neutralise("x") == "x"

@@ -78,7 +78,7 @@ def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_
     age(inbox / "events_20261119.xlsx")
     events_workbook(inbox / "events_20261121.xlsx", [(1, "Acme", None, "A")], sheet="Wrong")  # no sheet 'Events'
     events_workbook(inbox / "events_20261122.xlsx", [("x", "Bad", None, ""), ("y", "Worse", None, ""), (5, "Good", None, "")])
-    events_workbook(inbox / "events_20261123.xlsx", [("x", "Bad", None, ""), (6, "Good", None, "")])  # 1 reject allowed
+    events_workbook(inbox / "events_20261123.xlsx", [("+1+2", "@SUM(A1)", None, ""), (6, "Good", None, "")])  # 1 allowed
     age(write(inbox / "clients_ok.csv", "client_id;name\n9;Ida\n"))
     assert not watch_pass()
     assert table(client, "SELECT event_id FROM feeds.events") == [(6,)]
@@ -92,6 +92,9 @@ def test_bad_workbooks_and_too_many_rejects_go_to_the_error_folder_and_the_rest_
                                                      ""],
                                                     ["Events", "4", "Event ID", "not a valid integer", "y", "Worse",
                                                      "", ""]]
+    # people open the rejects file in Excel: formula-like values show as text, never run
+    rejects = next((inbox / "error").rglob("events_20261123.xlsx.rejects.csv"))
+    assert list(csv.reader(rejects.open()))[1][4:6] == ["'+1+2", "'@SUM(A1)"]
     failed = sorted((i.split("|")[0], e) for i, e in ledger_rows(pg_settings, "item, error", job="feeds_events")
                     if e)
     assert [f[0] for f in failed] == ["events_20261118.xlsx", "events_20261119.xlsx", "events_20261120.xlsx",
