@@ -1,16 +1,22 @@
-"""A small TCP proxy on loopback for tests: forward to a port, or cut a connection once it has
-carried a given number of bytes (both directions counted), as a dropped network would."""
+"""A small TCP proxy on loopback for tests: forward to a port, or, as a bad network would, cut a
+connection once it has carried a given number of bytes (both directions counted), stall it
+there (the connection stays open, nothing more goes either way), or trickle (at most
+``rate`` bytes a second each way)."""
 from __future__ import annotations
 
 import socket
 import threading
+import time
 
 
 class TcpProxy:
-    def __init__(self, target_port: int, cut_after_bytes: int | None = None, cuts: int = 1):
+    def __init__(self, target_port: int, cut_after_bytes: int | None = None, cuts: int = 1,
+                 stall_after_bytes: int | None = None, rate: int | None = None):
         self.target_port = target_port
         self.cut_after_bytes = cut_after_bytes
         self.cuts_left = cuts
+        self.stall_after_bytes = stall_after_bytes
+        self.rate = rate
         self.connections = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -35,20 +41,30 @@ class TcpProxy:
             self.connections += 1
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._open += [client, upstream]
-            budget = None
+            budget, stall = None, None
             if self.cut_after_bytes is not None and self.cuts_left > 0:
                 self.cuts_left -= 1
                 budget = [self.cut_after_bytes]
+            if self.stall_after_bytes is not None:
+                stall = [self.stall_after_bytes]
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst, budget), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(src, dst, budget, stall), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, budget: list[int] | None) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, budget: list[int] | None,
+              stall: list[int] | None = None) -> None:
         try:
             while True:
-                data = src.recv(65536)
+                data = src.recv(self.rate or 65536)
                 if not data:
                     break
+                if stall is not None:
+                    if stall[0] <= 0:
+                        continue  # stalled: read and drop, so neither side sees the connection end
+                    data = data[:stall[0]]
+                    stall[0] -= len(data)
                 dst.sendall(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
                 if budget is not None:
                     budget[0] -= len(data)
                     if budget[0] <= 0:

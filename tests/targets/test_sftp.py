@@ -179,6 +179,44 @@ def test_retries_give_up_with_transient_error(sftp_settings, tmp_path):
         proxy.stop()
 
 
+@pytest.mark.timeout(120)
+def test_a_stall_mid_upload_fails_within_the_io_timeout_and_leaves_no_file(sftp_settings, tmp_path):
+    """The network goes quiet mid-transfer with the connection still open (nothing answers, no
+    reset): each try ends at io_timeout, the upload fails as a TransientError, and the final
+    name is never written; a rerun over a good network delivers the file whole."""
+    proxy = TcpProxy(sftp_settings.port, stall_after_bytes=1024 * 1024).start()
+    src = _file(tmp_path / "src.bin", 6 * 1024 * 1024, b"stall")
+    try:
+        client = SftpClient(dataclasses.replace(_via(sftp_settings, proxy), io_timeout=2, connect_timeout=2,
+                                                retries=1, backoff=0.01))
+        started = time.monotonic()
+        with pytest.raises(TransientError) as err:
+            client.upload_atomic(src, "data.bin")
+        took = time.monotonic() - started
+        assert "after 2 attempts" in str(err.value) and took < 30, (took, str(err.value))
+        client.close()
+    finally:
+        proxy.stop()
+    with SftpClient(sftp_settings) as direct:
+        assert "data.bin" not in [f.name for f in direct.list_files()]
+        assert direct.upload_atomic(src, "data.bin") == os.path.getsize(src)
+        direct.download("data.bin", tmp_path / "back.bin")
+    assert _sha(tmp_path / "back.bin") == _sha(src)
+
+
+def test_a_slow_trickle_still_arrives_whole(sftp_settings, tmp_path):
+    proxy = TcpProxy(sftp_settings.port, rate=256 * 1024).start()  # 256 KiB/s each way
+    try:
+        client = SftpClient(_via(sftp_settings, proxy))
+        src = _file(tmp_path / "src.bin", 512 * 1024, b"slow")
+        assert client.upload_atomic(src, "slow.bin") == os.path.getsize(src)
+        client.download("slow.bin", tmp_path / "back.bin")
+        client.close()
+    finally:
+        proxy.stop()
+    assert _sha(tmp_path / "back.bin") == _sha(src)
+
+
 def test_server_limits_are_used(sftp_settings):
     """Both real servers advertise limits@openssh.com; requests grow to (at most) 255 KiB."""
     with SftpClient(sftp_settings) as client:

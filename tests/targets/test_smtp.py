@@ -1,15 +1,18 @@
 """Mail over the stack's aiosmtpd server, which offers STARTTLS with its own certificate: sent
 over TLS when the certificate is trusted ([smtp] cafile), refused with a clear message when it
 is not; to a server without STARTTLS plain by default and refused when [smtp] require_tls is
-set; text with an HTML alternative as one multipart message."""
+set; text with an HTML alternative as one multipart message; a server that stops answering
+fails the send within [smtp] timeout."""
 import email
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from stack import free_port
-from targets.errors import ConfigError
+from targets.errors import ConfigError, TransientError
 from targets.smtp import Mailer, MailSettings
+from tests.netproxy import TcpProxy
 
 
 def _settings(stack_var, stack_state, **kw):
@@ -63,3 +66,18 @@ def test_text_and_html_travel_as_one_multipart_alternative(stack_var, stack_stat
     message = email.message_from_string(_new(stack_var, before)[0])
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.get_payload()] == ["text/plain", "text/html"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("after", [0, 200])  # before the greeting; in the middle of the TLS handshake
+def test_a_server_that_stops_answering_fails_within_the_timeout(stack_var, stack_state, after):
+    proxy = TcpProxy(stack_state.ports["smtp"], stall_after_bytes=after).start()
+    try:
+        settings = _settings(stack_var, stack_state, timeout=2)
+        settings = MailSettings(**{**settings.__dict__, "port": proxy.port})
+        started = time.monotonic()
+        with pytest.raises(TransientError, match=r"SMTP 127\.0\.0\.1:\d+: .*timed out"):
+            Mailer(settings).send("stalled", "x")
+        assert time.monotonic() - started < 15
+    finally:
+        proxy.stop()
