@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,12 +35,19 @@ class ValueCheck:
     def problem(self, value: str) -> str | None:
         if not self.pattern.match(value):
             return f"not a {self.label}"
-        if self.calendar:
-            try:
-                dt.datetime.strptime(value, self.calendar)
-            except ValueError:
-                return f"not a real calendar date ({self.label})"
+        if self.calendar and not _real_date(value, self.calendar):
+            return f"not a real calendar date ({self.label})"
         return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _real_date(value: str, layout: str) -> bool:
+    # cached: a district's dates repeat (birth dates, term dates), and strptime is slow
+    try:
+        dt.datetime.strptime(value, layout)
+    except ValueError:
+        return False
+    return True
 
 
 EMAIL = ValueCheck(re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), "valid e-mail address")
