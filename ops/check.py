@@ -123,8 +123,7 @@ def sftp(check: Check, name: str) -> None:
         return f"WARN {text}; also offers SHA-1 {', '.join(weak)} (ask the vendor to turn them off)" if weak else text
 
     def login() -> str:
-        from dataclasses import replace
-        with SftpClient(replace(settings, retries=0)) as client:
+        with SftpClient(dataclasses.replace(settings, retries=0)) as client:
             client.listdir(settings.remote_dir or ".")
         return f"host key verified, signed in as {settings.user}, {settings.remote_dir} listed"
 

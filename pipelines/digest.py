@@ -93,15 +93,20 @@ def rerun_command(command: str | None, job: str, run_date: dt.date) -> str | Non
 def vendors(client: PostgresClient, day: dt.date, sections: set[str] | None) -> list[dict]:
     """Per configured vendor: the files sent for ``day`` (rows, bytes, ids added and removed
     since the last push), or why nothing was sent."""
+    configured = [v for v in vendors_file().vendors.values()
+                  if sections is None or f"sftp_{v.server}" in sections]
+    with client.transaction() as cur:  # one query for every vendor's items of the day
+        cur.execute("SELECT DISTINCT ON (job_name, item) job_name, item, status, rows, bytes, note, finished_at"
+                    " FROM dba.tdataloads WHERE job_name = ANY(%s) AND run_date = %s"
+                    " AND status IN ('succeeded', 'failed')"
+                    " ORDER BY job_name, item, (status = 'succeeded') DESC, finished_at DESC",
+                    ([v.job for v in configured], day))
+        by_job: dict[str, list[tuple]] = {}
+        for job, *rest in cur.fetchall():
+            by_job.setdefault(job, []).append(tuple(rest))
     out = []
-    for v in vendors_file().vendors.values():
-        if sections is not None and f"sftp_{v.server}" not in sections:
-            continue
-        with client.transaction() as cur:
-            cur.execute("SELECT DISTINCT ON (item) item, status, rows, bytes, note, finished_at FROM dba.tdataloads"
-                        " WHERE job_name = %s AND run_date = %s AND status IN ('succeeded', 'failed')"
-                        " ORDER BY item, (status = 'succeeded') DESC, finished_at DESC", (v.job, day))
-            rows = cur.fetchall()
+    for v in configured:
+        rows = by_job.get(v.job, [])
         sent = [{"item": i, "rows": r, "bytes": b, "note": n, "at": at.isoformat() if at else None}
                 for i, s, r, b, n, at in rows if s == "succeeded"]
         failed = sorted(i for i, s, *_ in rows if s == "failed")

@@ -105,21 +105,22 @@ def check(v: Vendor, day: dt.date) -> dict:
     """Validation problems, shrink-guard reasons, and per-file rows and added/removed counts."""
     folder = export_dir(day, v.name)
     files = {f.file: folder / f.file for f in v.files}
-    problems: list[Problem] = validate(files, v.file_specs())
+    specs = v.file_specs()
+    problems: list[Problem] = validate(files, specs)
     ledger = PostgresClient.from_config()
     shrink, summary = [], {}
-    specs = v.file_specs()
     for f in v.files:
         path = files[f.file]
         key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
+        encoding = specs[f.file].encoding
         rows, ids = 0, set()
-        for row in iter_rows(path, specs[f.file].encoding) if path.exists() else ():
+        for row in iter_rows(path, encoding) if path.exists() else ():
             rows += 1
             if key:
                 ids.add(row.get(key, ""))
         summary[f.file] = {"rows": rows}
         if key and path.exists():
-            summary[f.file].update(id_changes(key, ids, pushed_copy(v, f.file)))
+            summary[f.file].update(id_changes(key, ids, pushed_copy(v, f.file), encoding))
         if rows == 0:
             shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
             continue
@@ -135,9 +136,9 @@ def check(v: Vendor, day: dt.date) -> dict:
     return {"problems": problems, "shrink": shrink, "files": summary}
 
 
-def id_changes(key: str, now: set[str], last: Path) -> dict:
+def id_changes(key: str, now: set[str], last: Path, encoding: str = "utf-8") -> dict:
     """The ids (``key`` column) added and removed since the file last pushed (``last``)."""
-    before = {r.get(key, "") for r in iter_rows(last)} if last.exists() else set()
+    before = {r.get(key, "") for r in iter_rows(last, encoding)} if last.exists() else set()
     return {"id_column": key, "added": len(now - before), "removed": len(before - now),
             "removed_examples": sorted(before - now)[:10], "last_pushed": last.exists()}
 

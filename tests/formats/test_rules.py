@@ -320,3 +320,15 @@ def test_crlf_and_lf_line_endings_both_read(tmp_path):
     path.write_bytes(path.read_bytes() + b"101,5001,S7\r\n")
     assert [str(p) for p in validate(paths, _specs("clever"))] == [
         "enrollments.csv, row 4, column Student_id: S7 is not a Student_id in students.csv"]
+
+
+def test_files_that_refer_to_each_other_are_both_checked(tmp_path):
+    """A reference cycle (a.csv -> b.csv -> a.csv): the file read first checks its references
+    in a second pass, once the other file is known."""
+    from formats.rules import FileSpec
+    specs = {"a.csv": FileSpec(["id", "b_id"], refs=[("b_id", "b.csv", "id")]),
+             "b.csv": FileSpec(["id", "a_id"], refs=[("a_id", "a.csv", "id")])}
+    (tmp_path / "a.csv").write_text("id,b_id\n1,x\n2,y\n")
+    (tmp_path / "b.csv").write_text("id,a_id\nx,1\nz,3\n")
+    assert [str(p) for p in validate({n: tmp_path / n for n in specs}, specs)] == [
+        "b.csv, row 3, column a_id: 3 is not a id in a.csv", "a.csv, row 3, column b_id: y is not a id in b.csv"]
