@@ -85,9 +85,11 @@ load_config() {
 
 system_packages() {
     # What the tests and the demo run against besides Python: OpenSSH's sshd and sftp, headless
-    # Chromium and its chromedriver (Debian's packages; nothing is downloaded at run time).
+    # Chromium and its chromedriver (Debian's packages; nothing is downloaded at run time); as
+    # root also nftables, with which the network-fault tests drop a port's packets.
     # Installed when running as root, else the one command to type is printed.
     local need=()
+    [ "$(id -u)" = 0 ] && [ ! -x /usr/sbin/nft ] && need+=(nftables)
     [ -x /usr/sbin/sshd ] || need+=(openssh-server)
     command -v sftp >/dev/null || need+=(openssh-client)
     [ -x /usr/bin/chromium ] || need+=(chromium)

@@ -2,7 +2,14 @@
 data and ledger row commit together. The ledger's verbs and targets are targets/ledger.py.
 
 Settings: ``[postgres] host, port, dbname, user, password = ${PG_PASSWORD}, sslmode,
-connect_timeout``. Identifiers are always composed with ``psycopg2.sql``.
+connect_timeout, io_timeout``. Identifiers are always composed with ``psycopg2.sql``.
+
+``io_timeout`` (seconds, default 120; 0 = the operating system's defaults) bounds how long a
+connection whose network died stays open: libpq's TCP keepalives probe an idle connection
+(a long query, a COPY waiting on the server) and ``tcp_user_timeout`` ends one whose sent data
+goes unacknowledged, so a cable pulled mid-COPY fails the task (a TransientError, retried by the
+next run) instead of hanging it until someone notices. A server that is alive but slow is not
+cut: that is the server's ``statement_timeout`` to decide.
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ class PostgresSettings:
     password: str | None = field(default=None, repr=False)
     sslmode: str | None = None
     connect_timeout: int = 10
+    io_timeout: int = 120
     application_name: str = "district-etl"
 
     @classmethod
@@ -49,7 +57,7 @@ class PostgresSettings:
         return cls(host=s.str("host", required=True), port=s.int("port", 5432),
                    dbname=s.str("dbname", required=True), user=s.str("user", required=True),
                    password=s.secret("password"), sslmode=s.str("sslmode"),
-                   connect_timeout=s.int("connect_timeout", 10))
+                   connect_timeout=s.int("connect_timeout", 10), io_timeout=s.int("io_timeout", 120))
 
     def connect(self, **overrides) -> "psycopg2.extensions.connection":
         kwargs = dict(host=self.host, port=self.port, dbname=self.dbname, user=self.user,
@@ -57,8 +65,19 @@ class PostgresSettings:
                       application_name=self.application_name)
         if self.sslmode:
             kwargs["sslmode"] = self.sslmode
+        kwargs.update(self.dead_network_options())
         kwargs.update(overrides)
         return psycopg2.connect(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def dead_network_options(self) -> dict[str, int]:
+        """libpq options that end a connection whose network died within about ``io_timeout``
+        seconds: keepalive probes start after a third of it, three probes a sixth apart, and
+        data unacknowledged for ``io_timeout`` ends it."""
+        if self.io_timeout <= 0:
+            return {}
+        idle, interval = max(1, self.io_timeout // 3), max(1, self.io_timeout // 6)
+        return dict(keepalives=1, keepalives_idle=idle, keepalives_interval=interval, keepalives_count=3,
+                    tcp_user_timeout=self.io_timeout * 1000)
 
     def describe(self) -> str:
         """Where, without secrets: safe to log."""

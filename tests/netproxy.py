@@ -92,3 +92,40 @@ class TcpProxy:
                 s.close()
             except OSError:
                 pass
+
+
+NFT = "/usr/sbin/nft"
+
+
+def can_blackhole() -> str | None:
+    """Why ``blackhole`` cannot run here (None: it can): it needs root and nftables."""
+    import os
+    if os.geteuid() != 0:
+        return "dropping packets needs root (nftables)"
+    if not os.path.exists(NFT):
+        return "nftables (nft) is not installed; ./run.sh test installs it when run as root"
+    return None
+
+
+class blackhole:
+    """Every packet to or from a loopback port silently dropped, as when a cable is pulled or a
+    firewall forgets a session: unlike a proxy's stall, the kernel's own keepalive answers are lost
+    too. An nftables table of its own, removed on exit (root only; see ``can_blackhole``)."""
+
+    def __init__(self, port: int):
+        import os
+        self.port, self.table = port, f"etl_test_blackhole_{os.getpid()}_{port}"
+
+    def _nft(self, *args: str) -> None:
+        import subprocess
+        subprocess.run([NFT, *args], check=True, capture_output=True, text=True)
+
+    def __enter__(self) -> "blackhole":
+        self._nft("add", "table", "inet", self.table)
+        self._nft("add", "chain", "inet", self.table, "out", "{ type filter hook output priority 0 ; }")
+        self._nft("add", "rule", "inet", self.table, "out", "tcp", "dport", str(self.port), "drop")
+        self._nft("add", "rule", "inet", self.table, "out", "tcp", "sport", str(self.port), "drop")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._nft("delete", "table", "inet", self.table)

@@ -13,6 +13,7 @@ import pytest
 from targets.errors import BadInputError
 from targets.ledger import LedgerEntry, LedgerTarget
 from targets.postgres import PostgresClient
+from tests.netproxy import can_blackhole
 
 DAY = dt.date(2026, 11, 24)
 
@@ -206,3 +207,54 @@ def test_reads_of_a_ledger_not_created_yet_answer_nothing(pg_settings):
     assert client.item_dates("job") == {} and not client.has_item("job", "item")
     assert not client.is_done("job", "item", DAY) and client.import_config_rows() == []
     assert _fetch(pg_settings, "SELECT count(*) FROM pg_namespace WHERE nspname = 'dba'")[0] == 0  # nothing created
+
+
+def _query_in_thread(client, query):
+    import threading
+    outcome = {}
+
+    def run():
+        t0 = time.monotonic()
+        try:
+            with client.transaction() as cur:
+                cur.execute(query)
+            outcome["result"] = "returned"
+        except Exception as e:  # noqa: BLE001 - what ended it is the point of the test
+            outcome["result"] = e
+        outcome["seconds"] = time.monotonic() - t0
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.mark.skipif(can_blackhole() is not None, reason=str(can_blackhole()))
+def test_a_dead_network_mid_query_fails_within_the_io_timeout_instead_of_hanging(pg_settings):
+    """The network dies (every packet dropped, keepalive answers included) while a query waits on
+    the server: with io_timeout 3 the task's connection fails as a TransientError within seconds;
+    with the system's defaults (io_timeout 0, the old behaviour) it is still waiting 12 s later."""
+    import dataclasses
+
+    from targets.errors import TransientError
+    from tests.netproxy import TcpProxy, blackhole
+    proxy = TcpProxy(pg_settings.port).start()
+    try:
+        outcomes = {}
+        for io_timeout in (3, 0):
+            settings = dataclasses.replace(pg_settings, host="127.0.0.1", port=proxy.port, io_timeout=io_timeout)
+            client = PostgresClient(settings, retries=1)
+            with client.transaction() as cur:
+                cur.execute("SELECT 1")  # connected; the query below starts on a live network
+            thread, outcome = _query_in_thread(client, "SELECT pg_sleep(20)")
+            time.sleep(0.5)
+            with blackhole(proxy.port):
+                thread.join(12)
+            outcomes[io_timeout] = (thread.is_alive(), outcome)
+        alive, outcome = outcomes[3]
+        assert not alive and isinstance(outcome["result"], TransientError), outcome
+        assert outcome["seconds"] < 9, outcome
+        assert "connection lost" in str(outcome["result"])
+        alive, outcome = outcomes[0]
+        assert alive, f"without keepalives the query should still hang: {outcome}"  # the detector works
+    finally:
+        proxy.stop()
