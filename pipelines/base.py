@@ -14,13 +14,15 @@ from tqdm import tqdm
 from registry.schedule import load_schedule
 from registry.sources import SourcesFile, load_sources
 from registry.vendors import VendorsFile, load_vendors
-from targets import clock
+from targets import clock, faults
 from targets.config import Section
 from targets.errors import ConfigError, RefusedError
 from targets.local import LocalFileTarget
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+faults.task_points()  # only when ./run.sh bench faults asks (targets/faults.py)
 
 
 def timezone() -> str:

@@ -31,6 +31,7 @@ from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
+from targets import faults
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, transient
@@ -151,6 +152,7 @@ class BigQueryClient:
                 with open(source, "rb") as fh:
                     job = self.bq.load_table_from_file(fh, table_id, job_config=config, rewind=True)
                 job.result()
+                faults.point(f"bq.loaded:{table}")  # in the table, not yet in the ledger
             except gexc.BadRequest as e:
                 raise BadInputError(str(path), _first_error(e, job if "job" in locals() else None)) from e
             except Exception as e:

@@ -393,7 +393,7 @@ def _copy(cur, part: FeedPart, stage, mapped, width: int, tmp: Path, result: Fee
                             " ON_ERROR ignore, LOG_VERBOSITY verbose)").format(
             stage, cols, sql.Literal(delimiter), sql.Literal(encoding))
         with open(path, "rb") as raw:
-            reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress)
+            reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress, label=f"feeds:{Path(part.path).name}")
             cur.copy_expert(statement, reader, size=1 << 20)
         result.bytes += reader.bytes
         result.sha256 = reader.sha.hexdigest() if not result.sha256 else result.sha256

@@ -12,6 +12,7 @@ from pathlib import Path
 from google.api_core.client_options import ClientOptions
 from google.cloud import storage
 
+from targets import faults
 from targets.config import Section
 from targets.errors import TransientError
 from targets.google import credentials, transient
@@ -70,6 +71,7 @@ class GcsArchive:
         blob = self.bucket().blob(name)
         try:
             blob.upload_from_filename(os.fspath(path))
+            faults.point(f"gcs.put:{Path(path).name}")
         except Exception as e:
             if transient(e):
                 raise TransientError(f"GCS upload of {Path(path).name}: {e}") from e

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+import socket
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from targets import clock
+from targets.local import process_alive
+
+_HOST = socket.gethostname().split(".")[0]
 
 LEDGER = sql.Identifier("dba", "tdataloads")
 
@@ -214,15 +218,37 @@ class LedgerVerbs:
 
     def run_started(self, task: str, run_date: dt.date, command: str) -> int:
         """A run of ``./run.sh luigi`` begins: a 'started' row of job ``run`` (what ./run.sh
-        status compares with the schedule); returns its id for ``run_finished``."""
+        status compares with the schedule); returns its id for ``run_finished``. Runs of this
+        host still 'started' whose process is gone (killed, power cut) become 'failed' first."""
         self.ensure_schema()
+        self.reap_killed_runs()
         started = clock.now()
         with self.transaction() as cur:
             cur.execute(sql.SQL(
                 "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at)"
                 " VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s) RETURNING load_id").format(LEDGER),
-                (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {os.getpid()}", run_date, command[:500], started))
+                (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{os.getpid()}", run_date,
+                 command[:500], started))
             return cur.fetchone()[0]
+
+    def reap_killed_runs(self) -> list[str]:
+        """'started' runs of this host whose process no longer exists: they were killed (kill -9,
+        out of memory, a reboot) before they could say how they ended. Each becomes 'failed' with
+        a note, so status and the digest show it; returns their items."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("SELECT load_id, item FROM {} WHERE job_name = 'run' AND status = 'started'"
+                                " FOR UPDATE SKIP LOCKED").format(LEDGER))
+            dead = []
+            for load_id, item in cur.fetchall():
+                host, _, pid = item.rsplit(" ", 1)[-1].rpartition(":")
+                if (host or _HOST) == _HOST and pid.isdigit() and not process_alive(int(pid)):
+                    dead.append((load_id, item))
+            for load_id, _ in dead:
+                cur.execute(sql.SQL("UPDATE {} SET status = 'failed', finished_at = %s, note = %s, error = %s"
+                                    " WHERE load_id = %s").format(LEDGER),
+                            (clock.now(), "killed", "the run's process ended without finishing (killed or the machine"
+                             " stopped); the next run of its slot resumes it", load_id))
+        return [item for _, item in dead]
 
     def run_finished(self, load_id: int, code: int, skipped: str | None = None) -> None:
         """The run ended with exit status ``code`` (0, or 20 while waiting for a partner: it ran;

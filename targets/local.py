@@ -1,6 +1,9 @@
 """Atomic local files: a temp name in the same folder, fsync, rename; mode 0o660.
 
 A crash or an exception inside the write leaves the previous file (or none), never a partial one.
+The temporary name carries the writer's process id (``.name.<pid>.<random>.tmp``): the next
+write of the same file removes what a killed writer left (its process is gone), so a ``kill -9``
+leaves no debris once the step is rerun.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from typing import IO, Iterator
 
 import luigi
 
+from targets import faults
+
 DEFAULT_MODE = 0o660
 
 
@@ -26,12 +31,40 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def remove_orphans(final: Path) -> list[Path]:
+    """Remove the temporary files of ``final`` whose writer is dead (killed mid-write); returns them."""
+    removed = []
+    prefix = f".{final.name}."
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(final.parent):
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            pid = entry.name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, mode: int = DEFAULT_MODE, group: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and rename it over ``path``."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    remove_orphans(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -41,6 +74,7 @@ def atomic_path(path: str | os.PathLike, mode: int = DEFAULT_MODE, group: str | 
         os.chmod(tmp_path, mode)
         if group is not None:
             os.chown(tmp_path, -1, grp.getgrnam(group).gr_gid)
+        faults.point(f"local.write:{final.name}")  # written in full, not yet renamed
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
     finally:

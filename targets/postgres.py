@@ -29,7 +29,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
-from targets import clock
+from targets import clock, faults
 from targets.config import Section
 from targets.ledger import LedgerEntry, LedgerVerbs
 from targets.errors import BadInputError, ConfigError, TransientError
@@ -95,12 +95,15 @@ class LoadResult:
 class HashingReader:
     """Wraps a binary file for COPY: counts bytes and hashes them as PostgreSQL reads."""
 
-    def __init__(self, raw, total: int = 0, progress: Callable[[int, int], None] | None = None):
+    def __init__(self, raw, total: int = 0, progress: Callable[[int, int], None] | None = None,
+                 label: str = "copy"):
         self._raw = raw
         self.sha = hashlib.sha256()
         self.bytes = 0
         self.total = total
         self.progress = progress
+        self.label = label
+        self._half = False
 
     def read(self, size: int = -1) -> bytes:
         block = self._raw.read(size)
@@ -108,6 +111,9 @@ class HashingReader:
         self.bytes += len(block)
         if self.progress is not None:
             self.progress(self.bytes, self.total)
+        if not self._half and self.bytes * 2 >= self.total:
+            self._half = True
+            faults.point(f"pg.copy.mid:{self.label}")  # a kill here: COPY half sent, nothing committed
         return block
 
 
@@ -266,6 +272,7 @@ class PostgresClient(LedgerVerbs):
         with self.transaction() as cur:
             yield cur
             self._insert_ledger(cur, entry, "succeeded")
+            faults.point(f"pg.commit:{entry.job}:{entry.item}")
         self._mark_done(entry)
 
     def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
@@ -289,10 +296,11 @@ class PostgresClient(LedgerVerbs):
             with self.transaction() as cur, open(path, "rb") as raw:
                 if replace:
                     cur.execute(sql.SQL("TRUNCATE {}").format(target))
-                reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress)
+                reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress, label=table)
                 cur.copy_expert(copy, reader, size=1 << 20)
                 entry.rows, entry.bytes, entry.sha256 = cur.rowcount, reader.bytes, reader.sha.hexdigest()
                 self._insert_ledger(cur, entry, "succeeded")
+                faults.point(f"pg.commit:{entry.job}:{entry.item}")
         except psycopg2.errors.UniqueViolation as e:
             if e.diag.constraint_name != "tdataloads_one_success":
                 raise self._bad_input(path, e) from e

@@ -32,6 +32,7 @@ import luigi
 import paramiko
 import paramiko.sftp
 
+from targets import faults
 from targets.config import Section
 from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.hostkeys import verify_host_key
@@ -364,6 +365,8 @@ class SftpClient:
                 sent = 0
                 for block in iter(lambda: src.read(chunk), b""):
                     dst.write(block)
+                    if sent * 2 < size <= (sent + len(block)) * 2:
+                        faults.point(f"sftp.put.mid:{posixpath.basename(final)}")
                     sent += len(block)
                     if progress is not None:
                         progress(sent, size)
@@ -371,6 +374,7 @@ class SftpClient:
             if remote_size != size:
                 raise TransientError(f"{part} has {remote_size} bytes after upload, expected {size}")
             self._rename_over(sftp, part, final)
+            faults.point(f"sftp.put.renamed:{posixpath.basename(final)}")  # at the vendor, not yet in the ledger
             if done_marker if done_marker is not None else self.settings.done_marker:
                 sftp.open(final + ".done.part", "wb").close()
                 self._rename_over(sftp, final + ".done.part", final + ".done")
@@ -408,6 +412,8 @@ class SftpClient:
                     src.prefetch(size, self.settings.prefetch_requests)
                     for block in iter(lambda: src.read(request), b""):
                         dst.write(block)
+                        if got * 2 < size <= (got + len(block)) * 2:
+                            faults.point(f"sftp.get.mid:{posixpath.basename(remote)}")
                         got += len(block)
                         if progress is not None:
                             progress(got, size)

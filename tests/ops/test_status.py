@@ -110,3 +110,35 @@ def test_with_the_ledger_down_status_says_so_in_one_line(stack_config, capsys):
     err = capsys.readouterr().err
     assert err.startswith("run.sh status: PostgreSQL ") and "unreachable" in err and "./run.sh stack up" in err
     assert "Traceback" not in err and len(err.splitlines()) == 2
+
+
+def test_a_killed_run_becomes_failed_with_a_note_when_the_next_run_starts(stack_config, pg_settings):
+    """kill -9 leaves the run's row 'started' (the process cannot write anything); the next run
+    on this host sees its process is gone and marks it failed ('killed'), so status shows it."""
+    client = PostgresClient(pg_settings)
+    client.migrate()
+    code = ("import sys, os, signal, datetime as dt; from targets.postgres import PostgresClient, PostgresSettings;"
+            f"s = PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port}, dbname={pg_settings.dbname!r},"
+            f" user={pg_settings.user!r}, password=os.environ['PGPW']);"
+            "PostgresClient(s).run_started('SftpOperationsMisc', dt.date(2026, 11, 24), './run.sh luigi x');"
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PGPW": pg_settings.password,
+                                                             "ETL_CLOCK": "2026-11-24T06:50:00-06:00",
+                                                             "PYTHONPATH": str(ROOT)}, capture_output=True)
+    assert done.returncode == -9, done.stderr
+    _at(6, 55)
+    alive = client.run_started("SftpOperations", DAY, "./run.sh luigi y")  # this process: alive, left alone
+    with client.transaction() as cur:
+        cur.execute("SELECT split_part(item, ' ', 1), status, note, error FROM dba.tdataloads WHERE job_name = 'run'"
+                    " AND run_date = %s", (DAY,))
+        rows = {r[0]: r[1:] for r in cur.fetchall()}
+    assert rows["SftpOperationsMisc"][:2] == ("failed", "killed"), rows
+    assert "ended without finishing" in rows["SftpOperationsMisc"][2]
+    assert rows["SftpOperations"][0] == "started"
+    client.run_finished(alive, 0)
+    _at(8, 0)
+    data = digest.collect(client, DAY, sections=CONFIGURED)
+    by_task = {r["task"]: r for r in data["runs"]}
+    assert (by_task["SftpOperationsMisc"]["last_status"], by_task["SftpOperationsMisc"]["last_note"]) == (
+        "failed", "killed")
+    assert "failed (killed)" in digest.text(data)

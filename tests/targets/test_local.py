@@ -68,3 +68,28 @@ def test_temporary_path_and_digest(tmp_path):
     size, digest = file_digest(t.path)
     assert size == 3
     assert digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_writer_killed_before_its_rename_leaves_the_old_file_and_the_next_write_removes_its_debris(tmp_path):
+    """kill -9 at the named point between the full write and the rename (targets/faults.py):
+    the final name keeps the old content; the dead writer's temporary file is removed by the next
+    write of that file (a live writer's is not)."""
+    path = tmp_path / "a.csv"
+    path.write_text("old\n")
+    code = textwrap.dedent(f"""
+        from targets.local import atomic_open
+        with atomic_open({str(path)!r}) as fh:
+            fh.write("new\\n" * 1000)
+    """)
+    env = {**os.environ, "ETL_FAULT_AT": "local.write:a.csv", "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert done.returncode == -9, done.stderr
+    assert path.read_text() == "old\n"
+    debris = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    assert len(debris) == 1 and debris[0].startswith(".a.csv.")
+    live = tmp_path / f".a.csv.{os.getpid()}.x.tmp"  # this process is alive: its file stays
+    live.write_text("mine")
+    with atomic_open(path) as fh:
+        fh.write("rerun\n")
+    assert path.read_text() == "rerun\n"
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".tmp")) == [live.name]
