@@ -68,6 +68,7 @@ class Kill:
     slot: str
     point: str
     reached: bool = False
+    code: int | None = None  # the run's exit status (-9: killed at the point)
     violations: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -352,7 +353,7 @@ def kill_night(night: Night, inv: Invariants, index: int, day: dt.date, plan: di
             kill = Kill(day, task, point)
             kills.append(kill)
             code = night.run(day, at, module, task, kill_at=point)
-            kill.reached = code == KILLED
+            kill.reached, kill.code = code == KILLED, code
             if not kill.reached:
                 continue  # the rerun of an earlier kill did that work already
             kill.violations += inv.safe()
@@ -400,19 +401,22 @@ def deal(points: dict[str, list[str]], nights: int, quick: bool) -> list[dict[st
     return plans
 
 
-def run_kills(var: Path, students: int, nights: int, quick: bool, out=sys.stdout) -> list[Kill]:
+def run_kills(var: Path, students: int, nights: int, quick: bool, out=sys.stdout):
     night = Night(var, students, out=out)
     night.setup()
     inv = Invariants(night)
-    with tempfile.TemporaryDirectory(prefix="points-") as tmp:
-        points = discover(night, inv, NIGHTS[0], Path(tmp))
+    (var / "points").mkdir(exist_ok=True)
+    points = discover(night, inv, NIGHTS[0], var / "points")
     total = sum(len(v) for v in points.values())
     print(f"clean night {NIGHTS[0]}: {total} kill points in {len(points)} slots "
           f"({', '.join(f'{t} {len(v)}' for t, v in points.items())})", file=out, flush=True)
     kills: list[Kill] = []
+    last = NIGHTS[0]
     for i, plan in enumerate(deal(points, min(nights, len(NIGHTS) - 1), quick), start=1):
         kills += kill_night(night, inv, i, NIGHTS[i], plan, out=out)
-    return kills
+        last = NIGHTS[i]
+    night.last_day = last
+    return night, inv, kills
 
 
 def report_kills(kills: list[Kill], out=sys.stdout) -> tuple[int, int]:
@@ -424,8 +428,10 @@ def report_kills(kills: list[Kill], out=sys.stdout) -> tuple[int, int]:
               file=out)
     missed = [k for k in kills if not k.reached]
     if missed:
-        print(f"  ({len(missed)} points not reached on their night: the rerun of an earlier kill had done that work)",
-              file=out)
+        print(f"  {len(missed)} points not reached on their night (no such work that night, or an earlier kill's "
+              "rerun had done it):", file=out)
+        for k in missed:
+            print(f"    {k.night} {k.slot:24} {k.point:60} run ended with exit {k.code}", file=out)
     return len(survived), len(done)
 
 
@@ -448,15 +454,20 @@ def main(argv: list[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:
             if type(handler) is logging.StreamHandler:
                 handler.setLevel(logging.CRITICAL)
+        from bench import netfaults
         try:
-            kills = run_kills(var, args.students, args.nights, args.quick)
+            night, inv, kills = run_kills(var, args.students, args.nights, args.quick)
+            print(f"\nnetwork faults on {night.last_day} (a proxy in front of each server):", flush=True)
+            cases = netfaults.run_netfaults(night, inv, night.last_day, args.quick)
         finally:
             clock.set_now(None)
             stack.down(var)
     survived, total = report_kills(kills)
+    faults_ok, faults = netfaults.report(cases)
     print(f"\n{time.monotonic() - t0:.0f}s")
     print(f"kills_survived={survived}/{total}")
-    return 0 if survived == total and total else 1
+    print(f"faults_survived={faults_ok}/{faults}")
+    return 0 if survived == total and total and faults_ok == faults else 1
 
 
 if __name__ == "__main__":

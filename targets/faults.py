@@ -20,6 +20,7 @@ import os
 import re
 import signal
 
+_DATA_PARAMS = {"date", "size", "mtime", "sha256", "link"}  # differ night to night: not part of a point's name
 _DATES = re.compile(r"20\d\d-?\d\d-?\d\d(?:T[\d:]+Z?)?")
 
 
@@ -52,7 +53,8 @@ def task_points() -> None:
     import luigi
 
     def on_start(task: luigi.Task) -> None:
-        params = ",".join(f"{k}={v}" for k, v in task.to_str_params(only_significant=True).items() if k != "date")
+        params = ",".join(f"{k}={v}" for k, v in task.to_str_params(only_significant=True).items()
+                          if k not in _DATA_PARAMS)
         point(f"start:{task.task_family}({params})")
 
     luigi.Task.event_handler(luigi.Event.START)(on_start)

@@ -12,6 +12,7 @@ import time
 import socket
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import luigi
 import psycopg2
@@ -19,9 +20,35 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from targets import clock
-from targets.local import process_alive
 
 _HOST = socket.gethostname().split(".")[0]
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot; Linux), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_id() -> str:
+    """This process as the ledger's run rows name it: ``pid.start`` (a reused pid is another process)."""
+    start = _start_ticks(os.getpid())
+    return f"{os.getpid()}.{start}" if start else str(os.getpid())
+
+
+def process_alive(ident: str) -> bool:
+    """Whether the process a run row names (``pid`` or ``pid.start``) still runs on this machine."""
+    pid, _, start = ident.partition(".")
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return not start or _start_ticks(int(pid)) in (None, start)
 
 LEDGER = sql.Identifier("dba", "tdataloads")
 
@@ -227,7 +254,7 @@ class LedgerVerbs:
             cur.execute(sql.SQL(
                 "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at)"
                 " VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s) RETURNING load_id").format(LEDGER),
-                (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{os.getpid()}", run_date,
+                (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{process_id()}", run_date,
                  command[:500], started))
             return cur.fetchone()[0]
 
@@ -241,7 +268,7 @@ class LedgerVerbs:
             dead = []
             for load_id, item in cur.fetchall():
                 host, _, pid = item.rsplit(" ", 1)[-1].rpartition(":")
-                if (host or _HOST) == _HOST and pid.isdigit() and not process_alive(int(pid)):
+                if (host or _HOST) == _HOST and pid.split(".")[0].isdigit() and not process_alive(pid):
                     dead.append((load_id, item))
             for load_id, _ in dead:
                 cur.execute(sql.SQL("UPDATE {} SET status = 'failed', finished_at = %s, note = %s, error = %s"

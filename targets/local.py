@@ -1,13 +1,14 @@
 """Atomic local files: a temp name in the same folder, fsync, rename; mode 0o660.
 
 A crash or an exception inside the write leaves the previous file (or none), never a partial one.
-The temporary name carries the writer's process id (``.name.<pid>.<random>.tmp``): the next
-write of the same file removes what a killed writer left (its process is gone), so a ``kill -9``
-leaves no debris once the step is rerun.
+The temporary name is ``.name.<pid>.<random>.tmp`` and its writer holds a lock on it: the next
+write of the same file removes what a killed writer left (the lock died with it), so a
+``kill -9`` leaves no debris once the step is rerun.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import grp
 import hashlib
 import io
@@ -31,30 +32,29 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
-
-
 def remove_orphans(final: Path) -> list[Path]:
-    """Remove the temporary files of ``final`` whose writer is dead (killed mid-write); returns them."""
+    """Remove the temporary files of ``final`` whose writer is gone (killed mid-write); returns
+    them. A writer holds a lock on its temporary file while it lives (the system drops it when
+    the process dies, whatever its pid became), so a file whose lock can be taken is debris."""
     removed = []
     prefix = f".{final.name}."
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(final.parent):
             if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
                 continue
-            pid = entry.name[len(prefix):].split(".", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                removed.append(Path(entry.path))
+            try:
+                fd = os.open(entry.path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
     return removed
 
 
@@ -65,7 +65,7 @@ def atomic_path(path: str | os.PathLike, mode: int = DEFAULT_MODE, group: str | 
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_orphans(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held while this writer lives: remove_orphans leaves the file alone
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -80,6 +80,7 @@ def atomic_path(path: str | os.PathLike, mode: int = DEFAULT_MODE, group: str | 
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        os.close(fd)
 
 
 @contextlib.contextmanager

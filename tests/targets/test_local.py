@@ -87,9 +87,12 @@ def test_a_writer_killed_before_its_rename_leaves_the_old_file_and_the_next_writ
     assert path.read_text() == "old\n"
     debris = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     assert len(debris) == 1 and debris[0].startswith(".a.csv.")
-    live = tmp_path / f".a.csv.{os.getpid()}.x.tmp"  # this process is alive: its file stays
+    live = tmp_path / ".a.csv.1.x.tmp"  # a writer that is alive holds its lock: its file stays
     live.write_text("mine")
-    with atomic_open(path) as fh:
-        fh.write("rerun\n")
+    import fcntl
+    with open(live) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with atomic_open(path) as fh:
+            fh.write("rerun\n")
     assert path.read_text() == "rerun\n"
     assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".tmp")) == [live.name]
