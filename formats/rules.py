@@ -183,6 +183,9 @@ class Reader:
             elif len(values) != width:
                 self.problems.append(Problem(self.name, f"has {len(values)} fields, the header has {width}", n))
             else:
+                for column, value in zip(self.header, values):
+                    if "\x00" in value:  # no text file a vendor reads may hold one; C readers stop at it
+                        self.problems.append(Problem(self.name, "holds a NUL byte (0x00)", n, column))
                 yield n, dict(zip(self.header, values))
 
 

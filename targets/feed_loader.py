@@ -147,7 +147,8 @@ def read_header(part: FeedPart) -> list[str]:
 
 def normalise(part: FeedPart, width: int, dest: Path) -> tuple[list[int], list[Reject]]:
     """Rewrite a CSV as UTF-8 with rows of the header's width: (the original line of each row
-    written, header included, for the notices' line numbers; the rows of another width)."""
+    written, header included, for the notices' line numbers; the rows of another width or with
+    a NUL byte, which PostgreSQL cannot store)."""
     lines, rejects = [1], []
     try:
         with open(part.path, encoding=_reading(part.encoding), newline="") as src, \
@@ -157,7 +158,10 @@ def normalise(part: FeedPart, width: int, dest: Path) -> tuple[list[int], list[R
             writer.writerow(next(reader))
             start = reader.line_num + 1
             for record in reader:
-                if len(record) == width:
+                if len(record) == width and any("\x00" in v for v in record):
+                    rejects.append(Reject(start, None, "holds a NUL byte (0x00), which no text column can store",
+                                          part.label))
+                elif len(record) == width:
                     writer.writerow(record)
                     lines.append(start)
                 elif any(v.strip() for v in record):

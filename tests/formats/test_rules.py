@@ -245,7 +245,8 @@ def test_policy_any_column_order_encoding_and_patterns(tmp_path):
         "a.csv, row 3, column Day: not a date DD.MM.YYYY"]
     path.write_bytes(b"Day,Id,Code\n31.12.2026,\xe9\x81\x00,AB1\n")
     spec = FileSpec(["Id", "Code", "Day"], encoding="utf-8", column_order="any")
-    assert [str(p) for p in validate({"a.csv": path}, {"a.csv": spec})] == ["a.csv, row 2: bytes not valid utf-8"]
+    assert [str(p) for p in validate({"a.csv": path}, {"a.csv": spec})] == ["a.csv, row 2: bytes not valid utf-8",
+                                                                          "a.csv, row 2, column Id: holds a NUL byte (0x00)"]
 
 
 def test_every_problem_on_request(tmp_path):
