@@ -435,6 +435,37 @@ def report_kills(kills: list[Kill], out=sys.stdout) -> tuple[int, int]:
     return len(survived), len(done)
 
 
+def bad_inputs(night: Night):
+    """The corpus through the stack's Feeds database (one watcher run, as cron starts it) and
+    the vendor rules (tests/badinputs.py)."""
+    from ops.feeds_db import FeedsDbSettings
+    from pipelines.base import data_dir
+    from pipelines.feed_files import feeds_ledger
+    from tests.badinputs import run_feeds, run_vendor
+    owner = FeedsDbSettings.from_config().as_owner()
+
+    def ddl(statement, params=None):
+        conn = owner.connect()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement, params)
+        finally:
+            conn.close()
+
+    def ledger(query):
+        client = feeds_ledger()
+        with client.transaction() as cur:
+            cur.execute(query)
+            return cur.fetchall()
+
+    def watch():
+        night.run(night.last_day, dt.time(9, 0), "pipelines.feeds", "WatchFeeds")
+
+    outcomes, good = run_feeds(ddl, ledger, data_dir() / "feeds" / "bad_corpus", watch)
+    outcomes += run_vendor(night.var / "bad_vendor")
+    return outcomes, good
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run.sh bench faults", description=__doc__.split("\n\n")[0])
     ap.add_argument("--nights", type=int, default=3, help="nights the kill points are dealt over (1-3)")
@@ -459,15 +490,22 @@ def main(argv: list[str] | None = None) -> int:
             night, inv, kills = run_kills(var, args.students, args.nights, args.quick)
             print(f"\nnetwork faults on {night.last_day} (a proxy in front of each server):", flush=True)
             cases = netfaults.run_netfaults(night, inv, night.last_day, args.quick)
+            bad, good = bad_inputs(night)
         finally:
             clock.set_now(None)
             stack.down(var)
     survived, total = report_kills(kills)
     faults_ok, faults = netfaults.report(cases)
+    print("\nbad inputs (tests/fixtures/bad/ and the generated ones):")
+    for o in bad:
+        print(f"  {o.bad.intake:6} {o.bad.name!r:36} {'ok' if o.handled else 'NOT HANDLED'}: {o.said[:110]}")
+    print(f"  the good files dropped with them: {'loaded' if not good else '; '.join(good)}")
+    handled = sum(o.handled for o in bad) if not good else 0
     print(f"\n{time.monotonic() - t0:.0f}s")
     print(f"kills_survived={survived}/{total}")
     print(f"faults_survived={faults_ok}/{faults}")
-    return 0 if survived == total and total and faults_ok == faults else 1
+    print(f"bad_inputs_handled={handled}/{len(bad)}")
+    return 0 if survived == total and total and faults_ok == faults and handled == len(bad) else 1
 
 
 if __name__ == "__main__":

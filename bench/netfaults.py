@@ -112,14 +112,14 @@ def _task(server: str) -> tuple[str, str, list[str]]:
     return "pipelines.vendors", "VendorPush", ["--vendor", "clever"]
 
 
-def _reset(server: str, day: dt.date) -> None:
+def _reset(server: str, kind: str, day: dt.date) -> None:
     """The case's work undone, so the faulted run has it to do (an operator's clear)."""
     from pipelines.feed_files import feeds_ledger
     from pipelines.meetmax import DOWNLOAD_JOB, check_dir
     from pipelines.vendors import export_dir
     from targets.ledger import LedgerEntry
     from targets.postgres import PostgresClient
-    action = LedgerEntry(job="operator", item="bench netfaults", run_date=day, direction="task")
+    action = LedgerEntry(job="operator", item=f"bench netfaults: {server} {kind}", run_date=day, direction="task")
     if server == "smtp":
         PostgresClient.from_config().clear("digest", day, None, action)
     elif server == "web":
@@ -149,7 +149,7 @@ def run_case(night, inv, case: NetCase, day: dt.date) -> None:
     import zoneinfo
     from pipelines.base import timezone
     module, task, extra = _task(case.server)
-    _reset(case.server, day)
+    _reset(case.server, case.kind, day)
     base = _timeouts((night.var / "luigi.cfg").read_text())
     cfg = night.var / "luigi-netfault.cfg"
     moment = dt.datetime.combine(day, dt.time(8, 30), zoneinfo.ZoneInfo(timezone()))

@@ -166,6 +166,11 @@ class LoadFolders(luigi.WrapperTask):
             return NothingArchived(date=self.date, slot=self.task_family)
         return [LoadFileToBigQuery(date=self.date, folder=f, filename=n) for f, n in matched]
 
+    def complete(self):
+        # its files loaded and its summary written: a run killed between the two writes the
+        # summary on the rerun (a wrapper alone would count itself done without it)
+        return self.summary_path().exists() and super().complete()
+
     def run(self):
         matched, unmatched = self._scan()
         with local_target(self.summary_path()).open("w") as fh:

@@ -93,6 +93,13 @@ def test_folder_to_gcs_to_bigquery_then_noop_then_replace(env):
     assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
     assert len(_ledger(env["settings"])) == 3
 
+    # a run killed after its loads, before its summary: the rerun writes the summary, loads nothing
+    (data / "reports" / "BigQueryOperationsMisc-2026-11-24.json").unlink()
+    assert not BigQueryOperationsMisc(date=DAY).complete()
+    assert luigi.build([BigQueryOperationsMisc(date=DAY)], local_scheduler=True)
+    assert (data / "reports" / "BigQueryOperationsMisc-2026-11-24.json").exists()
+    assert len(_ledger(env["settings"])) == 3
+
     # a changed file for the same date replaces the table's rows, never adds to them
     _students(data / "powerschool_combined" / "students.csv", [("000125", "Nguyen", 12, "2008-03-03")])
     assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
