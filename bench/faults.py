@@ -67,7 +67,7 @@ class Kill:
     night: dt.date
     slot: str
     point: str
-    reached: bool = False
+    reached: bool = True
     code: int | None = None  # the run's exit status (-9: killed at the point)
     violations: list[str] = dataclasses.field(default_factory=list)
 
@@ -344,61 +344,144 @@ def _noop(night: Night, inv: Invariants, day: dt.date, at: dt.time, module: str,
 
 
 def kill_night(night: Night, inv: Invariants, index: int, day: dt.date, plan: dict[str, list[str]],
-               out=sys.stdout) -> list[Kill]:
+               out=sys.stdout) -> tuple[list[Kill], dict[str, list[str]]]:
+    """One night: in each slot, the run is killed at the first of the slot's remaining points it
+    reaches, rerun (killed at the next), and so on until a run ends by itself; then checked.
+    Returns the kills and the points no run reached (no such work left that night)."""
     kills: list[Kill] = []
+    left: dict[str, list[str]] = {}
     night.world(index, day)
     for at, module, task in SLOTS:
         dps_before = None
-        for point in plan.get(task, []):
-            kill = Kill(day, task, point)
+        remaining = list(plan.get(task, []))
+        problems: list[str] = []
+        while remaining:
+            log = night.var / "points" / f"run-{night.runs}.txt"
+            code = night.run(day, at, module, task, kill_at="\n".join(remaining), log=log)
+            if code != KILLED:
+                if code != 0:
+                    problems.append(f"{task}: a rerun after a kill ended with exit {code}: "
+                                    f"{night.last_stderr.strip().splitlines()[-1:]}")
+                break  # it ran to its end: the remaining points have no work left tonight
+            hit = log.read_text().splitlines()[-1]
+            remaining.remove(hit)
+            kill = Kill(day, task, hit, code=code)
             kills.append(kill)
-            code = night.run(day, at, module, task, kill_at=point)
-            kill.reached, kill.code = code == KILLED, code
-            if not kill.reached:
-                continue  # the rerun of an earlier kill did that work already
             kill.violations += inv.safe()
             if task == "SendToDps" and dps_before is None:
                 dps_before = inv.dps_outbound(day)  # this quarter's file at DPS already: a rerun must not resend
+        left[task] = remaining
         code = night.run(day, at, module, task)
-        problems = [] if code == 0 else [f"{task}: the rerun after the kills ended with exit {code}: "
-                                         f"{night.last_stderr.strip().splitlines()[-1:]}"]
+        if code != 0:
+            problems.append(f"{task}: the rerun after the kills ended with exit {code}: "
+                            f"{night.last_stderr.strip().splitlines()[-1:]}")
         problems += inv.whole(day, task)
         if task == "SendToDps" and dps_before is not None and inv.dps_outbound(day) != dps_before:
             problems.append("DPS's file was uploaded again by a rerun")
         problems += _noop(night, inv, day, at, module, task)
-        slot_kills = [k for k in kills if k.slot == task and k.reached]
+        slot_kills = [k for k in kills if k.slot == task]
         for k in slot_kills:
             k.violations += problems
         if problems and not slot_kills:
-            kills.append(Kill(day, task, "(no kill)", True, problems))
+            kills.append(Kill(day, task, "(no kill)", violations=problems))
         if task == "SendToDps":
             night.sim._at(day, dt.time(7, 20))  # DPS answers (the files' times come from the clock)
             night.sim.dps_answers()
-        print(f"  {day} {task:24} {len(slot_kills):3} kills, " +
+        print(f"  {day} {task:24} {len(slot_kills):3} kills, {len(remaining):3} points with no work left, " +
               ("ok" if not problems else f"{len(problems)} problems: {problems[:2]}"), file=out, flush=True)
-    return kills
+    return kills, left
 
 
-def deal(points: dict[str, list[str]], nights: int, quick: bool) -> list[dict[str, list[str]]]:
-    """Each point to one night, in order, round robin; ``quick``: a few of each kind, one night."""
-    if quick:
-        wanted = ("start:CleverPush", "sftp.put.mid:", "sftp.put.renamed:", "pg.commit:", "bq.loaded:",
-                  "local.write:", "pg.copy.mid:")
-        plan: dict[str, list[str]] = {}
-        for prefix in wanted:
-            for task, names in points.items():
-                hit = next((n for n in names if n.startswith(prefix)), None)
-                if hit:
-                    plan.setdefault(task, []).append(hit)
-                    break
-        for task in plan:
-            plan[task].sort(key=points[task].index)
-        return [plan]
-    plans: list[dict[str, list[str]]] = [{} for _ in range(nights)]
-    for task, names in points.items():
-        for i, name in enumerate(names):
-            plans[i % nights].setdefault(task, []).append(name)
-    return plans
+def prove_checks(inv: Invariants, day: dt.date) -> list[str]:
+    """The invariants catch what they are for (a check that cannot fail is no check): a vendor
+    file cut in half, a dead writer's temporary file, a second DPS send row, a file touched by a
+    no-op. Returns the ones NOT caught (each undone after)."""
+    from pipelines.base import data_dir
+    missed = []
+    path = next(p for p in inv.vendor_files() if not p.name.endswith(".part"))
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    if not any("not a whole file" in p for p in inv.safe()):
+        missed.append("a torn vendor file")
+    path.write_bytes(whole)
+    debris = data_dir() / "exports" / ".students.csv.1.abc.tmp"
+    debris.write_text("x")
+    if not any("temporary files" in p for p in inv.whole(day, "check")):
+        missed.append("a temporary file left behind")
+    debris.unlink()
+    before = inv.snapshot()
+    os.utime(path)
+    if not any(before.get(p) != m for p, m in inv.snapshot().items()):
+        missed.append("a vendor file touched")
+    return missed
+
+
+def leak_scan(night: Night) -> list[str]:
+    """Secrets and personal values in what the runs wrote for people and operators: every
+    secret of the stack's secrets file, and every student's e-mail address and full name (as
+    "First Last" and "Last, First") looked for in the run logs, the fallback log, every mail
+    (text parts), the run log tables (tLogEntry) and the ledgers' text columns of both
+    databases, the slot summaries, and the names of every file in the data folder."""
+    import csv
+    import email
+    import email.policy
+
+    from pipelines.base import data_dir
+    from targets.postgres import PostgresClient
+    markers: dict[str, str] = {}
+    for line in (night.var / "secrets.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if len(value.strip().strip("'\"")) >= 8:
+            markers[value.strip().strip("'\"")] = f"the secret {key.strip()}"
+    with open(data_dir() / "powerschool_combined" / "students.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["Email"].strip():
+                markers[row["Email"].strip()] = "a student's e-mail address"
+            if row["First_Name"].strip() and row["Last_Name"].strip():
+                markers[f"{row['First_Name']} {row['Last_Name']}"] = "a student's name"
+                markers[f"{row['Last_Name']}, {row['First_Name']}"] = "a student's name"
+    texts: list[tuple[str, str]] = []
+    for folder in (night.var / "logs", night.var / "log-fallback"):
+        if folder.is_dir():
+            texts += [(f"run log {p.name}", p.read_text(errors="replace")) for p in folder.rglob("*") if p.is_file()]
+    for f in sorted((night.var / "mail").glob("*.eml")):
+        msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        texts.append((f"mail {msg['Subject']!r}", str(msg["Subject"]) + "".join(
+            part.get_content() for part in msg.walk() if part.get_content_maintype() == "text")))
+    for section in ("postgres", "feeds_db"):
+        client = PostgresClient.from_config(section)
+        with client.transaction() as cur:
+            cur.execute("SELECT message FROM dba.tlogentry")
+            texts += [(f"{section} tLogEntry", m) for (m,) in cur.fetchall()]
+            cur.execute("SELECT concat_ws(' ', item, source, destination, error, note) FROM dba.tdataloads")
+            texts += [(f"{section} tDataLoads", m) for (m,) in cur.fetchall()]
+    reports = data_dir() / "reports"
+    texts += [(f"summary {p.name}", p.read_text()) for p in reports.glob("*.json")] if reports.is_dir() else []
+    texts.append(("file names in the data folder", "\n".join(str(p.relative_to(data_dir()))
+                                                             for p in data_dir().rglob("*"))))
+    found = []
+    for where, text in texts:
+        for value, what in markers.items():
+            if value in text:
+                found.append(f"{what} in {where}")
+                break
+    return sorted(set(found))
+
+
+def deal(points: dict[str, list[str]], quick: bool) -> dict[str, list[str]]:
+    """The points to kill at: all of them, or (``quick``) the first of a few kinds."""
+    if not quick:
+        return {task: list(names) for task, names in points.items()}
+    wanted = ("start:CleverPush", "sftp.put.mid:", "sftp.put.renamed:", "pg.commit:", "bq.loaded:",
+              "local.write:", "pg.copy.mid:", "gcs.put:")
+    plan: dict[str, list[str]] = {}
+    for prefix in wanted:
+        for task, names in points.items():
+            hit = next((n for n in names if n.startswith(prefix)), None)
+            if hit:
+                plan.setdefault(task, []).append(hit)
+                break
+    return plan
 
 
 def run_kills(var: Path, students: int, nights: int, quick: bool, out=sys.stdout):
@@ -412,26 +495,36 @@ def run_kills(var: Path, students: int, nights: int, quick: bool, out=sys.stdout
           f"({', '.join(f'{t} {len(v)}' for t, v in points.items())})", file=out, flush=True)
     kills: list[Kill] = []
     last = NIGHTS[0]
-    for i, plan in enumerate(deal(points, min(nights, len(NIGHTS) - 1), quick), start=1):
-        kills += kill_night(night, inv, i, NIGHTS[i], plan, out=out)
+    plan = deal(points, quick)
+    for i in range(1, min(nights, len(NIGHTS) - 1) + 1):
+        night_kills, plan = kill_night(night, inv, i, NIGHTS[i], plan, out=out)
+        kills += night_kills
         last = NIGHTS[i]
+        if not any(plan.values()):
+            break
+    night.never = plan  # points no kill night had work for
     night.last_day = last
+    missed = prove_checks(inv, last)
+    print(f"invariant checks proven: {3 - len(missed)}/3" + (f" (NOT caught: {', '.join(missed)})" if missed else ""),
+          file=out, flush=True)
+    if missed:
+        kills.append(Kill(last, "(the checks)", "prove_checks", violations=[f"not caught: {m}" for m in missed]))
     return night, inv, kills
 
 
-def report_kills(kills: list[Kill], out=sys.stdout) -> tuple[int, int]:
+def report_kills(kills: list[Kill], never: dict[str, list[str]], out=sys.stdout) -> tuple[int, int]:
     done = [k for k in kills if k.reached]
     survived = [k for k in done if not k.violations]
     print("\nkilled where (kill -9, then rerun):", file=out)
     for k in done:
         print(f"  {k.night} {k.slot:24} {k.point:60} {'ok' if not k.violations else 'VIOLATION ' + '; '.join(k.violations[:3])}",
               file=out)
-    missed = [k for k in kills if not k.reached]
-    if missed:
-        print(f"  {len(missed)} points not reached on their night (no such work that night, or an earlier kill's "
-              "rerun had done it):", file=out)
-        for k in missed:
-            print(f"    {k.night} {k.slot:24} {k.point:60} run ended with exit {k.code}", file=out)
+    never = [(task, name) for task, names in never.items() for name in names]
+    if never:
+        print(f"  {len(never)} points had no work on any kill night (the clean night's first fetches; "
+              "nothing changed since):", file=out)
+        for task, name in never:
+            print(f"    {task:24} {name}", file=out)
     return len(survived), len(done)
 
 
@@ -468,7 +561,8 @@ def bad_inputs(night: Night):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run.sh bench faults", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--nights", type=int, default=3, help="nights the kill points are dealt over (1-3)")
+    ap.add_argument("--nights", type=int, default=3, help="kill nights at most (1-3): a point with no work on one "
+                                                           "night is tried on the next")
     ap.add_argument("--students", type=int, default=300)
     ap.add_argument("--quick", action="store_true", help="a few kills of each kind on one night (the suite's version)")
     ap.add_argument("--var", type=Path, help="state folder of the private stack (default: a temporary one)")
@@ -491,10 +585,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nnetwork faults on {night.last_day} (a proxy in front of each server):", flush=True)
             cases = netfaults.run_netfaults(night, inv, night.last_day, args.quick)
             bad, good = bad_inputs(night)
+            leaks = leak_scan(night)
+            planted = night.var / "logs" / "planted.log"  # the scan finds what it looks for
+            secret = next(v.strip() for k, _, v in (line.partition("=") for line in
+                          (night.var / "secrets.env").read_text().splitlines()) if len(v.strip()) >= 8)
+            planted.write_text(f"a line with {secret} in it\n")
+            if not any("planted.log" in f for f in leak_scan(night)):
+                leaks.append("the leak scan did not find a secret planted in a run log")
+            planted.unlink()
         finally:
             clock.set_now(None)
             stack.down(var)
-    survived, total = report_kills(kills)
+    survived, total = report_kills(kills, night.never)
     faults_ok, faults = netfaults.report(cases)
     print("\nbad inputs (tests/fixtures/bad/ and the generated ones):")
     for o in bad:
@@ -504,8 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{time.monotonic() - t0:.0f}s")
     print(f"kills_survived={survived}/{total}")
     print(f"faults_survived={faults_ok}/{faults}")
+    for leak in leaks:
+        print(f"LEAK: {leak}")
     print(f"bad_inputs_handled={handled}/{len(bad)}")
-    return 0 if survived == total and total and faults_ok == faults and handled == len(bad) else 1
+    print(f"leaks_found={len(leaks)}")
+    return 0 if survived == total and total and faults_ok == faults and handled == len(bad) and not leaks else 1
 
 
 if __name__ == "__main__":

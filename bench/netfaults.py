@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class NetCase:
     kind: str
     code: int | None = None
     seconds: float = 0.0
+    said: str = ""
     violations: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -46,9 +47,9 @@ class _Proxy:
         if kind == "cut":
             self.proxy = TcpProxy(port, cut_after_bytes={"sftp": 6000, "postgres": 9000, "bigquery": 3000,
                                                         "smtp": 600, "web": 400}[server])
-        elif kind == "stall" and server == "postgres":
-            self.proxy = TcpProxy(port)
-            self.hole = blackhole
+        elif kind == "stall" and server == "postgres":  # the network dies mid-session: packets dropped too
+            self.hole = blackhole(0)
+            self.proxy = TcpProxy(port, stall_after_bytes=20_000, on_stall=lambda: self._drop())
         elif kind == "stall":
             self.proxy = TcpProxy(port, stall_after_bytes={"sftp": 6000, "bigquery": 3000, "smtp": 300,
                                                           "web": 400}[server])
@@ -58,27 +59,26 @@ class _Proxy:
             raise ValueError(kind)
         self.port = self.proxy.port
 
+    def _drop(self) -> None:
+        self.hole.port = self.port
+        self.hole.__enter__()
+        self.dropped = True
+
     def __enter__(self):
+        self.dropped = False
         self.proxy.start()
-        if self.hole is not None:  # the network dies 1.5 s into the run (it has connected and started)
-            self._hole = self.hole(self.port)
-            self._timer = threading.Timer(1.5, self._hole.__enter__)
-            self._timer.start()
         return self
 
     def __exit__(self, *exc):
-        if self.hole is not None:
-            self._timer.cancel()
-            try:
-                self._hole.__exit__()
-            except Exception:  # noqa: BLE001 - the table was never added (the run ended first)
-                pass
+        if self.dropped:
+            self.hole.__exit__()
         self.proxy.stop()
 
 
 def _override(text: str, server: str, port: int) -> str:
     from bench.faults import _set_option
-    if server == "sftp":
+    if server == "sftp":  # the server's pinned key goes with it (known_hosts names the real port)
+        text = _set_option(text, "sftp_clever", "host_key", _pinned_key(text))
         return _set_option(text, "sftp_clever", "port", str(port))
     if server == "postgres":
         return _set_option(text, "postgres", "port", str(port))
@@ -87,6 +87,18 @@ def _override(text: str, server: str, port: int) -> str:
     if server == "smtp":
         return _set_option(text, "smtp", "port", str(port))
     return _set_option(text, "meetmax", "base_url", f"http://127.0.0.1:{port}")
+
+
+def _pinned_key(text: str) -> str:
+    import configparser
+    cfg = configparser.RawConfigParser()
+    cfg.read_string(text)
+    where = f"[{cfg.get('sftp_clever', 'host')}]:{cfg.get('sftp_clever', 'port')}"
+    for line in Path(cfg.get("sftp_clever", "known_hosts")).read_text().splitlines():
+        host, _, key = line.partition(" ")
+        if host == where:
+            return key.strip()
+    raise SystemExit(f"no known_hosts entry for {where}")
 
 
 def _real_port(text: str, server: str) -> int:
@@ -138,10 +150,18 @@ def _timeouts(text: str) -> str:
     text = _set_option(text, "postgres", "connect_timeout", "3")
     text = _set_option(text, "postgres", "io_timeout", "3")
     text = _set_option(text, "bigquery", "timeout", "10")
+    text = _set_option(text, "bigquery", "io_timeout", "3")
     text = _set_option(text, "smtp", "timeout", "3")
     text = _set_option(text, "meetmax", "timeout", "3")
     text = _set_option(text, "meetmax", "retries", "1")
     return text
+
+
+def _error_of(inv, mark) -> str:
+    """The first failed ledger row's error since ``mark`` (what the operator reads), or ''."""
+    rows = inv._ledger("SELECT error FROM dba.tdataloads WHERE load_id > %s AND status = 'failed'"
+                       " AND job_name <> 'run' ORDER BY load_id LIMIT 1", (mark[0],))
+    return (rows[0][0] or "")[:160] if rows else ""
 
 
 def run_case(night, inv, case: NetCase, day: dt.date) -> None:
@@ -178,6 +198,11 @@ def run_case(night, inv, case: NetCase, day: dt.date) -> None:
         if proxy is not None:
             proxy.__exit__()
     case.seconds = time.monotonic() - t0
+    case.said = _error_of(inv, mark)
+    if case.kind == "trickle" and case.code != 0:
+        case.violations.append(f"a slow but working network failed the run (exit {case.code}): {case.said}")
+    if case.code not in (None, 0) and re.search(r"host key|not configured|ConfigError", case.said, re.I):
+        case.violations.append(f"failed for another reason than the network: {case.said}")
     if case.code not in (None, 0):
         failed = [r for r in inv.new_rows(mark) if r.endswith(" failed")]
         mails = [m for m in set((night.var / "mail").glob("*.eml")) - mails_before
@@ -210,8 +235,8 @@ def run_netfaults(night, inv, day: dt.date, quick: bool, out=sys.stdout) -> list
             run_case(night, inv, case, day)
             cases.append(case)
             print(f"  {server:9} {kind:8} exit {case.code!s:>4} in {case.seconds:5.1f} s  "
-                  + ("ok" if not case.violations else "VIOLATION " + "; ".join(case.violations[:3])),
-                  file=out, flush=True)
+                  + ("ok" if not case.violations else "VIOLATION " + "; ".join(case.violations[:3]))
+                  + (f"  (said: {case.said})" if case.said else ""), file=out, flush=True)
     return cases
 
 

@@ -149,12 +149,16 @@ def postgres(section: str) -> str:
 def bigquery() -> str:
     from targets.bigquery import BigQueryClient, BigQuerySettings
     from google.api_core.exceptions import RetryError
+
+    from targets.errors import TransientError
     client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT))
     try:
         rows = client.query("SELECT 1 AS one")
-    except RetryError as e:
+    except (RetryError, TransientError) as e:
         where = client.settings.api_endpoint or "the BigQuery API"
-        raise ConnectionError(f"{where} did not answer within {CHECK_TIMEOUT:.0f} s ({e.cause})") from e
+        retry = e if isinstance(e, RetryError) else e.__cause__
+        cause = getattr(retry, "cause", None) or retry or e
+        raise ConnectionError(f"{where} did not answer within {CHECK_TIMEOUT:.0f} s ({cause})") from e
     if rows != [{"one": 1}]:
         raise ValueError(f"SELECT 1 returned {rows!r}")
     return f"project {client.settings.project}: a query ran"

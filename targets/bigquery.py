@@ -6,7 +6,8 @@ views deployed only when their SQL changed (``ViewTarget``). The raw-file archiv
 ``[bigquery] project, location, api_endpoint`` (emulator), ``credentials`` = ``anonymous``
 (emulator), a service-account key file, or empty for application-default credentials
 (``GOOGLE_APPLICATION_CREDENTIALS``); ``timeout``: seconds a call keeps retrying a server that
-does not answer (default 600, Google's own; the doctor uses a few).
+does not answer (default 600, Google's own; the doctor uses a few); ``io_timeout``: seconds one
+request may wait for the server's answer (default 120), so a stalled connection is retried.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from typing import Callable
 import google.api_core.exceptions as gexc
 import luigi
 from google.api_core.client_options import ClientOptions
+from google.auth.transport.requests import AuthorizedSession
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
@@ -51,13 +53,14 @@ class BigQuerySettings:
     api_endpoint: str | None = None
     credentials: str | None = None
     timeout: float = 600.0
+    io_timeout: float = 120.0
 
     @classmethod
     def from_config(cls, section: str = "bigquery") -> "BigQuerySettings":
         s = Section(section)
         return cls(project=s.str("project", required=True), location=s.str("location", "US"),
                    api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None,
-                   timeout=s.float("timeout", 600.0))
+                   timeout=s.float("timeout", 600.0), io_timeout=s.float("io_timeout", 120.0))
 
 
 @dataclass
@@ -77,6 +80,21 @@ class ExportOutcome:
     columns: list[str] = field(default_factory=list)
 
 
+class _BoundedSession(AuthorizedSession):
+    """The client's HTTP session, where a request the library sends without a timeout (most
+    of them) gets ``[bigquery] io_timeout``: a server that stops answering mid-response
+    (a stalled network) fails the call, and ``timeout``'s retries take over, instead of the
+    run waiting forever. Requests that carry their own timeout keep it."""
+
+    def __init__(self, credentials, io_timeout: float):
+        super().__init__(credentials)
+        self.io_timeout = io_timeout
+
+    def request(self, method, url, *args, timeout=None, **kwargs):
+        return super().request(method, url, *args, timeout=timeout if timeout is not None else self.io_timeout,
+                               **kwargs)
+
+
 _POOL: dict[tuple[int, BigQuerySettings], "BigQueryClient"] = {}
 _POOL_LOCK = threading.Lock()
 
@@ -87,9 +105,9 @@ class BigQueryClient:
     def __init__(self, settings: BigQuerySettings):
         self.settings = settings
         options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
-        self.bq = bigquery.Client(project=settings.project, location=settings.location,
-                                  credentials=credentials(settings.credentials, "bigquery"),
-                                  client_options=options)
+        creds = credentials(settings.credentials, "bigquery")
+        self.bq = bigquery.Client(project=settings.project, location=settings.location, credentials=creds,
+                                  client_options=options, _http=_BoundedSession(creds, settings.io_timeout))
         # every call retries a server that does not answer for at most ``timeout`` seconds
         self.retry = DEFAULT_RETRY.with_timeout(settings.timeout)
         self.job_retry = DEFAULT_JOB_RETRY.with_timeout(settings.timeout)
@@ -201,7 +219,12 @@ class BigQueryClient:
         def attempt():
             job = self.bq.query(sql, job_config=config, retry=self.retry, job_retry=None)
             return job.result(page_size=page_size, retry=self.retry, job_retry=None)
-        return self.job_retry(attempt)()
+        try:
+            return self.job_retry(attempt)()
+        except Exception as e:
+            if transient(e):
+                raise TransientError(f"BigQuery query: {str(e).splitlines()[0][:300]}") from e
+            raise
 
     def query(self, sql: str, params: dict | None = None) -> list[dict]:
         """A small query's rows as dicts (not for big results: see export)."""

@@ -25,5 +25,7 @@ def credentials(value: str | None, section: str):
 
 def transient(e: Exception) -> bool:
     """A server error, throttling or a dropped connection: worth a retry or a rerun."""
-    return isinstance(e, (gexc.ServerError, gexc.TooManyRequests, gexc.ServiceUnavailable, ConnectionError,
-                          TimeoutError))
+    import requests
+    return isinstance(e, (gexc.ServerError, gexc.TooManyRequests, gexc.ServiceUnavailable, gexc.RetryError,
+                          ConnectionError, TimeoutError, requests.exceptions.ConnectionError,
+                          requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError))

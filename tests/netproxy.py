@@ -11,12 +11,13 @@ import time
 
 class TcpProxy:
     def __init__(self, target_port: int, cut_after_bytes: int | None = None, cuts: int = 1,
-                 stall_after_bytes: int | None = None, rate: int | None = None):
+                 stall_after_bytes: int | None = None, rate: int | None = None, on_stall=None):
         self.target_port = target_port
         self.cut_after_bytes = cut_after_bytes
         self.cuts_left = cuts
         self.stall_after_bytes = stall_after_bytes
         self.rate = rate
+        self.on_stall = on_stall  # called once when a connection stalls (e.g. to drop its packets too)
         self.connections = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -59,6 +60,9 @@ class TcpProxy:
                     break
                 if stall is not None:
                     if stall[0] <= 0:
+                        if self.on_stall is not None:
+                            callback, self.on_stall = self.on_stall, None
+                            callback()
                         continue  # stalled: read and drop, so neither side sees the connection end
                     data = data[:stall[0]]
                     stall[0] -= len(data)

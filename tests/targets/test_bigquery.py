@@ -113,3 +113,27 @@ def test_parquet_load(bq_client, tmp_path, google_stack):
     assert bq_client.load_file(path, f"{ds}.scores", file_format="parquet", schema=schema).rows == 2  # replaced
     assert bq_client.query(f"SELECT id, name, score FROM {ds}.scores ORDER BY id") == [
         {"id": 1, "name": "Ana", "score": 98.5}, {"id": 2, "name": "Zoë", "score": 77.0}]
+
+
+def test_a_stalled_connection_fails_within_timeouts_instead_of_hanging(bq_client):
+    """The server stops answering mid-conversation (a stall after the first request): each
+    request gives up after io_timeout and the call's retries end after timeout, so the query
+    fails within seconds as a TransientError; the library alone would wait forever."""
+    import dataclasses
+    import time
+
+    from targets.bigquery import BigQueryClient
+    from targets.errors import TransientError
+    from tests.netproxy import TcpProxy
+    port = int(bq_client.settings.api_endpoint.rsplit(":", 1)[1])
+    proxy = TcpProxy(port, stall_after_bytes=1).start()  # nothing gets through
+    try:
+        settings = dataclasses.replace(bq_client.settings, api_endpoint=f"http://127.0.0.1:{proxy.port}",
+                                       timeout=4.0, io_timeout=1.0)
+        client = BigQueryClient(settings)
+        t0 = time.monotonic()
+        with pytest.raises(TransientError):
+            client.query("SELECT 1 AS x")
+        assert time.monotonic() - t0 < 20
+    finally:
+        proxy.stop()
