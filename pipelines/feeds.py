@@ -181,16 +181,19 @@ class ImportFeedFile(FeedFileTask):
         parts, offset = self.parts()
         rejects = folders(row).error / self.stamp()[0] / f"{self.name}.rejects.csv"
         entry = target.entry(direction="load", source=str(self.processing), sha256=sha)
+        def keep(rejected):  # written before the load commits: a kill between the two cannot lose it
+            write_rejects(rejects, parts, rejected, offset, group=file_group())
+
         try:
             result = load_feed(target.client, parts, row.target_schema, row.target_table, row.load_mode,
-                               row.key_columns, entry, row.max_rejects, progress=Progress(self, f"load {self.name}"))
+                               row.key_columns, entry, row.max_rejects, progress=Progress(self, f"load {self.name}"),
+                               on_rejects=keep)
         except TooManyRejects as e:
             write_rejects(rejects, parts, e.rejects, offset, group=file_group())
             raise self.set_aside(self.processing, BadInputError(e.file, f"{e.rule} (rejects: {rejects.name})")) from e
         except BadInputError as e:
             raise self.set_aside(self.processing, e) from e
         if result.rejects:
-            write_rejects(rejects, parts, result.rejects, offset, group=file_group())
             logger.warning("%s: %d rows rejected (within max_rejects = %d): %s", self.name, len(result.rejects),
                            row.max_rejects, rejects)
 

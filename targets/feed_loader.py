@@ -207,11 +207,13 @@ def stage_statement(stage: sql.Composable, columns: list[tuple[str, str]]) -> sq
 
 def load_feed(client: PostgresClient, parts: list[FeedPart], schema: str, table: str, mode: str,
               keys: list[str] | None, entry: LedgerEntry, max_rejects: int = 0,
-              progress: Callable[[int, int], None] | None = None) -> FeedResult:
+              progress: Callable[[int, int], None] | None = None,
+              on_rejects: Callable[[list], None] | None = None) -> FeedResult:
     """Load ``parts`` into ``schema.table`` and write ``entry`` as the ledger row, in one
     transaction (see the module's docstring). Raises ``TooManyRejects`` (nothing loaded),
     ``BadInputError`` (a file that cannot load: a missing required column, a constraint the
-    rows break) or ``ConfigError`` (no such table)."""
+    rows break) or ``ConfigError`` (no such table). ``on_rejects`` gets the rejected rows of a
+    load that goes ahead, before its commit (to write them where people look)."""
     if mode not in MODES:
         raise ConfigError(f"load mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "upsert" and not keys:
@@ -233,6 +235,8 @@ def load_feed(client: PostgresClient, parts: list[FeedPart], schema: str, table:
                     raise TooManyRejects(", ".join(str(p.path) for p in parts), result.rejects, max_rejects)
                 entry.rows, entry.rejected, entry.note = result.rows, len(result.rejects), result.note()
                 entry.bytes, entry.sha256 = result.bytes, entry.sha256 or result.sha256
+                if on_rejects is not None and result.rejects:
+                    on_rejects(result.rejects)  # before the commit: a load is never without its rejects file
             finally:
                 conn.notices = saved
     except psycopg2.errors.UniqueViolation as e:

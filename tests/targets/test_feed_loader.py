@@ -73,6 +73,30 @@ def test_an_append_loads_good_rows_and_rejects_bad_ones_by_line_and_column(feeds
          "inserted 2, updated 0, unchanged 0, rejected 3; columns not in the table: 1")]
 
 
+def test_the_rejects_are_handed_over_before_the_load_commits(feeds, pg_settings, tmp_path):
+    """The caller writes its rejects file from ``on_rejects`` inside the load's transaction: if
+    that fails (or the process dies there), neither rows nor ledger row are committed, so a
+    committed load always has its rejects file and the rerun writes it."""
+    path = _csv(tmp_path, """
+        event_id,title
+        1,One
+        x,Bad
+    """)
+    seen = []
+
+    def fail(rejects):
+        seen.append(len(rejects))
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        load_feed(feeds, [FeedPart(path)], "feeds", "events", "append", None, _entry(), max_rejects=3,
+                  on_rejects=fail)
+    assert seen == [1] and _rows(feeds) == [] and ledger_rows(pg_settings, "status") == []
+    result = load_feed(feeds, [FeedPart(path)], "feeds", "events", "append", None, _entry(), max_rejects=3,
+                       on_rejects=seen.append)
+    assert result.inserted == 1 and len(seen[-1]) == 1 and ledger_rows(pg_settings, "status") == [("succeeded",)]
+
+
 def test_more_rejects_than_allowed_load_nothing(feeds, pg_settings, tmp_path):
     path = _csv(tmp_path, """
         event_id,title
