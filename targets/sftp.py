@@ -172,6 +172,10 @@ class _Connection:
         s = self.settings
         try:
             if s.key_file is not None:
+                mode = stat_mod.S_IMODE(os.stat(s.key_file).st_mode)
+                if mode & 0o077:  # as OpenSSH refuses an unprotected private key, so do we
+                    raise ConfigError(f"[sftp_{s.name}] key_file {s.key_file} has mode {mode:o}: others can read "
+                                      f"the private key; chmod 600 {s.key_file}")
                 transport.auth_publickey(s.user, paramiko.PKey.from_path(str(s.key_file)))
             else:
                 transport.auth_password(s.user, s.password)

@@ -128,6 +128,20 @@ def test_unknown_host_key_refused(sftp_settings, tmp_path):
     assert client.connects == 0
 
 
+def test_a_private_key_others_can_read_is_refused(sftp_settings, tmp_path):
+    """As OpenSSH does: a key file with group or other access is not used; the message says the
+    one command that fixes it. Mode 600 logs in."""
+    import shutil
+    key = tmp_path / "key"
+    shutil.copyfile(sftp_settings.key_file, key)
+    key.chmod(0o644)
+    with pytest.raises(ConfigError) as err:
+        SftpClient(dataclasses.replace(sftp_settings, key_file=key)).exists("x")
+    assert "has mode 644: others can read the private key" in str(err.value) and f"chmod 600 {key}" in str(err.value)
+    key.chmod(0o600)
+    assert SftpClient(dataclasses.replace(sftp_settings, key_file=key)).exists("x") is False
+
+
 def test_changed_host_key_refused(sftp_settings, tmp_path):
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()
     client = SftpClient(dataclasses.replace(sftp_settings, known_hosts=None,
