@@ -155,17 +155,37 @@ class _Connection:
         if pinned_types:  # ask for a key type we know, so a server with several keys shows that one
             options.key_types = list(dict.fromkeys(
                 [t for t in pinned_types if t in options.key_types] + list(options.key_types)))
+        # paramiko bounds the handshake and the login, not the opening of the SFTP channel and
+        # subsystem (an hour, or forever): a server that goes quiet there would hang the run, so
+        # the whole opening has a deadline after which the transport is closed under it.
+        deadline = 3 * s.connect_timeout + s.io_timeout
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            transport.close()
+        watchdog = threading.Timer(deadline, expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             transport.start_client(timeout=s.connect_timeout)
             verify_host_key(s.name, s.address, transport.get_remote_server_key(), expected)
             self._authenticate(transport)
             self.sftp = paramiko.SFTPClient.from_transport(transport)
-        except BaseException:
+            self.sftp.get_channel().settimeout(s.io_timeout)
+            self.max_read, self.max_write = _server_limits(self.sftp)
+        except BaseException as e:
             transport.close()
+            if expired.is_set():
+                raise TransientError(f"SFTP server '{s.name}' ({s.address}) did not finish opening the session "
+                                     f"within {deadline:g} s") from e
             raise
-        self.sftp.get_channel().settimeout(s.io_timeout)
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise TransientError(f"SFTP server '{s.name}' ({s.address}) did not finish opening the session "
+                                 f"within {deadline:g} s")
         self.transport = transport
-        self.max_read, self.max_write = _server_limits(self.sftp)
         logger.info("SFTP connected to '%s' (%s) as %s", s.name, s.address, s.user)
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
@@ -180,6 +200,9 @@ class _Connection:
             else:
                 transport.auth_password(s.user, s.password)
         except paramiko.AuthenticationException as e:
+            if "timeout" in str(e).lower():  # the server went quiet during login: the network's fault, not ours
+                raise TransientError(f"SFTP server '{s.name}' ({s.address}) did not answer the login of {s.user} "
+                                     f"in time: {e}") from e
             raise ConfigError(f"SFTP server '{s.name}' ({s.address}) refused login for user {s.user}: {e}") from e
         except FileNotFoundError as e:
             raise ConfigError(f"[sftp_{s.name}] key_file {s.key_file} does not exist") from e

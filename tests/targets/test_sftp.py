@@ -194,6 +194,27 @@ def test_retries_give_up_with_transient_error(sftp_settings, tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_a_stall_at_any_point_of_the_login_is_the_networks_fault_not_a_config_error(sftp_settings):
+    """The server goes quiet in the key exchange or in the middle of the login: a TransientError
+    (retried, then failed as a network fault), never 'refused login' (which tells the operator
+    to fix credentials that are fine). Found by ./run.sh bench faults."""
+    import socket
+    for after in range(1500, 8001, 1300):
+        proxy = TcpProxy(sftp_settings.port, stall_after_bytes=after).start()
+        try:
+            client = SftpClient(dataclasses.replace(_via(sftp_settings, proxy), connect_timeout=1, io_timeout=1,
+                                                    retries=0))
+            try:
+                client.exists("x")
+            except TransientError:
+                pass
+            except (ConfigError, socket.timeout, OSError) as e:  # noqa: PERF203
+                pytest.fail(f"a stall after {after} bytes: {type(e).__name__}: {e}")
+        finally:
+            proxy.stop()
+
+
+@pytest.mark.timeout(120)
 def test_a_stall_mid_upload_fails_within_the_io_timeout_and_leaves_no_file(sftp_settings, tmp_path):
     """The network goes quiet mid-transfer with the connection still open (nothing answers, no
     reset): each try ends at io_timeout, the upload fails as a TransientError, and the final
