@@ -221,12 +221,12 @@ def run_case(night, inv, case: NetCase, day: dt.date) -> None:
     case.violations += [p for p in inv.whole(day, "SftpOperationsLocal") if "not sent for" not in p]
 
 
-def run_netfaults(night, inv, day: dt.date, quick: bool, out=sys.stdout) -> list[NetCase]:
+def run_netfaults(night, inv, day: dt.date, quick: bool, out=sys.stdout, only: str | None = None) -> list[NetCase]:
     from tests.netproxy import can_blackhole
     cases = []
     for server in SERVERS:
         for kind in KINDS:
-            if quick and kind not in ("cut", "refused"):
+            if (quick and kind not in ("cut", "refused")) or (only and kind != only):
                 continue
             if server == "postgres" and kind == "stall" and can_blackhole():
                 print(f"  {server:9} {kind:8} not run: {can_blackhole()}", file=out)

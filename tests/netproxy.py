@@ -60,12 +60,12 @@ class TcpProxy:
                     break
                 if stall is not None:
                     if stall[0] <= 0:
-                        if self.on_stall is not None:
-                            callback, self.on_stall = self.on_stall, None
-                            callback()
                         continue  # stalled: read and drop, so neither side sees the connection end
                     data = data[:stall[0]]
                     stall[0] -= len(data)
+                    if stall[0] <= 0 and self.on_stall is not None:  # at the moment it stalls, not later
+                        callback, self.on_stall = self.on_stall, None
+                        callback()
                 dst.sendall(data)
                 if self.rate:
                     time.sleep(len(data) / self.rate)
