@@ -23,11 +23,14 @@ import signal
 
 _DATA_PARAMS = {"date", "size", "mtime", "sha256", "link"}  # differ night to night: not part of a point's name
 _DATES = re.compile(r"20\d\d-?\d\d-?\d\d(?:T[\d:]+Z?)?")
+_QUARTERS = re.compile(r"FY\d{4}_Q\d")
+_FILE_STAMPS = re.compile(r"\|\d+\|\d+")  # a dropped file's ledger item: name|size|mtime
 
 
 def normalise(name: str) -> str:
-    """A point's name with its dates made ``D`` (the same point on another night)."""
-    return _DATES.sub("D", name)
+    """A point's name with its dates, quarters and file stamps made general (``D``, ``FYQ``),
+    so the same point on another night has the same name."""
+    return _FILE_STAMPS.sub("", _QUARTERS.sub("FYQ", _DATES.sub("D", name)))
 
 
 def point(name: str) -> None:

@@ -11,7 +11,6 @@ in the section's known_hosts file after you confirm it.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import errno
@@ -24,7 +23,6 @@ import socket
 import stat as stat_mod
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,9 +31,9 @@ import paramiko
 import paramiko.sftp
 
 from targets import faults
-from targets.config import Section
 from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.hostkeys import verify_host_key
+from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -46,82 +44,6 @@ Progress = Callable[[int, int], None]
 _CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr", "aes192-ctr")
 _NETWORK_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.ECONNABORTED,
                    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN}
-
-
-@dataclass(frozen=True)
-class SftpSettings:
-    name: str
-    host: str
-    user: str
-    port: int = 22
-    key_file: Path | None = None
-    password: str | None = field(default=None, repr=False)
-    remote_dir: str = "."
-    host_keys: tuple[str, ...] = ()
-    known_hosts: Path | None = None
-    connect_timeout: float = 15.0
-    io_timeout: float = 60.0
-    retries: int = 3
-    backoff: float = 2.0
-    done_marker: bool = False
-    # SFTP request sizes; 0 = auto: the server's own limits (limits@openssh.com, as OpenSSH's
-    # client does) or, from a server that does not say, the 32 KiB every server must accept.
-    # 32 KiB read requests made downloads 4x slower than 256 KiB ones here.
-    write_request_size: int = 0
-    read_request_size: int = 0
-    prefetch_requests: int = 64
-
-    @classmethod
-    def from_config(cls, name: str) -> "SftpSettings":
-        s = Section(f"sftp_{name}")
-        key_file, password = s.path("key_file"), s.secret("password")
-        if key_file is None and password is None:
-            raise ConfigError(f"[sftp_{name}] needs key_file or password = ${{VAR}}")
-        pinned = tuple(k.strip() for k in (s.str("host_key") or "").split(",") if k.strip())
-        known = s.path("known_hosts")
-        if not pinned and known is None:
-            raise ConfigError(f"[sftp_{name}] needs host_key or known_hosts: host keys are always verified")
-        return cls(name=name, host=s.str("host", required=True), port=s.int("port", 22),
-                   user=s.str("user", required=True), key_file=key_file, password=password,
-                   remote_dir=s.str("remote_dir", "."), host_keys=pinned, known_hosts=known,
-                   connect_timeout=s.float("connect_timeout", 15.0), io_timeout=s.float("io_timeout", 60.0),
-                   retries=s.int("retries", 3), backoff=s.float("backoff", 2.0),
-                   done_marker=s.bool("done_marker", False),
-                   write_request_size=s.int("write_request_size", 0), read_request_size=s.int("read_request_size", 0),
-                   prefetch_requests=s.int("prefetch_requests", 64))
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def known_hosts_name(self) -> str:
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-
-    def expected_keys(self) -> list[paramiko.PKey]:
-        """The keys we accept for this server: pinned ones plus known_hosts entries."""
-        keys = []
-        for line in self.host_keys:
-            parts = line.split()
-            if len(parts) < 2:
-                raise ConfigError(f"[sftp_{self.name}] host_key must be '<type> <base64>', got {line!r}")
-            try:
-                keys.append(paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1])))
-            except Exception as e:
-                raise ConfigError(f"[sftp_{self.name}] host_key {parts[0]} could not be read: {e}") from e
-        if self.known_hosts is not None and self.known_hosts.exists():
-            entries = paramiko.HostKeys(str(self.known_hosts)).lookup(self.known_hosts_name)
-            if entries:
-                keys.extend(entries.values())
-        return keys
-
-
-@dataclass
-class RemoteFile:
-    name: str
-    path: str
-    size: int
-    mtime: int
 
 
 class _Connection:
