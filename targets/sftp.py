@@ -122,7 +122,7 @@ class _Connection:
             else:
                 transport.auth_password(s.user, s.password)
         except paramiko.AuthenticationException as e:
-            if "timeout" in str(e).lower():  # the server went quiet during login: the network's fault, not ours
+            if "timeout" in str(e).lower() or not transport.is_active():  # quiet or cut mid-login: the network's
                 raise TransientError(f"SFTP server '{s.name}' ({s.address}) did not answer the login of {s.user} "
                                      f"in time: {e}") from e
             raise ConfigError(f"SFTP server '{s.name}' ({s.address}) refused login for user {s.user}: {e}") from e
