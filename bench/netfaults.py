@@ -48,7 +48,7 @@ class _Proxy:
             self.proxy = TcpProxy(port, cut_after_bytes={"sftp": 6000, "postgres": 9000, "bigquery": 3000,
                                                         "smtp": 600, "web": 400}[server])
         elif kind == "stall" and server == "postgres":  # the network dies mid-session: packets dropped too
-            self.hole = blackhole(0)
+            self.hole = blackhole
             self.proxy = TcpProxy(port, stall_after_bytes=20_000, on_stall=lambda: self._drop())
         elif kind == "stall":
             self.proxy = TcpProxy(port, stall_after_bytes={"sftp": 6000, "bigquery": 3000, "smtp": 300,
@@ -60,8 +60,8 @@ class _Proxy:
         self.port = self.proxy.port
 
     def _drop(self) -> None:
-        self.hole.port = self.port
-        self.hole.__enter__()
+        self._hole = self.hole(self.port)
+        self._hole.__enter__()
         self.dropped = True
 
     def __enter__(self):
@@ -71,7 +71,7 @@ class _Proxy:
 
     def __exit__(self, *exc):
         if self.dropped:
-            self.hole.__exit__()
+            self._hole.__exit__()
         self.proxy.stop()
 
 
