@@ -12,6 +12,7 @@ attendance, discipline and assessment scores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import random
@@ -78,115 +79,138 @@ def _school_days(start: dt.date, today: dt.date, n: int) -> list[dt.date]:
 IDM_HEADER = ["SIS_ID", "Email", "Last_Name", "First_Name", "School_ID"]
 
 
-def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = dt.date(2026, 11, 24),
-             idm_file: Path | None = None) -> dict[str, int]:
-    """Write the exports into ``out``; returns rows per file. ``idm_file``: also write the
-    Clever IDM export of the students' Google addresses there (as Clever would offer it)."""
-    rng = random.Random(seed)
-    start, end = _school_year(today)
-    n_elem = max(2, students // 500)
-    schools = []  # (number, name, low, high, kind)
-    for i in range(n_elem):
-        schools.append((101 + i, f"{['Maple', 'Cedar', 'Oak', 'Willow', 'Birch', 'Aspen'][i % 6]} Elementary"
-                        + (f" {i // 6 + 1}" if i >= 6 else ""), -1, 5, "elem"))
-    schools.append((201, "Bluff Middle School", 6, 8, "middle"))
-    schools.append((301, "Riverside High School", 9, 12, "high"))
-    rows: dict[str, list[list]] = {name: [] for name in FILES}
+def school_list(students: int) -> list[tuple[int, str, int, int, str]]:
+    """The district's schools as (number, name, low grade, high grade, kind): one elementary
+    school per 500 students, one middle school per 1,000 of its grades' students and one high
+    school per 1,500 of its grades' (at least one of each). Numbers are the kind's digit then a
+    serial of as many digits as the largest kind needs (101…, 201, 301 for a small district;
+    10001…, 20001…, 30001… for a consortium), so they never collide."""
+    per_grade = students / 14  # grades PreK (-1) to 12, drawn evenly
+    counts = {"elem": max(2, students // 500), "middle": max(1, round(per_grade * 3 / 1000)),
+              "high": max(1, round(per_grade * 4 / 1500))}
+    width = max(2, len(str(max(counts.values()))))
+    names = {"elem": ["Maple", "Cedar", "Oak", "Willow", "Birch", "Aspen"], "middle": ["Bluff"], "high": ["Riverside"]}
+    label = {"elem": "Elementary", "middle": "Middle School", "high": "High School"}
+    grades = {"elem": (-1, 5), "middle": (6, 8), "high": (9, 12)}
+    schools = []
+    for digit, kind in enumerate(("elem", "middle", "high"), start=1):
+        pool = names[kind]
+        for i in range(counts[kind]):
+            name = f"{pool[i % len(pool)]} {label[kind]}" + (f" {i // len(pool) + 1}" if i >= len(pool) else "")
+            schools.append((digit * 10 ** width + i + 1, name, *grades[kind], kind))
+    return schools
+
+
+def _schools_staff_sections(rng: random.Random, schools: list, students: int, start: dt.date, end: dt.date,
+                            put) -> dict[int, list[tuple[str, int | None]]]:
+    """Schools, teachers (one home school each; one in ten also teaches at a second school),
+    staff and sections (elementary homerooms per grade, secondary courses x 3) through
+    ``put(file, row)``; returns each school's (section id, grade) pairs."""
     for number, name, low, high, _kind in schools:
-        rows["schools.csv"].append([number, name, low, high, f"{rng.randint(100, 9999)} {rng.choice(LAST).split(',')[0]} St",
-                                    "Springfield", "TN", f"37{rng.randint(100, 999)}", f"615-555-{rng.randint(1000, 9999)}",
-                                    f"principal{number}@district.example"])
-
-    def by_grade(grade: int):
-        return [s for s in schools if s[2] <= grade <= s[3]]
-
-    # teachers: one home school each; one in ten also teaches at a second school
+        put("schools.csv", [number, name, low, high, f"{rng.randint(100, 9999)} {rng.choice(LAST).split(',')[0]} St",
+                            "Springfield", "TN", f"37{rng.randint(100, 999)}", f"615-555-{rng.randint(1000, 9999)}",
+                            f"principal{number}@district.example"])
     teachers: dict[int, list[str]] = {s[0]: [] for s in schools}
-    n_teachers = max(len(schools) * 3, students // 18)
-    for t in range(n_teachers):
+    for t in range(max(len(schools) * 3, students // 18)):
         tid = f"T{1000 + t}"
         home = schools[t % len(schools)]
         last, first = rng.choice(LAST), rng.choice(FIRST)
         email = f"{_ascii(first)[0]}{_ascii(last.split(',')[0])}{t}@district.example"
-        rows["teachers.csv"].append([tid, home[0], last, first, email, "Teacher", 1])
+        put("teachers.csv", [tid, home[0], last, first, email, "Teacher", 1])
         teachers[home[0]].append(tid)
         if rng.random() < 0.10:
             other = rng.choice([s for s in schools if s[0] != home[0]])
-            rows["teachers.csv"].append([tid, other[0], last, first, email, "Teacher", 0])
+            put("teachers.csv", [tid, other[0], last, first, email, "Teacher", 0])
             teachers[other[0]].append(tid)
     for s in range(max(len(schools) * 2, students // 100)):
         school = schools[s % len(schools)]
         last, first = rng.choice(LAST), rng.choice(FIRST)
-        rows["staff.csv"].append([f"S{500 + s}", school[0], last, first,
-                                  f"staff{500 + s}@district.example",
-                                  rng.choice(["Principal", "Counselor", "Secretary", "Nurse", "Librarian"])])
-
-    # sections per school: elementary homerooms per grade, secondary courses x 3 sections
+        put("staff.csv", [f"S{500 + s}", school[0], last, first, f"staff{500 + s}@district.example",
+                          rng.choice(["Principal", "Counselor", "Secretary", "Nurse", "Librarian"])])
     sections: dict[int, list[tuple[str, int | None]]] = {s[0]: [] for s in schools}
     sec_id = 5000
     for number, _name, low, high, kind in schools:
         pool = teachers[number]
-        grades = range(low, high + 1) if kind == "elem" else [None]
-        for grade in grades:
+        for grade in (range(low, high + 1) if kind == "elem" else [None]):
             for course, cname in COURSES[kind]:
                 for k in range(1 if kind == "elem" else 3):
                     sec_id += 1
                     sid = str(sec_id)
-                    rows["sections.csv"].append([sid, number, course, cname, k + 1, (k % 7) + 1, start, end,
-                                                 "" if grade is None else grade])
-                    lead = pool[(sec_id) % len(pool)]
-                    rows["section_teachers.csv"].append([sid, lead, "Lead"])
+                    put("sections.csv", [sid, number, course, cname, k + 1, (k % 7) + 1, start, end,
+                                         "" if grade is None else grade])
+                    lead = pool[sec_id % len(pool)]
+                    put("section_teachers.csv", [sid, lead, "Lead"])
                     if rng.random() < 0.15 and len(pool) > 1:
                         co = rng.choice([t for t in pool if t != lead])
-                        rows["section_teachers.csv"].append([sid, co, "Co-teacher"])
+                        put("section_teachers.csv", [sid, co, "Co-teacher"])
                     sections[number].append((sid, grade))
+    return sections
 
-    days = _school_days(start, today, 5)
-    incident = 0
-    for i in range(students):
-        number = 100000 + i
-        grade = rng.choice(range(-1, 13))
-        school = rng.choice(by_grade(grade))
-        last = rng.choice(SUFFIXED) if rng.random() < 0.02 else rng.choice(LAST)
-        first, middle = rng.choice(FIRST), rng.choice(MIDDLE)
-        age = grade + 6
-        dob = dt.date(today.year - age - (1 if today.month < 9 else 0), rng.randint(1, 12), rng.randint(1, 28))
-        withdrawn = rng.random() < 0.05
-        exit_date = (today - dt.timedelta(days=rng.randint(3, 60))) if withdrawn else end
-        email = "" if rng.random() < 0.08 else (
-            f"{_ascii(first)}.{_ascii(last.split(',')[0])}{number % 1000}@students.district.example")
-        rows["students.csv"].append([number, f"{rng.randint(100000000, 999999999)}", last, first, middle,
-                                     rng.choice("MFMFMFX"), dob, grade, school[0], start, exit_date,
-                                     2 if withdrawn else 0, email, "Y" if rng.random() < 0.12 else "N",
-                                     rng.choice(["English"] * 8 + ["Spanish", "Vietnamese", "Arabic"])])
-        mine = [s for s in sections[school[0]] if s[1] in (None, grade)]
-        taken = mine if school[4] == "elem" else rng.sample(mine, min(len(mine), rng.randint(4, 6)))
-        for sid, _g in taken:
-            rows["enrollments.csv"].append([number, sid, start, exit_date])
-        if not withdrawn:
-            for d in days:
-                rows["attendance.csv"].append([number, school[0], d, rng.choices("PAT", weights=[90, 6, 4])[0]])
-        if rng.random() < 0.03:
-            incident += 1
-            rows["discipline.csv"].append([f"I{incident:05d}", number, school[0], rng.choice(days) if days else start,
-                                           rng.choice(["Tardy", "Disruption", "Fighting", "Dress Code"]),
-                                           rng.choice(["Warning", "Detention", "Parent Contact", "ISS"])])
-        if grade >= 3:
-            score = rng.randint(200, 400)
-            rows["assessment_scores.csv"].append([number, "TCAP Math", dt.date(today.year, 4, 20), score,
-                                                  ["Below", "Approaching", "On Track", "Mastered"][min(3, (score - 200) // 50)]])
-    if idm_file is not None:
-        with atomic_open(idm_file) as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(IDM_HEADER)
-            w.writerows([r[0], r[12], r[2], r[3], r[8]] for r in rows["students.csv"] if r[12] and r[11] == 0)
+
+def generate(out: Path, students: int = 2000, seed: int = 42, today: dt.date = dt.date(2026, 11, 24),
+             idm_file: Path | None = None) -> dict[str, int]:
+    """Write the exports into ``out``; returns rows per file. ``idm_file``: also write the
+    Clever IDM export of the students' Google addresses there (as Clever would offer it).
+    Rows are written as they are drawn: memory holds the schools, teachers and sections, not
+    the students (a 500,000-student district takes what a 2,000-student one does)."""
+    rng = random.Random(seed)
+    start, end = _school_year(today)
+    schools = school_list(students)
     out.mkdir(parents=True, exist_ok=True)
-    for name, header in FILES.items():
-        with atomic_open(out / name) as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows[name])
-    return {name: len(r) for name, r in rows.items()}
+    counts = {name: 0 for name in FILES}
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        for name, header in FILES.items():
+            writers[name] = csv.writer(stack.enter_context(atomic_open(out / name)), lineterminator="\n")
+            writers[name].writerow(header)
+        idm = None
+        if idm_file is not None:
+            idm = csv.writer(stack.enter_context(atomic_open(idm_file)), lineterminator="\n")
+            idm.writerow(IDM_HEADER)
+
+        def put(name: str, row: list) -> None:
+            writers[name].writerow(row)
+            counts[name] += 1
+
+        sections = _schools_staff_sections(rng, schools, students, start, end, put)
+        by_grade = {g: [s for s in schools if s[2] <= g <= s[3]] for g in range(-1, 13)}
+        days = _school_days(start, today, 5)
+        incident = 0
+        for i in range(students):
+            number = 100000 + i
+            grade = rng.choice(range(-1, 13))
+            school = rng.choice(by_grade[grade])
+            last = rng.choice(SUFFIXED) if rng.random() < 0.02 else rng.choice(LAST)
+            first, middle = rng.choice(FIRST), rng.choice(MIDDLE)
+            age = grade + 6
+            dob = dt.date(today.year - age - (1 if today.month < 9 else 0), rng.randint(1, 12), rng.randint(1, 28))
+            withdrawn = rng.random() < 0.05
+            exit_date = (today - dt.timedelta(days=rng.randint(3, 60))) if withdrawn else end
+            email = "" if rng.random() < 0.08 else (
+                f"{_ascii(first)}.{_ascii(last.split(',')[0])}{number % 1000}@students.district.example")
+            put("students.csv", [number, f"{rng.randint(100000000, 999999999)}", last, first, middle,
+                                 rng.choice("MFMFMFX"), dob, grade, school[0], start, exit_date,
+                                 2 if withdrawn else 0, email, "Y" if rng.random() < 0.12 else "N",
+                                 rng.choice(["English"] * 8 + ["Spanish", "Vietnamese", "Arabic"])])
+            if idm is not None and email and not withdrawn:
+                idm.writerow([number, email, last, first, school[0]])
+            mine = [s for s in sections[school[0]] if s[1] in (None, grade)]
+            taken = mine if school[4] == "elem" else rng.sample(mine, min(len(mine), rng.randint(4, 6)))
+            for sid, _g in taken:
+                put("enrollments.csv", [number, sid, start, exit_date])
+            if not withdrawn:
+                for d in days:
+                    put("attendance.csv", [number, school[0], d, rng.choices("PAT", weights=[90, 6, 4])[0]])
+            if rng.random() < 0.03:
+                incident += 1
+                put("discipline.csv", [f"I{incident:05d}", number, school[0], rng.choice(days) if days else start,
+                                       rng.choice(["Tardy", "Disruption", "Fighting", "Dress Code"]),
+                                       rng.choice(["Warning", "Detention", "Parent Contact", "ISS"])])
+            if grade >= 3:
+                score = rng.randint(200, 400)
+                put("assessment_scores.csv", [number, "TCAP Math", dt.date(today.year, 4, 20), score,
+                                              ["Below", "Approaching", "On Track", "Mastered"][min(3, (score - 200) // 50)]])
+    return counts
 
 
 def generate_merge_inputs(root: Path, seed: int = 42, students: int = 60) -> None:
