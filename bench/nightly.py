@@ -1,13 +1,18 @@
-"""The 05:00 slot at district scale: a 50,000-student synthetic district on a private embedded
-stack; the slot (Clever, SAVVAS, Ellevation, OTUS on a Monday) runs once, then again.
+"""The 05:00 slot at district scale: a synthetic district (50,000 students unless told) on a
+private embedded stack; the slot (Clever, SAVVAS, Ellevation, OTUS on a Monday) runs with one
+worker, then a week later with four, then again (a no-op).
 
-    ./run.sh bench nightly [--students 50000]
+    ./run.sh bench nightly [--students 500000] [--workers 4]
 
 Setup (not timed): seed, load into the BigQuery emulator, deploy the views. Timed: the slot
 as cron runs it (``python -m pipelines --module pipelines.slots SftpOperations``, a fresh
-process), then the same command again. Last lines: ``slot_0500_seconds=X`` and
-``noop_rerun_seconds=Y`` (goal < 3 s); the rerun's SSH connections are counted from the
-SFTP server's log (goal: at most one per server).
+process) on Monday MONDAY with one worker, on the next Monday with ``--workers N`` (the same
+work: every file exported, checked and sent again), then that command again. Each task's
+peak resident memory comes from its run log (pipelines/peaks.py). Last lines:
+``slot_0500_seconds=X`` (one worker), ``slot_parallel_speedup=Y`` (one worker's time over N
+workers'; goal >= 1.8), ``nightly_peak_rss_mb=Z`` (the largest task; goal <= 500) and
+``noop_rerun_seconds=W`` (goal < 1); the rerun's SSH connections are counted from the SFTP
+server's log (goal: none).
 """
 from __future__ import annotations
 
@@ -22,26 +27,41 @@ import time
 from pathlib import Path
 
 import stack
+from pipelines.peaks import largest as peaks_in
 from stack import ROOT
 
 MONDAY = dt.date(2026, 11, 23)
 
 
-def _env(var: Path) -> dict:
-    # The runs play MONDAY (pushes send only today's data).
-    return dict(os.environ, PYTHONPATH=str(ROOT), ETL_CLOCK=f"{MONDAY}T05:00:00-06:00", **stack.config_env(var))
+def _env(var: Path, day: dt.date = MONDAY) -> dict:
+    # The runs play a Monday (pushes send only today's data).
+    return dict(os.environ, PYTHONPATH=str(ROOT), ETL_CLOCK=f"{day}T05:00:00-06:00", **stack.config_env(var))
 
 
-def _luigi(var: Path, module: str, task: str, *extra: str) -> float:
+def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY, log: Path | None = None) -> float:
+    env = _env(var, day)
+    if log is not None:
+        env["ETL_RUN_LOG"] = str(log)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines", "--module", module, task, "--local-scheduler",
-                           *extra], cwd=ROOT, env=_env(var),
+                           *extra], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         print(proc.stdout[-4000:])
         raise SystemExit(f"{task} failed (exit {proc.returncode})")
     return seconds
+
+
+def _vendor_files(var: Path) -> dict[str, int]:
+    """The vendor files on the SFTP server, with their modification times (ns)."""
+    root = var / "sftp" / "root"
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
+            if p.is_file() and any(s in str(p) for s in ("/clever/", "/savvas/SIS", "/ellevation/", "/otus/"))}
+
+
+def _sent(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    return sorted(name for name, mtime in after.items() if before.get(name) != mtime)
 
 
 def _ssh_connections(var: Path) -> int:
@@ -52,6 +72,7 @@ def _ssh_connections(var: Path) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=50_000)
+    ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
     from stack.district import generate, generate_merge_inputs
     with tempfile.TemporaryDirectory(prefix="bench-nightly-") as tmp:
@@ -67,17 +88,27 @@ def main() -> int:
             _luigi(var, "pipelines.views", "DeployViews")
             print(f"setup: {args.students:,} students, {counts['enrollments.csv']:,} enrollments, "
                   f"{counts['attendance.csv']:,} attendance rows loaded in {time.perf_counter() - t0:.1f}s")
-            slot = _luigi(var, "pipelines.slots", "SftpOperations", "--date", MONDAY.isoformat())
-            sent = sorted(str(p.relative_to(var / "sftp" / "root")) for p in (var / "sftp" / "root").rglob("*")
-                          if p.is_file() and any(s in str(p) for s in ("/clever/", "/savvas/SIS", "/ellevation/",
-                                                                          "/otus/")))
-            print(f"05:00 slot: {slot:.1f}s, sent {len(sent)} files: {', '.join(sent)}")
+            logs = var / "bench-logs"
+            files = _vendor_files(var)
+            one = _luigi(var, "pipelines.slots", "SftpOperations", "--date", MONDAY.isoformat(),
+                         log=logs / "one.log")
+            sent, files = _sent(files, _vendor_files(var)), _vendor_files(var)
+            print(f"05:00 slot, one worker ({MONDAY}): {one:.1f}s, sent {len(sent)} files: {', '.join(sent)}")
+            later = MONDAY + dt.timedelta(days=7)
+            many = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(),
+                          "--workers", str(args.workers), day=later, log=logs / "many.log")
+            print(f"05:00 slot, {args.workers} workers ({later}): {many:.1f}s, sent {len(_sent(files, _vendor_files(var)))} files")
+            peaks = [peaks_in((logs / name).read_text(errors="replace")) for name in ("one.log", "many.log")]
+            peak = max(p for p in peaks if p)
+            print(f"largest task: {peak[1]} at {peak[0]} MB")
             before = _ssh_connections(var)
-            rerun = _luigi(var, "pipelines.slots", "SftpOperations", "--date", MONDAY.isoformat())
+            rerun = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(), day=later)
             ssh = _ssh_connections(var) - before
             print(f"no-op rerun: {rerun:.2f}s, {ssh} SSH connections opened (0 = every output answered by "
                   f"the ledger, one query per vendor)")
-            print(f"slot_0500_seconds={slot:.1f}")
+            print(f"slot_0500_seconds={one:.1f}")
+            print(f"slot_parallel_speedup={one / many:.2f}")
+            print(f"nightly_peak_rss_mb={peak[0]}")
             print(f"noop_rerun_seconds={rerun:.2f}")
         finally:
             stack.down(var)

@@ -7,6 +7,7 @@ import sys
 
 import luigi.cmdline
 
+from pipelines import peaks
 from pipelines.base import root_task
 from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
 from pipelines.pauses import describe, pause_of
@@ -26,6 +27,7 @@ def main(argv: list[str]) -> None:
     log = run_log()
     setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
                   section=log_section(argv))
+    peaks.install()
     task = root_task(argv)
     run = run_row(task, argv)
     pause = pause_of(task) if task is not None else None

@@ -39,6 +39,12 @@ def process_id() -> str:
     return f"{os.getpid()}.{start}" if start else str(os.getpid())
 
 
+def worker() -> str:
+    """Who writes a ledger row: ``host:pid`` (with ``--workers N`` each task has a process of its
+    own; workers on several hosts share the ledger)."""
+    return f"{_HOST}:{os.getpid()}"
+
+
 def process_alive(ident: str) -> bool:
     """Whether the process a run row names (``pid`` or ``pid.start``) still runs on this machine."""
     pid, _, start = ident.partition(".")
@@ -193,11 +199,11 @@ class LedgerVerbs:
         finished = clock.now()  # the one clock, so a simulated day's rows carry its times
         cur.execute(sql.SQL(
             "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-            " rows, bytes, sha256, started_at, finished_at, error, note, rejected)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " rows, bytes, sha256, started_at, finished_at, error, note, rejected, worker)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
                            status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error, e.note,
-                           e.rejected))
+                           e.rejected, worker()))
 
     def record_failure_once(self, entry: LedgerEntry, error: str) -> bool:
         """A failed row for this run's (job, item, date) unless this run wrote one already (a
@@ -207,11 +213,11 @@ class LedgerVerbs:
         with self.transaction() as cur:
             cur.execute(sql.SQL(
                 "INSERT INTO {0} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-                " started_at, finished_at, error) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s, %s"
+                " started_at, finished_at, error, worker) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s, %s, %s"
                 " WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE run_uuid = %s AND job_name = %s AND item = %s"
                 " AND run_date = %s AND status = 'failed')").format(LEDGER),
                 (str(run_uuid()), entry.job, entry.item, entry.run_date, entry.direction, entry.source,
-                 entry.destination, entry.started_at or finished, finished, error,
+                 entry.destination, entry.started_at or finished, finished, error, worker(),
                  str(run_uuid()), entry.job, entry.item, entry.run_date))
             return cur.rowcount == 1
 
@@ -252,10 +258,10 @@ class LedgerVerbs:
         started = clock.now()
         with self.transaction() as cur:
             cur.execute(sql.SQL(
-                "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at)"
-                " VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s) RETURNING load_id").format(LEDGER),
+                "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at, worker)"
+                " VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s, %s) RETURNING load_id").format(LEDGER),
                 (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{process_id()}", run_date,
-                 command[:500], started))
+                 command[:500], started, worker()))
             return cur.fetchone()[0]
 
     def reap_killed_runs(self) -> list[str]:

@@ -7,6 +7,7 @@ every line, whatever handler writes it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import getpass
@@ -27,7 +28,7 @@ from targets.config import known_secrets
 from targets.ledger import run_uuid
 from targets.postgres import PostgresSettings
 
-FIELDS = ["logged_at", "run_uuid", "process_type", "stepcounter", "username", "step_runtime",
+FIELDS = ["logged_at", "run_uuid", "process_type", "pid", "stepcounter", "username", "step_runtime",
           "total_runtime", "level", "message"]
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\S+)")
@@ -75,6 +76,8 @@ class LogEntryHandler(logging.Handler):
         self._last = self.started
         self._step = 0
         self._conn = None
+        self._pid = os.getpid()
+        self._inherited: list = []  # a parent's connections, never used nor closed here
         self._down_until = 0.0
         self._local = threading.local()
         self.setFormatter(RedactingFormatter("%(name)s: %(message)s"))
@@ -89,11 +92,12 @@ class LogEntryHandler(logging.Handler):
         self._local.busy = True
         try:
             with self.lock:
+                self._own_process()
                 self._step += 1
                 row = {
                     "logged_at": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(),
                     "run_uuid": str(run_uuid()), "process_type": self.process_type,
-                    "stepcounter": self._step, "username": self.username,
+                    "pid": self._pid, "stepcounter": self._step, "username": self.username,
                     "step_runtime": round(record.created - self._last, 6),
                     "total_runtime": round(record.created - self.started, 6),
                     "level": record.levelname, "message": self.format(record)[:10000],
@@ -107,6 +111,17 @@ class LogEntryHandler(logging.Handler):
             self.handleError(record)
         finally:
             self._local.busy = False
+
+    def _own_process(self) -> None:
+        """In a process forked from the one that made the handler (``--workers N``): its lines
+        are numbered from 1 under its own pid, on a connection of its own. The parent's
+        connection is kept, unused: closing it here would end the parent's session."""
+        if self._pid == os.getpid():
+            return
+        self._pid, self._step, self._down_until = os.getpid(), 0, 0.0
+        if self._conn is not None:
+            self._inherited.append(self._conn)
+            self._conn = None
 
     def _connection(self):
         if self._conn is not None and self._conn.closed == 0:
@@ -131,14 +146,14 @@ class LogEntryHandler(logging.Handler):
         try:
             with conn.cursor() as cur:
                 execute_values(cur, "INSERT INTO dba.tlogentry (" + ", ".join(FIELDS) + ") VALUES %s"
-                               " ON CONFLICT (run_uuid, stepcounter) DO NOTHING",
-                               [tuple(r[f] for f in FIELDS) for r in rows])
+                               " ON CONFLICT DO NOTHING",
+                               [tuple(r.get(f) or 0 if f == "pid" else r[f] for f in FIELDS) for r in rows])
             return True
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
             self._conn = None
             self._down_until = time.monotonic() + self.retry_after
             return False
-        except psycopg2.errors.UndefinedTable:
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn):
             return False  # not migrated yet: keep the rows in the fallback file
 
     def _write_fallback(self, row: dict) -> None:
@@ -146,6 +161,10 @@ class LogEntryHandler(logging.Handler):
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=FIELDS)
         new = not self.fallback_file.exists()
+        if not new and not self._same_header():  # written by an older version: replayed on its own
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(self.fallback_file, f"{self.fallback_file}.replaying-{os.getpid()}-{time.time_ns()}")
+            new = True
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -155,6 +174,13 @@ class LogEntryHandler(logging.Handler):
             os.write(fd, buf.getvalue().encode("utf-8"))  # one write: appends from processes interleave whole
         finally:
             os.close(fd)
+
+    def _same_header(self) -> bool:
+        try:
+            with open(self.fallback_file, encoding="utf-8") as fh:
+                return fh.readline().strip() == ",".join(FIELDS)
+        except FileNotFoundError:
+            return True
 
     def _replay(self) -> None:
         """Move the fallback file aside (only one process wins) and insert its rows."""

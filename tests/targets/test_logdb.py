@@ -122,3 +122,37 @@ def test_no_secret_in_any_log_of_a_run(stack_config, pg_settings, tmp_path):
     rows = _rows(pg_settings)
     assert rows and any("dsn postgresql://postgres:***@" in r[7] for r in rows)
     assert not any(password in r[7] for r in rows)
+
+
+def test_a_forked_worker_logs_on_its_own_connection_and_numbers(pg_settings, tmp_path):
+    # --workers N forks a process per task: a child writing on the parent's connection broke the
+    # parent's session (the run hung), and its lines, numbered on from the parent's, were lost
+    PostgresClient(pg_settings).migrate()
+    handler = LogEntryHandler(pg_settings, "test run", tmp_path / "fallback")
+    log = _logger(handler)
+    log.info("parent before")
+    children = []
+    for n in range(2):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for i in range(3):
+                    log.info("child %d line %d", n, i)
+                code = 0
+            finally:
+                os._exit(code)  # as Luigi's task processes end: no finalisers
+        children.append(pid)
+    assert all(os.waitpid(pid, 0)[1] == 0 for pid in children)
+    log.info("parent after")
+    conn = pg_settings.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid, stepcounter, message FROM dba.tlogentry ORDER BY pid, stepcounter")
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    assert [(s, m.split(": ")[-1]) for p, s, m in rows if p == os.getpid()] == [(1, "parent before"), (2, "parent after")]
+    for n, pid in enumerate(children):
+        assert [(s, m.split(": ")[-1]) for p, s, m in rows if p == pid] == [(i + 1, f"child {n} line {i}") for i in range(3)]
+    assert not (tmp_path / "fallback").exists()

@@ -1,0 +1,31 @@
+"""Each task's peak memory in the run log, measured alone (the high-water mark is reset)."""
+import logging
+
+import luigi
+
+from pipelines import peaks
+
+
+class _Holds(luigi.Task):
+    mb = luigi.IntParameter()
+    done = False
+
+    def complete(self):
+        return self.done
+
+    def run(self):
+        block = bytearray(self.mb * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])  # touched: resident
+        del block
+        self.done = True
+
+
+def test_each_task_is_measured_alone(caplog):
+    peaks.install()
+    with caplog.at_level(logging.INFO, logger="pipelines.peaks"):
+        assert luigi.build([_Holds(mb=300)], local_scheduler=True, workers=1)
+        assert luigi.build([_Holds(mb=1)], local_scheduler=True, workers=1)
+    found = {task.split("_")[2]: int(mb) for mb, task in peaks.LINE.findall(caplog.text)}
+    assert found["300"] >= 300
+    assert found["1"] < 250  # the big task's peak was not carried into the next one
+    assert peaks.largest(caplog.text) == (found["300"], next(t for _, t in peaks.LINE.findall(caplog.text) if "300" in t))
