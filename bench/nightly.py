@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import stack
-from pipelines.peaks import largest as peaks_in
+from pipelines.peaks import LINE, largest as peaks_in
 from stack import ROOT
 
 MONDAY = dt.date(2026, 11, 23)
@@ -98,9 +98,11 @@ def main() -> int:
             many = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(),
                           "--workers", str(args.workers), day=later, log=logs / "many.log")
             print(f"05:00 slot, {args.workers} workers ({later}): {many:.1f}s, sent {len(_sent(files, _vendor_files(var)))} files")
-            peaks = [peaks_in((logs / name).read_text(errors="replace")) for name in ("one.log", "many.log")]
-            peak = max(p for p in peaks if p)
-            print(f"largest task: {peak[1]} at {peak[0]} MB")
+            texts = {name: (logs / f"{name}.log").read_text(errors="replace") for name in ("one", "many")}
+            for name, text in texts.items():
+                top = sorted(((int(mb), task) for mb, task in LINE.findall(text)), reverse=True)[:5]
+                print(f"largest tasks ({name}): " + ", ".join(f"{task} {mb} MB" for mb, task in top))
+            peak = max(p for p in map(peaks_in, texts.values()) if p)
             before = _ssh_connections(var)
             rerun = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(), day=later)
             ssh = _ssh_connections(var) - before

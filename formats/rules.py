@@ -7,6 +7,7 @@ other personal values never do. The rules themselves are data: each vendor's in
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -15,6 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from formats.idset import IdHashes
 
 MAX_PER_RULE = 20  # problems listed per (file, rule); the rest are counted
 
@@ -120,9 +123,10 @@ class Reader:
     decode, a line that is blank, a record with too few or too many fields), and the reading
     goes on past it; quotes that never close end it (``Unreadable``). Memory: one record."""
 
-    def __init__(self, name: str, path: Path, encoding: str = "utf-8", keep_raw: bool = False):
+    def __init__(self, name: str, path: Path, encoding: str = "utf-8", keep_raw: bool = False,
+                 cap: "_Cap | None" = None):
         self.name, self.path, self.encoding, self.keep_raw = name, path, encoding, keep_raw
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = _Kept(cap) if cap is not None else []
         self.header: list[str] = []
         self.raw: list[str] = []  # the physical lines of the current record (keep_raw)
         self._row = 1  # the record being read
@@ -231,8 +235,10 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec],
              max_per_rule: int | None = MAX_PER_RULE) -> list[Problem]:
     """Check every file against its spec and the references between files; at most
     ``max_per_rule`` problems per file and rule are listed, the rest counted (None: all).
-    Files are streamed; memory holds the values of unique and referenced columns only."""
-    problems: list[Problem] = []
+    Files are streamed; memory holds the values of referenced columns, the 8-byte hashes of
+    unique ones (formats/idset.py), and the problems listed."""
+    cap = _Cap(max_per_rule)
+    problems: list[Problem] = _Kept(cap)  # what _check_file returns was admitted there: list.extend
     referenced = {(o, oc) for spec in specs.values() for _, o, oc in spec.refs}
     known: dict[tuple[str, str], set[str]] = {key: set() for key in referenced}
     readable: set[str] = set()
@@ -245,24 +251,26 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec],
                 problems.append(Problem(name, "file is missing"))
             continue
         later = {o for _, o, _ in spec.refs if o in specs and o not in order[:i]}
-        ok, found = _check_file(name, files[name], spec, known, readable, check_refs=not later)
-        problems += found
+        ok, found = _check_file(name, files[name], spec, known, readable, cap, check_refs=not later)
+        list.extend(problems, found)
         if ok:
             readable.add(name)
             if later:
                 deferred.append(name)
     for name in deferred:
-        problems += _check_file(name, files[name], specs[name], known, readable, refs_only=True)[1]
-    return _capped(problems, max_per_rule) if max_per_rule is not None else problems
+        list.extend(problems, _check_file(name, files[name], specs[name], known, readable, cap, refs_only=True)[1])
+    return list(problems) + cap.tail()
 
 
 def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, str], set[str]], readable: set[str],
-                check_refs: bool = True, refs_only: bool = False) -> tuple[bool, list[Problem]]:
-    """One file's problems, and whether its header let its rows be read."""
-    reader = Reader(name, path, spec.encoding, keep_raw=spec.quote_all and not refs_only)
-    problems: list[Problem] = []
-    missing: list[Problem] = []  # references to values the other file lacks, listed after the row rules
-    seen: dict[tuple, dict] = defaultdict(dict)
+                cap: "_Cap", check_refs: bool = True, refs_only: bool = False) -> tuple[bool, list[Problem]]:
+    """One file's problems, and whether its header let its rows be read. The problems are
+    already admitted by ``cap`` (at most so many per rule: a file of a million bad rows holds
+    twenty of each)."""
+    reader = Reader(name, path, spec.encoding, keep_raw=spec.quote_all and not refs_only, cap=cap)
+    problems: list[Problem] = _Kept(cap)
+    missing: list[Problem] = _Kept(cap)  # references to values the other file lacks, listed after the row rules
+    uniques = {} if refs_only else {key: IdHashes() for key in _unique_keys(spec)}
     collect = [(col, known[(name, col)]) for (f, col) in known if f == name] if not refs_only else []
     refs = [(c, o, oc) for c, o, oc in spec.refs if o in readable] if check_refs or refs_only else []
     rows = 0
@@ -270,7 +278,7 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
         with reader:
             bad = _header_problem(name, reader.header, spec)
             if bad:
-                return False, ([] if refs_only else reader.problems + [bad])
+                return False, ([] if refs_only else list(reader.problems) + ([bad] if cap.admit(bad) else []))
             for n, row in reader.rows():
                 rows += 1
                 for col, values in collect:
@@ -280,15 +288,42 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
                     if value and value not in known[(other, other_col)]:
                         missing.append(Problem(name, f"{value!s} is not a {other_col} in {other}", n, column))
                 if not refs_only:
-                    problems += _row_rules(name, spec, n, row, seen, reader.raw)
+                    for cols, hashes in uniques.items():
+                        value = tuple(row.get(c, "") for c in cols)
+                        if all(value):
+                            hashes.add(value)
+                    problems.extend(_row_rules(name, spec, n, row, reader.raw))
     except Unreadable as e:
         problems.append(e.problem)
-    problems += missing
+    if any([h.freeze().repeated for h in uniques.values()]):  # every one frozen
+        problems.extend(_duplicates(name, path, spec, uniques))  # a second reading, for the rows only
+        problems.sort(key=lambda p: p.row or 0)  # stable: a row's own rules first
     if refs_only:
-        return True, problems
+        return True, list(problems) + list(missing)
     if rows == 0 and not any(p.rule.startswith("not readable") for p in problems):
         problems.append(Problem(name, "file has no data rows"))
-    return True, reader.problems + problems
+    return True, list(reader.problems) + list(problems) + list(missing)
+
+
+def _unique_keys(spec: FileSpec) -> list[tuple[str, ...]]:
+    return [(key,) if isinstance(key, str) else tuple(key) for key in spec.unique]
+
+
+def _duplicates(name: str, path: Path, spec: FileSpec, uniques: dict[tuple[str, ...], IdHashes]) -> list[Problem]:
+    """The rows repeating a unique value, each naming the first row with it: the file read
+    again, remembering only the values whose hash was seen twice."""
+    problems = []
+    first: dict[tuple[str, ...], dict[tuple, int]] = {cols: {} for cols in uniques}
+    with contextlib.suppress(Unreadable), Reader(name, path, spec.encoding) as reader:
+        for n, row in reader.rows():
+            for cols, hashes in uniques.items():
+                value = tuple(row.get(c, "") for c in cols)
+                if all(value) and hashes.hash_of(value) in hashes.repeated:
+                    at = first[cols].setdefault(value, n)
+                    if at != n:
+                        problems.append(Problem(name, f"{'+'.join(value)} is not unique (first at row {at})", n,
+                                                "+".join(cols)))
+    return problems
 
 
 def _header_problem(name: str, header: list[str], spec: FileSpec) -> Problem | None:
@@ -304,20 +339,11 @@ def _header_problem(name: str, header: list[str], spec: FileSpec) -> Problem | N
     return Problem(name, f"header is not the vendor's exact header ({detail})", row=1)
 
 
-def _row_rules(name: str, spec: FileSpec, n: int, row: dict[str, str], seen: dict[tuple, dict],
-               raw: list[str]) -> list[Problem]:
+def _row_rules(name: str, spec: FileSpec, n: int, row: dict[str, str], raw: list[str]) -> list[Problem]:
     problems = []
     for col in spec.required:
         if not row.get(col, "").strip():
             problems.append(Problem(name, "required value is empty", n, col))
-    for key in spec.unique:
-        cols = (key,) if isinstance(key, str) else key
-        value = tuple(row.get(c, "") for c in cols)
-        if all(value):
-            first = seen[cols].setdefault(value, n)
-            if first != n:
-                problems.append(Problem(name, f"{'+'.join(value)} is not unique (first at row {first})", n,
-                                        "+".join(cols)))
     for col, allowed in spec.values.items():
         v = row.get(col, "")
         if v and v not in allowed:
@@ -333,16 +359,40 @@ def _row_rules(name: str, spec: FileSpec, n: int, row: dict[str, str], seen: dic
     return problems
 
 
-def _capped(problems: list[Problem], most: int) -> list[Problem]:
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    kept, dropped = [], defaultdict(int)
-    for p in problems:
+class _Cap:
+    """At most ``most`` problems per file and kind of rule (its text with numbers and quoted
+    values taken out, and its column); the rest are counted for an "… and N more" line."""
+
+    def __init__(self, most: int | None):
+        self.most = most
+        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+        self.dropped: dict[tuple[str, str], int] = defaultdict(int)
+
+    def admit(self, p: Problem) -> bool:
+        if self.most is None:
+            return True
         key = (p.file, re.sub(r"\d+|'[^']*'", "#", p.rule) + (p.column or ""))
-        counts[key] += 1
-        if counts[key] <= most:
-            kept.append(p)
-        else:
-            dropped[(p.file, p.rule.split(" (")[0] if "(" in p.rule else p.column or p.rule)] += 1
-    for (file, what), n in dropped.items():
-        kept.append(Problem(file, f"… and {n} more like the above ({what})"))
-    return kept
+        self.counts[key] += 1
+        if self.counts[key] <= self.most:
+            return True
+        self.dropped[(p.file, p.rule.split(" (")[0] if "(" in p.rule else p.column or p.rule)] += 1
+        return False
+
+    def tail(self) -> list[Problem]:
+        return [Problem(file, f"… and {n} more like the above ({what})") for (file, what), n in self.dropped.items()]
+
+
+class _Kept(list):
+    """A list of problems that keeps only what its cap admits (each problem asked once)."""
+
+    def __init__(self, cap: _Cap):
+        super().__init__()
+        self.cap = cap
+
+    def append(self, p: Problem) -> None:
+        if self.cap.admit(p):
+            super().append(p)
+
+    def extend(self, found) -> None:
+        for p in found:
+            self.append(p)

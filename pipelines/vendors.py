@@ -17,11 +17,13 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
 import luigi
 
+from formats.idset import IdHashes, changes, smallest
 from formats.rules import Problem, iter_rows, validate
 from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, today,
                             vendors_file)
@@ -113,7 +115,7 @@ def check(v: Vendor, day: dt.date) -> dict:
         path = files[f.file]
         key = next((k for k in specs[f.file].unique if isinstance(k, str)), None) if f.file in specs else None
         encoding = specs[f.file].encoding
-        rows, ids = 0, set()
+        rows, ids = 0, IdHashes()
         for row in iter_rows(path, encoding) if path.exists() else ():
             rows += 1
             if key:
@@ -136,11 +138,16 @@ def check(v: Vendor, day: dt.date) -> dict:
     return {"problems": problems, "shrink": shrink, "files": summary}
 
 
-def id_changes(key: str, now: set[str], last: Path, encoding: str = "utf-8") -> dict:
-    """The ids (``key`` column) added and removed since the file last pushed (``last``)."""
-    before = {r.get(key, "") for r in iter_rows(last, encoding)} if last.exists() else set()
-    return {"id_column": key, "added": len(now - before), "removed": len(before - now),
-            "removed_examples": sorted(before - now)[:10], "last_pushed": last.exists()}
+def id_changes(key: str, now: IdHashes, last: Path, encoding: str = "utf-8") -> dict:
+    """The ids (``key`` column) added and removed since the file last pushed (``last``),
+    counted over 8-byte hashes (formats/idset.py); the first ten removed read back by name."""
+    before = IdHashes()
+    for row in iter_rows(last, encoding) if last.exists() else ():
+        before.add(row.get(key, ""))
+    added, removed, gone = changes(now, before)
+    examples = smallest((r.get(key, "") for r in iter_rows(last, encoding)), gone) if gone else []
+    return {"id_column": key, "added": added, "removed": removed, "removed_examples": examples,
+            "last_pushed": last.exists()}
 
 
 def change_note(files: dict) -> str | None:
@@ -278,7 +285,7 @@ def pushed_copy(v: Vendor, file: str) -> Path:
 
 def _keep_pushed_copy(v: Vendor, path: Path) -> None:
     with atomic_path(pushed_copy(v, path.name), group=file_group()) as tmp:
-        tmp.write_bytes(path.read_bytes())
+        shutil.copyfile(path, tmp)  # streamed: the file may be hundreds of MB
 
 
 class DryRunVendorPush(luigi.Task):
