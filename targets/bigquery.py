@@ -34,6 +34,7 @@ from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
 from targets import faults
+from targets.bq_pages import python_value, raw_pages
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, transient
@@ -106,8 +107,9 @@ class BigQueryClient:
         self.settings = settings
         options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
         creds = credentials(settings.credentials, "bigquery")
+        self.http = _BoundedSession(creds, settings.io_timeout)
         self.bq = bigquery.Client(project=settings.project, location=settings.location, credentials=creds,
-                                  client_options=options, _http=_BoundedSession(creds, settings.io_timeout))
+                                  client_options=options, _http=self.http)
         # every call retries a server that does not answer for at most ``timeout`` seconds
         self.retry = DEFAULT_RETRY.with_timeout(settings.timeout)
         self.job_retry = DEFAULT_JOB_RETRY.with_timeout(settings.timeout)
@@ -211,14 +213,17 @@ class BigQueryClient:
 
     # -- queries and exports
 
-    def _rows(self, sql: str, config: bigquery.QueryJobConfig | None = None, page_size: int | None = None):
+    def _rows(self, sql: str, config: bigquery.QueryJobConfig | None = None, page_size: int | None = None,
+              max_results: int | None = None):
         """A query's result. A call the server does not answer is retried (``self.retry``) and a
         job that fails for a passing reason (rate limit, backend error) runs again
         (``self.job_retry``), both for at most ``timeout`` seconds: the library's own query
         retry would wait 600 s whatever ``timeout`` says, so it is off (``job_retry=None``)."""
         def attempt():
             job = self.bq.query(sql, job_config=config, retry=self.retry, job_retry=None)
-            return job.result(page_size=page_size, retry=self.retry, job_retry=None)
+            result = job.result(page_size=page_size, max_results=max_results, retry=self.retry, job_retry=None)
+            result.job = job
+            return result
         try:
             return self.job_retry(attempt)()
         except Exception as e:
@@ -244,10 +249,16 @@ class BigQueryClient:
         default the result's own names).
         """
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
-        result = self._rows(sql, config, page_size)
+        result = self._rows(sql, config, page_size=1, max_results=1)  # the schema and row count
         columns = header or [f.name for f in result.schema]
         total = result.total_rows or 0
         quoting = csv.QUOTE_ALL if dialect.quoting == "all" else csv.QUOTE_MINIMAL
+        # the pages as sent (strings); only the columns whose text depends on the dialect
+        # (booleans, dates, floats, numerics) become Python values to be formatted
+        convert = [(i, _formatter(dialect, f.field_type)) for i, f in enumerate(result.schema)
+                   if f.field_type not in _PLAIN_TYPES]
+        pages = raw_pages(self.http, self.settings.api_endpoint or "https://bigquery.googleapis.com",
+                          result.job.project, result.job.job_id, result.job.location, page_size, self.retry)
         rows = 0
         with atomic_open(dest, encoding=dialect.encoding, mode=mode, group=group) as fh:
             writer = csv.writer(fh, delimiter=dialect.delimiter, quoting=quoting, lineterminator=dialect.line_ending)
@@ -256,20 +267,11 @@ class BigQueryClient:
                     csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
                 csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
                            lineterminator=dialect.line_ending).writerow(columns)
-            # csv.writer already writes None as "" and str() of ints and strings; convert only
-            # the columns whose text depends on the dialect (booleans, dates, floats, numerics).
-            convert = [(i, dialect.converter(f.field_type)) for i, f in enumerate(result.schema)
-                       if f.field_type not in _PLAIN_TYPES]
-            for page in _prefetched(result.pages):
+            for batch in _prefetched(pages):
                 if convert:
-                    batch = []
-                    for row in page:
-                        values = list(row.values())
+                    for values in batch:
                         for i, fmt in convert:
                             values[i] = fmt(values[i])
-                        batch.append(values)
-                else:
-                    batch = [row.values() for row in page]
                 writer.writerows(batch)
                 rows += len(batch)
                 if progress is not None:
@@ -362,6 +364,11 @@ def _prefetched(pages, depth: int = 2):
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def _formatter(dialect: CsvDialect, field_type: str) -> Callable[[object], str]:
+    fmt, value = dialect.converter(field_type), python_value(field_type)
+    return fmt if value is None else (lambda v: fmt(value(v)))
 
 
 def _transcode(src: Path, dest: Path, encoding: str) -> None:

@@ -137,3 +137,21 @@ def test_a_stalled_connection_fails_within_timeouts_instead_of_hanging(bq_client
         assert time.monotonic() - t0 < 20
     finally:
         proxy.stop()
+
+
+def test_export_writes_what_the_library_rows_would(bq_client, tmp_path):
+    # the export reads BigQuery's JSON pages itself (targets/bq_pages.py): every scalar type
+    # must come out as the library's Python values formatted by the dialect would
+    sql = ("SELECT * FROM UNNEST([STRUCT(1 AS id, 'a' AS s, TRUE AS b, 2.0 AS f, 2.5 AS g,"
+           " NUMERIC '12.50' AS n, DATE '2026-02-28' AS d, DATETIME '2026-02-28 13:45:10' AS dtm,"
+           " TIMESTAMP '2026-02-28 13:45:10+00' AS ts),"
+           " STRUCT(2, NULL, FALSE, -0.125, 1e20, NUMERIC '3', NULL, NULL, NULL),"
+           " STRUCT(3, 'x,\"y\"', NULL, NULL, NULL, NULL, DATE '2028-02-29', DATETIME '2028-02-29 00:00:00',"
+           " TIMESTAMP '1999-12-31 23:59:59.5+00')]) ORDER BY id")
+    dialect = CsvDialect(quoting="all", true="Y", false="N", date_format="%m/%d/%Y",
+                         datetime_format="%Y%m%d %H:%M:%S")
+    bq_client.export(sql, tmp_path / "out.csv", dialect=dialect)
+    expected = [[dialect.format(v) for v in row.values()] for row in bq_client.bq.query(sql).result()]
+    with open(tmp_path / "out.csv", newline="") as fh:
+        assert list(csv.reader(fh))[1:] == expected
+    assert expected[0][:4] == ["1", "a", "Y", "2"] and expected[1][1:3] == ["", "N"]
