@@ -26,7 +26,7 @@ from pathlib import Path
 import luigi
 import luigi.configuration
 
-from pipelines.base import var_dir
+from pipelines.base import apply_session_limits, var_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RERUN = "luigi --module {{taskModule}} {{taskFamily}} {{taskParams}}"
@@ -106,6 +106,7 @@ def serve(address: str, port: int, var: Path) -> None:
     state_dir = var / "luigid"
     state_dir.mkdir(parents=True, exist_ok=True)
     configure(state_dir)
+    apply_session_limits()  # [sftp_<server>] max_sessions: for every worker that asks this luigid
     scheduler = Scheduler()
     scheduler.load()
     server = tornado.httpserver.HTTPServer(make_app(scheduler))

@@ -8,7 +8,7 @@ import sys
 import luigi.cmdline
 
 from pipelines import peaks
-from pipelines.base import root_task
+from pipelines.base import apply_session_limits, apply_worker_count, root_task
 from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
 from pipelines.pauses import describe, pause_of
 from targets.logdb import setup_logging
@@ -28,6 +28,8 @@ def main(argv: list[str]) -> None:
     setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
                   section=log_section(argv))
     peaks.install()
+    apply_session_limits()
+    apply_worker_count()
     task = root_task(argv)
     run = run_row(task, argv)
     pause = pause_of(task) if task is not None else None

@@ -33,7 +33,7 @@ import luigi
 
 from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
 from formats.spreadsheet import write_workbook
-from pipelines.base import ROOT, Refusal, RunDateParameter, data_dir, file_group, local_target, today
+from pipelines.base import ROOT, Refusal, RunDateParameter, data_dir, file_group, local_target, sftp_sessions, today
 from pipelines.dps_reconcile import (DPS_ONLY_COLUMNS, IMPACT_ONLY_COLUMNS, TOTALS_COLUMNS, reconcile,
                                      send_records, summary_text, wrangle)
 from pipelines.texas import ended_quarter, fiscal_quarter, fiscal_year, quarter_bounds, quarter_label
@@ -146,6 +146,8 @@ class SendToDps(luigi.Task):
     date = RunDateParameter()
     force = luigi.BoolParameter(default=False, significant=False)
 
+    resources = sftp_sessions("dps")
+
     def requires(self):
         return ExtractForDps(date=self.date)
 
@@ -241,6 +243,7 @@ class FetchDpsResults(luigi.Task):
     """DPS's two files for the send made on ``date``, copied here atomically."""
 
     date = luigi.DateParameter()
+    resources = sftp_sessions("dps")
 
     def requires(self):
         return DpsResultsReady(date=self.date)

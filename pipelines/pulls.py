@@ -16,7 +16,7 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, vendors_file
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, sftp_sessions, vendors_file
 from registry.vendors import Forward, Pull
 from targets import clock
 from targets.local import file_digest
@@ -43,6 +43,10 @@ class PullFile(luigi.Task):
     remote_name = luigi.Parameter()
     size = luigi.IntParameter()
     mtime = luigi.IntParameter()
+
+    @property
+    def resources(self):
+        return sftp_sessions(pull(self.pull).server)
 
     def output(self):
         return LedgerItemTarget(PostgresClient.from_config(), pull(self.pull).job,
@@ -99,6 +103,10 @@ class ForwardFile(luigi.Task):
     def _local(self) -> Path:
         p = pull(forward(self.forward).pull)
         return data_dir() / p.dest / (p.local_name or self.remote_name)
+
+    @property
+    def resources(self):
+        return sftp_sessions(forward(self.forward).server)
 
     def output(self):
         return LedgerTarget(PostgresClient.from_config(), forward(self.forward).job, self._local().name, self.date)

@@ -25,8 +25,8 @@ import luigi
 
 from formats.idset import IdHashes, changes, smallest
 from formats.rules import Problem, iter_rows, validate
-from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, today,
-                            vendors_file)
+from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, sftp_sessions,
+                            today, vendors_file)
 from pipelines.views import DeployView, export_query
 from registry.vendors import Vendor
 from targets import clock
@@ -196,6 +196,10 @@ class UploadVendorItem(luigi.Task):
     def requires(self):
         return CheckVendorFiles(date=self.date, vendor=self.vendor, force=self.force)
 
+    @property
+    def resources(self):
+        return sftp_sessions(vendor(self.vendor).server)
+
     def output(self):
         v = vendor(self.vendor)
         return LedgerTarget(PostgresClient.from_config(), v.job, self.item, self.date)
@@ -233,6 +237,10 @@ class ResendVendorPush(luigi.Task):
     vendor = luigi.Parameter()
     at = luigi.Parameter(description="when the resend was asked for (HHMMSS); one resend per value")
     date = RunDateParameter()
+
+    @property
+    def resources(self):
+        return sftp_sessions(vendor(self.vendor).server)
 
     def output(self):
         v = vendor(self.vendor)

@@ -33,7 +33,7 @@ def test_repeated_and_changes_match_sets():
     assert smallest(before, set()) == []
 
 
-VALIDATE = """
+VALIDATE = r"""
 import json, re, sys
 from pathlib import Path
 from formats.rules import FileSpec, validate

@@ -230,3 +230,21 @@ def test_a_past_date_is_refused_unless_resent_and_a_sent_day_stays_done(vendors,
     result = luigi.build([SavvasPush(date=DAY)], local_scheduler=True, detailed_summary=True)
     assert result.status.name == "SUCCESS"  # sent on its day: a later rerun of that day is a no-op
     assert len(ledger_rows(pg_settings, "item", job="push_savvas")) == 2
+
+
+def test_parallel_uploads_keep_to_the_servers_session_limit(vendors, pg_settings):
+    # four workers, six Clever files, [sftp_clever] max_sessions = 1: the uploads (each in a
+    # process of its own, with its own SFTP session) never overlap in time
+    from pipelines.base import apply_session_limits
+    config = luigi.configuration.get_config()
+    config.set("sftp_clever", "max_sessions", "1")
+    try:
+        assert apply_session_limits(config)["sftp_clever"] == 1
+        assert luigi.build([CleverPush(date=DAY)], local_scheduler=True, workers=4)
+    finally:
+        config.remove_option("sftp_clever", "max_sessions")
+        config.remove_option("resources", "sftp_clever")
+    spans = sorted(ledger_rows(pg_settings, "started_at, finished_at, worker", job="push_clever", succeeded_only=True))
+    assert len(spans) == 6
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
+    assert len({w for _, _, w in spans}) == 6  # each upload in a process of its own, and the ledger says which
