@@ -26,7 +26,8 @@ from pathlib import Path
 import luigi
 import luigi.configuration
 
-from pipelines.base import apply_session_limits, var_dir
+from pipelines.base import var_dir
+from pipelines.workers import apply_session_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 RERUN = "luigi --module {{taskModule}} {{taskFamily}} {{taskParams}}"
@@ -117,7 +118,10 @@ def serve(address: str, port: int, var: Path) -> None:
     (var / "luigid.url").write_text(url + "\n")
     (var / "luigid.pid").write_text(f"{os.getpid()}\n")
     loop = tornado.ioloop.IOLoop.current()
-    tornado.ioloop.PeriodicCallback(scheduler.prune, 60_000).start()
+    # a killed worker's running task is freed at the first prune after worker_disconnect_delay
+    # (60 s): prune as often as that, not only every minute as Luigi's own server does
+    delay = luigi.configuration.get_config().getfloat("scheduler", "worker_disconnect_delay", 60.0)
+    tornado.ioloop.PeriodicCallback(scheduler.prune, max(1.0, min(60.0, delay)) * 1000).start()
     tornado.ioloop.PeriodicCallback(scheduler.dump, 300_000).start()  # a killed luigid loses 5 minutes at most
 
     def stop(signum, frame):

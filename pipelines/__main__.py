@@ -6,9 +6,11 @@ import logging
 import sys
 
 import luigi.cmdline
+import luigi.retcodes
 
 from pipelines import peaks
-from pipelines.base import apply_session_limits, apply_worker_count, root_task
+from pipelines.base import root_task
+from pipelines.workers import apply_session_limits, apply_worker_count, done_by_others, skip_done
 from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
 from pipelines.pauses import describe, pause_of
 from targets.logdb import setup_logging
@@ -30,6 +32,7 @@ def main(argv: list[str]) -> None:
     peaks.install()
     apply_session_limits()
     apply_worker_count()
+    skip_done()
     task = root_task(argv)
     run = run_row(task, argv)
     pause = pause_of(task) if task is not None else None
@@ -45,6 +48,9 @@ def main(argv: list[str]) -> None:
         code = 0
     except SystemExit as e:  # luigi_run always ends so, with the run's exit status
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if code == luigi.retcodes.retcode().not_run and done_by_others(task):
+            code = 0
+            raise SystemExit(0) from None
         raise
     finally:
         end_run_row(run, code)

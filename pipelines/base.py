@@ -119,48 +119,6 @@ def local_target(path: str | Path) -> LocalFileTarget:
     return LocalFileTarget(path, group=file_group())
 
 
-DEFAULT_MAX_SESSIONS = 2
-
-
-def sftp_sessions(*servers: str) -> dict[str, int]:
-    """A task's Luigi resources while it holds an SFTP session to each of ``servers``: with
-    ``--workers N`` the scheduler runs at most ``[sftp_<server>] max_sessions`` of them at once
-    (``apply_session_limits``)."""
-    return {f"sftp_{server}": 1 for server in servers}
-
-
-def apply_session_limits(config=None) -> dict[str, int]:
-    """Each ``[sftp_<server>]``'s ``max_sessions`` (default 2) as the scheduler's
-    ``[resources] sftp_<server>``, unless ``[resources]`` names it already; returns the
-    limits. Called by ``python -m pipelines`` (the local scheduler) and ``./run.sh
-    scheduler`` (luigid): the limits hold for every worker that asks the same scheduler."""
-    config = config or luigi.configuration.get_config()
-    limits = {}
-    for section in config.sections():
-        if section.startswith("sftp_"):
-            key = section
-            if config.has_option("resources", key):
-                limits[key] = config.getint("resources", key)
-                continue
-            value = config.get(section, "max_sessions", fallback=str(DEFAULT_MAX_SESSIONS))
-            try:
-                limits[key] = max(1, int(value))
-            except ValueError:
-                raise ConfigError(f"[{section}] max_sessions must be a whole number, got {value!r}") from None
-            if not config.has_section("resources"):
-                config.add_section("resources")
-            config.set("resources", key, str(limits[key]))
-    return limits
-
-
-def apply_worker_count(config=None) -> None:
-    """``[worker] workers = N`` as Luigi's own ``[core] workers`` (tasks of a run at once, each
-    in a process of its own); ``--workers N`` on the command line still wins."""
-    config = config or luigi.configuration.get_config()
-    if config.has_option("worker", "workers") and not config.has_option("core", "workers"):
-        config.set("core", "workers", config.get("worker", "workers"))
-
-
 class Refusal(luigi.Task):
     """A task that only reports: it is never complete and fails every run with ``message()``
     (a push for a past date, a load with nothing archived, a partner past its deadline), so the

@@ -33,7 +33,8 @@ import luigi
 
 from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
 from formats.spreadsheet import write_workbook
-from pipelines.base import ROOT, Refusal, RunDateParameter, data_dir, file_group, local_target, sftp_sessions, today
+from pipelines.base import ROOT, Refusal, RunDateParameter, data_dir, file_group, local_target, today
+from pipelines.workers import sftp_sessions
 from pipelines.dps_reconcile import (DPS_ONLY_COLUMNS, IMPACT_ONLY_COLUMNS, TOTALS_COLUMNS, reconcile,
                                      send_records, summary_text, wrangle)
 from pipelines.texas import ended_quarter, fiscal_quarter, fiscal_year, quarter_bounds, quarter_label

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, sftp_sessions, vendors_file
+from pipelines.base import Progress, RunDateParameter, data_dir, file_group, vendors_file
+from pipelines.workers import sftp_sessions
 from registry.vendors import Forward, Pull
 from targets import clock
 from targets.local import file_digest

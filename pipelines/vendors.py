@@ -25,9 +25,10 @@ import luigi
 
 from formats.idset import IdHashes, changes, smallest
 from formats.rules import Problem, iter_rows, validate
-from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, sftp_sessions,
-                            today, vendors_file)
+from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, today,
+                            vendors_file)
 from pipelines.views import DeployView, export_query
+from pipelines.workers import sftp_sessions
 from registry.vendors import Vendor
 from targets import clock
 from targets.bigquery import BigQueryClient

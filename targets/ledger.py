@@ -121,8 +121,12 @@ class LedgerVerbs:
         self._done_cache.clear()
 
     def is_done(self, job: str, item: str, run_date: dt.date, sha256: str | None = None) -> bool:
-        """A succeeded row exists (for exactly this content, when ``sha256`` is given)."""
+        """A succeeded row exists (for exactly this content, when ``sha256`` is given). Only a
+        yes comes from the cache: another process (a worker of this run, or on another host)
+        may have done the item a moment ago, so a no is asked again."""
         done = self.done_items(job, run_date)
+        if item not in done or (sha256 is not None and done[item] != sha256):
+            done = self.done_items(job, run_date, max_age=0)
         return item in done and (sha256 is None or done[item] == sha256)
 
     def last_success(self, job: str, item: str | None, before: dt.date | None = None) -> dict | None:

@@ -3,7 +3,6 @@ import datetime as dt
 import zoneinfo
 
 import luigi
-import pytest
 
 from pipelines.base import Progress, RunDateParameter, today
 
@@ -51,21 +50,3 @@ def test_an_export_counts_rows_not_bytes():
     p = Progress(task, "export users.csv", unit="rows")
     p(2500, 2500)
     assert task.messages == ["export users.csv: 2,500 of 2,500 rows"]
-
-
-def test_session_limits_and_worker_count_come_from_the_config():
-    import configparser
-
-    from pipelines.base import apply_session_limits, apply_worker_count
-    from targets.errors import ConfigError
-    config = configparser.ConfigParser()
-    config.read_string("[sftp_clever]\nhost = h\nmax_sessions = 3\n[sftp_otus]\nhost = h\n[sftp_savvas]\nhost = h\n"
-                       "[resources]\nsftp_savvas = 5\n[worker]\nworkers = 4\n[core]\n")
-    assert apply_session_limits(config) == {"sftp_clever": 3, "sftp_otus": 2, "sftp_savvas": 5}
-    assert config.getint("resources", "sftp_otus") == 2  # what Luigi's scheduler reads
-    apply_worker_count(config)
-    assert config.getint("core", "workers") == 4
-    config.set("sftp_otus", "max_sessions", "two")
-    config.remove_option("resources", "sftp_otus")
-    with pytest.raises(ConfigError, match=r"\[sftp_otus\] max_sessions"):
-        apply_session_limits(config)

@@ -235,7 +235,7 @@ def test_a_past_date_is_refused_unless_resent_and_a_sent_day_stays_done(vendors,
 def test_parallel_uploads_keep_to_the_servers_session_limit(vendors, pg_settings):
     # four workers, six Clever files, [sftp_clever] max_sessions = 1: the uploads (each in a
     # process of its own, with its own SFTP session) never overlap in time
-    from pipelines.base import apply_session_limits
+    from pipelines.workers import apply_session_limits
     config = luigi.configuration.get_config()
     config.set("sftp_clever", "max_sessions", "1")
     try:
