@@ -381,6 +381,7 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
     if with_bigquery:
         cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
                            "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",
+                           "storage_endpoint": f"127.0.0.1:{state.ports['bigquery_grpc']}",
                            "credentials": "anonymous"}
         cfg["gcs"] = {"project": BQ_PROJECT, "bucket": "district-raw-archive",
                       "api_endpoint": f"http://127.0.0.1:{state.ports['gcs']}", "credentials": "anonymous"}

@@ -20,6 +20,7 @@ import os
 import queue
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,7 @@ from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
 from targets import faults
 from targets.bq_pages import python_value, raw_pages
+from targets.bq_storage import read_client, table_rows
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, transient
@@ -55,13 +57,18 @@ class BigQuerySettings:
     credentials: str | None = None
     timeout: float = 600.0
     io_timeout: float = 120.0
+    storage_api: bool = True
+    storage_endpoint: str | None = None
+    scratch_dataset: str = "etl_scratch"
 
     @classmethod
     def from_config(cls, section: str = "bigquery") -> "BigQuerySettings":
         s = Section(section)
         return cls(project=s.str("project", required=True), location=s.str("location", "US"),
                    api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None,
-                   timeout=s.float("timeout", 600.0), io_timeout=s.float("io_timeout", 120.0))
+                   timeout=s.float("timeout", 600.0), io_timeout=s.float("io_timeout", 120.0),
+                   storage_api=s.bool("storage_api", True), storage_endpoint=s.str("storage_endpoint") or None,
+                   scratch_dataset=s.str("scratch_dataset", "etl_scratch"))
 
 
 @dataclass
@@ -107,6 +114,8 @@ class BigQueryClient:
         self.settings = settings
         options = ClientOptions(api_endpoint=settings.api_endpoint) if settings.api_endpoint else None
         creds = credentials(settings.credentials, "bigquery")
+        self.creds = creds
+        self._read_client = None
         self.http = _BoundedSession(creds, settings.io_timeout)
         self.bq = bigquery.Client(project=settings.project, location=settings.location, credentials=creds,
                                   client_options=options, _http=self.http)
@@ -243,42 +252,84 @@ class BigQueryClient:
     def export(self, sql: str, dest: str | os.PathLike, dialect: CsvDialect = CsvDialect(),
                header: list[str] | None = None, page_size: int = 10_000, progress: Progress | None = None,
                params: dict | None = None, mode: int = 0o660, group: str | None = None) -> ExportOutcome:
-        """Run ``sql`` and stream its rows page by page into an atomic local CSV file.
+        """Run ``sql`` and stream its rows into an atomic local CSV file: through the Storage
+        Read API (targets/bq_storage.py), or the REST pages with ``storage_api = false``.
 
-        Never holds more than one page in memory. ``header`` names the columns written (by
-        default the result's own names).
+        Memory: a record batch or a page and ``page_size`` rows. ``header`` names the columns
+        written (by default the result's own names).
         """
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
-        result = self._rows(sql, config, page_size=1, max_results=1)  # the schema and row count
-        columns = header or [f.name for f in result.schema]
-        total = result.total_rows or 0
+        # an emulator's REST endpoint without its gRPC one: the pages (never Google's own)
+        storage = self.settings.storage_api and bool(self.settings.storage_endpoint or not self.settings.api_endpoint)
+        if storage:
+            schema, total, batches, cleanup = self._through_storage(sql, config, page_size)
+        else:
+            schema, total, batches, cleanup = self._through_pages(sql, config, page_size)
+        columns = header or [f.name for f in schema]
         quoting = csv.QUOTE_ALL if dialect.quoting == "all" else csv.QUOTE_MINIMAL
-        # the pages as sent (strings); only the columns whose text depends on the dialect
-        # (booleans, dates, floats, numerics) become Python values to be formatted
-        convert = [(i, _formatter(dialect, f.field_type)) for i, f in enumerate(result.schema)
-                   if f.field_type not in _PLAIN_TYPES]
-        pages = raw_pages(self.http, self.settings.api_endpoint or "https://bigquery.googleapis.com",
-                          result.job.project, result.job.job_id, result.job.location, page_size, self.retry)
+        # only the columns whose text depends on the dialect (booleans, dates, floats,
+        # numerics) are formatted; strings and integers are written as they come
+        convert = [(i, fmt) for i, fmt in ((i, _formatter(dialect, f.field_type, raw=not storage))
+                                           for i, f in enumerate(schema) if f.field_type not in _PLAIN_TYPES)]
         rows = 0
-        with atomic_open(dest, encoding=dialect.encoding, mode=mode, group=group) as fh:
-            writer = csv.writer(fh, delimiter=dialect.delimiter, quoting=quoting, lineterminator=dialect.line_ending)
-            if dialect.header:
-                head_quoting = quoting if dialect.quote_header is None else (
-                    csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
-                csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
-                           lineterminator=dialect.line_ending).writerow(columns)
-            for batch in _prefetched(pages):
-                if convert:
-                    for values in batch:
-                        for i, fmt in convert:
-                            values[i] = fmt(values[i])
-                writer.writerows(batch)
-                rows += len(batch)
-                if progress is not None:
-                    progress(rows, total)
+        try:
+            with atomic_open(dest, encoding=dialect.encoding, mode=mode, group=group) as fh:
+                writer = csv.writer(fh, delimiter=dialect.delimiter, quoting=quoting, lineterminator=dialect.line_ending)
+                if dialect.header:
+                    head_quoting = quoting if dialect.quote_header is None else (
+                        csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
+                    csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
+                               lineterminator=dialect.line_ending).writerow(columns)
+                for batch in _prefetched(batches):
+                    if convert:
+                        for values in batch:
+                            for i, fmt in convert:
+                                values[i] = fmt(values[i])
+                    writer.writerows(batch)
+                    rows += len(batch)
+                    if progress is not None:
+                        progress(rows, total)
+        except Exception as e:
+            if transient(e):
+                raise TransientError(f"BigQuery export to {Path(dest).name}: {str(e).splitlines()[0][:300]}") from e
+            raise
+        finally:
+            cleanup()
         size, sha = file_digest(dest)
         logger.info("exported %s rows to %s", rows, dest)
         return ExportOutcome(os.fspath(dest), rows, size, sha, columns)
+
+    def _through_pages(self, sql: str, config, page_size: int):
+        result = self._rows(sql, config, page_size=1, max_results=1)  # the schema and row count
+        pages = raw_pages(self.http, self.settings.api_endpoint or "https://bigquery.googleapis.com",
+                          result.job.project, result.job.job_id, result.job.location, page_size, self.retry)
+        return result.schema, result.total_rows or 0, pages, lambda: None
+
+    def _through_storage(self, sql: str, config, page_size: int):
+        """The rows kept in a scratch table (expiring in a day), read as Arrow; the cleanup
+        drops the table."""
+        scratch = f"{self.settings.project}.{self.settings.scratch_dataset}"
+        ds = bigquery.Dataset(scratch)
+        ds.location, ds.default_table_expiration_ms = self.settings.location, 86_400_000
+        self.bq.create_dataset(ds, exists_ok=True, retry=self.retry)
+        table_id = f"{scratch}.export_{uuid.uuid4().hex}"
+        self._rows(f"CREATE TABLE `{table_id}` OPTIONS(expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(),"
+                   f" INTERVAL 1 DAY)) AS\n{sql}", config)
+
+        def cleanup():
+            try:
+                self.bq.delete_table(table_id, not_found_ok=True, retry=self.retry)
+            except Exception as e:  # it expires by itself in a day
+                logger.warning("could not drop the export's scratch table %s: %s", table_id, e)
+        try:
+            table = self.bq.get_table(table_id, retry=self.retry)
+            if self._read_client is None:
+                self._read_client = read_client(self.settings.storage_endpoint, self.creds)
+            rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout, page_size)
+        except BaseException:
+            cleanup()
+            raise
+        return table.schema, table.num_rows or 0, rows, cleanup
 
     # -- views
 
@@ -366,8 +417,9 @@ def _prefetched(pages, depth: int = 2):
         worker.join(timeout=5)
 
 
-def _formatter(dialect: CsvDialect, field_type: str) -> Callable[[object], str]:
-    fmt, value = dialect.converter(field_type), python_value(field_type)
+def _formatter(dialect: CsvDialect, field_type: str, raw: bool) -> Callable[[object], str]:
+    """The dialect's formatter for a column; from BigQuery's JSON text first when ``raw``."""
+    fmt, value = dialect.converter(field_type), python_value(field_type) if raw else None
     return fmt if value is None else (lambda v: fmt(value(v)))
 
 

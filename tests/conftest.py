@@ -47,9 +47,19 @@ def google_stack(stack_var) -> Path:
 def bq_client(google_stack):
     """A BigQuery client on the emulator; tests use datasets of their own (unique names)."""
     from targets.bigquery import BigQueryClient, BigQuerySettings
-    port = StackState.load(google_stack).ports["bigquery"]
-    return BigQueryClient(BigQuerySettings(project=stack.BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{port}",
+    ports = StackState.load(google_stack).ports
+    return BigQueryClient(BigQuerySettings(project=stack.BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{ports['bigquery']}",
+                                           storage_endpoint=f"127.0.0.1:{ports['bigquery_grpc']}",
                                            credentials="anonymous"))
+
+
+@pytest.fixture
+def bq_pages_client(bq_client):
+    """The same emulator, exports through the REST pages (``storage_api = false``)."""
+    import dataclasses
+
+    from targets.bigquery import BigQueryClient
+    return BigQueryClient(dataclasses.replace(bq_client.settings, storage_api=False))
 
 
 @pytest.fixture

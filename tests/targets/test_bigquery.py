@@ -57,7 +57,9 @@ def test_bad_file_names_the_problem(bq_client, tmp_path):
     assert err.value.file == str(f)
 
 
-def test_export_streams_pages_in_the_dialect(bq_client, tmp_path):
+@pytest.mark.parametrize("path", ["storage", "pages"])
+def test_export_streams_pages_in_the_dialect(bq_client, bq_pages_client, tmp_path, path):
+    bq_client = bq_client if path == "storage" else bq_pages_client
     ds = _ds()
     f = _write(tmp_path / "s.csv", "id,name,active,born\n" + "".join(
         f"{i},\"Name, {i}\",{'true' if i % 2 else 'false'},2010-01-{i % 28 + 1:02d}\n" for i in range(1, 2501)))
@@ -139,7 +141,9 @@ def test_a_stalled_connection_fails_within_timeouts_instead_of_hanging(bq_client
         proxy.stop()
 
 
-def test_export_writes_what_the_library_rows_would(bq_client, tmp_path):
+@pytest.mark.parametrize("path", ["storage", "pages"])
+def test_export_writes_what_the_library_rows_would(bq_client, bq_pages_client, tmp_path, path):
+    bq_client = bq_client if path == "storage" else bq_pages_client
     # the export reads BigQuery's JSON pages itself (targets/bq_pages.py): every scalar type
     # must come out as the library's Python values formatted by the dialect would
     sql = ("SELECT * FROM UNNEST([STRUCT(1 AS id, 'a' AS s, TRUE AS b, 2.0 AS f, 2.5 AS g,"
