@@ -1,5 +1,6 @@
-"""BigQuery export: our exporter (pages → atomic CSV in a dialect) vs iterating the same query
-with the bare google-cloud-bigquery client into a csv.writer, against the BigQuery emulator.
+"""BigQuery export: our exporter (the Storage Read API's Arrow batches → atomic CSV in a dialect;
+for reference also through the REST pages, ``storage_api = false``) vs iterating the same
+query with the bare google-cloud-bigquery client into a csv.writer, against the emulator.
 
     ./run.sh bench bq-export [--rows 500000] [--repeat 5]
 
@@ -25,11 +26,13 @@ from pathlib import Path
 DATASET = "bench_export"
 
 
-def _settings(var: Path):
+def _settings(var: Path, storage_api: bool = True):
     from stack import BQ_PROJECT, StackState
     from targets.bigquery import BigQuerySettings
-    port = StackState.load(var).ports["bigquery"]
-    return BigQuerySettings(project=BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{port}", credentials="anonymous")
+    ports = StackState.load(var).ports
+    return BigQuerySettings(project=BQ_PROJECT, api_endpoint=f"http://127.0.0.1:{ports['bigquery']}",
+                            storage_endpoint=f"127.0.0.1:{ports['bigquery_grpc']}", credentials="anonymous",
+                            storage_api=storage_api)
 
 
 def _seed(var: Path, rows: int, tmp: Path) -> str:
@@ -59,9 +62,9 @@ def _seed(var: Path, rows: int, tmp: Path) -> str:
 
 def _child(kind: str, var: Path, sql: str, out: Path) -> None:
     from targets.bigquery import BigQueryClient
-    client = BigQueryClient(_settings(var))
+    client = BigQueryClient(_settings(var, storage_api=kind != "pages"))
     t0 = time.perf_counter()
-    if kind == "ours":
+    if kind in ("ours", "pages"):
         rows = client.export(sql, out).rows
     else:
         rows = 0
@@ -90,7 +93,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--child", choices=["ours", "bare"])
+    ap.add_argument("--child", choices=["ours", "pages", "bare"])
     ap.add_argument("--var", type=Path)
     ap.add_argument("--sql")
     ap.add_argument("--out", type=Path)
@@ -105,9 +108,10 @@ def main() -> int:
         stack.up(var, with_bigquery=True)
         try:
             sql = _seed(var, args.rows, tmp)
-            t_ours, t_bare, rss_ours, rss_bare = [], [], [], []
+            t_ours, t_bare, t_pages, rss_ours, rss_bare, rss_pages = [], [], [], [], [], []
             for i in range(args.repeat):
-                for kind, times, rss in (("bare", t_bare, rss_bare), ("ours", t_ours, rss_ours))[:: 1 if i % 2 else -1]:
+                kinds = (("bare", t_bare, rss_bare), ("ours", t_ours, rss_ours), ("pages", t_pages, rss_pages))
+                for kind, times, rss in kinds[:: 1 if i % 2 else -1]:
                     seconds, rows, peak = _measure(kind, var, sql, tmp / f"{kind}.csv")
                     assert rows == args.rows, (kind, rows)
                     times.append(seconds)
@@ -115,7 +119,9 @@ def main() -> int:
             ours, bare = args.rows / statistics.median(t_ours), args.rows / statistics.median(t_bare)
             print(f"{args.rows:,}-row view, median of {args.repeat} (alternating order), BigQuery emulator")
             print(f"bare client + csv.writer: {bare:10,.0f} rows/s  peak RSS {max(rss_bare):6.0f} MB")
-            print(f"our exporter:             {ours:10,.0f} rows/s  peak RSS {max(rss_ours):6.0f} MB")
+            pages = args.rows / statistics.median(t_pages)
+            print(f"ours, REST pages:         {pages:10,.0f} rows/s  peak RSS {max(rss_pages):6.0f} MB")
+            print(f"our exporter (Storage):   {ours:10,.0f} rows/s  peak RSS {max(rss_ours):6.0f} MB")
             print(f"bq_export_ratio={ours / bare:.2f}")
             print(f"bq_export_peak_rss_mb={max(rss_ours):.0f}")
         finally:

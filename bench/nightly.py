@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--keep-logs", type=Path, help="copy the slot runs' logs there")
     args = ap.parse_args()
     from stack.district import generate, generate_merge_inputs
     with tempfile.TemporaryDirectory(prefix="bench-nightly-") as tmp:
@@ -99,6 +101,8 @@ def main() -> int:
                           "--workers", str(args.workers), day=later, log=logs / "many.log")
             print(f"05:00 slot, {args.workers} workers ({later}): {many:.1f}s, sent {len(_sent(files, _vendor_files(var)))} files")
             texts = {name: (logs / f"{name}.log").read_text(errors="replace") for name in ("one", "many")}
+            if args.keep_logs:
+                shutil.copytree(logs, args.keep_logs, dirs_exist_ok=True)
             for name, text in texts.items():
                 top = sorted(((int(mb), task) for mb, task in LINE.findall(text)), reverse=True)[:5]
                 print(f"largest tasks ({name}): " + ", ".join(f"{task} {mb} MB" for mb, task in top))

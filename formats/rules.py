@@ -204,18 +204,7 @@ def iter_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, str]]:
         return
 
 
-def _split_quoted(line: str) -> list[str]:
-    out, cur, inside = [], "", False
-    for ch in line:
-        if ch == '"':
-            inside = not inside
-        if ch == "," and not inside:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return out
+_ALL_QUOTED = re.compile(r'"(?:[^"]|"")*"(?:,"(?:[^"]|"")*")*')  # every field inside double quotes
 
 
 def _order(specs: dict[str, FileSpec]) -> list[str]:
@@ -232,12 +221,16 @@ def _order(specs: dict[str, FileSpec]) -> list[str]:
 
 
 def validate(files: dict[str, Path], specs: dict[str, FileSpec],
-             max_per_rule: int | None = MAX_PER_RULE) -> list[Problem]:
+             max_per_rule: int | None = MAX_PER_RULE, stats: dict[str, dict] | None = None,
+             id_columns: dict[str, str] | None = None) -> list[Problem]:
     """Check every file against its spec and the references between files; at most
     ``max_per_rule`` problems per file and rule are listed, the rest counted (None: all).
     Files are streamed; memory holds the values of referenced columns, the 8-byte hashes of
-    unique ones (formats/idset.py), and the problems listed."""
+    unique ones (formats/idset.py), and the problems listed. ``stats`` (filled when given):
+    per file read, its rows and, for a file in ``id_columns``, that column's ids as
+    ``IdHashes`` (what a push's report counts, without reading the files again)."""
     cap = _Cap(max_per_rule)
+    stats = {} if stats is None else stats
     problems: list[Problem] = _Kept(cap)  # what _check_file returns was admitted there: list.extend
     referenced = {(o, oc) for spec in specs.values() for _, o, oc in spec.refs}
     known: dict[tuple[str, str], set[str]] = {key: set() for key in referenced}
@@ -251,7 +244,8 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec],
                 problems.append(Problem(name, "file is missing"))
             continue
         later = {o for _, o, _ in spec.refs if o in specs and o not in order[:i]}
-        ok, found = _check_file(name, files[name], spec, known, readable, cap, check_refs=not later)
+        ok, found = _check_file(name, files[name], spec, known, readable, cap, check_refs=not later,
+                                stats=stats, id_column=(id_columns or {}).get(name))
         list.extend(problems, found)
         if ok:
             readable.add(name)
@@ -263,7 +257,8 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec],
 
 
 def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, str], set[str]], readable: set[str],
-                cap: "_Cap", check_refs: bool = True, refs_only: bool = False) -> tuple[bool, list[Problem]]:
+                cap: "_Cap", check_refs: bool = True, refs_only: bool = False, stats: dict | None = None,
+                id_column: str | None = None) -> tuple[bool, list[Problem]]:
     """One file's problems, and whether its header let its rows be read. The problems are
     already admitted by ``cap`` (at most so many per rule: a file of a million bad rows holds
     twenty of each)."""
@@ -273,7 +268,7 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
     uniques = {} if refs_only else {key: IdHashes() for key in _unique_keys(spec)}
     collect = [(col, known[(name, col)]) for (f, col) in known if f == name] if not refs_only else []
     refs = [(c, o, oc) for c, o, oc in spec.refs if o in readable] if check_refs or refs_only else []
-    rows = 0
+    rows, ids = 0, IdHashes() if id_column else None
     try:
         with reader:
             bad = _header_problem(name, reader.header, spec)
@@ -281,6 +276,8 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
                 return False, ([] if refs_only else list(reader.problems) + ([bad] if cap.admit(bad) else []))
             for n, row in reader.rows():
                 rows += 1
+                if ids is not None:
+                    ids.add(row.get(id_column, ""))
                 for col, values in collect:
                     values.add(row.get(col, ""))
                 for column, other, other_col in refs:
@@ -300,6 +297,8 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
         problems.sort(key=lambda p: p.row or 0)  # stable: a row's own rules first
     if refs_only:
         return True, list(problems) + list(missing)
+    if stats is not None:
+        stats[name] = {"rows": rows, "ids": ids}
     if rows == 0 and not any(p.rule.startswith("not readable") for p in problems):
         problems.append(Problem(name, "file has no data rows"))
     return True, list(reader.problems) + list(problems) + list(missing)
@@ -353,8 +352,7 @@ def _row_rules(name: str, spec: FileSpec, n: int, row: dict[str, str], raw: list
         wrong = check.problem(v) if v else None
         if wrong:
             problems.append(Problem(name, wrong, n, col))
-    if spec.quote_all and raw and not all(len(f) >= 2 and f[0] == '"' and f[-1] == '"'
-                                           for f in _split_quoted("\n".join(raw))):
+    if spec.quote_all and raw and not _ALL_QUOTED.fullmatch("\n".join(raw)):
         problems.append(Problem(name, "every value must be inside double quotes", n))
     return problems
 

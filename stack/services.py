@@ -315,8 +315,12 @@ def google_up(state: StackState) -> None:
         str(venv / "bin" / "bqemulator"), "start", "--rest-port", str(port), "--grpc-port", str(grpc),
         "--persistent", "--data-dir", str(var / "bq"), "--project", BQ_PROJECT,
         "--log-format", "console", "--log-level", "warning"], port, 90,
-        # its upload staging under var/, not a /tmp/bqemu_uploads the first user of the machine owns
-        env=dict(os.environ, BQEMU_UPLOAD_STAGING_DIR=str(var / "bq-uploads")))
+        # its upload staging under var/, not a /tmp/bqemu_uploads the first user of the machine owns;
+        # its gRPC messages may be as large as that cap plus 1 MiB, and it sends the Storage Read
+        # API's record batches 65,536 rows at a time whatever their width (a wide roster at
+        # 500,000 students: 12 MB), where BigQuery sizes them to fit: 256 MiB, not 10
+        env=dict(os.environ, BQEMU_UPLOAD_STAGING_DIR=str(var / "bq-uploads"),
+                 BQEMU_WRITE_API_MAX_REQUEST_BYTES=str(256 * 1024 * 1024)))
     _start_daemon(var, "gcs-emulator", [
         str(venv / "bin" / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(gcs), "-q"],
         gcs, 30, env=dict(os.environ, STORAGE_BASE=str(var / "gcs")))

@@ -280,7 +280,7 @@ class BigQueryClient:
                         csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
                     csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
                                lineterminator=dialect.line_ending).writerow(columns)
-                for batch in _prefetched(batches):
+                for batch in _prefetched(batches, depth=1 if storage else 2):
                     if convert:
                         for values in batch:
                             for i, fmt in convert:
@@ -325,7 +325,7 @@ class BigQueryClient:
             table = self.bq.get_table(table_id, retry=self.retry)
             if self._read_client is None:
                 self._read_client = read_client(self.settings.storage_endpoint, self.creds)
-            rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout, page_size)
+            rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout, min(page_size, 5000))
         except BaseException:
             cleanup()
             raise

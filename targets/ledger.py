@@ -154,6 +154,18 @@ class LedgerVerbs:
         except psycopg2.errors.UndefinedTable:
             return None  # no ledger yet: nothing succeeded
 
+    def last_day_rows(self, job: str) -> int:
+        """The rows ``job`` succeeded with on its latest run date (0 if none): one query."""
+        query = sql.SQL("SELECT COALESCE(SUM(rows), 0) FROM {0} WHERE job_name = %s AND status = 'succeeded' AND"
+                        " run_date = (SELECT max(run_date) FROM {0} WHERE job_name = %s AND status = 'succeeded')"
+                        ).format(LEDGER)
+        try:
+            with self.transaction() as cur:
+                cur.execute(query, (job, job))
+                return int(cur.fetchone()[0])
+        except psycopg2.errors.UndefinedTable:
+            return 0
+
     def outstanding(self, job: str, answered_by: str) -> dict | None:
         """The newest success of ``job`` whose item has no success in ``answered_by`` (e.g. the
         DPS send still waiting for its receive), or None: one query."""

@@ -1,0 +1,24 @@
+"""``./run.sh bench nightly``'s short version: a 3,000-student district on a private stack, the
+05:00 slot with one worker, a week later with two, then the no-op rerun. The bench runs and
+prints its four figures; what is not a time is held to its goal here (every file sent on both
+Mondays, the largest task's peak memory, no SSH connection on the rerun). The 500,000-student
+figures are in docs/platform.md."""
+import os
+import re
+import subprocess
+
+from pipelines.base import ROOT
+
+
+def test_short_nightly_bench_runs_the_slot_on_one_and_two_workers():
+    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV", "ETL_CLOCK")}
+    run = subprocess.run([str(ROOT / "run.sh"), "bench", "nightly", "--students", "3000", "--workers", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    out = run.stdout
+    assert run.returncode == 0, out[-6000:] + run.stderr[-3000:]
+    figures = dict(re.findall(r"^(\w+)=([\d.]+)$", out, re.M))
+    assert set(figures) == {"slot_0500_seconds", "slot_parallel_speedup", "nightly_peak_rss_mb", "noop_rerun_seconds"}
+    assert re.search(r"one worker \(2026-11-23\): [\d.]+s, sent 11 files", out), out
+    assert re.search(r"2 workers \(2026-11-30\): [\d.]+s, sent 11 files", out), out
+    assert 0 < int(figures["nightly_peak_rss_mb"]) <= 500
+    assert "0 SSH connections opened" in out
