@@ -108,7 +108,10 @@ def main() -> int:
                 print(f"largest tasks ({name}): " + ", ".join(f"{task} {mb} MB" for mb, task in top))
             peak = max(p for p in map(peaks_in, texts.values()) if p)
             before = _ssh_connections(var)
-            rerun = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(), day=later)
+            rerun = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(), day=later,
+                           log=logs / "noop.log")
+            if args.keep_logs:
+                shutil.copy(logs / "noop.log", args.keep_logs)
             ssh = _ssh_connections(var) - before
             print(f"no-op rerun: {rerun:.2f}s, {ssh} SSH connections opened (0 = every output answered by "
                   f"the ledger, one query per vendor)")

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -75,11 +76,18 @@ def size_priority(vendor_name: str) -> int:
     """Luigi priority of a vendor's checks and uploads (and, through them, its exports): the
     more rows it took last time, the sooner its chain starts, so with ``--workers N`` the
     longest chain does not start last. 10 per power of ten of rows (a million: 60)."""
+    known = _PRIORITIES.get(vendor_name)
+    if known is not None and time.monotonic() - known[0] < 60:
+        return known[1]  # asked for each of its tasks as they are scheduled: one query a minute
     try:
         rows = PostgresClient.from_config().last_day_rows(vendor(vendor_name).job)
     except Exception:  # a priority is a hint: the ledger being down is reported elsewhere
         return 0
-    return 10 * len(str(rows)) if rows else 0
+    _PRIORITIES[vendor_name] = (time.monotonic(), 10 * len(str(rows)) if rows else 0)
+    return _PRIORITIES[vendor_name][1]
+
+
+_PRIORITIES: dict[str, tuple[float, int]] = {}
 
 
 class CheckVendorFiles(luigi.Task):

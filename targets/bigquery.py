@@ -15,6 +15,7 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
+import importlib
 import logging
 import os
 import queue
@@ -29,20 +30,34 @@ import google.api_core.exceptions as gexc
 import luigi
 from google.api_core.client_options import ClientOptions
 from google.auth.transport.requests import AuthorizedSession
-from google.cloud import bigquery
-from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
 from targets import faults
 from targets.bq_pages import python_value, raw_pages
-from targets.bq_storage import read_client, table_rows
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, transient
 from targets.local import atomic_open, file_digest
 
 logger = logging.getLogger(__name__)
+
+
+class _OnFirstUse:
+    """A module imported when first used: google.cloud.bigquery takes a third of a second (it
+    brings pyarrow and the Storage API client along), and a run that finds every step done
+    (the no-op rerun) never calls BigQuery."""
+
+    def __init__(self, name: str):
+        self._name, self._module = name, None
+
+    def __getattr__(self, attr):
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+
+bigquery = _OnFirstUse("google.cloud.bigquery")
 
 Progress = Callable[[int, int], None]
 VIEW_HASH_PREFIX = "sql-sha256:"
@@ -119,6 +134,7 @@ class BigQueryClient:
         self.http = _BoundedSession(creds, settings.io_timeout)
         self.bq = bigquery.Client(project=settings.project, location=settings.location, credentials=creds,
                                   client_options=options, _http=self.http)
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
         # every call retries a server that does not answer for at most ``timeout`` seconds
         self.retry = DEFAULT_RETRY.with_timeout(settings.timeout)
         self.job_retry = DEFAULT_JOB_RETRY.with_timeout(settings.timeout)
@@ -323,6 +339,7 @@ class BigQueryClient:
                 logger.warning("could not drop the export's scratch table %s: %s", table_id, e)
         try:
             table = self.bq.get_table(table_id, retry=self.retry)
+            from targets.bq_storage import read_client, table_rows
             if self._read_client is None:
                 self._read_client = read_client(self.settings.storage_endpoint, self.creds)
             rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout, min(page_size, 5000))

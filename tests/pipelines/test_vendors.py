@@ -248,3 +248,15 @@ def test_parallel_uploads_keep_to_the_servers_session_limit(vendors, pg_settings
     assert len(spans) == 6
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
     assert len({w for _, _, w in spans}) == 6  # each upload in a process of its own, and the ledger says which
+
+
+def test_the_biggest_vendors_chain_starts_first(vendors, pg_settings):
+    # with --workers N the chain of the vendor that sent most rows last time is scheduled first
+    import pipelines.vendors as pv
+    from pipelines.vendors import CheckVendorFiles, UploadVendorItem
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    pv._PRIORITIES.clear()
+    clever = CheckVendorFiles(date=DAY, vendor="clever").priority
+    assert clever == 10 * len(str(sum(r[2] for r in _ledger(pg_settings, "push_clever"))))
+    assert UploadVendorItem(date=DAY, vendor="clever", item="students.csv").priority == clever
+    assert CheckVendorFiles(date=DAY, vendor="savvas").priority == 0  # never sent: no hint
