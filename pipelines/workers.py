@@ -33,7 +33,7 @@ def apply_session_limits(config=None) -> dict[str, int]:
     limits = {}
     for section in config.sections():
         if section.startswith("sftp_"):
-            key = section
+            key = section  # the resource is named as the section: sftp_<server>
             if config.has_option("resources", key):
                 limits[key] = config.getint("resources", key)
                 continue
