@@ -25,6 +25,9 @@
 #                                    faults: kill -9 everywhere, network faults, the bad-input corpus)
 #   ./run.sh lock [-P NAME]          regenerate the hash-pinned requirements*.txt from requirements*.in (pip-tools)
 #   ./run.sh audit [--strict]        known vulnerabilities of the runtime pins (requirements.txt); CI runs it
+#
+#   --district NAME with any command: that district of several (its overlay districts/NAME.cfg read
+#   over luigi.cfg; ETL_DISTRICTS_DIR names another folder); see docs/operations.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -115,6 +118,7 @@ run_luigi() {
         prev="$arg"
     done
     task="${task:-luigi}"
+    [ -z "${ETL_DISTRICT:-}" ] || task="$ETL_DISTRICT-$task"
     key="$(printf '%s\0' "$@" | sha256sum | cut -c1-16)"
     local lock="$ETL_VAR/locks/${task//[^A-Za-z0-9_.-]/_}-$key.lock"
     local logdir
@@ -178,6 +182,25 @@ range_luigi() {
 cmd="${1:-}"
 [ -n "$cmd" ] || { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2; }
 shift
+
+# --district NAME (anywhere after the command): this process serves that district. Python reads
+# the overlay (targets/config.py, ETL_DISTRICT); the locks and run logs are the district's own.
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        # (the visualiser's re-run command of a one-district installation has "--district" alone)
+        --district) if [ $# -ge 2 ] && [[ "$2" != -* ]]; then export ETL_DISTRICT="$2"; shift; fi; shift ;;
+        --district=*) export ETL_DISTRICT="${1#--district=}"; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+set -- ${args[@]+"${args[@]}"}
+if [ -n "${ETL_DISTRICT:-}" ]; then
+    [[ "$ETL_DISTRICT" =~ ^[a-z0-9][a-z0-9_-]{0,39}$ ]] \
+        || die "--district $ETL_DISTRICT: a district's name is lower-case letters, digits, '-' and '_'"
+    overlay="${ETL_DISTRICTS_DIR:-$ROOT/districts}/$ETL_DISTRICT.cfg"
+    [ -f "$overlay" ] || die "--district $ETL_DISTRICT: no overlay $overlay (copy districts/example.cfg)"
+fi
 
 case "$cmd" in
     test)

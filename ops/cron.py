@@ -11,6 +11,7 @@ import luigi.configuration
 
 from registry import ROOT
 from registry.schedule import ScheduleFile, load_schedule
+from targets.config import district
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- schedule: made by ./run.sh cron --markdown -->", "<!-- /schedule -->"
@@ -18,11 +19,14 @@ DEFAULT_SECRETS = "/etc/district-etl/secrets.env"
 
 
 def crontab(schedule: ScheduleFile, run_sh: str, secrets_env: str = DEFAULT_SECRETS,
-            sections: set[str] | None = None) -> str:
+            sections: set[str] | None = None, district: str = "") -> str:
     """The cron line of every slot whose flow is configured (its ``needs`` sections are all in
     ``sections``; None: print every line), for the checkout whose run.sh is ``run_sh``. Runs
-    log to logs/ and mail their own failures, so cron mails nothing (MAILTO="")."""
-    lines = ["# district-etl: install with `./run.sh cron | crontab -` as the service user.",
+    log to logs/ and mail their own failures, so cron mails nothing (MAILTO=""). ``district``:
+    the lines of that district (``--district``), to be installed beside the others'."""
+    lines = ["# district-etl: install with `./run.sh cron | crontab -` as the service user." if not district else
+             f"# district-etl, district {district}: install with every district's lines as the service user, e.g."
+             f" `{{ ./run.sh cron --district {district}; ./run.sh cron --district other; }} | crontab -`.",
              "# Times are the machine's; set CRON_TZ if it is not the district's time zone.",
              "# Each run logs to logs/<date>/ and mails its own failures: cron mails nothing.",
              'MAILTO=""', f"ETL_SECRETS_ENV={secrets_env}"]
@@ -32,7 +36,8 @@ def crontab(schedule: ScheduleFile, run_sh: str, secrets_env: str = DEFAULT_SECR
         if missing:
             left_out.append(f"# {s.task} left out: luigi.cfg has no {', '.join(f'[{n}]' for n in missing)}")
             continue
-        lines.append(f"{s.cron:18} {run_sh} luigi --module {s.module} {s.task}")
+        lines.append(f"{s.cron:18} {run_sh} luigi{' --district ' + district if district else ''}"
+                     f" --module {s.module} {s.task}")
     return "\n".join(lines + left_out) + "\n"
 
 
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(schedule))
     else:
-        print(crontab(schedule, args.run_sh, sections=set(luigi.configuration.get_config().sections())), end="")
+        print(crontab(schedule, args.run_sh, sections=set(luigi.configuration.get_config().sections()),
+                      district=district()), end="")
     return 0
 
 

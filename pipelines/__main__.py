@@ -13,6 +13,8 @@ from pipelines.base import root_task
 from pipelines.workers import apply_session_limits, apply_worker_count, done_by_others, skip_done
 from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
 from pipelines.pauses import describe, pause_of
+from targets.config import use_district
+from targets.errors import ConfigError
 from targets.logdb import setup_logging
 
 
@@ -25,7 +27,29 @@ def log_section(argv: list[str]) -> str:
     return "feeds_db" if module in FEEDS_MODULES else "postgres"
 
 
+def district_of(argv: list[str]) -> str | None:
+    """``--district NAME`` (or ``--district=NAME``), anywhere on a luigi command line, taken
+    out of it: the district whose overlay this process reads before any task is built, and so
+    every task's ``district`` (its default)."""
+    for i, a in enumerate(argv):
+        if a == "--district" and i + 1 < len(argv):
+            name = argv[i + 1]
+            del argv[i:i + 2]
+            return name
+        if a.startswith("--district="):
+            del argv[i]
+            return a.split("=", 1)[1]
+    return None
+
+
 def main(argv: list[str]) -> None:
+    name = district_of(argv)
+    if name is not None:  # run.sh passes it as ETL_DISTRICT (targets/config.py reads that at import)
+        try:
+            use_district(name)
+        except ConfigError as e:
+            print(f"pipelines: {e}", file=sys.stderr)
+            sys.exit(2)
     log = run_log()
     setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
                   section=log_section(argv))

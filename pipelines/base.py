@@ -15,7 +15,7 @@ from registry.schedule import load_schedule
 from registry.sources import SourcesFile, load_sources
 from registry.vendors import VendorsFile, load_vendors
 from targets import clock, faults
-from targets.config import Section
+from targets.config import Section, district
 from targets.errors import ConfigError, RefusedError
 from targets.local import LocalFileTarget
 
@@ -47,6 +47,42 @@ class RunDateParameter(luigi.DateParameter):
             if value is not luigi.parameter._no_value:
                 yield value, warning
         yield today(), None
+
+
+class DistrictParameter(luigi.Parameter):
+    """The district a task serves: significant, so two districts' tasks never share a task id
+    in one luigid; its default is this process's district (``--district``, read late). A task
+    for another district than the process's is refused: its config would be the wrong one."""
+
+    def _value_iterator(self, task_name, param_name):
+        for value, warning in super()._value_iterator(task_name, param_name):
+            if value is not luigi.parameter._no_value:
+                yield value, warning
+        yield district(), None
+
+    def normalize(self, x):
+        if x != district():
+            raise ConfigError(f"a task for district {x!r} in a process serving {district() or 'no district'!r}: "
+                              f"run it with ./run.sh luigi --district {x or '...'}")
+        return x
+
+
+class InDistrict:
+    """Every task of ours has a ``district`` (tests/test_layout.py checks)."""
+
+    district = DistrictParameter(positional=False, description="the district served (./run.sh --district)")
+
+
+class DistrictTask(InDistrict, luigi.Task):
+    pass
+
+
+class DistrictWrapperTask(InDistrict, luigi.WrapperTask):
+    pass
+
+
+class DistrictExternalTask(InDistrict, luigi.ExternalTask):
+    pass
 
 
 def registry_file(section: str, key: str, default: str) -> Path:
@@ -119,7 +155,7 @@ def local_target(path: str | Path) -> LocalFileTarget:
     return LocalFileTarget(path, group=file_group())
 
 
-class Refusal(luigi.Task):
+class Refusal(DistrictTask):
     """A task that only reports: it is never complete and fails every run with ``message()``
     (a push for a past date, a load with nothing archived, a partner past its deadline), so the
     failure is recorded and mailed like any other and the run's exit status says so."""
@@ -136,7 +172,7 @@ class Refusal(luigi.Task):
         raise self.error(self.message())
 
 
-class SourceFile(luigi.ExternalTask):
+class SourceFile(DistrictExternalTask):
     """A file someone else put in one of our folders."""
 
     path = luigi.Parameter()

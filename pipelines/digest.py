@@ -29,10 +29,11 @@ import luigi
 import luigi.configuration
 
 from formats.png import bar_chart
-from pipelines.base import RunDateParameter, timezone, vendors_file
+from pipelines.base import DistrictTask, RunDateParameter, timezone, vendors_file
 from pipelines.pauses import describe, pause_dir
 from registry.schedule import fire_times, load_schedule
 from targets import clock
+from targets.config import district, with_district
 from targets.ledger import LedgerTarget
 from targets.postgres import PostgresClient
 from targets.smtp import Mailer
@@ -57,9 +58,9 @@ def runs(client: PostgresClient, day: dt.date, now: dt.datetime, zone: str, sect
     tz = zoneinfo.ZoneInfo(zone)
     start = dt.datetime.combine(day, dt.time(0), tz)
     with client.transaction() as cur:
-        cur.execute("SELECT split_part(item, ' ', 1), started_at, status, note FROM dba.tdataloads WHERE job_name ="
-                    " 'run' AND started_at >= %s AND started_at < %s ORDER BY started_at",
-                    (start - GRACE, start + dt.timedelta(days=1) + GRACE))
+        cur.execute("SELECT split_part(item, ' ', 1), started_at, status, note FROM dba.tdataloads WHERE district = %s"
+                    " AND job_name = 'run' AND started_at >= %s AND started_at < %s ORDER BY started_at",
+                    (district(), start - GRACE, start + dt.timedelta(days=1) + GRACE))
         started = cur.fetchall()
     out = []
     for slot in load_schedule().slot:
@@ -97,10 +98,10 @@ def vendors(client: PostgresClient, day: dt.date, sections: set[str] | None) -> 
                   if sections is None or f"sftp_{v.server}" in sections]
     with client.transaction() as cur:  # one query for every vendor's items of the day
         cur.execute("SELECT DISTINCT ON (job_name, item) job_name, item, status, rows, bytes, note, finished_at"
-                    " FROM dba.tdataloads WHERE job_name = ANY(%s) AND run_date = %s"
+                    " FROM dba.tdataloads WHERE district = %s AND job_name = ANY(%s) AND run_date = %s"
                     " AND status IN ('succeeded', 'failed')"
                     " ORDER BY job_name, item, (status = 'succeeded') DESC, finished_at DESC",
-                    ([v.job for v in configured], day))
+                    (district(), [v.job for v in configured], day))
         by_job: dict[str, list[tuple]] = {}
         for job, *rest in cur.fetchall():
             by_job.setdefault(job, []).append(tuple(rest))
@@ -124,32 +125,35 @@ def collect(client: PostgresClient, day: dt.date, days: int = 1, now: dt.datetim
     now = now or clock.now()
     since = day - dt.timedelta(days=days - 1)
     client.ensure_schema()
+    here = district()
     with client.transaction() as cur:
         cur.execute("SELECT job_name, count(*) FILTER (WHERE status = 'succeeded'),"
                     " count(*) FILTER (WHERE status = 'failed'), coalesce(sum(rows) FILTER (WHERE status = 'succeeded'), 0),"
-                    " max(finished_at) FROM dba.tdataloads WHERE run_date BETWEEN %s AND %s AND job_name <> ALL(%s)"
-                    " GROUP BY 1 ORDER BY 1", (since, day, list(HIDDEN)))
+                    " max(finished_at) FROM dba.tdataloads WHERE district = %s AND run_date BETWEEN %s AND %s"
+                    " AND job_name <> ALL(%s) GROUP BY 1 ORDER BY 1", (here, since, day, list(HIDDEN)))
         jobs = cur.fetchall()
-        cur.execute("SELECT job_name, max(finished_at) FROM dba.tdataloads WHERE status = 'succeeded'"
-                    " AND job_name <> ALL(%s) GROUP BY 1", (list(HIDDEN),))
+        cur.execute("SELECT job_name, max(finished_at) FROM dba.tdataloads WHERE district = %s"
+                    " AND status = 'succeeded' AND job_name <> ALL(%s) GROUP BY 1", (here, list(HIDDEN)))
         last_ok = dict(cur.fetchall())
         cur.execute("SELECT f.job_name, f.item, f.run_date, f.finished_at, f.error, (SELECT r.source FROM"
                     " dba.tdataloads r WHERE r.run_uuid = f.run_uuid AND r.job_name = 'run' LIMIT 1)"
-                    " FROM dba.tdataloads f WHERE f.status = 'failed' AND f.run_date BETWEEN %s AND %s AND f.job_name <> ALL(%s)"
-                    " AND NOT EXISTS (SELECT 1 FROM dba.tdataloads s WHERE s.job_name = f.job_name AND s.item = f.item"
+                    " FROM dba.tdataloads f WHERE f.district = %s AND f.status = 'failed' AND f.run_date BETWEEN %s AND %s"
+                    " AND f.job_name <> ALL(%s) AND NOT EXISTS (SELECT 1 FROM dba.tdataloads s WHERE"
+                    " s.district = f.district AND s.job_name = f.job_name AND s.item = f.item"
                     " AND s.run_date = f.run_date AND s.status = 'succeeded') ORDER BY f.finished_at",
-                    (since, day, list(HIDDEN)))
+                    (here, since, day, list(HIDDEN)))
         failed = cur.fetchall()
         cur.execute("SELECT job_name, item, destination, rows, bytes, finished_at, note FROM dba.tdataloads WHERE"
-                    " direction = 'out' AND status = 'succeeded' AND run_date BETWEEN %s AND %s ORDER BY finished_at",
-                    (since, day))
+                    " district = %s AND direction = 'out' AND status = 'succeeded' AND run_date BETWEEN %s AND %s"
+                    " ORDER BY finished_at", (here, since, day))
         sent = cur.fetchall()
-        cur.execute("SELECT item, source, note, finished_at FROM dba.tdataloads WHERE job_name = 'operator'"
-                    " AND run_date BETWEEN %s AND %s ORDER BY finished_at", (since, day))
+        cur.execute("SELECT item, source, note, finished_at FROM dba.tdataloads WHERE district = %s"
+                    " AND job_name = 'operator' AND run_date BETWEEN %s AND %s ORDER BY finished_at", (here, since, day))
         actions = cur.fetchall()
-        cur.execute("SELECT job_name, run_date, coalesce(sum(rows), 0) FROM dba.tdataloads WHERE direction = 'out'"
-                    " AND status = 'succeeded' AND run_date BETWEEN %s AND %s AND job_name NOT LIKE '%%_resend'"
-                    " GROUP BY 1, 2 ORDER BY 1, 2", (day - dt.timedelta(days=CHART_DAYS - 1), day))
+        cur.execute("SELECT job_name, run_date, coalesce(sum(rows), 0) FROM dba.tdataloads WHERE district = %s"
+                    " AND direction = 'out' AND status = 'succeeded' AND run_date BETWEEN %s AND %s"
+                    " AND job_name NOT LIKE '%%_resend' GROUP BY 1, 2 ORDER BY 1, 2",
+                    (here, day - dt.timedelta(days=CHART_DAYS - 1), day))
         chart: dict[str, dict[str, int]] = {}
         for job, run_date, rows in cur.fetchall():
             chart.setdefault(job, {})[run_date.isoformat()] = int(rows)
@@ -158,7 +162,7 @@ def collect(client: PostgresClient, day: dt.date, days: int = 1, now: dt.datetim
     if pause_dir().is_dir():
         pauses = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(pause_dir().glob("*.json"))}
     return {
-        "date": day.isoformat(), "since": since.isoformat(), "now": now.isoformat(), "zone": zone,
+        "district": here, "date": day.isoformat(), "since": since.isoformat(), "now": now.isoformat(), "zone": zone,
         "jobs": [{"job": j, "succeeded": ok, "failed": bad, "rows": rows, "last": at.isoformat() if at else None,
                   "last_success": last_ok[j].isoformat() if last_ok.get(j) else None,
                   "last_success_age": age(now - last_ok[j]) if last_ok.get(j) else None}
@@ -191,7 +195,7 @@ def _missed_hint(r: dict) -> str:
 def text(data: dict) -> str:
     local = _local(data)
     span = data["date"] if data["since"] == data["date"] else f"{data['since']} to {data['date']}"
-    lines = [f"Status for {span} (dba.tDataLoads; times {data['zone']}, now {local(data['now'], '%Y-%m-%d %H:%M %Z')})",
+    lines = [f"Status for {_of(data)}{span} (dba.tDataLoads; times {data['zone']}, now {local(data['now'], '%Y-%m-%d %H:%M %Z')})",
              "", "Runs (schedule.toml against ./run.sh luigi's run rows):"]
     for r in data["runs"]:
         if not r["due"] and not r["started"]:
@@ -228,7 +232,12 @@ def text(data: dict) -> str:
     if data["actions"]:
         lines += ["", "Operator actions:"]
         lines += [f"  {local(a['at'])} {a['by']}: {a['what']} ({a['note'] or ''})" for a in data["actions"]]
-    return "\n".join(lines)
+    return with_district("\n".join(lines))
+
+
+def _of(data: dict) -> str:
+    """"district north, " where the installation serves several districts."""
+    return f"district {data['district']}, " if data.get("district") else ""
 
 
 def chart_days(data: dict) -> list[str]:
@@ -266,7 +275,7 @@ def html(data: dict, images: dict[str, str] | None = None) -> str:
         + "<br>".join(f"{escape(f['item'])}: {f['rows'] if f['rows'] is not None else '-'} rows"
                       f"{' (' + escape(f['note']) + ')' if f['note'] else ''}" for f in v["files"])
         + "".join(f"<br><b>{escape(i)}: failed</b>" for i in v["failed"]) + "</td></tr>" for v in data["vendors"])
-    body = [f"<h1>Status for {escape(data['date'])}</h1><p>Times {escape(data['zone'])}; made "
+    body = [f"<h1>Status for {escape(_of(data))}{escape(data['date'])}</h1><p>Times {escape(data['zone'])}; made "
             f"{escape(local(data['now'], '%Y-%m-%d %H:%M %Z'))}</p>",
             "<h2>Missed runs</h2>" + ("<ul>" + "".join(
                 f"<li><b>{escape(r['task'])}</b> ({escape(r['cron'])}): {len(r['missed'])} missed, last due "
@@ -291,19 +300,20 @@ def html(data: dict, images: dict[str, str] | None = None) -> str:
         body.append("<h2>Paused</h2><ul>" + "".join(f"<li>{escape(describe(flow, info))}</li>"
                                                     for flow, info in data["paused"].items()) + "</ul>")
     style = "body{font-family:sans-serif}table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>district-etl status {escape(data['date'])}"
-            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>")
+    return with_district(f"<!doctype html><html><head><meta charset='utf-8'><title>district-etl status "
+                         f"{escape(_of(data))}{escape(data['date'])}</title><style>{style}</style></head><body>"
+                         f"{''.join(body)}</body></html>")
 
 
 def subject(data: dict) -> str:
     failing, missed = len(data["failing"]), sum(1 for r in data["runs"] if r["missed"])
     files = sum(len(v["files"]) for v in data["vendors"])
     trouble = [f"{failing} failing"] * bool(failing) + [f"{missed} slot{'s' * (missed != 1)} missed runs"] * bool(missed)
-    return f"{'ATTENTION' if trouble else 'OK'}: district-etl {data['date']}: " + ", ".join(
+    return f"{'ATTENTION' if trouble else 'OK'}: district-etl {_of(data)}{data['date']}: " + ", ".join(
         trouble + [f"{files} vendor files sent"])
 
 
-class DailyDigest(luigi.Task):
+class DailyDigest(DistrictTask):
     """The day's digest mailed once to ``[smtp] operators``: text and HTML, the charts as PNG
     parts of the mail. Done = its ledger row (job ``digest``)."""
 

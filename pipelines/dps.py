@@ -33,7 +33,8 @@ import luigi
 
 from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
 from formats.spreadsheet import write_workbook
-from pipelines.base import ROOT, Refusal, RunDateParameter, data_dir, file_group, local_target, today
+from pipelines.base import (DistrictExternalTask, DistrictTask, DistrictWrapperTask, ROOT, Refusal, RunDateParameter,
+                            data_dir, file_group, local_target, today)
 from pipelines.workers import sftp_sessions
 from pipelines.dps_reconcile import (DPS_ONLY_COLUMNS, IMPACT_ONLY_COLUMNS, TOTALS_COLUMNS, reconcile,
                                      send_records, summary_text, wrangle)
@@ -112,7 +113,7 @@ def sent_file(day: dt.date) -> Path:
 
 # ---------------------------------------------------------------- send
 
-class ExtractForDps(luigi.Task):
+class ExtractForDps(DistrictTask):
     """The reported quarter's runaway records: the file for DPS and its Excel reference copy."""
 
     date = RunDateParameter()
@@ -140,7 +141,7 @@ class ExtractForDps(luigi.Task):
                     len({r["person_id"] for r in rows}), fy, q)
 
 
-class SendToDps(luigi.Task):
+class SendToDps(DistrictTask):
     """The quarter's file on DPS's server; done = its ledger row (``dps_send`` / the quarter,
     on any day): a quarter is sent once."""
 
@@ -204,7 +205,7 @@ def _send(day: dt.date) -> dict | None:
     return row if row is not None and row["run_date"] == day else None
 
 
-class DpsResultsReady(luigi.ExternalTask):
+class DpsResultsReady(DistrictExternalTask):
     """DPS's two result files are in TO_DFPS and newer than the send made on ``date``."""
 
     date = luigi.DateParameter()  # the send's date
@@ -240,7 +241,7 @@ class DpsDeadlineMissed(Refusal):
                 f"hours after our send of {TXT_NAME} at {sent:%Y-%m-%d %H:%M} UTC); the alert was mailed")
 
 
-class FetchDpsResults(luigi.Task):
+class FetchDpsResults(DistrictTask):
     """DPS's two files for the send made on ``date``, copied here atomically."""
 
     date = luigi.DateParameter()
@@ -259,7 +260,7 @@ class FetchDpsResults(luigi.Task):
             client.download(f"{settings.results_dir.rstrip('/')}/{name}", target.path, group=file_group())
 
 
-class SentDpsFile(luigi.ExternalTask):
+class SentDpsFile(DistrictExternalTask):
     """The file we sent on ``date`` (the receive never extracts again)."""
 
     date = luigi.DateParameter()
@@ -268,7 +269,7 @@ class SentDpsFile(luigi.ExternalTask):
         return local_target(sent_file(self.date))
 
 
-class ReconcileDps(luigi.Task):
+class ReconcileDps(DistrictTask):
     """The three reconciliation workbooks for the quarter sent on ``date``."""
 
     date = luigi.DateParameter()
@@ -302,7 +303,7 @@ class ReconcileDps(luigi.Task):
                 write_workbook(tmp, title, rows, columns)
 
 
-class DeliverDpsResults(luigi.Task):
+class DeliverDpsResults(DistrictTask):
     """The quarter's workbooks on the share, the stakeholders mailed, the files archived;
     done = ``dps_receive`` / the quarter in the ledger."""
 
@@ -334,7 +335,7 @@ class DeliverDpsResults(luigi.Task):
         self.output().mark_done(direction="in", destination=str(settings.share_dir))
 
 
-class ReceiveFromDps(luigi.WrapperTask):
+class ReceiveFromDps(DistrictWrapperTask):
     """DPS's answer to the outstanding send, delivered; nothing to do when no send waits.
     ``--date`` is accepted (cron passes none) and does not choose the send: the ledger does."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter, data_dir, file_group, local_target
+from pipelines.base import DistrictTask, DistrictWrapperTask, RunDateParameter, data_dir, file_group, local_target
 from targets.config import Section
 from targets.eis import EisBrowser, EisSettings
 from targets.errors import ConfigError
@@ -76,7 +76,7 @@ def ledger(job: str, item: str, day: dt.date) -> LedgerTarget:
     return LedgerTarget(PostgresClient.from_config(), job, item, day)
 
 
-class EisReport(luigi.Task):
+class EisReport(DistrictTask):
     """One report for one school → ``eis/<report>_<school>.csv``."""
 
     date = RunDateParameter()
@@ -98,21 +98,21 @@ class EisReport(luigi.Task):
                                 bytes=size, note=f"signed in {logins} times")
 
 
-class EisAdmAuditStudentMembership(luigi.WrapperTask):
+class EisAdmAuditStudentMembership(DistrictWrapperTask):
     date = RunDateParameter()
 
     def requires(self):
         return [EisReport(date=self.date, report="adm_audit", school=s) for s in schools()]
 
 
-class EisSchoolErrorReports(luigi.WrapperTask):
+class EisSchoolErrorReports(DistrictWrapperTask):
     date = RunDateParameter()
 
     def requires(self):
         return [EisReport(date=self.date, report="school_errors", school=s) for s in schools()]
 
 
-class EisStudentList(luigi.Task):
+class EisStudentList(DistrictTask):
     """The students to look up: ``[eis] students_file`` (a CSV whose first column is the id), or
     ``students_query`` on BigQuery (default: the state student numbers of powerschool.students)."""
 
@@ -152,7 +152,7 @@ def chunk_size() -> int:
     return size
 
 
-class EisStudentChunk(luigi.Task):
+class EisStudentChunk(DistrictTask):
     """Students ``chunk * size`` … of the day's list looked up: a file and a ledger row."""
 
     date = RunDateParameter()
@@ -195,7 +195,7 @@ class EisStudentChunk(luigi.Task):
                                 note=f"signed in {logins} times")
 
 
-class EisScrape(luigi.Task):
+class EisScrape(DistrictTask):
     """Every chunk of the day's students, then the assembled file in ``eis/``."""
 
     date = RunDateParameter()

@@ -21,6 +21,7 @@ import luigi.configuration
 import luigi.worker
 
 from pipelines.base import today
+from targets.config import with_district
 from targets.errors import EtlError
 from targets.logdb import redact
 from targets.ledger import LedgerEntry, LedgerTarget, new_run, run_uuid
@@ -60,7 +61,7 @@ def failure_key(task: luigi.Task) -> tuple[str, str, dt.date]:
     if out is not None:
         return out.job, out.item, out.run_date
     date = getattr(task, "date", None)
-    params = {k: v for k, v in task.to_str_params(only_significant=True).items() if k != "date"}
+    params = {k: v for k, v in task.to_str_params(only_significant=True).items() if k not in ("date", "district")}
     item = ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "-"
     return task.task_family, item, date if isinstance(date, dt.date) else today()
 
@@ -128,7 +129,8 @@ class RunReport:
             lines += ["", f"Run log: {self.log}"]
         lines += ["", "./run.sh status shows what is still failing."]
         try:
-            Mailer.from_config().send(f"FAILED: {self.command} ({len(failed)} failed)", "\n".join(lines))
+            Mailer.from_config().send(f"FAILED: {self.command} ({len(failed)} failed)",
+                                      with_district("\n".join(lines)))
         except (EtlError, OSError) as me:
             logger.error("the failure mail could not be sent: %s", me)
 
@@ -175,7 +177,11 @@ def traceback_error(formatted_traceback: str) -> str:
 
 def command_line(argv: list[str]) -> str:
     """How an operator reruns this run."""
-    return "./run.sh luigi " + " ".join(a for a in argv if a not in ("--local-scheduler",))
+    words = [a for a in argv if a not in ("--local-scheduler",)]
+    if "--district" in words[:-1]:  # put where every other hint has it: after the command
+        i = words.index("--district")
+        del words[i:i + 2]
+    return with_district("./run.sh luigi " + " ".join(words))
 
 
 def run_log() -> str | None:

@@ -31,7 +31,8 @@ from pathlib import Path
 import luigi
 
 from formats.spreadsheet import sheet_names, to_csv
-from pipelines.base import Progress, RunDateParameter, file_group, local_target, timezone
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, RunDateParameter, file_group, local_target,
+                            timezone)
 from pipelines.feed_files import (SPREADSHEETS, configs, config, feeds_ledger, folders, is_temporary, match, move,
                                   ready_files, settle_seconds)
 from registry.import_config import ImportConfig
@@ -50,7 +51,7 @@ def load_job(row: ImportConfig) -> str:
     return f"feeds_{row.job_name}"
 
 
-class FeedFileTask(luigi.Task):
+class FeedFileTask(DistrictTask):
     """A step of one dropped file's chain: the file is (config row, name, size, mtime)."""
 
     date = RunDateParameter()
@@ -218,7 +219,7 @@ class ArchiveFeedFile(FeedFileTask):
         os.replace(self.processing, dest)
 
 
-class SetAsideUnmatched(luigi.Task):
+class SetAsideUnmatched(DistrictTask):
     """A ready file that matches no tImportConfig row, moved to ``unmatched/`` beside it (for
     the report); done = its ledger row."""
 
@@ -238,7 +239,7 @@ class SetAsideUnmatched(luigi.Task):
         self.output().mark_done(direction="in", source=str(source), destination=str(dest), bytes=self.size)
 
 
-class WatchFeeds(luigi.WrapperTask):
+class WatchFeeds(DistrictWrapperTask):
     """One pass over the active rows' folders (cron every few minutes): ready files start their
     chain, unmatched ones are set aside, files still being written are left for the next pass,
     files left in processing resume. ``settled``: names delivered atomically by our own

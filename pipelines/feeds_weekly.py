@@ -23,7 +23,7 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter
+from pipelines.base import DistrictTask, DistrictWrapperTask, RunDateParameter
 from pipelines.feed_files import configs, feeds_ledger, folders
 from pipelines.feeds import UNMATCHED_JOB, WatchFeeds, load_job
 from pipelines.meetmax import DownloadMeetMaxLists
@@ -135,7 +135,7 @@ def recipient_groups(rows: list[ImportConfig]) -> dict[tuple[int, ...], list[str
     return groups
 
 
-class FeedsReportMail(luigi.Task):
+class FeedsReportMail(DistrictTask):
     """The week's report on some config rows, mailed to the addresses notified of them."""
 
     date = RunDateParameter()
@@ -163,7 +163,7 @@ class FeedsReportMail(luigi.Task):
                                 rows=sum(w.rows for w in weeks), note=f"jobs {', '.join(jobs)}")
 
 
-class FeedsReport(luigi.WrapperTask):
+class FeedsReport(DistrictWrapperTask):
     """Every group of notified addresses gets its mail."""
 
     date = RunDateParameter()
@@ -181,7 +181,7 @@ def meetmax_range() -> tuple[int, int] | None:
     return (first, last) if first and last >= first else None
 
 
-class FeedsWeekly(luigi.Task):
+class FeedsWeekly(DistrictTask):
     """MeetMax lists → a watcher pass that takes them at once → the report mails."""
 
     date = RunDateParameter()

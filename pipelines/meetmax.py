@@ -26,7 +26,7 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import RunDateParameter, data_dir, file_group, local_target
+from pipelines.base import DistrictTask, RunDateParameter, data_dir, file_group, local_target
 from pipelines.feed_files import feeds_ledger
 from targets.config import Section
 from targets.errors import ConfigError
@@ -70,7 +70,7 @@ def check_dir(day) -> Path:
     return data_dir() / "meetmax" / day.isoformat()
 
 
-class CheckMeetMaxChunk(luigi.Task):
+class CheckMeetMaxChunk(DistrictTask):
     """The checker's rows for the ids ``first``..``last`` (inclusive)."""
 
     date = RunDateParameter()
@@ -92,7 +92,7 @@ class CheckMeetMaxChunk(luigi.Task):
                 self.set_status_message(f"checked {n} of {len(ids)} events")
 
 
-class CheckMeetMaxEvents(luigi.Task):
+class CheckMeetMaxEvents(DistrictTask):
     """The checker's CSV for an event-id range, assembled from its chunks."""
 
     date = RunDateParameter()
@@ -134,7 +134,7 @@ def watch_dir() -> Path:
     return folder or data_dir() / "feeds" / "inbound"
 
 
-class DownloadMeetMaxList(luigi.Task):
+class DownloadMeetMaxList(DistrictTask):
     """One event's company list, fetched for the day; delivered to the watcher folder unless
     the same content was delivered before. Done = its ledger row for the day."""
 
@@ -162,7 +162,7 @@ class DownloadMeetMaxList(luigi.Task):
                          note="changed" if before else None)
 
 
-class DownloadMeetMaxLists(luigi.Task):
+class DownloadMeetMaxLists(DistrictTask):
     """Every downloadable list of an event-id range fetched; the log CSV of what was fetched."""
 
     date = RunDateParameter()

@@ -24,7 +24,7 @@ from pathlib import Path
 import luigi
 
 from formats.cells import neutralise
-from pipelines.base import RunDateParameter, SourceFile, data_dir, local_target, sources_file
+from pipelines.base import DistrictTask, RunDateParameter, SourceFile, data_dir, local_target, sources_file
 from registry.sources import Merge
 from targets.errors import BadInputError
 from targets.local import file_digest
@@ -120,7 +120,7 @@ def merge(spec: Merge, root: Path, out) -> MergeResult:
     return MergeResult(columns, count, conflicts)
 
 
-class MergeExports(luigi.Task):
+class MergeExports(DistrictTask):
     """The merged file for one ``[[merge]]`` entry, for the day."""
 
     date = RunDateParameter()

@@ -1,8 +1,8 @@
 """Paused flows (``./run.sh pause FLOW`` / ``resume FLOW``): a flow is a vendor of
 vendors.toml (``clever``) or a pipelines module (``dps``, ``eis``, ``feeds``, ``warehouse``).
 A paused flow's runs do nothing, say so and exit 0; a slot that starts several flows leaves the
-paused ones out. The pauses are files in ``<var>/paused/`` (who, when, why), so they hold for
-every run on this host until resumed.
+paused ones out. The pauses are files in ``<var>/paused/`` (who, when, why; a district's in
+``<var>/paused/<district>/``), so they hold for every run on this host until resumed.
 """
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from pathlib import Path
 import luigi
 
 from pipelines.base import var_dir
+from targets.config import district
 
 MODULE_FLOWS = ("dps", "eis", "feeds", "feeds_weekly", "meetmax", "warehouse", "powerschool", "easyiep", "texas",
                 "pulls", "views", "merge")
 
 
 def pause_dir() -> Path:
-    return var_dir() / "paused"
+    return var_dir() / "paused" / district() if district() else var_dir() / "paused"
 
 
 def flows() -> list[str]:

@@ -34,7 +34,7 @@ from pathlib import Path
 import luigi
 import luigi.configuration
 
-from pipelines.base import ROOT, RunDateParameter, data_dir
+from pipelines.base import DistrictTask, ROOT, RunDateParameter, data_dir
 from targets import clock
 from targets.config import Section
 from targets.errors import ConfigError
@@ -117,7 +117,7 @@ def prune(kind: Kind, now: float, dry_run: bool = False) -> tuple[int, int]:
     return files, size
 
 
-class Prune(luigi.Task):
+class Prune(DistrictTask):
     """Every kind's old files removed, each kind's count a ledger row (once a day)."""
 
     date = RunDateParameter()

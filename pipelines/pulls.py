@@ -16,7 +16,8 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import Progress, RunDateParameter, data_dir, file_group, vendors_file
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, RunDateParameter, data_dir, file_group,
+                            vendors_file)
 from pipelines.workers import sftp_sessions
 from registry.vendors import Forward, Pull
 from targets import clock
@@ -36,7 +37,7 @@ def forward(name: str) -> Forward:
     return vendors_file().forward_named(name)
 
 
-class PullFile(luigi.Task):
+class PullFile(DistrictTask):
     """One remote file copied (atomically) into our folder; keyed by its name, size and mtime."""
 
     date = RunDateParameter()
@@ -67,7 +68,7 @@ class PullFile(luigi.Task):
             client.remove(remote)
 
 
-class PullFiles(luigi.WrapperTask):
+class PullFiles(DistrictWrapperTask):
     """Every remote file of a pull that was not pulled before (or the newest ``latest``)."""
 
     date = RunDateParameter()
@@ -88,7 +89,7 @@ class PullFiles(luigi.WrapperTask):
         return [PullFile(date=self.date, pull=p.name, remote_name=f.name, size=f.size, mtime=f.mtime) for f in files]
 
 
-class ForwardFile(luigi.Task):
+class ForwardFile(DistrictTask):
     """One pulled file sent on to another partner; done = its ledger row for the day."""
 
     date = RunDateParameter()
@@ -121,7 +122,7 @@ class ForwardFile(luigi.Task):
                                 destination=f"sftp://{f.server}{client.path(name)}")
 
 
-class ForwardPulledFiles(luigi.WrapperTask):
+class ForwardPulledFiles(DistrictWrapperTask):
     """The files a pull brings in on the day, sent on to another partner: a file pulled on an
     earlier day is not sent again (a quiet day forwards nothing, and is done)."""
 

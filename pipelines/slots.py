@@ -13,14 +13,14 @@ import logging
 
 import luigi
 
-from pipelines.base import RunDateParameter, define_slots
+from pipelines.base import DistrictWrapperTask, RunDateParameter, define_slots
 from registry.schedule import load_schedule
 
 logger = logging.getLogger(__name__)
 _told: set[str] = set()  # paused tasks already reported (requires() is asked more than once)
 
 
-class ScheduleSlot(luigi.WrapperTask):
+class ScheduleSlot(DistrictWrapperTask):
     """What one slot of schedule.toml starts, for the day."""
 
     date = RunDateParameter()

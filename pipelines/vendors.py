@@ -26,8 +26,8 @@ import luigi
 
 from formats.idset import IdHashes, changes, smallest
 from formats.rules import Problem, iter_rows, validate
-from pipelines.base import (Progress, Refusal, RunDateParameter, data_dir, file_group, local_target, today,
-                            vendors_file)
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal, RunDateParameter, data_dir,
+                            file_group, local_target, today, vendors_file)
 from pipelines.views import DeployView, export_query
 from pipelines.workers import sftp_sessions
 from registry.vendors import Vendor
@@ -50,7 +50,7 @@ def export_dir(day: dt.date, vendor_name: str) -> Path:
     return data_dir() / "exports" / day.isoformat() / vendor_name
 
 
-class ExportVendorFile(luigi.Task):
+class ExportVendorFile(DistrictTask):
     """One vendor file for the day, exported from its view in the vendor's dialect and header."""
 
     date = RunDateParameter()
@@ -90,7 +90,7 @@ def size_priority(vendor_name: str) -> int:
 _PRIORITIES: dict[str, tuple[float, int]] = {}
 
 
-class CheckVendorFiles(luigi.Task):
+class CheckVendorFiles(DistrictTask):
     """The day's files passed the vendor's rules and the shrink guard (or were forced)."""
 
     date = RunDateParameter()
@@ -212,7 +212,7 @@ def _mail(v: Vendor, subject: str, body: str) -> None:
     Mailer.from_config().send(subject, body, to=list(v.notify) or None)
 
 
-class UploadVendorItem(luigi.Task):
+class UploadVendorItem(DistrictTask):
     """One file (or the zip) on the vendor's SFTP server; done = its ledger row for the day."""
 
     date = RunDateParameter()
@@ -260,7 +260,7 @@ class UploadVendorItem(luigi.Task):
                                 destination=f"sftp://{v.server}{client.path(name)}", started_at=started, note=note)
 
 
-class ResendVendorPush(luigi.Task):
+class ResendVendorPush(DistrictTask):
     """``./run.sh resend VENDOR``: the files last pushed to the vendor (our copies in
     ``<data_dir>/pushed/<vendor>/``), sent again as they were, each recorded under
     ``<job>_resend`` with ``item@at`` (``at``: when the operator asked; run.sh passes the
@@ -328,7 +328,7 @@ def _keep_pushed_copy(v: Vendor, path: Path) -> None:
         shutil.copyfile(path, tmp)  # streamed: the file may be hundreds of MB
 
 
-class DryRunVendorPush(luigi.Task):
+class DryRunVendorPush(DistrictTask):
     """What a push would send today, and what it would refuse; sends nothing.
 
     A dry run is a report, not a state: it runs each time it is asked (its exports are real
@@ -377,7 +377,7 @@ def format_dry_run(v: Vendor, day: dt.date, report: dict) -> str:
     return "\n".join(lines)
 
 
-class VendorPush(luigi.WrapperTask):
+class VendorPush(DistrictWrapperTask):
     """Every file of one vendor sent for the day (nothing on days off its cadence).
 
     The views hold today's data: a push for another date is refused, unless that day was sent

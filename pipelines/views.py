@@ -19,7 +19,7 @@ from pathlib import Path
 
 import luigi
 
-from pipelines.base import ROOT
+from pipelines.base import DistrictTask, DistrictWrapperTask, ROOT
 from targets.bigquery import BigQueryClient, ViewTarget
 from targets.config import Section
 from targets.errors import ConfigError
@@ -73,7 +73,7 @@ def view_columns(sql: str) -> list[str]:
     return columns
 
 
-class DeployView(luigi.Task):
+class DeployView(DistrictTask):
     """One view in BigQuery, created or replaced because its SQL changed."""
 
     view = luigi.Parameter()  # dataset.View
@@ -100,7 +100,7 @@ class DeployView(luigi.Task):
                               "(every top-level column must end its line with AS <Name>)")
 
 
-class DeployViews(luigi.WrapperTask):
+class DeployViews(DistrictWrapperTask):
     """Every view under sql/views deployed with its current SQL."""
 
     def requires(self):

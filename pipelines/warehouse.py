@@ -23,8 +23,8 @@ from pathlib import Path
 import luigi
 
 from formats.spreadsheet import sheet_rows
-from pipelines.base import (Refusal, RunDateParameter, SourceFile, data_dir, define_slots, local_target,
-                            sources_file, today)
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Refusal, RunDateParameter, SourceFile, data_dir,
+                            define_slots, local_target, sources_file, today)
 from pipelines.merge import MergeExports
 from registry.schedule import load_schedule
 from registry.sources import Source
@@ -55,7 +55,7 @@ def _sha256(path: Path) -> str | None:
     return _DIGESTS[key]
 
 
-class RestoreArchivedFile(luigi.Task):
+class RestoreArchivedFile(DistrictTask):
     """A file as it was archived on ``date`` (GCS), copied back for a load of that day."""
 
     date = RunDateParameter()
@@ -73,7 +73,7 @@ def restored_path(day: dt.date, folder: str, filename: str) -> Path:
     return data_dir() / "restored" / day.isoformat() / folder / filename
 
 
-class LoadFileToBigQuery(luigi.Task):
+class LoadFileToBigQuery(DistrictTask):
     """One file archived to GCS and loaded into its BigQuery table; done = its ledger row.
     Today's file comes from its folder; an earlier day's is that day's archived copy."""
 
@@ -135,7 +135,7 @@ class LoadFileToBigQuery(luigi.Task):
         return dest
 
 
-class LoadFolders(luigi.WrapperTask):
+class LoadFolders(DistrictWrapperTask):
     """Every file in a load slot's folders loaded (schedule.toml ``loads``)."""
 
     date = RunDateParameter()

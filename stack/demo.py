@@ -24,7 +24,8 @@ from pathlib import Path
 import luigi
 
 from ops.scheduler import build_kwargs, scheduler_url
-from pipelines.base import ROOT, Progress, RunDateParameter, data_dir, file_group, local_target, timezone, today
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, ROOT, RunDateParameter, data_dir, file_group,
+                            local_target, timezone, today)
 from targets import clock
 from targets.config import Section
 from targets.ledger import LedgerTarget
@@ -45,7 +46,7 @@ def _name(date: dt.date) -> str:
     return f"sample_roster_{date:%Y%m%d}.csv"
 
 
-class WriteSampleRoster(luigi.Task):
+class WriteSampleRoster(DistrictTask):
     """A synthetic roster CSV for the day, in ``<data_dir>/demo/outbound/``."""
 
     date = RunDateParameter()
@@ -60,7 +61,7 @@ class WriteSampleRoster(luigi.Task):
         logger.info("wrote %d synthetic students to %s", rows, self.output().path)
 
 
-class UploadSampleRoster(luigi.Task):
+class UploadSampleRoster(DistrictTask):
     """The roster on the feeds SFTP server."""
 
     date = RunDateParameter()
@@ -76,7 +77,7 @@ class UploadSampleRoster(luigi.Task):
         target.client.upload_atomic(self.input().path, target.name, progress=Progress(self, "upload"))
 
 
-class DownloadSampleRoster(luigi.Task):
+class DownloadSampleRoster(DistrictTask):
     """The roster pulled back from SFTP into ``<data_dir>/demo/inbound/``."""
 
     date = RunDateParameter()
@@ -92,7 +93,7 @@ class DownloadSampleRoster(luigi.Task):
                                      group=file_group())
 
 
-class LoadSampleRoster(luigi.Task):
+class LoadSampleRoster(DistrictTask):
     """The day's roster rows in ``demo.sample_roster``; done = its dba.tDataLoads row."""
 
     date = RunDateParameter()
@@ -115,7 +116,7 @@ class LoadSampleRoster(luigi.Task):
                         progress=Progress(self, "COPY into " + TABLE))
 
 
-class SeedDistrict(luigi.Task):
+class SeedDistrict(DistrictTask):
     """A synthetic district's PowerSchool exports (and Bluff's and ASD's) in the data folders."""
 
     date = RunDateParameter()
@@ -147,7 +148,7 @@ class SeedDistrict(luigi.Task):
                     counts["sections.csv"])
 
 
-class SeedImpact(luigi.Task):
+class SeedImpact(DistrictTask):
     """Synthetic runaway episodes for the quarter in the IMPACT stand-in database."""
 
     date = RunDateParameter()
@@ -186,7 +187,7 @@ class SeedImpact(luigi.Task):
         self.output().mark_done(direction="in", rows=60)
 
 
-class DemoPipeline(luigi.WrapperTask):
+class DemoPipeline(DistrictWrapperTask):
     """Everything the demo runs for one day before the warehouse load."""
 
     date = RunDateParameter()

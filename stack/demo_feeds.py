@@ -27,7 +27,7 @@ import luigi
 import luigi.configuration
 
 from ops.feeds_db import FeedsDbSettings, init
-from pipelines.base import RunDateParameter, data_dir
+from pipelines.base import DistrictTask, RunDateParameter, data_dir
 from pipelines.feed_files import feeds_ledger
 from pipelines.feeds_weekly import FeedsWeekly
 from stack.openssh import dropoff_settings
@@ -98,7 +98,7 @@ def _clients_csv(path: Path, date: dt.date) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-class DemoClientUpload(luigi.Task):
+class DemoClientUpload(DistrictTask):
     """A client's weekly file, uploaded over SFTP to its drop-off account, once a day."""
 
     date = RunDateParameter()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from pathlib import Path
 
 import luigi.configuration
@@ -90,3 +91,66 @@ class Section:
     def path(self, key: str, default: str | None = None, required: bool = False) -> Path | None:
         raw = self._raw(key, default, required)
         return Path(os.path.expanduser(raw)) if raw else None
+
+
+# -- several districts (docs/operations.md "Several districts")
+
+_DISTRICT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_district_loaded: str | None = None
+
+
+def districts_dir() -> Path:
+    """Where the districts' overlays are (``ETL_DISTRICTS_DIR``; default ``districts/`` in the
+    checkout): ``<name>.cfg``, read over luigi.cfg for ``--district <name>``."""
+    return Path(os.environ.get("ETL_DISTRICTS_DIR") or Path(__file__).resolve().parent.parent / "districts")
+
+
+def district_overlay(name: str) -> Path:
+    """The overlay file of district ``name``; ConfigError naming the file when there is none."""
+    if not _DISTRICT_NAME.match(name or ""):
+        raise ConfigError(f"--district {name!r}: a district's name is lower-case letters, digits, '-' and '_' "
+                          "(at most 40), the name of its overlay districts/<name>.cfg")
+    path = districts_dir() / f"{name}.cfg"
+    if not path.is_file():
+        raise ConfigError(f"--district {name}: no overlay {path} (copy districts/example.cfg; ETL_DISTRICTS_DIR "
+                          "names another folder)")
+    return path
+
+
+def use_district(name: str) -> None:
+    """Make this process serve district ``name``: its overlay is read over luigi.cfg (and
+    LUIGI_CONFIG_PATH), and ``[etl] district`` names it. A process serves one district."""
+    global _district_loaded
+    if _district_loaded == name:
+        return
+    if _district_loaded is not None:
+        raise ConfigError(f"--district {name}: this process already serves district {_district_loaded}")
+    path = district_overlay(name)
+    parser = luigi.configuration.get_config()
+    type(parser)._config_paths.append(str(path))
+    parser.reload()
+    if not parser.has_section("etl"):
+        parser.add_section("etl")
+    parser.set("etl", "district", name)
+    _district_loaded = name
+
+
+_RUN_SH = re.compile(r"(\./run\.sh [a-z][a-z-]*)(?! --district)")
+
+
+def with_district(text: str) -> str:
+    """Every ``./run.sh <command>`` in an operator's hint with this process's ``--district``
+    (the failure mail, status, a run's own command): what to type is exactly that."""
+    name = district()
+    return _RUN_SH.sub(lambda m: f"{m.group(1)} --district {name}", text) if name else text
+
+
+def district() -> str:
+    """The district this process serves (``--district``, i.e. ``[etl] district``); '' in an
+    installation that serves one district."""
+    parser = luigi.configuration.get_config()
+    return parser.get("etl", "district", "") if parser.has_section("etl") else ""
+
+
+if os.environ.get("ETL_DISTRICT"):  # run.sh --district NAME, for every command of one process
+    use_district(os.environ["ETL_DISTRICT"])

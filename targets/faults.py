@@ -21,7 +21,8 @@ import os
 import re
 import signal
 
-_DATA_PARAMS = {"date", "size", "mtime", "sha256", "link"}  # differ night to night: not part of a point's name
+# differ night to night (or district to district): not part of a point's name
+_DATA_PARAMS = {"date", "size", "mtime", "sha256", "link", "district"}
 _DATES = re.compile(r"20\d\d-?\d\d-?\d\d(?:T[\d:]+Z?)?")
 _QUARTERS = re.compile(r"FY\d{4}_Q\d")
 _FILE_STAMPS = re.compile(r"\|\d+\|\d+")  # a dropped file's ledger item: name|size|mtime

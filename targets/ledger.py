@@ -2,7 +2,9 @@
 date. Its verbs (``LedgerVerbs``, mixed into ``PostgresClient``: one query answers all of a
 job's items for a date, failures are recorded once per run, ...) and the targets that say
 "done" with it (``LedgerTarget``, ``LedgerItemTarget``), which own ``mark_done`` and
-``mark_failed``. Timestamps come from the one clock (targets/clock.py).
+``mark_failed``. Timestamps come from the one clock (targets/clock.py). Every row belongs to
+the district this process serves (``--district``; '' for one district) and every verb reads
+that district's rows only: several districts share one ledger without seeing each other.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from targets import clock
+from targets.config import district
 
 _HOST = socket.gethostname().split(".")[0]
 
@@ -97,19 +100,19 @@ class LedgerEntry:
 class LedgerVerbs:
     """The ledger's verbs, over the client's ``transaction()`` and ``ensure_schema()``."""
 
-    _done_cache: dict[tuple[str, dt.date], tuple[float, dict[str, str | None]]]
+    _done_cache: dict[tuple[str, str, dt.date], tuple[float, dict[str, str | None]]]
 
     def done_items(self, job: str, run_date: dt.date, max_age: float = 2.0) -> dict[str, str | None]:
         """Items of ``job`` with a succeeded row for ``run_date``, with the sha256 recorded:
         one query serves every target of the job for that date."""
-        key = (job, run_date)
+        key = (district(), job, run_date)
         cached = self._done_cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]
         try:
             with self.transaction() as cur:
-                cur.execute(sql.SQL("SELECT item, sha256 FROM {} WHERE job_name = %s AND run_date = %s"
-                                    " AND status = 'succeeded'").format(LEDGER), (job, run_date))
+                cur.execute(sql.SQL("SELECT item, sha256 FROM {} WHERE district = %s AND job_name = %s AND run_date = %s"
+                                    " AND status = 'succeeded'").format(LEDGER), (district(), job, run_date))
                 items = dict(cur.fetchall())
         except psycopg2.errors.UndefinedTable:
             items = {}  # no ledger yet: nothing is done
@@ -134,8 +137,8 @@ class LedgerVerbs:
         None — optionally before a run date."""
         # note through to_jsonb: a ledger not yet migrated to 004 (no note column) still answers,
         # and a read never migrates
-        where = [sql.SQL("job_name = %s"), sql.SQL("status = 'succeeded'")]
-        params: list = [job]
+        where = [sql.SQL("district = %s"), sql.SQL("job_name = %s"), sql.SQL("status = 'succeeded'")]
+        params: list = [district(), job]
         if item is not None:
             where.append(sql.SQL("item = %s"))
             params.append(item)
@@ -156,12 +159,12 @@ class LedgerVerbs:
 
     def last_day_rows(self, job: str) -> int:
         """The rows ``job`` succeeded with on its latest run date (0 if none): one query."""
-        query = sql.SQL("SELECT COALESCE(SUM(rows), 0) FROM {0} WHERE job_name = %s AND status = 'succeeded' AND"
-                        " run_date = (SELECT max(run_date) FROM {0} WHERE job_name = %s AND status = 'succeeded')"
-                        ).format(LEDGER)
+        query = sql.SQL("SELECT COALESCE(SUM(rows), 0) FROM {0} WHERE district = %s AND job_name = %s AND"
+                        " status = 'succeeded' AND run_date = (SELECT max(run_date) FROM {0} WHERE district = %s AND"
+                        " job_name = %s AND status = 'succeeded')").format(LEDGER)
         try:
             with self.transaction() as cur:
-                cur.execute(query, (job, job))
+                cur.execute(query, (district(), job, district(), job))
                 return int(cur.fetchone()[0])
         except psycopg2.errors.UndefinedTable:
             return 0
@@ -169,13 +172,13 @@ class LedgerVerbs:
     def outstanding(self, job: str, answered_by: str) -> dict | None:
         """The newest success of ``job`` whose item has no success in ``answered_by`` (e.g. the
         DPS send still waiting for its receive), or None: one query."""
-        query = sql.SQL("SELECT item, run_date, sha256, finished_at FROM {0} s WHERE s.job_name = %s AND"
-                        " s.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM {0} r WHERE r.job_name = %s AND"
-                        " r.item = s.item AND r.status = 'succeeded') ORDER BY s.finished_at DESC LIMIT 1"
-                        ).format(LEDGER)
+        query = sql.SQL("SELECT item, run_date, sha256, finished_at FROM {0} s WHERE s.district = %s AND"
+                        " s.job_name = %s AND s.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM {0} r WHERE"
+                        " r.district = s.district AND r.job_name = %s AND r.item = s.item AND r.status = 'succeeded')"
+                        " ORDER BY s.finished_at DESC LIMIT 1").format(LEDGER)
         try:
             with self.transaction() as cur:
-                cur.execute(query, (job, answered_by))
+                cur.execute(query, (district(), job, answered_by))
                 row = cur.fetchone()
                 return dict(zip([d.name for d in cur.description], row)) if row else None
         except psycopg2.errors.UndefinedTable:
@@ -184,9 +187,9 @@ class LedgerVerbs:
     def success_with_sha(self, job: str, sha256: str) -> dict | None:
         """The newest success of ``job`` for this exact content (which quarter a remote file is)."""
         with self.transaction() as cur:
-            cur.execute(sql.SQL("SELECT item, run_date, finished_at FROM {} WHERE job_name = %s AND sha256 = %s"
-                                " AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1").format(LEDGER),
-                        (job, sha256))
+            cur.execute(sql.SQL("SELECT item, run_date, finished_at FROM {} WHERE district = %s AND job_name = %s"
+                                " AND sha256 = %s AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1"
+                                ).format(LEDGER), (district(), job, sha256))
             row = cur.fetchone()
             return dict(zip([d.name for d in cur.description], row)) if row else None
 
@@ -195,8 +198,8 @@ class LedgerVerbs:
         file was pulled): one query."""
         try:
             with self.transaction() as cur:
-                cur.execute(sql.SQL("SELECT item, min(run_date) FROM {} WHERE job_name = %s AND status = 'succeeded'"
-                                    " GROUP BY item").format(LEDGER), (job,))
+                cur.execute(sql.SQL("SELECT item, min(run_date) FROM {} WHERE district = %s AND job_name = %s"
+                                    " AND status = 'succeeded' GROUP BY item").format(LEDGER), (district(), job))
                 return dict(cur.fetchall())
         except psycopg2.errors.UndefinedTable:
             return {}
@@ -205,8 +208,8 @@ class LedgerVerbs:
         """A succeeded row for (job, item) on any run date (e.g. a remote file already pulled)."""
         try:
             with self.transaction() as cur:
-                cur.execute(sql.SQL("SELECT 1 FROM {} WHERE job_name = %s AND item = %s AND status = 'succeeded'"
-                                    " LIMIT 1").format(LEDGER), (job, item))
+                cur.execute(sql.SQL("SELECT 1 FROM {} WHERE district = %s AND job_name = %s AND item = %s"
+                                    " AND status = 'succeeded' LIMIT 1").format(LEDGER), (district(), job, item))
                 return cur.fetchone() is not None
         except psycopg2.errors.UndefinedTable:
             return False
@@ -215,11 +218,11 @@ class LedgerVerbs:
         finished = clock.now()  # the one clock, so a simulated day's rows carry its times
         cur.execute(sql.SQL(
             "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-            " rows, bytes, sha256, started_at, finished_at, error, note, rejected, worker)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " rows, bytes, sha256, started_at, finished_at, error, note, rejected, worker, district)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
                            status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error, e.note,
-                           e.rejected, worker()))
+                           e.rejected, worker(), district()))
 
     def record_failure_once(self, entry: LedgerEntry, error: str) -> bool:
         """A failed row for this run's (job, item, date) unless this run wrote one already (a
@@ -229,11 +232,11 @@ class LedgerVerbs:
         with self.transaction() as cur:
             cur.execute(sql.SQL(
                 "INSERT INTO {0} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-                " started_at, finished_at, error, worker) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s, %s, %s, %s"
-                " WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE run_uuid = %s AND job_name = %s AND item = %s"
-                " AND run_date = %s AND status = 'failed')").format(LEDGER),
+                " started_at, finished_at, error, worker, district) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s,"
+                " %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE run_uuid = %s AND job_name = %s"
+                " AND item = %s AND run_date = %s AND status = 'failed')").format(LEDGER),
                 (str(run_uuid()), entry.job, entry.item, entry.run_date, entry.direction, entry.source,
-                 entry.destination, entry.started_at or finished, finished, error, worker(),
+                 entry.destination, entry.started_at or finished, finished, error, worker(), district(),
                  str(run_uuid()), entry.job, entry.item, entry.run_date))
             return cur.rowcount == 1
 
@@ -241,8 +244,9 @@ class LedgerVerbs:
         """A later success: earlier failed rows of (job, item, date) become 'superseded', so
         ``./run.sh status`` stops listing them. Returns how many."""
         with self.transaction() as cur:
-            cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE job_name = %s AND item = %s"
-                                " AND run_date = %s AND status = 'failed'").format(LEDGER), (job, item, run_date))
+            cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE district = %s AND job_name = %s"
+                                " AND item = %s AND run_date = %s AND status = 'failed'").format(LEDGER),
+                        (district(), job, item, run_date))
             return cur.rowcount
 
     def clear(self, job: str, run_date: dt.date, item: str | None, action: LedgerEntry) -> list[dict]:
@@ -250,8 +254,8 @@ class LedgerVerbs:
         'superseded' (the next run does them again) and ``action`` is recorded, in one
         transaction. Returns the rows cleared (item, status, destination)."""
         self.ensure_schema()
-        where = sql.SQL("job_name = %s AND run_date = %s AND status IN ('succeeded', 'failed')")
-        params: list = [job, run_date]
+        where = sql.SQL("district = %s AND job_name = %s AND run_date = %s AND status IN ('succeeded', 'failed')")
+        params: list = [district(), job, run_date]
         if item is not None:
             where = sql.SQL(" AND ").join([where, sql.SQL("item = %s")])
             params.append(item)
@@ -274,10 +278,10 @@ class LedgerVerbs:
         started = clock.now()
         with self.transaction() as cur:
             cur.execute(sql.SQL(
-                "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at, worker)"
-                " VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s, %s) RETURNING load_id").format(LEDGER),
-                (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{process_id()}", run_date,
-                 command[:500], started, worker()))
+                "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at, worker,"
+                " district) VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s, %s, %s) RETURNING load_id"
+            ).format(LEDGER), (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{process_id()}",
+                               run_date, command[:500], started, worker(), district()))
             return cur.fetchone()[0]
 
     def reap_killed_runs(self) -> list[str]:
@@ -326,15 +330,15 @@ class LedgerVerbs:
         self.ensure_schema()
         with self.transaction() as cur:
             if replace and status == "succeeded":
-                cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE job_name = %s AND item = %s"
-                                    " AND run_date = %s AND status = 'succeeded'").format(LEDGER),
-                            (entry.job, entry.item, entry.run_date))
+                cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE district = %s AND job_name = %s"
+                                    " AND item = %s AND run_date = %s AND status = 'succeeded'").format(LEDGER),
+                            (district(), entry.job, entry.item, entry.run_date))
             self._insert_ledger(cur, entry, status, error)
         if status == "succeeded":
             self._mark_done(entry)
 
     def _mark_done(self, entry: LedgerEntry) -> None:
-        cached = self._done_cache.get((entry.job, entry.run_date))
+        cached = self._done_cache.get((district(), entry.job, entry.run_date))
         if cached is not None:
             cached[1][entry.item] = entry.sha256
 

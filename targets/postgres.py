@@ -132,7 +132,7 @@ class PostgresClient(LedgerVerbs):
         self._conn = None
         self._migrated = False
         self._lock = threading.RLock()
-        self._done_cache: dict[tuple[str, dt.date], tuple[float, set[str]]] = {}
+        self._done_cache: dict[tuple[str, str, dt.date], tuple[float, dict[str, str | None]]] = {}
 
     @classmethod
     def from_config(cls, section: str = "postgres") -> "PostgresClient":

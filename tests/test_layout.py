@@ -130,3 +130,25 @@ def test_modules_stay_small_enough_to_hold_one_concern():
     sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in _modules().items()
              if m.split(".")[0] in ("pipelines", "targets")}
     assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_every_task_serves_a_district():
+    """``district`` is in every task id (pipelines/base.py InDistrict), so two districts' tasks
+    never meet in one luigid: a task class of ours without it would."""
+    import importlib
+    import pkgutil
+
+    import luigi
+
+    import pipelines
+    import stack
+    for package in (pipelines, stack):
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name not in ("__main__",):
+                importlib.import_module(f"{package.__name__}.{info.name}")
+    ours = [cls for cls in luigi.task_register.Register._reg
+            if cls.__module__.split(".")[0] in ("pipelines", "stack")]
+    assert len(ours) > 40
+    missing = [cls.__name__ for cls in ours
+               if not any(name == "district" and p.significant for name, p in cls.get_params())]
+    assert missing == []

@@ -106,3 +106,12 @@ def test_mistakes_name_the_entry(tmp_path, change, message):
     path.write_text(text.replace(old, new, 1))
     with pytest.raises(ConfigError, match=message):
         load_schedule(path)
+
+
+def test_a_districts_cron_lines_run_that_district():
+    schedule = registry.schedule.load_schedule()
+    lines = [line for line in crontab(schedule, "/srv/etl/run.sh", district="north").splitlines()
+             if not line.startswith("#") and "run.sh luigi" in line]
+    assert len(lines) == len(schedule.slot)
+    assert all(" /srv/etl/run.sh luigi --district north --module " in line for line in lines)
+    assert "--district" not in crontab(schedule, "/srv/etl/run.sh")

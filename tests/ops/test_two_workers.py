@@ -11,40 +11,13 @@ import subprocess
 import sys
 import time
 
-import luigi.configuration
-
 import stack
-from stack import free_port, wait_port
+from stack import free_port
+from tests.luigid import child_config, start_luigid
 from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)  # a Tuesday: Clever, SAVVAS, Ellevation (OTUS goes on Mondays)
 ITEMS = {"push_clever": 6, "push_savvas": 1, "push_ellevation": 3}
-
-
-def _child_config(tmp_path, **scheduler) -> str:
-    """This test's configuration (the fixtures' changes included) for processes of their own."""
-    config = luigi.configuration.get_config()
-    for key, value in scheduler.items():
-        config.set("scheduler", key, str(value))
-    # the several-hosts shape (docs/operations.md): a worker waits while another runs what its
-    # next task needs, for at most a minute without work of its own
-    config.set("worker", "keep_alive", "true")
-    config.set("worker", "max_keep_alive_idle_duration", "60 seconds")
-    path = tmp_path / "child.cfg"
-    with open(path, "w") as fh:
-        config.write(fh)
-    return str(path)
-
-
-def _luigid(tmp_path, cfg: str, port: int) -> subprocess.Popen:
-    var = tmp_path / "luigid-var"
-    var.mkdir(exist_ok=True)
-    env = dict(os.environ, ETL_VAR=str(var), PYTHONPATH=str(stack.ROOT), LUIGI_CONFIG_PATH=cfg)
-    env.pop("ETL_SCHEDULER_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "ops.scheduler", "--port", str(port), "--logdir", str(var / "logs")],
-                            cwd=stack.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_port(port, 20, "luigid", var / "logs" / "luigid.log")
-    return proc
 
 
 def _worker(cfg: str, url: str, log) -> subprocess.Popen:
@@ -62,9 +35,9 @@ def _pushes(pg_settings):
 
 
 def test_two_workers_run_each_task_once_and_survive_one_killed(vendors, pg_settings, tmp_path):
-    cfg = _child_config(tmp_path, worker_disconnect_delay=3, retry_delay=1)
+    cfg = child_config(tmp_path, worker_disconnect_delay=3, retry_delay=1)
     port = free_port()
-    luigid = _luigid(tmp_path, cfg, port)
+    luigid = start_luigid(tmp_path, cfg, port)
     url = f"http://127.0.0.1:{port}"
     try:
         # 1. both workers on the whole slot: each upload once, shared between them

@@ -258,3 +258,27 @@ def test_a_dead_network_mid_query_fails_within_the_io_timeout_instead_of_hanging
         assert alive, f"without keepalives the query should still hang: {outcome}"  # the detector works
     finally:
         proxy.stop()
+
+
+def test_each_district_has_its_own_ledger_rows(pg_settings, monkeypatch):
+    """One ledger, several districts (--district): the same file on the same day succeeds once
+    per district, and every verb reads its own district's rows only."""
+    import targets.ledger
+    client = _client(pg_settings)
+    client.migrate()
+    for name in ("north", "south"):
+        monkeypatch.setattr(targets.ledger, "district", lambda name=name: name)
+        assert not client.is_done("push_clever", "students.csv", DAY)
+        assert client.last_success("push_clever", None) is None
+        LedgerTarget(client, "push_clever", "students.csv", DAY).mark_done(direction="out", rows=len(name))
+        assert client.is_done("push_clever", "students.csv", DAY)
+        assert client.last_success("push_clever", "students.csv")["rows"] == len(name)
+        assert client.last_day_rows("push_clever") == len(name)
+    monkeypatch.setattr(targets.ledger, "district", lambda: "")
+    assert not client.is_done("push_clever", "students.csv", DAY) and not client.has_item("push_clever", "students.csv")
+    with pytest.raises(Exception, match="tdataloads_one_success"):  # still once per district
+        monkeypatch.setattr(targets.ledger, "district", lambda: "south")
+        client.forget()
+        client.record(LedgerEntry("push_clever", "students.csv", DAY, direction="out"))
+    assert _fetch(pg_settings, "SELECT string_agg(district || ':' || status, ' ' ORDER BY load_id)"
+                               " FROM dba.tdataloads")[0] == "north:succeeded south:succeeded"
