@@ -4,10 +4,9 @@ accepted on reading). The DFPS ↔ DPS exchange's three layouts are declared her
 from __future__ import annotations
 
 import csv
-import io
 import os
 from dataclasses import dataclass
-from typing import IO, Iterable, Sequence
+from typing import IO, Iterable, Iterator, Sequence
 
 from targets.errors import BadInputError
 
@@ -29,23 +28,27 @@ class PipeLayout:
         return n
 
     def read(self, path: str | os.PathLike) -> list[dict]:
-        """Records as dicts keyed by lower-case column name, fields stripped, blank lines skipped.
-        A wrong header or a record of the wrong width is bad input naming file and line."""
+        """Every record (``records``) in a list: for files known to be small."""
+        return list(self.records(path))
+
+    def records(self, path: str | os.PathLike) -> Iterator[dict]:
+        """Records as dicts keyed by lower-case column name, fields stripped, blank lines skipped,
+        streamed (memory: one record). A wrong header or a record of the wrong width is bad
+        input naming file and line."""
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(io.StringIO(fh.read()), delimiter="|")
-        got = [h.strip().upper() for h in next(reader, [])]
-        if got != list(self.columns):
-            raise BadInputError(os.fspath(path), f"header must be {'|'.join(self.columns)}, got {'|'.join(got)}",
-                                row=1)
-        rows = []
-        for n, fields in enumerate(reader, start=2):
-            if not any(f.strip() for f in fields):
-                continue
-            if len(fields) != len(self.columns):
-                raise BadInputError(os.fspath(path), f"has {len(fields)} fields, expected {len(self.columns)}",
-                                    row=n)
-            rows.append({h.lower(): f.strip() for h, f in zip(self.columns, fields)})
-        return rows
+            reader = csv.reader(fh, delimiter="|")
+            got = [h.strip().upper() for h in next(reader, [])]
+            if got != list(self.columns):
+                raise BadInputError(os.fspath(path), f"header must be {'|'.join(self.columns)}, got {'|'.join(got)}",
+                                    row=1)
+            keys = [h.lower() for h in self.columns]
+            for n, fields in enumerate(reader, start=2):
+                if not any(f.strip() for f in fields):
+                    continue
+                if len(fields) != len(self.columns):
+                    raise BadInputError(os.fspath(path), f"has {len(fields)} fields, expected {len(self.columns)}",
+                                        row=n)
+                yield {h: f.strip() for h, f in zip(keys, fields)}
 
 
 # ---------------------------------------------------------------- DFPS ↔ DPS (docs/dps.md)

@@ -256,6 +256,54 @@ def validate(files: dict[str, Path], specs: dict[str, FileSpec],
     return list(problems) + cap.tail()
 
 
+def validate_file(name: str, files: dict[str, Path], specs: dict[str, FileSpec],
+                  max_per_rule: int | None = MAX_PER_RULE, stats: dict[str, dict] | None = None,
+                  id_column: str | None = None) -> list[Problem]:
+    """One file of a set checked alone (a process per file: a vendor's files are checked in
+    parallel): its own rules, and its references checked against the columns of the files it
+    refers to, read here. Over the files of a set, it finds what ``validate`` finds; ``stats``
+    and ``id_column`` as there, for this file."""
+    cap = _Cap(max_per_rule)
+    spec = specs[name]
+    if name not in files or not files[name].exists():
+        return [] if spec.optional else [Problem(name, "file is missing")]
+    known: dict[tuple[str, str], set[str]] = {}
+    readable: set[str] = set()
+    for _, other, other_col in spec.refs:
+        if other == name:  # its own column: collected as it is read, checked in a second pass
+            known[(name, other_col)] = set()
+        elif other in specs and (other, other_col) not in known:
+            values = _column(files.get(other), specs[other], other, other_col)
+            if values is not None:  # a file missing, or with a header refused, is not referred to
+                known[(other, other_col)] = values
+                readable.add(other)
+    itself = any(other == name for _, other, _ in spec.refs)
+    ok, problems = _check_file(name, files[name], spec, known, readable, cap, check_refs=not itself,
+                               stats=stats, id_column=id_column)
+    if ok and itself:
+        readable.add(name)
+        problems += _check_file(name, files[name], spec, known, readable, cap, refs_only=True)[1]
+    return problems + cap.tail()
+
+
+def _column(path: Path | None, spec: FileSpec, name: str, column: str) -> set[str] | None:
+    """The values of one column of a file another refers to (what ``validate`` collects while
+    checking it), or None when its rows cannot be read (missing, or a header refused)."""
+    if path is None or not path.exists():
+        return None
+    values: set[str] = set()
+    reader = Reader(name, path, spec.encoding)
+    try:
+        with reader:
+            if _header_problem(name, reader.header, spec):
+                return None
+            for _, row in reader.rows():
+                values.add(row.get(column, ""))
+    except Unreadable:
+        pass  # what was read before the quote that does not close counts, as in validate
+    return values
+
+
 def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, str], set[str]], readable: set[str],
                 cap: "_Cap", check_refs: bool = True, refs_only: bool = False, stats: dict | None = None,
                 id_column: str | None = None) -> tuple[bool, list[Problem]]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import os
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from python_calamine import CalamineWorkbook
 
@@ -154,32 +155,42 @@ def is_spreadsheet(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
 
 
-def write_workbook(path, title: str, rows: list[dict], columns: list[str]) -> None:
-    """One sheet: bold frozen header, typed cells (dates as dates), readable column widths.
-    Text that looks like a formula (``=HYPERLINK(...)`` in a name) is stored as text with
-    Excel's quote prefix, never as a formula: openpyxl would write ``=...`` as one."""
+def write_workbook(path, title: str, rows: Iterable[dict], columns: list[str]) -> None:
+    """One sheet: bold frozen header, typed cells (dates as dates), readable column widths
+    (from the first 2,000 rows). Streamed: rows may be any iterable and are written as they
+    come (openpyxl's write-only mode: memory is the 2,000 rows, not the sheet). Text that looks
+    like a formula (``=HYPERLINK(...)`` in a name) is stored as text with Excel's quote
+    prefix, never as a formula: openpyxl would write ``=...`` as one."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31]
-    ws.append([c.replace("_", " ").title() for c in columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        values = [r.get(c) for c in columns]
-        ws.append(values)
-        for i, value in enumerate(values, start=1):
-            if formula_like(value):
-                cell = ws.cell(ws.max_row, i)
-                cell.data_type, cell.quotePrefix = "s", True
+    from openpyxl.utils import get_column_letter
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title[:31])
+    rows = iter(rows)
+    first = list(itertools.islice(rows, 2000))
+    header = [c.replace("_", " ").title() for c in columns]
     for i, c in enumerate(columns, start=1):
-        width = max([len(str(ws.cell(1, i).value))] + [len(str(r.get(c) or "")) for r in rows[:2000]])
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width + 2)
-        for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-            if isinstance(row[0].value, dt.date):
-                row[0].number_format = "yyyy-mm-dd"
+        width = max([len(header[i - 1])] + [len(str(r.get(c) or "")) for r in first])
+        ws.column_dimensions[get_column_letter(i)].width = min(60, width + 2)
     ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def cell(value, font=None):
+        if font is None and not isinstance(value, dt.date) and not formula_like(value):
+            return value  # a plain value: openpyxl writes it as it is, fastest
+        c = WriteOnlyCell(ws, value=value)
+        if font is not None:
+            c.font = font
+        if isinstance(value, dt.date):
+            c.number_format = "yyyy-mm-dd"
+        elif formula_like(value):
+            c.data_type, c.quotePrefix = "s", True
+        return c
+
+    ws.append([cell(h, bold) for h in header])
+    for r in itertools.chain(first, rows):
+        ws.append([cell(r.get(c)) for c in columns])
     wb.save(path)
 
 

@@ -283,9 +283,9 @@ class ReconcileDps(DistrictTask):
         return [local_target(work_dir(self.date) / "reports" / n) for n in names]
 
     def run(self):
-        sent = DPS_SEND.read(self.input()["sent"].path)
-        results = DPS_RESULTS.read(self.input()["results"][RESULTS].path)
-        counts = DPS_COUNTS.read(self.input()["results"][COUNTS].path)
+        sent = DPS_SEND.records(self.input()["sent"].path)  # streamed: read once, by reconcile
+        results = DPS_RESULTS.records(self.input()["results"][RESULTS].path)
+        counts = DPS_COUNTS.records(self.input()["results"][COUNTS].path)
         settings = DpsSettings.from_config()
         db = SourceDatabase.from_config(settings.source, settings.source_section)
         regions = {str(r["county"]).strip().upper(): r["region"] for r in db.query((SQL_DIR / "county_region.sql").read_text())}

@@ -10,6 +10,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from formats.pipe import DPS_COUNTS
 from formats.spreadsheet import workbook_rows
@@ -80,43 +81,49 @@ class Reconciliation:
     matched: int
 
 
-def reconcile(sent: list[dict], results: list[dict], counts: list[dict], regions: dict) -> Reconciliation:
+def reconcile(sent: Iterable[dict], results: Iterable[dict], counts: Iterable[dict], regions: dict) -> Reconciliation:
     """Who is in our file but not DPS's, who is in DPS's but not ours, and events by region.
 
     A DPS row matches a person when its DFPS_PERSON_ID is our PERSON_ID, or else when the
     normalised last name, first name and date of birth agree. Several episodes of one person
     are one person (counted as episodes); repeated DPS rows with one DPS_ID are one record.
+    The files are read once, as they stream (``PipeLayout.records``): memory holds one entry
+    per person we sent and per DPS record, not the files.
     """
     people: dict[str, dict] = {}
     by_key: dict[tuple, str] = {}
+    impact_events: Counter = Counter()
     for r in sent:
-        pid = r["person_id"]
+        pid, region = r["person_id"], regions.get(r["county"].upper(), "UNKNOWN")
+        impact_events[region] += 1
         p = people.setdefault(pid, {"person_id": pid, "last_name": r["last_name"], "first_name": r["first_name"],
-                                    "dob": parse_date(r["dob"]), "county": r["county"],
-                                    "region": regions.get(r["county"].upper(), "UNKNOWN"), "episodes": 0,
-                                    "first_runaway_date": parse_date(r["runaway_date"])})
+                                    "dob": parse_date(r["dob"]), "county": r["county"], "region": region,
+                                    "episodes": 0, "first_runaway_date": parse_date(r["runaway_date"])})
         p["episodes"] += 1
         day = parse_date(r["runaway_date"])
         if day and (p["first_runaway_date"] is None or day < p["first_runaway_date"]):
             p["first_runaway_date"] = day
         by_key.setdefault(person_key(r["last_name"], r["first_name"], r["dob"]), pid)
-    dps_records: dict[str, dict] = {}
+    # per DPS record, from its first row: the rows seen, and what the report shows when it matches no one
+    dps_records: dict[str, list] = {}
+    matched_people: set[str] = set()
     for r in results:
-        rec = dps_records.setdefault(r["dps_id"], dict(r, rows_in_dps_file=0))
-        rec["rows_in_dps_file"] += 1
-    matched_people, dps_only = set(), []
-    for dps_id, r in dps_records.items():
+        seen = dps_records.get(r["dps_id"])
+        if seen is not None:
+            seen[0] += 1
+            continue
         pid = r["dfps_person_id"] if r["dfps_person_id"] in people else by_key.get(
             person_key(r["last_name"], r["first_name"], r["dob"]))
         if pid:
             matched_people.add(pid)
+            dps_records[r["dps_id"]] = [1, None]
         else:
-            dps_only.append({"dps_id": dps_id, "last_name": r["last_name"], "first_name": r["first_name"],
-                             "dob": parse_date(r["dob"]), "county": r["county"].upper(),
-                             "region": regions.get(r["county"].upper(), "UNKNOWN"),
-                             "report_date": parse_date(r["report_date"]), "rows_in_dps_file": r["rows_in_dps_file"]})
+            dps_records[r["dps_id"]] = [1, {
+                "dps_id": r["dps_id"], "last_name": r["last_name"], "first_name": r["first_name"],
+                "dob": parse_date(r["dob"]), "county": r["county"].upper(),
+                "region": regions.get(r["county"].upper(), "UNKNOWN"), "report_date": parse_date(r["report_date"])}]
+    dps_only = [dict(row, rows_in_dps_file=n) for _, (n, row) in sorted(dps_records.items()) if row is not None]
     impact_only = [p for pid, p in sorted(people.items()) if pid not in matched_people]
-    impact_events = Counter(regions.get(r["county"].upper(), "UNKNOWN") for r in sent)
     dps_events: Counter = Counter()
     for c in counts:
         try:
@@ -129,7 +136,7 @@ def reconcile(sent: list[dict], results: list[dict], counts: list[dict], regions
     totals.append({"region": "TOTAL", "impact_events": sum(impact_events.values()),
                    "dps_events": sum(dps_events.values()),
                    "difference": sum(dps_events.values()) - sum(impact_events.values())})
-    return Reconciliation(impact_only, sorted(dps_only, key=lambda r: r["dps_id"]), totals, len(matched_people))
+    return Reconciliation(impact_only, dps_only, totals, len(matched_people))
 
 
 def _region_order(region) -> tuple:

@@ -1,6 +1,7 @@
 """Vendor pushes over SFTP, declared in ``vendors.toml``: export each view for the date
-(atomic local file, reused by a rerun) → validate against the vendor's rules → shrink guard
-→ atomic upload → ledger row with rows, bytes and sha256.
+(atomic local file, reused by a rerun) → validate each file against the vendor's rules (a
+task per file, so several workers check a vendor's files at once) → shrink guard → atomic
+upload → ledger row with rows, bytes and sha256.
 
 A file that breaks a rule, is empty, or lost more than ``shrink_limit`` of its rows since the
 last successful push stops the whole vendor: nothing is sent and the reasons are mailed
@@ -13,6 +14,7 @@ Rerun: ``./run.sh luigi --module pipelines.clever CleverPush --date D``.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -25,7 +27,7 @@ from pathlib import Path
 import luigi
 
 from formats.idset import IdHashes, changes, smallest
-from formats.rules import Problem, iter_rows, validate
+from formats.rules import Problem, iter_rows, validate_file
 from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal, RunDateParameter, data_dir,
                             file_group, local_target, today, vendors_file)
 from pipelines.views import DeployView, export_query
@@ -90,6 +92,33 @@ def size_priority(vendor_name: str) -> int:
 _PRIORITIES: dict[str, tuple[float, int]] = {}
 
 
+class CheckVendorFile(DistrictTask):
+    """One of the day's files against its rules, with its rows and the ids added and removed
+    since its last push: a task per file, so several workers check a vendor's files at once."""
+
+    date = RunDateParameter()
+    vendor = luigi.Parameter()
+    file = luigi.Parameter()
+
+    @property
+    def priority(self):
+        return size_priority(self.vendor)
+
+    def requires(self):  # the file, and the files it refers to (their columns are read for the references)
+        v = vendor(self.vendor)
+        spec, ours = v.file_specs().get(self.file), {f.file for f in v.files}
+        names = [self.file] + [o for _, o, _ in (spec.refs if spec else []) if o in ours]
+        return [ExportVendorFile(date=self.date, vendor=self.vendor, file=n) for n in dict.fromkeys(names)]
+
+    def output(self):
+        return local_target(export_dir(self.date, self.vendor) / "_checked" / f"{self.file}.json")
+
+    def run(self):
+        result = check_file(vendor(self.vendor), self.date, self.file)
+        with self.output().open("w") as fh:
+            json.dump({**result, "problems": [dataclasses.asdict(p) for p in result["problems"]]}, fh)
+
+
 class CheckVendorFiles(DistrictTask):
     """The day's files passed the vendor's rules and the shrink guard (or were forced)."""
 
@@ -102,14 +131,18 @@ class CheckVendorFiles(DistrictTask):
         return size_priority(self.vendor)
 
     def requires(self):
-        return [ExportVendorFile(date=self.date, vendor=self.vendor, file=f.file) for f in vendor(self.vendor).files]
+        return [CheckVendorFile(date=self.date, vendor=self.vendor, file=f.file) for f in vendor(self.vendor).files]
 
     def output(self):
         return local_target(export_dir(self.date, self.vendor) / "_checked.json")
 
     def run(self):
         v = vendor(self.vendor)
-        report = check(v, self.date)
+        per_file = {}
+        for f, target in zip(v.files, self.input()):
+            result = json.loads(Path(target.path).read_text())
+            per_file[f.file] = {**result, "problems": [Problem(**p) for p in result["problems"]]}
+        report = check(v, self.date, per_file)
         reasons = [str(p) for p in report["problems"]] + report["shrink"]
         if reasons and not self.force:
             kept = _set_aside(v, self.date)
@@ -127,30 +160,40 @@ class CheckVendorFiles(DistrictTask):
                        "files": report["files"], "overridden": reasons}, fh, indent=2)
 
 
-def check(v: Vendor, day: dt.date) -> dict:
-    """Validation problems, shrink-guard reasons, and per-file rows and added/removed counts."""
+def check_file(v: Vendor, day: dt.date, name: str) -> dict:
+    """One file's problems (its references checked against the files it refers to) and its
+    summary: rows and, for a file with an id column, the ids added and removed."""
     folder = export_dir(day, v.name)
-    files = {f.file: folder / f.file for f in v.files}
-    specs = v.file_specs()
-    keys = {name: next((k for k in spec.unique if isinstance(k, str)), None) for name, spec in specs.items()}
-    stats: dict[str, dict] = {}  # rows and ids as validation read them: one reading of each file
-    problems: list[Problem] = validate(files, specs, stats=stats, id_columns={n: k for n, k in keys.items() if k})
+    files, specs = {f.file: folder / f.file for f in v.files}, v.file_specs()
+    spec = specs.get(name)
+    key = next((k for k in spec.unique if isinstance(k, str)), None) if spec else None
+    encoding, path = spec.encoding if spec else "utf-8", files[name]
+    stats: dict[str, dict] = {}  # rows and ids as validation read them: one reading of the file
+    problems = validate_file(name, files, specs, stats=stats, id_column=key) if spec else []
+    if name in stats:
+        rows, ids = stats[name]["rows"], stats[name]["ids"]
+    else:  # not read by the rules (missing, or a header they refused): count it here
+        rows, ids = 0, IdHashes()
+        for row in iter_rows(path, encoding) if path.exists() else ():
+            rows += 1
+            if key:
+                ids.add(row.get(key, ""))
+    summary: dict = {"rows": rows}
+    if key and path.exists():
+        summary.update(id_changes(key, ids, pushed_copy(v, name), encoding))
+    return {"problems": problems, "summary": summary}
+
+
+def check(v: Vendor, day: dt.date, per_file: dict[str, dict] | None = None) -> dict:
+    """Validation problems, shrink-guard reasons, and per-file rows and added/removed counts,
+    from each file's ``check_file`` (done here when not given)."""
+    per_file = per_file if per_file is not None else {f.file: check_file(v, day, f.file) for f in v.files}
+    problems: list[Problem] = [p for f in v.files for p in per_file[f.file]["problems"]]
     ledger = PostgresClient.from_config()
     shrink, summary = [], {}
     for f in v.files:
-        path = files[f.file]
-        key, encoding = keys.get(f.file), specs[f.file].encoding if f.file in specs else "utf-8"
-        if f.file in stats:
-            rows, ids = stats[f.file]["rows"], stats[f.file]["ids"]
-        else:  # not read by the rules (missing, or a header they refused): count it here
-            rows, ids = 0, IdHashes()
-            for row in iter_rows(path, encoding) if path.exists() else ():
-                rows += 1
-                if key:
-                    ids.add(row.get(key, ""))
-        summary[f.file] = {"rows": rows}
-        if key and path.exists():
-            summary[f.file].update(id_changes(key, ids, pushed_copy(v, f.file), encoding))
+        summary[f.file] = dict(per_file[f.file]["summary"])
+        rows = summary[f.file]["rows"]
         if rows == 0:
             shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
             continue
@@ -196,6 +239,8 @@ def _set_aside(v: Vendor, day: dt.date) -> Path:
     for f in v.files:
         if (folder / f.file).exists():
             os.replace(folder / f.file, kept / f.file)
+    if (folder / "_checked").exists():  # each file's check: made again with the files
+        os.replace(folder / "_checked", kept / "_checked")
     return kept
 
 

@@ -37,7 +37,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert ran, first.stdout[-3000:]
     for step in ("WriteSampleRoster", "UploadSampleRoster", "DownloadSampleRoster", "LoadSampleRoster",
                  "SeedDistrict", "PullFile x3", "MergeExports", "LoadFileToBigQuery x23", "DeployView x20",
-                 "ExportVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12",
+                 "ExportVendorFile x20", "CheckVendorFile x20", "CheckVendorFiles x5", "UploadVendorItem x12",
                  "SeedImpact", "SendToDps", "FetchDpsResults", "ReconcileDps", "DeliverDpsResults",
                  "DemoClientUpload x2", "DownloadMeetMaxList x3", "TakeFeedFile x5", "ConvertFeedFile",
                  "ImportFeedFile x5", "ArchiveFeedFile x5", "FeedsReportMail x3",

@@ -333,3 +333,40 @@ def test_files_that_refer_to_each_other_are_both_checked(tmp_path):
     (tmp_path / "b.csv").write_text("id,a_id\nx,1\nz,3\n")
     assert [str(p) for p in validate({n: tmp_path / n for n in specs}, specs)] == [
         "b.csv, row 3, column a_id: 3 is not a id in a.csv", "a.csv, row 3, column b_id: y is not a id in b.csv"]
+
+
+def test_each_file_checked_alone_finds_what_the_whole_set_finds(tmp_path):
+    """``validate_file`` (a task per file) over a set's files finds exactly what ``validate``
+    finds: references to a file that is missing, unreadable or sound, cycles, duplicates."""
+    from formats.rules import FileSpec, validate_file
+
+    def both(paths, specs):
+        whole = sorted(str(p) for p in validate(paths, specs))
+        alone = sorted(str(p) for name in specs for p in validate_file(name, paths, specs))
+        assert alone == whole
+        return whole
+
+    def variant(name, **changes):
+        folder = tmp_path / name
+        folder.mkdir()
+        tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
+        for table, fn in changes.items():
+            fn(tables[table.replace("_", ".", 1)])
+        return _write(folder, tables)
+
+    specs = _specs("clever")
+    assert both(variant("clean"), specs) == []
+    bad_refs = variant("refs", enrollments_csv=lambda t: t.extend([["101", "5009", "S9"], ["102", "5001", "S1"]]),
+                       students_csv=lambda t: t.append(["101", "S1", "Dup", "Row", "5", "01/01/2015", ""]))
+    assert len(both(bad_refs, specs)) >= 4  # unknown student, section, school; a duplicate Student_id
+    gone = variant("gone")
+    gone["students.csv"].unlink()  # a referred-to file missing: its references are not checked
+    assert both(gone, specs) == ["students.csv: file is missing"]
+    header = variant("header")
+    header["sections.csv"].write_text("Section_id,School_id\n5001,101\n")  # a header refused
+    assert [p for p in both(header, specs) if "is not a" in p] == []
+    cycle = {"a.csv": FileSpec(["id", "b_id", "parent"], refs=[("b_id", "b.csv", "id"), ("parent", "a.csv", "id")]),
+             "b.csv": FileSpec(["id", "a_id"], refs=[("a_id", "a.csv", "id")])}
+    (tmp_path / "a.csv").write_text("id,b_id,parent\n1,x,2\n2,y,9\n")
+    (tmp_path / "b.csv").write_text('id,a_id\nx,1\nz,3\n"q,1\n')
+    assert len(both({n: tmp_path / n for n in cycle}, cycle)) == 4  # two references, itself, a quote

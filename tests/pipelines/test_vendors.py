@@ -80,6 +80,27 @@ def test_shrink_guard_refuses_mails_and_force_sends(vendors, pg_settings, stack_
     assert len(_mails_since(stack_var, t0, "FORCED: clever push for 2026-11-24")) == 1
 
 
+def test_a_file_refused_by_its_rules_is_checked_afresh_after_the_fix(vendors, pg_settings, stack_var):
+    """Each file is checked by a task of its own; a refusal sets aside the files and their
+    checks, so the rerun exports and checks again (a stale check would refuse it again)."""
+    from pipelines.vendors import ExportVendorFile
+    t0 = time.time() - 1
+    assert luigi.build([ExportVendorFile(date=DAY, vendor="clever", file=f) for f in CLEVER_FILES],
+                       local_scheduler=True)
+    enrollments = export_dir(DAY, "clever") / "enrollments.csv"
+    with open(enrollments, "a") as fh:  # a student no students.csv knows: found from students.csv's column
+        fh.write("101,5001,NOSUCH\n")
+    assert not luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    assert list(vendors["clever"].iterdir()) == []
+    body = _mails_since(stack_var, t0, "REFUSED: clever push for 2026-11-24")[0].replace("=\n", "")
+    assert re.search(r"enrollments\.csv, row \d+, column Student_id: NOSUCH is not a Student_id in students\.csv",
+                     body)
+    kept = next((export_dir(DAY, "clever") / "refused").iterdir())
+    assert sorted(p.name for p in (kept / "_checked").iterdir()) == sorted(f"{f}.json" for f in CLEVER_FILES)
+    assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)  # exported and checked afresh: sent
+    assert sorted(p.name for p in vendors["clever"].iterdir()) == CLEVER_FILES
+
+
 def test_failed_upload_resumes_without_exporting_again(vendors, pg_settings):
     parser = luigi.configuration.get_config()
     port = parser.get("sftp_clever", "port")
