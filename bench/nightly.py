@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,19 +40,45 @@ def _env(var: Path, day: dt.date = MONDAY) -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), ETL_CLOCK=f"{day}T05:00:00-06:00", **stack.config_env(var))
 
 
+def _stack_cpu(var: Path) -> float:
+    """CPU seconds used so far by the stack's own processes (the BigQuery emulator, the SFTP and
+    mail servers, PostgreSQL): every process whose command line names ``var``."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if str(var) in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue
+    return total / tick
+
+
+_CPU: dict[str, float] = {}  # the last run's CPU seconds: its own processes, and the stack's
+
+
 def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY, log: Path | None = None) -> float:
     env = _env(var, day)
     if log is not None:
         env["ETL_RUN_LOG"] = str(log)
+    before, stack_before = resource.getrusage(resource.RUSAGE_CHILDREN), _stack_cpu(var)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines", "--module", module, task, "--local-scheduler",
                            *extra], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _CPU.update(run=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+                stack=_stack_cpu(var) - stack_before)
     if proc.returncode != 0:
         print(proc.stdout[-4000:])
         raise SystemExit(f"{task} failed (exit {proc.returncode})")
     return seconds
+
+
+def _cpu_line(cpu: dict[str, float], wall: float) -> str:
+    return (f"  CPU: {cpu['run']:.1f} s in the run's processes, {cpu['stack']:.1f} s in the stack's (emulator, SFTP, "
+            f"PostgreSQL): {(cpu['run'] + cpu['stack']) / wall:.2f} cores busy on average")
 
 
 def _vendor_files(var: Path) -> dict[str, int]:
@@ -96,10 +123,17 @@ def main() -> int:
                          log=logs / "one.log")
             sent, files = _sent(files, _vendor_files(var)), _vendor_files(var)
             print(f"05:00 slot, one worker ({MONDAY}): {one:.1f}s, sent {len(sent)} files: {', '.join(sent)}")
+            cpu_one = dict(_CPU)
+            print(_cpu_line(cpu_one, one))
             later = MONDAY + dt.timedelta(days=7)
             many = _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(),
                           "--workers", str(args.workers), day=later, log=logs / "many.log")
             print(f"05:00 slot, {args.workers} workers ({later}): {many:.1f}s, sent {len(_sent(files, _vendor_files(var)))} files")
+            print(_cpu_line(_CPU, many))
+            # the slot's work needs (its CPU seconds / the cores) of wall time however it is spread
+            bound = one * (os.cpu_count() or 1) / max(0.1, cpu_one["run"] + cpu_one["stack"])
+            print(f"  the one-worker slot's CPU on {os.cpu_count()} cores allows a speedup of at most {bound:.2f}"
+                  f" (everything on this machine); reached {one / many:.2f}")
             texts = {name: (logs / f"{name}.log").read_text(errors="replace") for name in ("one", "many")}
             if args.keep_logs:
                 shutil.copytree(logs, args.keep_logs, dirs_exist_ok=True)

@@ -131,6 +131,7 @@ class Reader:
         self.raw: list[str] = []  # the physical lines of the current record (keep_raw)
         self._row = 1  # the record being read
         self._bom = False
+        self._nul = False  # the current record's lines hold a NUL byte (which column: looked for then)
 
     def _lines(self, fh) -> Iterator[str]:
         codecs.lookup(self.encoding)  # an unknown encoding fails here, before any row
@@ -144,6 +145,8 @@ class Reader:
             if first and line.startswith("\ufeff"):
                 line, self._bom = line[1:], True
             first = False
+            if "\x00" in line:
+                self._nul = True
             if self.keep_raw:
                 self.raw.append(line.rstrip("\r\n"))
             yield line
@@ -163,6 +166,7 @@ class Reader:
 
     def _next(self) -> list[str] | None:
         self.raw = []
+        self._nul = False
         try:
             values = next(self._reader)
         except StopIteration:
@@ -187,9 +191,10 @@ class Reader:
             elif len(values) != width:
                 self.problems.append(Problem(self.name, f"has {len(values)} fields, the header has {width}", n))
             else:
-                for column, value in zip(self.header, values):
-                    if "\x00" in value:  # no text file a vendor reads may hold one; C readers stop at it
-                        self.problems.append(Problem(self.name, "holds a NUL byte (0x00)", n, column))
+                if self._nul:  # no text file a vendor reads may hold one; C readers stop at it
+                    for column, value in zip(self.header, values):
+                        if "\x00" in value:
+                            self.problems.append(Problem(self.name, "holds a NUL byte (0x00)", n, column))
                 yield n, dict(zip(self.header, values))
 
 
@@ -288,15 +293,32 @@ def validate_file(name: str, files: dict[str, Path], specs: dict[str, FileSpec],
 
 def _column(path: Path | None, spec: FileSpec, name: str, column: str) -> set[str] | None:
     """The values of one column of a file another refers to (what ``validate`` collects while
-    checking it), or None when its rows cannot be read (missing, or a header refused)."""
+    checking it), or None when its rows cannot be read (missing, or a header refused). A lean
+    reading: rows the file's own check reports (another length, blank) are left out, bytes
+    that do not decode are replaced, and what follows a quote that does not close is not read."""
     if path is None or not path.exists():
         return None
-    values: set[str] = set()
-    reader = Reader(name, path, spec.encoding)
-    try:
-        with reader:
-            if _header_problem(name, reader.header, spec):
+    codecs.lookup(spec.encoding)
+    with open(path, encoding=spec.encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            header = next(reader, [])
+            if header and header[0].startswith("\ufeff"):
+                header[0] = header[0][1:]
+            if _header_problem(name, header, spec):
                 return None
+            if column not in header:  # a reference to a column the file lacks: as validate reads it
+                return _column_until_unreadable(path, spec, name, column)
+            width, at = len(header), header.index(column)
+            return {row[at] for row in reader if len(row) == width}
+        except csv.Error:
+            return _column_until_unreadable(path, spec, name, column)
+
+
+def _column_until_unreadable(path: Path, spec: FileSpec, name: str, column: str) -> set[str]:
+    values: set[str] = set()
+    try:
+        with Reader(name, path, spec.encoding) as reader:
             for _, row in reader.rows():
                 values.add(row.get(column, ""))
     except Unreadable:

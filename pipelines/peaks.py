@@ -1,4 +1,5 @@
-"""Each task's peak memory in the run log: ``peak_rss_mb=N task=ID`` when it ends.
+"""Each task's peak memory and CPU in the run log: ``peak_rss_mb=N task=ID cpu_s=S`` when it
+ends (CPU: user and system seconds of its process while it ran).
 
 The kernel keeps a process's resident high-water mark (``VmHWM``); it is reset when a task
 starts (writing 5 to ``/proc/self/clear_refs``), so each task is measured alone whether it
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import resource
 from pathlib import Path
 
 import luigi
@@ -19,6 +21,13 @@ logger = logging.getLogger(__name__)
 _STATUS = Path("/proc/self/status")
 _installed = False
 LINE = re.compile(r"peak_rss_mb=(\d+) task=(\S+)")
+CPU = re.compile(r"task=(\S+) cpu_s=([\d.]+)")
+_cpu_at_start: dict[str, float] = {}
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_mb() -> int | None:
@@ -45,11 +54,13 @@ def install() -> None:
 
     def started(task):
         reset()
+        _cpu_at_start[task.task_id] = _cpu()
 
     def ended(task, *_):
         mb = peak_mb()
+        cpu = _cpu() - _cpu_at_start.pop(task.task_id, _cpu())
         if mb is not None:
-            logger.info("peak_rss_mb=%d task=%s", mb, task.task_id)
+            logger.info("peak_rss_mb=%d task=%s cpu_s=%.2f", mb, task.task_id, cpu)
 
     luigi.Task.event_handler(luigi.Event.START)(started)
     luigi.Task.event_handler(luigi.Event.SUCCESS)(ended)

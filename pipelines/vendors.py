@@ -101,8 +101,12 @@ class CheckVendorFile(DistrictTask):
     file = luigi.Parameter()
 
     @property
-    def priority(self):
-        return size_priority(self.vendor)
+    def priority(self):  # within the vendor, the biggest file (its last pushed copy) first: the longest check
+        try:
+            size = pushed_copy(vendor(self.vendor), self.file).stat().st_size
+        except OSError:
+            size = 0
+        return size_priority(self.vendor) + min(9, len(str(size)) if size else 0)
 
     def requires(self):  # the file, and the files it refers to (their columns are read for the references)
         v = vendor(self.vendor)

@@ -1,4 +1,4 @@
-"""Each task's peak memory in the run log, measured alone (the high-water mark is reset)."""
+"""Each task's peak memory and CPU in the run log, measured alone (the high-water mark is reset)."""
 import logging
 
 import luigi
@@ -17,6 +17,7 @@ class _Holds(luigi.Task):
         block = bytearray(self.mb * 1024 * 1024)
         block[::4096] = b"x" * len(block[::4096])  # touched: resident
         del block
+        sum(i * i for i in range(self.mb * 10_000))  # CPU in proportion
         self.done = True
 
 
@@ -29,3 +30,5 @@ def test_each_task_is_measured_alone(caplog):
     assert found["300"] >= 300
     assert found["1"] < 250  # the big task's peak was not carried into the next one
     assert peaks.largest(caplog.text) == (found["300"], next(t for _, t in peaks.LINE.findall(caplog.text) if "300" in t))
+    cpu = {task.split("_")[2]: float(s) for task, s in peaks.CPU.findall(caplog.text)}
+    assert cpu["300"] > 0.05 and cpu["300"] > 5 * cpu["1"]  # each task's own CPU, not the process's
