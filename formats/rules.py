@@ -339,6 +339,9 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
     collect = [(col, known[(name, col)]) for (f, col) in known if f == name] if not refs_only else []
     refs = [(c, o, oc) for c, o, oc in spec.refs if o in readable] if check_refs or refs_only else []
     rows, ids = 0, IdHashes() if id_column else None
+    row_rules = _row_rules(name, spec)
+    refs = [(column, other_col, other, known[(other, other_col)]) for column, other, other_col in refs]
+    unique_keys = [(tuple(cols), hashes) for cols, hashes in uniques.items()]
     try:
         with reader:
             bad = _header_problem(name, reader.header, spec)
@@ -350,16 +353,18 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
                     ids.add(row.get(id_column, ""))
                 for col, values in collect:
                     values.add(row.get(col, ""))
-                for column, other, other_col in refs:
+                for column, other_col, other, values in refs:
                     value = row.get(column, "")
-                    if value and value not in known[(other, other_col)]:
+                    if value and value not in values:
                         missing.append(Problem(name, f"{value!s} is not a {other_col} in {other}", n, column))
                 if not refs_only:
-                    for cols, hashes in uniques.items():
-                        value = tuple(row.get(c, "") for c in cols)
+                    for cols, hashes in unique_keys:
+                        value = tuple([row.get(c, "") for c in cols])
                         if all(value):
                             hashes.add(value)
-                    problems.extend(_row_rules(name, spec, n, row, reader.raw))
+                    found = row_rules(n, row, reader.raw)
+                    if found:
+                        problems.extend(found)
     except Unreadable as e:
         problems.append(e.problem)
     if any([h.freeze().repeated for h in uniques.values()]):  # every one frozen
@@ -408,23 +413,39 @@ def _header_problem(name: str, header: list[str], spec: FileSpec) -> Problem | N
     return Problem(name, f"header is not the vendor's exact header ({detail})", row=1)
 
 
-def _row_rules(name: str, spec: FileSpec, n: int, row: dict[str, str], raw: list[str]) -> list[Problem]:
-    problems = []
-    for col in spec.required:
-        if not row.get(col, "").strip():
-            problems.append(Problem(name, "required value is empty", n, col))
-    for col, allowed in spec.values.items():
-        v = row.get(col, "")
-        if v and v not in allowed:
-            problems.append(Problem(name, f"{v!r} is not an allowed value", n, col))
-    for col, check in spec.formats.items():
-        v = row.get(col, "")
-        wrong = check.problem(v) if v else None
-        if wrong:
-            problems.append(Problem(name, wrong, n, col))
-    if spec.quote_all and raw and not _ALL_QUOTED.fullmatch("\n".join(raw)):
-        problems.append(Problem(name, "every value must be inside double quotes", n))
-    return problems
+def _row_rules(name: str, spec: FileSpec):
+    """A file's per-row rules as one function ``(row number, row, raw lines) -> problems``.
+    The values of a format rule repeat (dates, years, grades): each distinct value is checked
+    once (up to 10,000 of them per column: e-mail addresses do not repeat; past that, each time)."""
+    required = list(spec.required)
+    allowed = list(spec.values.items())
+    formats = [(col, check, {}) for col, check in spec.formats.items()]
+    quote_all = spec.quote_all
+
+    def rules(n: int, row: dict[str, str], raw: list[str]) -> list[Problem]:
+        problems = []
+        for col in required:
+            if not row.get(col, "").strip():
+                problems.append(Problem(name, "required value is empty", n, col))
+        for col, values in allowed:
+            v = row.get(col, "")
+            if v and v not in values:
+                problems.append(Problem(name, f"{v!r} is not an allowed value", n, col))
+        for col, check, seen in formats:
+            v = row.get(col, "")
+            if not v:
+                continue
+            wrong = seen.get(v, False)
+            if wrong is False:
+                wrong = check.problem(v)
+                if len(seen) < 10_000:
+                    seen[v] = wrong
+            if wrong:
+                problems.append(Problem(name, wrong, n, col))
+        if quote_all and raw and not _ALL_QUOTED.fullmatch(raw[0] if len(raw) == 1 else "\n".join(raw)):
+            problems.append(Problem(name, "every value must be inside double quotes", n))
+        return problems
+    return rules
 
 
 class _Cap:
