@@ -321,3 +321,47 @@ def test_nothing_outstanding_costs_one_ledger_query(dps, monkeypatch):
     monkeypatch.setattr(PostgresClient, "outstanding", lambda self, *a, **k: asked.append(a) or real(self, *a, **k))
     assert _build(ReceiveFromDps()).status.name == "SUCCESS"
     assert len(asked) == 1
+
+
+def test_the_quarter_boundary_with_several_workers_and_one_session(dps):
+    """The send on 1 December, the answer after midnight and the days with nothing to do, each
+    run with three workers (tasks in processes of their own) and one DPS session at a time."""
+    import os
+
+    from pipelines.workers import apply_session_limits
+    from targets import clock
+    config = luigi.configuration.get_config()
+    config.set("dps", "deadline_hours", "24")
+    config.set("sftp_dps", "max_sessions", "1")
+
+    def build(*tasks):
+        return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, workers=3)
+    try:
+        assert apply_session_limits(config)["sftp_dps"] == 1
+        clock.set_now(dt.datetime(2026, 11, 30, 6, 0, tzinfo=CHICAGO))  # the day before: nothing outstanding
+        assert build(ReceiveFromDps()).status.name == "SUCCESS"
+        assert not any(dps["outbound"].iterdir())  # nothing sent (nor any ledger made)
+        clock.set_now(dt.datetime(2026, 12, 1, 6, 0, tzinfo=CHICAGO))  # the quarter's send (its own cron line)
+        assert build(SendToDps()).status.name == "SUCCESS"
+        clock.set_now(dt.datetime(2026, 12, 1, 6, 15, tzinfo=CHICAGO))  # the receive's next look
+        assert build(ReceiveFromDps()).status.name == "MISSING_EXT"  # DPS has not answered yet: waiting
+        assert [r[:2] for r in _ledger(dps["settings"], "dps_send")] == [("FY2027_Q1", "succeeded")]
+        _answer(dps, dt.datetime(2026, 12, 2, 0, 30, tzinfo=CHICAGO))
+        clock.set_now(dt.datetime(2026, 12, 2, 0, 45, tzinfo=CHICAGO))
+        assert build(ReceiveFromDps()).status.name == "SUCCESS"
+        assert build(SendToDps(date=dt.date(2026, 12, 1))).status.name == "SUCCESS"  # done: once a quarter
+        assert sorted(p.name for p in dps["share"].iterdir())[0] == "DPS_not_in_IMPACT_FY2027_Q1.xlsx"
+        rows = ledger_rows(dps["settings"], "job_name, item, status, worker")
+        done = [r for r in rows if r[0] in ("dps_send", "dps_receive")]
+        assert all(r[2] == "succeeded" for r in done) and len({r[:2] for r in done}) == len(done)  # each once
+        assert [r[1] for r in done if r[0] == "dps_send"] == ["FY2027_Q1"] and ("dps_receive", "FY2027_Q1") in {
+            r[:2] for r in done}
+        assert all(not r[3].endswith(f":{os.getpid()}") for r in done)  # each in a worker process of its own
+        clock.set_now(dt.datetime(2026, 12, 2, 9, 0, tzinfo=CHICAGO))  # the next runs: nothing to do
+        assert build(SendToDps(), ReceiveFromDps()).status.name == "SUCCESS"
+        assert ledger_rows(dps["settings"], "job_name, item, status, worker") == rows
+        assert len(_mails(dps["mail"], 0, "DPS runaway reconciliation FY2027 Q1")) == 1
+    finally:
+        clock.set_now(None)
+        config.remove_option("sftp_dps", "max_sessions")
+        config.remove_option("resources", "sftp_dps")
