@@ -22,7 +22,7 @@
 #   ./run.sh feeds-watch             the feeds watcher as a long-running process (watchdog) instead of cron
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import, eis, rules,
-#                                    faults: kill -9 everywhere, network faults, the bad-input corpus)
+#                                    memory, faults: kill -9 everywhere, network faults, the bad-input corpus)
 #   ./run.sh lock [-P NAME]          regenerate the hash-pinned requirements*.txt from requirements*.in (pip-tools)
 #   ./run.sh audit [--strict]        known vulnerabilities of the runtime pins (requirements.txt); CI runs it
 #
