@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -26,12 +27,12 @@ from pathlib import Path
 
 import luigi
 
-from formats.idset import IdHashes, changes, smallest
-from formats.rules import Problem, iter_rows, validate_file
+from formats.rules import Problem
 from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal, RunDateParameter, data_dir,
                             file_group, local_target, today, vendors_file)
+from pipelines.vendor_checks import change_note, check, check_file, export_dir, pushed_copy, vendor
 from pipelines.views import DeployView, export_query
-from pipelines.workers import sftp_sessions
+from pipelines.workers import cpu_slot, sftp_sessions
 from registry.vendors import Vendor
 from targets import clock
 from targets.bigquery import BigQueryClient
@@ -43,13 +44,6 @@ from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
 logger = logging.getLogger(__name__)
-
-def vendor(name: str) -> Vendor:
-    return vendors_file().vendor(name)
-
-
-def export_dir(day: dt.date, vendor_name: str) -> Path:
-    return data_dir() / "exports" / day.isoformat() / vendor_name
 
 
 class ExportVendorFile(DistrictTask):
@@ -102,11 +96,15 @@ class CheckVendorFile(DistrictTask):
 
     @property
     def priority(self):  # within the vendor, the biggest file (its last pushed copy) first: the longest check
-        try:
+        try:  # a tenth of a step per 26% more bytes: 9.0 at 1 GB
             size = pushed_copy(vendor(self.vendor), self.file).stat().st_size
         except OSError:
             size = 0
-        return size_priority(self.vendor) + min(9, len(str(size)) if size else 0)
+        return size_priority(self.vendor) + (min(9.99, round(math.log10(size), 1)) if size > 1 else 0)
+
+    @property
+    def resources(self):  # pure CPU: no more at once than the host has cores
+        return cpu_slot()
 
     def requires(self):  # the file, and the files it refers to (their columns are read for the references)
         v = vendor(self.vendor)
@@ -164,77 +162,6 @@ class CheckVendorFiles(DistrictTask):
                        "files": report["files"], "overridden": reasons}, fh, indent=2)
 
 
-def check_file(v: Vendor, day: dt.date, name: str) -> dict:
-    """One file's problems (its references checked against the files it refers to) and its
-    summary: rows and, for a file with an id column, the ids added and removed."""
-    folder = export_dir(day, v.name)
-    files, specs = {f.file: folder / f.file for f in v.files}, v.file_specs()
-    spec = specs.get(name)
-    key = next((k for k in spec.unique if isinstance(k, str)), None) if spec else None
-    encoding, path = spec.encoding if spec else "utf-8", files[name]
-    stats: dict[str, dict] = {}  # rows and ids as validation read them: one reading of the file
-    problems = validate_file(name, files, specs, stats=stats, id_column=key) if spec else []
-    if name in stats:
-        rows, ids = stats[name]["rows"], stats[name]["ids"]
-    else:  # not read by the rules (missing, or a header they refused): count it here
-        rows, ids = 0, IdHashes()
-        for row in iter_rows(path, encoding) if path.exists() else ():
-            rows += 1
-            if key:
-                ids.add(row.get(key, ""))
-    summary: dict = {"rows": rows}
-    if key and path.exists():
-        summary.update(id_changes(key, ids, pushed_copy(v, name), encoding))
-    return {"problems": problems, "summary": summary}
-
-
-def check(v: Vendor, day: dt.date, per_file: dict[str, dict] | None = None) -> dict:
-    """Validation problems, shrink-guard reasons, and per-file rows and added/removed counts,
-    from each file's ``check_file`` (done here when not given)."""
-    per_file = per_file if per_file is not None else {f.file: check_file(v, day, f.file) for f in v.files}
-    problems: list[Problem] = [p for f in v.files for p in per_file[f.file]["problems"]]
-    ledger = PostgresClient.from_config()
-    shrink, summary = [], {}
-    for f in v.files:
-        summary[f.file] = dict(per_file[f.file]["summary"])
-        rows = summary[f.file]["rows"]
-        if rows == 0:
-            shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
-            continue
-        item = v.zip_name if v.packaging == "zip" else f.file
-        last = ledger.last_success(v.job, item, before=day) if ledger else None
-        previous = _previous_rows(last, f.file)
-        if previous:
-            lost = (previous - rows) / previous
-            summary[f.file]["previous_rows"] = previous
-            if lost > v.shrink_limit:
-                shrink.append(f"{f.file}: {rows} rows, {previous} at the last push ({last['run_date']}): lost "
-                              f"{lost:.0%}, more than the {v.shrink_limit:.0%} allowed")
-    return {"problems": problems, "shrink": shrink, "files": summary}
-
-
-def id_changes(key: str, now: IdHashes, last: Path, encoding: str = "utf-8") -> dict:
-    """The ids (``key`` column) added and removed since the file last pushed (``last``),
-    counted over 8-byte hashes (formats/idset.py); the first ten removed read back by name."""
-    before = IdHashes()
-    for row in iter_rows(last, encoding) if last.exists() else ():
-        before.add(row.get(key, ""))
-    added, removed, gone = changes(now, before)
-    examples = smallest((r.get(key, "") for r in iter_rows(last, encoding)), gone) if gone else []
-    return {"id_column": key, "added": added, "removed": removed, "removed_examples": examples,
-            "last_pushed": last.exists()}
-
-
-def change_note(files: dict) -> str | None:
-    """The ledger note of a push: ids added and removed per file (counts only)."""
-    parts = [f"{name} {info['id_column']} +{info['added']} -{info['removed']}" for name, info in files.items()
-             if "added" in info]
-    if not parts:
-        return None
-    first = not any(info.get("last_pushed") for info in files.values())
-    return "ids: " + ", ".join(parts) + (" (first push)" if first else " since the last push")
-
-
 def _set_aside(v: Vendor, day: dt.date) -> Path:
     """Move a refused day's exports to ``refused/<time>/`` so the rerun exports afresh."""
     folder = export_dir(day, v.name)
@@ -246,15 +173,6 @@ def _set_aside(v: Vendor, day: dt.date) -> Path:
     if (folder / "_checked").exists():  # each file's check: made again with the files
         os.replace(folder / "_checked", kept / "_checked")
     return kept
-
-
-def _previous_rows(last: dict | None, file: str) -> int | None:
-    if not last:
-        return None
-    source = last.get("source") or ""
-    if source.startswith("{"):  # a zip's ledger row keeps rows per member in its source
-        return json.loads(source).get(file)
-    return last.get("rows")
 
 
 def _mail(v: Vendor, subject: str, body: str) -> None:
@@ -365,11 +283,6 @@ def zip_files(v: Vendor, folder: Path, dest: Path) -> Path:
 def remote_name(v: Vendor, item: str) -> str:
     """Where an item goes on the vendor's server."""
     return f"{v.remote_dir.rstrip('/')}/{item}" if v.remote_dir else item
-
-
-def pushed_copy(v: Vendor, file: str) -> Path:
-    """The last file we sent the vendor under this name (what a dry run compares with)."""
-    return data_dir() / "pushed" / v.name / file
 
 
 def _keep_pushed_copy(v: Vendor, path: Path) -> None:
