@@ -10,7 +10,7 @@ import luigi.retcodes
 
 from pipelines import peaks
 from pipelines.base import root_task
-from pipelines.workers import apply_cpu_limit, apply_session_limits, apply_worker_count, done_by_others, skip_done
+from pipelines.workers import apply_session_limits, apply_worker_count, done_by_others, skip_done
 from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
 from pipelines.pauses import describe, pause_of
 from targets.config import use_district
@@ -55,7 +55,6 @@ def main(argv: list[str]) -> None:
                   section=log_section(argv))
     peaks.install()
     apply_session_limits()
-    apply_cpu_limit()
     apply_worker_count()
     skip_done()
     task = root_task(argv)

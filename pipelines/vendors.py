@@ -32,7 +32,7 @@ from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal
                             file_group, local_target, today, vendors_file)
 from pipelines.vendor_checks import change_note, check, check_file, export_dir, pushed_copy, vendor
 from pipelines.views import DeployView, export_query
-from pipelines.workers import cpu_slot, sftp_sessions
+from pipelines.workers import sftp_sessions
 from registry.vendors import Vendor
 from targets import clock
 from targets.bigquery import BigQueryClient
@@ -101,10 +101,6 @@ class CheckVendorFile(DistrictTask):
         except OSError:
             size = 0
         return size_priority(self.vendor) + (min(9.99, round(math.log10(size), 1)) if size > 1 else 0)
-
-    @property
-    def resources(self):  # pure CPU: no more at once than the host has cores
-        return cpu_slot()
 
     def requires(self):  # the file, and the files it refers to (their columns are read for the references)
         v = vendor(self.vendor)

@@ -6,8 +6,6 @@ complete is not run again, and a run whose remaining tasks other workers ran end
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 import luigi
 import luigi.worker
@@ -48,29 +46,6 @@ def apply_session_limits(config=None) -> dict[str, int]:
                 config.add_section("resources")
             config.set("resources", key, str(limits[key]))
     return limits
-
-
-def cpu_slot() -> dict[str, int]:
-    """The resources of a task that keeps a core busy (a vendor file's check): one of this
-    host's cores, ``cpu_<host>`` (``apply_cpu_limit``)."""
-    return {f"cpu_{socket.gethostname().split('.')[0]}": 1}
-
-
-def apply_cpu_limit(config=None) -> int:
-    """``[resources] cpu_<host>`` = this host's cores, unless set: with ``--workers N`` above
-    the cores, the CPU-bound tasks never outnumber them (more would share the cores, each
-    slower, and the longest chain later) while exports and uploads, which wait on servers,
-    take the other workers. luigid knows a host's cores only from its own ``[resources]``
-    (unset there: one such task at a time per host). Returns the limit."""
-    config = config or luigi.configuration.get_config()
-    key = next(iter(cpu_slot()))
-    if config.has_option("resources", key):
-        return config.getint("resources", key)
-    if not config.has_section("resources"):
-        config.add_section("resources")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    config.set("resources", key, str(cores))
-    return cores
 
 
 def apply_worker_count(config=None) -> None:

@@ -271,50 +271,6 @@ def test_parallel_uploads_keep_to_the_servers_session_limit(vendors, pg_settings
     assert len({w for _, _, w in spans}) == 6  # each upload in a process of its own, and the ledger says which
 
 
-def test_checks_never_outnumber_the_cores(vendors, pg_settings, tmp_path, monkeypatch):
-    """A file's check keeps a core busy: with more workers than cores (here one core's worth,
-    [resources] cpu_<host> = 1) the checks run one after another while exports and uploads
-    take the other workers."""
-    from pipelines.vendors import CheckVendorFile
-    from pipelines.workers import apply_cpu_limit, cpu_slot
-    import pipelines.vendors
-    spans = tmp_path / "spans.txt"
-    check_file = pipelines.vendors.check_file
-
-    def slow(*args):  # a check that takes a while, as a big file's does (forked workers inherit it)
-        time.sleep(0.4)
-        return check_file(*args)
-    monkeypatch.setattr(pipelines.vendors, "check_file", slow)
-
-    @CheckVendorFile.event_handler(luigi.Event.START)
-    def started(task):
-        with open(spans, "a") as fh:
-            fh.write(f"start {time.monotonic()}\n")
-
-    @CheckVendorFile.event_handler(luigi.Event.SUCCESS)
-    def ended(task):
-        with open(spans, "a") as fh:
-            fh.write(f"end {time.monotonic()}\n")
-
-    config = luigi.configuration.get_config()
-    key = next(iter(cpu_slot()))
-    if not config.has_section("resources"):
-        config.add_section("resources")
-    config.set("resources", key, "1")
-    try:
-        assert apply_cpu_limit(config) == 1
-        assert luigi.build([CleverPush(date=DAY)], local_scheduler=True, workers=4)
-    finally:
-        config.remove_option("resources", key)
-        CheckVendorFile.remove_event_handler(luigi.Event.START, started)
-        CheckVendorFile.remove_event_handler(luigi.Event.SUCCESS, ended)
-    events = [line.split() for line in spans.read_text().splitlines()]
-    assert len(events) == 12 and [e[0] for e in events] == ["start", "end"] * 6, events  # never two at once
-    assert sorted(p.name for p in vendors["clever"].iterdir()) == CLEVER_FILES
-    assert apply_cpu_limit(config) >= 1 and config.getint("resources", key) >= 1  # unset: the host's cores
-    config.remove_option("resources", key)
-
-
 def test_the_biggest_vendors_chain_starts_first(vendors, pg_settings):
     # with --workers N the chain of the vendor that sent most rows last time is scheduled first
     import pipelines.vendors as pv
