@@ -177,11 +177,8 @@ def traceback_error(formatted_traceback: str) -> str:
 
 def command_line(argv: list[str]) -> str:
     """How an operator reruns this run."""
-    words = [a for a in argv if a not in ("--local-scheduler",)]
-    if "--district" in words[:-1]:  # put where every other hint has it: after the command
-        i = words.index("--district")
-        del words[i:i + 2]
-    return with_district("./run.sh luigi " + " ".join(words))
+    # --district was taken out of argv (pipelines/__main__.py): with_district puts it after the command
+    return with_district("./run.sh luigi " + " ".join(a for a in argv if a not in ("--local-scheduler",)))
 
 
 def run_log() -> str | None:

@@ -1,7 +1,8 @@
 """Several districts served by one installation (issue 14, part 4): two districts, each with its
 own overlay (data folder, BigQuery project, vendor SFTP folders, district row), load their
 PowerSchool files and run the 05:00 vendor slot the same night, at the same time, against one
-luigid and one ledger. Neither sees the other's files, ledger rows or tasks."""
+luigid and one ledger, and again the next night. Neither sees the other's files, ledger rows
+or tasks."""
 from __future__ import annotations
 
 import csv
@@ -54,11 +55,11 @@ def _district(name: str, tmp_path, stack_var, tag: str) -> dict:
     return {"data": data, "remotes": remotes}
 
 
-def _run(name: str, cfg: str, tmp_path, *args: str, log: str) -> subprocess.Popen:
-    env = dict(os.environ, LUIGI_CONFIG_PATH=cfg, PYTHONPATH=str(stack.ROOT), ETL_CLOCK=f"{DAY}T05:00:00-06:00",
+def _run(name: str, cfg: str, tmp_path, *args: str, log: str, day: dt.date = DAY) -> subprocess.Popen:
+    env = dict(os.environ, LUIGI_CONFIG_PATH=cfg, PYTHONPATH=str(stack.ROOT), ETL_CLOCK=f"{day}T05:00:00-06:00",
                ETL_DISTRICTS_DIR=str(tmp_path / "districts"))
     env.pop("ETL_DISTRICT", None)
-    return subprocess.Popen([sys.executable, "-m", "pipelines", "--district", name, *args, "--date", str(DAY)],
+    return subprocess.Popen([sys.executable, "-m", "pipelines", "--district", name, *args, "--date", str(day)],
                             cwd=stack.ROOT, env=env, stdout=open(tmp_path / log, "wb"), stderr=subprocess.STDOUT)
 
 
@@ -133,6 +134,20 @@ def test_two_districts_the_same_night_never_see_each_other(google_stack, stack_c
             assert status.returncode == 0, status.stderr
             assert f"Status for district {name}, {DAY}" in status.stdout
             assert f"{tag}-{name}" in status.stdout and f"{tag}-{other}" not in status.stdout
+
+        # the next night: each district's shrink guard and id changes compare with its own last
+        # push (south's 55 students against north's 40 would be refused as a loss of 27%)
+        nxt = DAY + dt.timedelta(days=1)
+        slots = [_run(n, cfg, tmp_path, "--module", "pipelines.slots", "SftpOperations", "--scheduler-url", url,
+                      log=f"next-{n}.log", day=nxt) for n in STUDENTS]
+        assert [p.wait(timeout=300) for p in slots] == [0, 0], (tmp_path / "next-north.log").read_text()[-3000:]
+        rows = ledger_rows(pg_settings, "district, job_name, item, status, rows, note, run_date")
+        for name in STUDENTS:
+            students = [r for r in rows if r[0] == name and r[1] == "push_clever" and r[2] == "students.csv"
+                        and r[6] == nxt]
+            assert [(r[3], r[4]) for r in students] == [("succeeded", sent_students[name])], students
+            assert "+0 -0 since the last push" in students[0][5], students[0][5]
+        assert not [r for r in rows if r[3] == "failed"]
     finally:
         luigid.terminate()
         luigid.wait(timeout=30)
