@@ -20,6 +20,7 @@ from typing import Iterator
 from formats.idset import IdHashes
 
 MAX_PER_RULE = 20  # problems listed per (file, rule); the rest are counted
+FAST = True  # a canonical file is first checked by Arrow's kernels (formats/rules_arrow.py)
 
 _DATE_TOKENS = {"YYYY": r"\d{4}", "MM": r"(0[1-9]|1[0-2])", "DD": r"(0[1-9]|[12]\d|3[01])"}
 _STRPTIME = {"%Y": "YYYY", "%m": "MM", "%d": "DD"}
@@ -34,6 +35,9 @@ class ValueCheck:
     pattern: re.Pattern
     label: str
     calendar: str | None = None
+    # for the fast pass (formats/rules_arrow.py): an RE2 pattern Arrow matches in C, every value
+    # it matches one ``pattern`` takes too (the values it does not match are asked in Python)
+    surely: str | None = None
 
     def problem(self, value: str) -> str | None:
         if not self.pattern.match(value):
@@ -53,7 +57,10 @@ def _real_date(value: str, layout: str) -> bool:
     return True
 
 
-EMAIL = ValueCheck(re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), "valid e-mail address")
+# Python's \s is every character str.isspace() takes, each a separator (Z) or a control (Cc):
+# none of \p{Z}\p{Cc} is none of \s, so ``surely`` accepts no address ``pattern`` refuses.
+EMAIL = ValueCheck(re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), "valid e-mail address",
+                   surely=r"^[^@\p{Z}\p{Cc}]+@[^@\p{Z}\p{Cc}]+\.[^@\p{Z}\p{Cc}]+$")
 
 
 def date_check(layout: str, kind: str = "date") -> ValueCheck:
@@ -291,13 +298,25 @@ def validate_file(name: str, files: dict[str, Path], specs: dict[str, FileSpec],
     return problems + cap.tail()
 
 
-def _column(path: Path | None, spec: FileSpec, name: str, column: str) -> set[str] | None:
+def _as_set(values):
+    if isinstance(values, set):
+        return values
+    from formats.rules_arrow import as_set
+    return as_set(values)
+
+
+def _column(path: Path | None, spec: FileSpec, name: str, column: str):
     """The values of one column of a file another refers to (what ``validate`` collects while
-    checking it), or None when its rows cannot be read (missing, or a header refused). A lean
+    checking it; a set, or an Arrow array when the fast pass read it), or None when its rows cannot be read (missing, or a header refused). A lean
     reading: rows the file's own check reports (another length, blank) are left out, bytes
     that do not decode are replaced, and what follows a quote that does not close is not read."""
     if path is None or not path.exists():
         return None
+    if FAST:
+        from formats.rules_arrow import column as arrow_column
+        values = arrow_column(path, spec.encoding, lambda header: _header_problem(name, header, spec) is None, column)
+        if values is not None:
+            return values
     codecs.lookup(spec.encoding)
     with open(path, encoding=spec.encoding, errors="replace", newline="") as fh:
         reader = csv.reader(fh, strict=True)
@@ -332,6 +351,10 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
     """One file's problems, and whether its header let its rows be read. The problems are
     already admitted by ``cap`` (at most so many per rule: a file of a million bad rows holds
     twenty of each)."""
+    if FAST and not refs_only:
+        found = _clean_by_arrow(name, path, spec, known, readable, check_refs, stats, id_column)
+        if found:
+            return True, []
     reader = Reader(name, path, spec.encoding, keep_raw=spec.quote_all and not refs_only, cap=cap)
     problems: list[Problem] = _Kept(cap)
     missing: list[Problem] = _Kept(cap)  # references to values the other file lacks, listed after the row rules
@@ -340,7 +363,7 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
     refs = [(c, o, oc) for c, o, oc in spec.refs if o in readable] if check_refs or refs_only else []
     rows, ids = 0, IdHashes() if id_column else None
     row_rules = _row_rules(name, spec)
-    refs = [(column, other_col, other, known[(other, other_col)]) for column, other, other_col in refs]
+    refs = [(column, other_col, other, _as_set(known[(other, other_col)])) for column, other, other_col in refs]
     unique_keys = [(tuple(cols), hashes) for cols, hashes in uniques.items()]
     try:
         with reader:
@@ -373,10 +396,28 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
     if refs_only:
         return True, list(problems) + list(missing)
     if stats is not None:
-        stats[name] = {"rows": rows, "ids": ids}
+        stats[name] = {"rows": rows, "ids": ids, "read": "python"}
     if rows == 0 and not any(p.rule.startswith("not readable") for p in problems):
         problems.append(Problem(name, "file has no data rows"))
     return True, list(reader.problems) + list(problems) + list(missing)
+
+
+def _clean_by_arrow(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, str], set[str]],
+                    readable: set[str], check_refs: bool, stats: dict | None, id_column: str | None) -> bool:
+    """The fast pass (formats/rules_arrow.py): True when the file breaks no rule, what the exact
+    pass gathers (rows, ids, the values of its columns other files refer to) gathered."""
+    from formats.rules_arrow import clean
+    collect = [col for (f, col) in known if f == name]
+    refs = [(c, known[(o, oc)]) for c, o, oc in spec.refs if o in readable] if check_refs else []
+    done = clean(path, spec, lambda header: _header_problem(name, header, spec) is None, refs, collect,
+                 _unique_keys(spec), id_column, spec.quote_all)
+    if done is None:
+        return False
+    for col, values in done["collected"].items():
+        known[(name, col)] = values  # an Arrow array; the exact pass makes it a set if it needs one
+    if stats is not None:
+        stats[name] = {"rows": done["rows"], "ids": done["ids"], "read": "arrow"}
+    return True
 
 
 def _unique_keys(spec: FileSpec) -> list[tuple[str, ...]]:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from formats.idset import IdHashes, changes, smallest
+from formats import rules
 from formats.rules import Problem, iter_rows, validate_file
 from pipelines.base import data_dir, vendors_file
 from registry.vendors import Vendor
@@ -81,11 +82,21 @@ def check(v: Vendor, day: dt.date, per_file: dict[str, dict] | None = None) -> d
 def id_changes(key: str, now: IdHashes, last: Path, encoding: str = "utf-8") -> dict:
     """The ids (``key`` column) added and removed since the file last pushed (``last``),
     counted over 8-byte hashes (formats/idset.py); the first ten removed read back by name."""
+    column = None
+    if rules.FAST and last.exists():
+        from formats.rules_arrow import column as arrow_column  # Arrow loads when a check runs, not at import
+        column = arrow_column(last, encoding, lambda header: True, key)
     before = IdHashes()
-    for row in iter_rows(last, encoding) if last.exists() else ():
-        before.add(row.get(key, ""))
+    if column is not None:  # a file as we write it: its column read by Arrow (formats/arrow_csv.py)
+        for chunk in column.chunks:
+            before.extend(chunk.to_pylist())
+    else:
+        for row in iter_rows(last, encoding) if last.exists() else ():
+            before.add(row.get(key, ""))
     added, removed, gone = changes(now, before)
-    examples = smallest((r.get(key, "") for r in iter_rows(last, encoding)), gone) if gone else []
+    values = (v for chunk in column.chunks for v in chunk.to_pylist()) if column is not None else \
+        (r.get(key, "") for r in iter_rows(last, encoding))
+    examples = smallest(values, gone) if gone else []
     return {"id_column": key, "added": added, "removed": removed, "removed_examples": examples,
             "last_pushed": last.exists()}
 

@@ -3,6 +3,9 @@ per rule proving it catches the fault with a clear message, and clean files pass
 test gives only the columns it cares about; the files carry the vendor's full header."""
 import csv
 
+import pytest
+
+import formats.rules
 from formats.rules import MAX_PER_RULE, validate
 from pipelines.base import ROOT
 from registry.vendors import load_vendors
@@ -26,6 +29,14 @@ CLEAN = {
     "enrollments.csv": [["101", "5001", "S1"], ["101", "5001", "S2"]],
     "staff.csv": [["101", "X1", "x1@d.org", "Cy", "Po"]],
 }
+
+
+@pytest.fixture(autouse=True, params=["arrow", "exact"])
+def engine(request, monkeypatch):
+    """Every test twice: with the fast pass first (formats/rules_arrow.py: Arrow's kernels over a
+    canonical file) and with the exact pass alone. The problems must not depend on which ran."""
+    monkeypatch.setattr(formats.rules, "FAST", request.param == "arrow")
+    return request.param
 
 
 def _write(folder, tables, headers=H, quote_all=False, vendor="clever", full=None):
@@ -370,3 +381,74 @@ def test_each_file_checked_alone_finds_what_the_whole_set_finds(tmp_path):
     (tmp_path / "a.csv").write_text("id,b_id,parent\n1,x,2\n2,y,9\n")
     (tmp_path / "b.csv").write_text('id,a_id\nx,1\nz,3\n"q,1\n')
     assert len(both({n: tmp_path / n for n in cycle}, cycle)) == 4  # two references, itself, a quote
+
+
+def test_the_fast_pass_reads_clean_files_and_leaves_the_rest_to_the_exact_one(tmp_path, engine):
+    """A night's clean files (as our exports write them: LF or CRLF, every value quoted or only
+    where needed) are checked by Arrow, the same rows and ids counted; a file breaking any rule,
+    or that Arrow and Python's csv could read differently, is read the exact way, and the
+    problems are those the exact pass alone finds (the engine fixture runs this both ways)."""
+    from formats.rules import validate_file
+    specs = _specs("clever")
+    sets = {"lf": _write(tmp_path, CLEAN)}
+    folder = tmp_path / "crlf"
+    folder.mkdir()
+    sets["crlf"] = _write(folder, CLEAN)
+    for path in sets["crlf"].values():
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    for paths in sets.values():
+        stats = {}
+        assert [str(p) for p in validate(paths, specs, stats=stats, id_columns={"students.csv": "Student_id"})] == []
+        assert {s["read"] for s in stats.values()} == {"arrow" if engine == "arrow" else "python"}
+        assert stats["students.csv"]["rows"] == 2 and len(stats["students.csv"]["ids"]) == 2
+    savvas = tmp_path / "savvas"
+    savvas.mkdir()
+    spaths, sspecs = _write(savvas, SCLEAN, SH, quote_all=True, vendor="savvas"), _specs("savvas")
+    stats = {}
+    assert [str(p) for name in sspecs for p in validate_file(name, spaths, sspecs, stats=stats)] == []
+    assert {s["read"] for s in stats.values()} == {"arrow" if engine == "arrow" else "python"}
+
+    header = ",".join(specs["students.csv"].header).encode()
+    values = {"School_id": "101", "Student_id": "S3", "Last_name": "Kim", "First_name": "Ana", "Grade": "5",
+              "DOB": "01/31/2015"}
+    row = ",".join(values.get(c, "") for c in specs["students.csv"].header).encode()
+    good = sets["lf"]["students.csv"].read_bytes().rstrip(b"\n")
+    control = tmp_path / "control.csv"
+    control.write_bytes(good + b"\n" + row + b"\n")
+    stats = {}
+    assert validate({**sets["lf"], "students.csv": control}, specs, stats=stats) == []
+    assert stats["students.csv"]["read"] == ("arrow" if engine == "arrow" else "python")
+    broken = {  # each a file Arrow alone would have passed, or read otherwise than Python's csv
+        "bom": b"\xef\xbb\xbf" + good + b"\n",
+        "quote then text": good + b"\n" + row.replace(b"101,", b'"101"x,', 1) + b"\n",
+        "blank line": good + b"\n\n",
+        "lone CR": good.replace(b"\n", b"\r", 1) + b"\n",
+        "NUL": good + b"\n" + row.replace(b"Kim", b"K\x00m") + b"\n",
+        "not UTF-8": good + b"\n" + row.replace(b"Kim", b"K\xe9m") + b"\n",
+        "short row": good + b"\n" + row[:-1] + b"\n",
+        "blank required": good + b"\n" + row.replace(b"Kim", b"\xc2\xa0") + b"\n",
+        "grade": good + b"\n" + row.replace(b",5,", b",05,") + b"\n",
+        "date": good + b"\n" + row.replace(b"01/31/2015", b"02/30/2015") + b"\n",
+        "repeated id": good + b"\n" + row.replace(b"S3", b"S1") + b"\n",
+        "unknown school": good + b"\n" + row.replace(b"101,", b"109,", 1) + b"\n",
+        "quote never closed": good + b"\n" + row.replace(b"S3", b'"S3') + b"\n",
+        "huge value": good + b"\n" + row.replace(b"Kim", b"K" * 200_000) + b"\n",
+    }
+    unlike = {  # no rule broken, but not as a CSV writer writes: read the exact way, and passed
+        "mixed endings": good + b"\r\n" + row + b"\n",
+        "quote inside a value": good + b"\n" + row.replace(b"Kim", b'K"im') + b"\n",
+        "quoted without need": good + b"\n" + row.replace(b"Kim", b'"Kim"') + b"\n",
+    }
+    for what, data in {**broken, **unlike}.items():
+        paths = dict(sets["lf"])
+        paths["students.csv"] = tmp_path / f"{what}.csv"
+        paths["students.csv"].write_bytes(data)
+        stats = {}
+        fast = [str(p) for p in validate(paths, specs, stats=stats)]
+        formats.rules.FAST = False
+        try:
+            exact = [str(p) for p in validate(paths, specs)]
+        finally:
+            formats.rules.FAST = engine == "arrow"
+        assert fast == exact and bool(fast) == (what in broken), what
+        assert stats["students.csv"].get("read", "python") == "python", what

@@ -1,0 +1,130 @@
+"""The rule engine's fast pass: a file that is canonical CSV (formats/arrow_csv.py) checked
+column by column in Arrow's C kernels instead of row by row in Python.
+
+It answers one question: does this file break no rule at all? If so it returns what the exact
+pass would have gathered (rows, the id column's hashes, the values of its own columns other
+files refer to). At the first sign of anything wrong (a value a rule might refuse, a repeated
+key, a file Arrow and Python's csv might read differently) it returns None, and the exact pass
+in formats/rules.py reads the file and words every problem with its row and column. So the
+problems a file gets never depend on which pass ran; a clean night's files take the fast one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from formats.arrow_csv import CanonicalReader, NotCanonical
+from formats.idset import IdHashes
+
+# A value ``not value.strip()`` finds empty is all whitespace, and every character Python calls
+# whitespace is a separator (Z) or a control character (Cc): this matches at least those values.
+_BLANK = r"^[\p{Z}\p{Cc}]*$"
+_MEMO = 10_000  # distinct values remembered per format column (dates repeat; e-mail addresses do not)
+
+
+def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tuple[str, "Values"]], collect: list[str],
+          unique_keys: list[tuple[str, ...]], id_column: str | None, quote_all: bool) -> dict | None:
+    """``{"rows", "ids", "collected"}`` when the file breaks none of ``spec``'s rules (its header
+    as ``header_ok`` accepts, its references in ``refs``: (column, the values it may take, a set
+    or an Arrow array)), else None: the exact pass decides and words it. ``collected``: the
+    values of the ``collect`` columns, as Arrow arrays."""
+    try:
+        reader = CanonicalReader(path, spec.encoding)
+    except (NotCanonical, OSError):
+        return None
+    header = reader.header
+    needed = set(spec.required) | set(spec.values) | set(spec.formats) | {c for c, _ in refs} | set(collect)
+    needed |= {c for key in unique_keys for c in key} | ({id_column} if id_column else set())
+    if not header_ok(header) or not needed <= set(header):
+        return None
+    allowed = {col: pa.array(sorted(values), pa.string()) for col, values in spec.values.items()}
+    referring: dict[str, list[pa.Array]] = {col: [] for col, _ in refs}  # checked once, at the end
+    seen: dict[str, set[str]] = {col: set() for col in spec.formats}
+    uniques = {key: IdHashes() for key in unique_keys}
+    ids = IdHashes() if id_column else None
+    collected: dict[str, list[pa.Array]] = {col: [] for col in collect}
+    tables = reader.tables()
+    try:
+        for table in tables:
+            cols = dict(zip(table.column_names, table.columns))
+            if not _rules_hold(cols, spec, allowed, seen):
+                return None
+            for col, chunks in [*referring.items(), *collected.items()]:
+                chunks.extend(cols[col].chunks)
+            lists: dict[str, list[str]] = {}
+
+            def values(col: str) -> list[str]:
+                if col not in lists:
+                    lists[col] = cols[col].to_pylist()
+                return lists[col]
+            for key, hashes in uniques.items():  # the exact pass skips a key with an empty part
+                pairs = values(key[0]) if len(key) == 1 else zip(*(values(c) for c in key))
+                hashes.extend(filter(all, pairs) if len(key) > 1 else filter(None, pairs))
+            if ids is not None:
+                ids.extend(values(id_column))
+    except NotCanonical:
+        return None
+    finally:
+        tables.close()  # a file given up on midway: its reader (and read-ahead thread) closed now
+    if quote_all and reader.quoting != "all":
+        return None
+    if reader.rows == 0 or any(h.freeze().repeated for h in uniques.values()):
+        return None
+    for col, values in refs:  # one lookup table per reference: built per batch, it took 35 s
+        if _outside(pa.chunked_array(referring[col], pa.string()), as_arrow(values)):
+            return None
+    return {"rows": reader.rows, "ids": ids,
+            "collected": {col: pa.chunked_array(chunks, pa.string()) for col, chunks in collected.items()}}
+
+
+Values = "set[str] | pa.ChunkedArray"
+
+
+def as_arrow(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return pa.array(list(values), pa.string())
+
+
+def as_set(values) -> set[str]:
+    return set(values.to_pylist()) if isinstance(values, pa.ChunkedArray) else values
+
+
+def column(path: Path, encoding: str, header_ok, name: str) -> pa.ChunkedArray | None:
+    """One column of a canonical file whose header ``header_ok`` accepts (what a file referring
+    to it is checked against), or None: read it the exact way."""
+    try:
+        reader = CanonicalReader(path, encoding)
+        if not header_ok(reader.header) or name not in reader.header:
+            return None
+        return pa.chunked_array([chunk for t in reader.tables([name]) for chunk in t.column(0).chunks], pa.string())
+    except (NotCanonical, OSError):
+        return None
+
+
+def _outside(arr, value_set: pa.Array) -> bool:
+    """Does ``arr`` hold a value that is neither empty nor in ``value_set``?"""
+    return pc.any(pc.and_(pc.greater(pc.binary_length(arr), 0), pc.invert(pc.is_in(arr, value_set=value_set)))).as_py()
+
+
+def _rules_hold(cols: dict[str, pa.ChunkedArray], spec: "formats.rules.FileSpec", allowed: dict[str, pa.Array],
+                seen: dict[str, set[str]]) -> bool:
+    for col in spec.required:
+        if pc.any(pc.match_substring_regex(cols[col], _BLANK)).as_py():
+            return False
+    for col, value_set in allowed.items():
+        if _outside(cols[col], value_set):
+            return False
+    for col, check in spec.formats.items():
+        memo, arr = seen[col], cols[col]
+        if check.surely:  # only the values Arrow's pattern does not take are asked in Python
+            arr = pc.filter(arr, pc.invert(pc.match_substring_regex(arr, check.surely)))
+        for value in pc.unique(arr).to_pylist():
+            if value and value not in memo:
+                if check.problem(value):
+                    return False
+                if len(memo) < _MEMO:
+                    memo.add(value)
+    return True
