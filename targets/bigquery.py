@@ -12,13 +12,11 @@ request may wait for the server's answer (default 120), so a stalled connection 
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
 import hashlib
 import importlib
 import logging
 import os
-import queue
 import tempfile
 import threading
 import uuid
@@ -34,7 +32,8 @@ from google.auth.transport.requests import AuthorizedSession
 from formats.csv_dialect import CsvDialect
 from formats.spreadsheet import is_spreadsheet, to_csv
 from targets import faults
-from targets.bq_pages import python_value, raw_pages
+from targets.bq_csv import arrow_text, write_rows
+from targets.bq_pages import raw_pages
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, transient
@@ -61,7 +60,6 @@ bigquery = _OnFirstUse("google.cloud.bigquery")
 
 Progress = Callable[[int, int], None]
 VIEW_HASH_PREFIX = "sql-sha256:"
-_PLAIN_TYPES = {"STRING", "INTEGER", "INT64"}
 
 
 @dataclass(frozen=True)
@@ -278,33 +276,13 @@ class BigQueryClient:
         # an emulator's REST endpoint without its gRPC one: the pages (never Google's own)
         storage = self.settings.storage_api and bool(self.settings.storage_endpoint or not self.settings.api_endpoint)
         if storage:
-            schema, total, batches, cleanup = self._through_storage(sql, config, page_size)
+            schema, total, batches, cleanup = self._through_storage(sql, config, page_size, dialect)
         else:
             schema, total, batches, cleanup = self._through_pages(sql, config, page_size)
         columns = header or [f.name for f in schema]
-        quoting = csv.QUOTE_ALL if dialect.quoting == "all" else csv.QUOTE_MINIMAL
-        # only the columns whose text depends on the dialect (booleans, dates, floats,
-        # numerics) are formatted; strings and integers are written as they come
-        convert = [(i, fmt) for i, fmt in ((i, _formatter(dialect, f.field_type, raw=not storage))
-                                           for i, f in enumerate(schema) if f.field_type not in _PLAIN_TYPES)]
-        rows = 0
         try:
             with atomic_open(dest, encoding=dialect.encoding, mode=mode, group=group) as fh:
-                writer = csv.writer(fh, delimiter=dialect.delimiter, quoting=quoting, lineterminator=dialect.line_ending)
-                if dialect.header:
-                    head_quoting = quoting if dialect.quote_header is None else (
-                        csv.QUOTE_ALL if dialect.quote_header else csv.QUOTE_MINIMAL)
-                    csv.writer(fh, delimiter=dialect.delimiter, quoting=head_quoting,
-                               lineterminator=dialect.line_ending).writerow(columns)
-                for batch in _prefetched(batches, depth=1 if storage else 2):
-                    if convert:
-                        for values in batch:
-                            for i, fmt in convert:
-                                values[i] = fmt(values[i])
-                    writer.writerows(batch)
-                    rows += len(batch)
-                    if progress is not None:
-                        progress(rows, total)
+                rows = write_rows(fh, batches, schema, columns, dialect, storage, page_size, total, progress)
         except Exception as e:
             if transient(e):
                 raise TransientError(f"BigQuery export to {Path(dest).name}: {str(e).splitlines()[0][:300]}") from e
@@ -321,9 +299,10 @@ class BigQueryClient:
                           result.job.project, result.job.job_id, result.job.location, page_size, self.retry)
         return result.schema, result.total_rows or 0, pages, lambda: None
 
-    def _through_storage(self, sql: str, config, page_size: int):
-        """The rows kept in a scratch table (expiring in a day), read as Arrow; the cleanup
-        drops the table."""
+    def _through_storage(self, sql: str, config, page_size: int, dialect: CsvDialect):
+        """The rows kept in a scratch table (expiring in a day), read as Arrow (record batches
+        as they come when ``arrow_text`` says Arrow writes them, else rows); the cleanup drops
+        the table."""
         scratch = f"{self.settings.project}.{self.settings.scratch_dataset}"
         ds = bigquery.Dataset(scratch)
         ds.location, ds.default_table_expiration_ms = self.settings.location, 86_400_000
@@ -339,10 +318,14 @@ class BigQueryClient:
                 logger.warning("could not drop the export's scratch table %s: %s", table_id, e)
         try:
             table = self.bq.get_table(table_id, retry=self.retry)
-            from targets.bq_storage import read_client, table_rows
+            from targets.bq_storage import read_client, table_batches, table_rows
             if self._read_client is None:
                 self._read_client = read_client(self.settings.storage_endpoint, self.creds)
-            rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout, min(page_size, 5000))
+            if arrow_text(table.schema, dialect):
+                rows = table_batches(self._read_client, self.settings.project, table_id, self.settings.timeout)
+            else:
+                rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout,
+                                  min(page_size, 5000))
         except BaseException:
             cleanup()
             raise
@@ -395,49 +378,6 @@ class ViewTarget(luigi.Target):
 
 def _view_digest(sql: str) -> str:
     return VIEW_HASH_PREFIX + hashlib.sha256(sql.encode("utf-8")).hexdigest()
-
-
-def _prefetched(pages, depth: int = 2):
-    """Fetch the next result page in a thread while the caller turns this one into CSV: the
-    server's time and the network overlap with our parsing. At most ``depth`` pages wait."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def fetch():
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        q.put(page, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as e:  # handed to the consumer, which raises it
-            q.put(e)
-
-    worker = threading.Thread(target=fetch, name="bq-page-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
-
-
-def _formatter(dialect: CsvDialect, field_type: str, raw: bool) -> Callable[[object], str]:
-    """The dialect's formatter for a column; from BigQuery's JSON text first when ``raw``."""
-    fmt, value = dialect.converter(field_type), python_value(field_type) if raw else None
-    return fmt if value is None else (lambda v: fmt(value(v)))
 
 
 def _transcode(src: Path, dest: Path, encoding: str) -> None:

@@ -159,3 +159,36 @@ def test_export_writes_what_the_library_rows_would(bq_client, bq_pages_client, t
     with open(tmp_path / "out.csv", newline="") as fh:
         assert list(csv.reader(fh))[1:] == expected
     assert expected[0][:4] == ["1", "a", "Y", "2"] and expected[1][1:3] == ["", "N"]
+
+
+def test_arrow_writes_the_bytes_csv_writer_writes(bq_client, tmp_path, monkeypatch):
+    """An export of strings, integers, booleans and dates through the Storage Read API is
+    written from the record batches by Arrow's kernels (formats/arrow_csv.py csv_text): byte
+    for byte what csv.writer writes from the rows' Python values, in every dialect tried."""
+    import formats.arrow_csv
+    import targets.bq_csv
+    ds = _ds()
+    values = ["plain", "", "comma, in it", 'quote " in it', "new\nline", "tab\tin", "pipe|in", "carriage\rreturn",
+              "Zoë 😀", " lead", None]
+    f = _write(tmp_path / "v.csv", "id,name,active,born\n" + "".join(
+        f"{i},{'' if v is None else chr(34) + v.replace(chr(34), chr(34) * 2) + chr(34)},"
+        f"{['true', 'false', ''][i % 3]},{'' if i % 5 == 0 else f'2015-{i % 12 + 1:02d}-{i % 28 + 1:02d}'}\n"
+        for i, v in enumerate(values * 40)))
+    bq_client.load_file(f, f"{ds}.v", schema=[("id", "INT64"), ("name", "STRING"), ("active", "BOOL"), ("born", "DATE")])
+    calls = []
+    real = formats.arrow_csv.csv_text
+    monkeypatch.setattr(formats.arrow_csv, "csv_text", lambda *a: calls.append(1) or real(*a))
+    for i, dialect in enumerate([CsvDialect(), CsvDialect(quoting="all", line_ending="\r\n", true="1", false="0"),
+                                 CsvDialect(delimiter="|", date_format="%m/%d/%Y", true="Y", false="N"),
+                                 CsvDialect(delimiter="\t", quote_header=False, quoting="all")]):
+        sql = f"SELECT id AS Student_id, name AS Name, active AS Active, born AS DOB FROM {ds}.v ORDER BY id"
+        monkeypatch.setattr(targets.bq_csv, "ARROW_TEXT", True)
+        before = len(calls)
+        arrow = bq_client.export(sql, tmp_path / f"arrow{i}.csv", dialect=dialect)
+        assert len(calls) > before, "the export did not go through Arrow's writer"
+        monkeypatch.setattr(targets.bq_csv, "ARROW_TEXT", False)
+        through_arrow = len(calls)
+        python = bq_client.export(sql, tmp_path / f"python{i}.csv", dialect=dialect)
+        assert len(calls) == through_arrow, "ARROW_TEXT = False still went through Arrow's writer"
+        assert (tmp_path / f"arrow{i}.csv").read_bytes() == (tmp_path / f"python{i}.csv").read_bytes(), dialect
+        assert arrow.rows == python.rows == 440 and arrow.sha256 == python.sha256
