@@ -14,7 +14,7 @@
 #   ./run.sh prune [--dry-run]       remove files older than their [retention] age (recorded)
 #   ./run.sh check                   the doctor: config, secrets, folders, SFTP, PostgreSQL, BigQuery, SMTP
 #   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
-#   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron)
+#   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron; per --district)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
 #   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)

@@ -8,6 +8,11 @@
   machine was off happens when it is back);
 - ``district-etl-luigid.service``: the visualiser (``./run.sh scheduler``), restarted on failure.
 
+With ``--district NAME`` (one district of several, its overlay districts/NAME.cfg): that
+district's units, ``district-etl-NAME-<task>``, running ``run.sh luigi --district NAME ...``
+at the times of its own ``[etl] timezone``, written beside the other districts' (the luigid
+unit is the same for all).
+
 Cron's day-of-month and day-of-week are "either" when both are given; systemd's are "both", so
 such a line becomes two ``OnCalendar=`` entries. Exit 3 (the same run still going) and 20
 (waiting for a partner's file, e.g. DPS) are successes to systemd: they are states, not
@@ -32,6 +37,7 @@ from ops.cron import DEFAULT_SECRETS
 from pipelines.base import today
 from registry import ROOT
 from registry.schedule import ScheduleFile, Slot, clock_times, cron_fields, load_schedule, runs_on
+from targets.config import district as current_district
 
 PREFIX = "district-etl-"
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
@@ -81,14 +87,16 @@ def on_calendar(cron: str, zone: str, start: dt.date | None = None, years: int =
     return [spec(dow, dom)] + extra
 
 
-def unit_name(task: str) -> str:
-    return PREFIX + "".join("-" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(task))
+def unit_name(task: str, district: str = "") -> str:
+    """``district-etl-<task>``, or ``district-etl-<district>-<task>`` for one district of several."""
+    name = "".join("-" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(task))
+    return PREFIX + (f"{district}-" if district else "") + name
 
 
-def service(slot: Slot, run_sh: str, user: str, secrets_env: str) -> str:
+def service(slot: Slot, run_sh: str, user: str, secrets_env: str, district: str = "") -> str:
     return "\n".join([
         "[Unit]",
-        f"Description=district-etl {slot.task}: {slot.about}",
+        f"Description=district-etl {slot.task}{f' ({district})' if district else ''}: {slot.about}",
         "After=network-online.target",
         "Wants=network-online.target",
         "",
@@ -98,7 +106,7 @@ def service(slot: Slot, run_sh: str, user: str, secrets_env: str) -> str:
         f"Group={user}",
         f"WorkingDirectory={Path(run_sh).parent}",
         f"Environment=ETL_SECRETS_ENV={secrets_env}",
-        f"ExecStart={run_sh} luigi --module {slot.module} {slot.task}",
+        f"ExecStart={run_sh} luigi{f' --district {district}' if district else ''} --module {slot.module} {slot.task}",
         "# 3: the same run is still going; 20: waiting for a partner's file (e.g. DPS). Real failures",
         "# mail the operators themselves and show in ./run.sh status.",
         "SuccessExitStatus=3 20",
@@ -107,20 +115,20 @@ def service(slot: Slot, run_sh: str, user: str, secrets_env: str) -> str:
     ])
 
 
-def timer(slot: Slot, zone: str, start: dt.date | None = None, years: int = 10) -> str:
+def timer(slot: Slot, zone: str, start: dt.date | None = None, years: int = 10, district: str = "") -> str:
     start = start or today()
     calendar = on_calendar(slot.cron, zone, start, years)
     dated = [c for c in calendar if c[:1].isdigit()]
     note = f"; the dated runs (spring clock changes) last until {start.year + years}: regenerate before" if dated else ""
     return "\n".join([
         "[Unit]",
-        f"Description=district-etl {slot.task} ({slot.cron} in {zone}{note})",
+        f"Description=district-etl {slot.task}{f' ({district})' if district else ''} ({slot.cron} in {zone}{note})",
         "",
         "[Timer]",
         *[f"OnCalendar={c}" for c in calendar],
         "Persistent=true",
         "AccuracySec=1s",
-        f"Unit={unit_name(slot.task)}.service",
+        f"Unit={unit_name(slot.task, district)}.service",
         "",
         "[Install]",
         "WantedBy=timers.target",
@@ -151,15 +159,17 @@ def luigid(run_sh: str, user: str, secrets_env: str) -> str:
 
 
 def units(schedule: ScheduleFile, run_sh: str, user: str, zone: str, secrets_env: str = DEFAULT_SECRETS,
-          sections: set[str] | None = None) -> dict[str, str]:
-    """File name -> contents of every unit, for the slots whose flow is configured."""
+          sections: set[str] | None = None, district: str = "") -> dict[str, str]:
+    """File name -> contents of every unit, for the slots whose flow is configured. For one
+    district of several (``district``): its own units, named and run for it, beside the
+    others'; the one luigid unit is the same for every district."""
     out = {f"{PREFIX}luigid.service": luigid(run_sh, user, secrets_env)}
     for slot in schedule.slot:
         if sections is not None and any(n not in sections for n in slot.needs):
             continue
-        name = unit_name(slot.task)
-        out[f"{name}.service"] = service(slot, run_sh, user, secrets_env)
-        out[f"{name}.timer"] = timer(slot, zone)
+        name = unit_name(slot.task, district)
+        out[f"{name}.service"] = service(slot, run_sh, user, secrets_env, district)
+        out[f"{name}.timer"] = timer(slot, zone, district=district)
     return out
 
 
@@ -172,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = luigi.configuration.get_config()
     zone = cfg.get("etl", "timezone", "America/Chicago")
-    made = units(load_schedule(), args.run_sh, args.user, zone, args.secrets_env, set(cfg.sections()))
+    made = units(load_schedule(), args.run_sh, args.user, zone, args.secrets_env, set(cfg.sections()), current_district())
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, text in made.items():

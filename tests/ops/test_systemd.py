@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import zoneinfo
+from pathlib import Path
 
 import pytest
 from croniter import croniter
@@ -106,3 +107,41 @@ def test_the_runs_status_expects_on_a_day_are_crons(day):
             assert (len(got), got[0], got[-1]) == (len(times), times[0], times[-1]), slot.cron
         else:
             assert got == expected, (slot.cron, day)
+
+
+def test_each_district_gets_its_own_units_beside_the_others(tmp_path):
+    """`./run.sh systemd --district NAME` (docs/operations.md "Several districts"): the
+    district's units, named for it, each run with --district NAME at the times of its own time
+    zone, written into the same folder as another district's without replacing any; the one
+    luigid unit is the same for both, and they verify."""
+    districts = tmp_path / "districts"
+    districts.mkdir()
+    (districts / "north.cfg").write_text("[etl]\ntimezone = America/Denver\n")
+    (districts / "south.cfg").write_text("[etl]\ntimezone = America/Chicago\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV", "ETL_DISTRICT")}
+    env.update(ETL_VAR=str(tmp_path / "no-stack"), ETL_DISTRICTS_DIR=str(districts))
+    out = tmp_path / "units"
+    root = Path(__file__).resolve().parents[2]
+    for name in ("north", "south"):
+        done = subprocess.run([str(root / "run.sh"), "systemd", "--district", name, "--out", str(out),
+                               "--run-sh", "/srv/district-etl/run.sh"], cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    made = {p.name: p.read_text() for p in out.iterdir()}
+    slots = load_schedule().slot
+    for name, zone in (("north", "America/Denver"), ("south", "America/Chicago")):
+        service = made[f"district-etl-{name}-sftp-operations.service"]
+        assert "ExecStart=/srv/district-etl/run.sh luigi --district " + name + " --module pipelines.slots " \
+               "SftpOperations\n" in service
+        timer = made[f"district-etl-{name}-sftp-operations.timer"]
+        assert f"Unit=district-etl-{name}-sftp-operations.service" in timer and f" {zone}" in timer
+    assert "district-etl-luigid.service" in made and not any(n.startswith("district-etl-sftp") for n in made)
+    per_district = {n for n in made if n.startswith("district-etl-north-")}
+    assert {n.replace("-north-", "-south-") for n in per_district} == {n for n in made if "-south-" in n}
+    assert 0 < len(per_district) <= 2 * len(slots)
+    for name, text in made.items():
+        (tmp_path / "verify").mkdir(exist_ok=True)
+        (tmp_path / "verify" / name).write_text(text.replace("/srv/district-etl/run.sh", "/bin/true")
+                                                .replace("User=etl", "User=root").replace("Group=etl", "Group=root"))
+    result = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in (tmp_path / "verify").iterdir())],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
