@@ -8,7 +8,8 @@ flows will use it, one line per check, with what to do when it fails; exit 1 if 
   SSH greeting; SHA-1 ones are warned about), its host key against the pinned one, the
   sign-in, the remote folder;
 - PostgreSQL (the ledger; the Feeds database when configured): sign-in, pending migrations;
-- BigQuery: a query;
+- BigQuery: a query; and an export as the flows make them (through the Storage Read API: a
+  scratch table created, read and dropped, as the probe files are);
 - SMTP: TLS offered and the certificate trusted, the sign-in.
 
 Nothing is sent, written or changed, except a probe file created and removed in each folder.
@@ -151,7 +152,8 @@ def bigquery() -> str:
     from google.api_core.exceptions import RetryError
 
     from targets.errors import TransientError
-    client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT))
+    client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT,
+                                                io_timeout=CHECK_TIMEOUT))
     try:
         rows = client.query("SELECT 1 AS one")
     except (RetryError, TransientError) as e:
@@ -162,6 +164,23 @@ def bigquery() -> str:
     if rows != [{"one": 1}]:
         raise ValueError(f"SELECT 1 returned {rows!r}")
     return f"project {client.settings.project}: a query ran"
+
+
+def bigquery_exports() -> str:
+    """A one-row export the way the vendor pushes export their views: through the Storage Read
+    API, the account needs to create a table in the scratch dataset and a read session."""
+    from targets.bigquery import BigQueryClient, BigQuerySettings
+    client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT,
+                                                io_timeout=CHECK_TIMEOUT))
+    if not client.uses_storage_api:
+        return "through the REST pages ([bigquery] storage_api = false): the query above is the test"
+    with tempfile.TemporaryDirectory(prefix="etl-check-") as tmp:
+        out = client.export("SELECT 1 AS one", Path(tmp) / "probe.csv")
+        text = (Path(tmp) / "probe.csv").read_text()
+    if out.rows != 1 or text.split() != ["one", "1"]:
+        raise ValueError(f"a one-row export wrote {out.rows} rows: {text[:80]!r}")
+    return (f"a one-row export through the Storage Read API (a table in {client.settings.scratch_dataset}, "
+            "created, read and dropped)")
 
 
 def smtp() -> str:
@@ -201,6 +220,10 @@ def run_checks() -> Check:
     if cfg.has_section("bigquery"):
         check.run("BigQuery", bigquery, "is it reachable? check [bigquery] project and credentials "
                   "(GOOGLE_APPLICATION_CREDENTIALS)")
+        check.run("BigQuery exports", bigquery_exports,
+                  "the account needs bigquery.tables.create on the scratch dataset ([bigquery] scratch_dataset) "
+                  "and bigquery.readsessions.create, or set [bigquery] storage_api = false (slower exports); "
+                  "a private endpoint: [bigquery] storage_endpoint")
     if cfg.has_section("smtp"):
         check.run("SMTP", smtp, "check [smtp] host, port, cafile and its secret")
     return check

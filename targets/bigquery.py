@@ -273,8 +273,7 @@ class BigQueryClient:
         written (by default the result's own names).
         """
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in (params or {}).items()])
-        # an emulator's REST endpoint without its gRPC one: the pages (never Google's own)
-        storage = self.settings.storage_api and bool(self.settings.storage_endpoint or not self.settings.api_endpoint)
+        storage = self.uses_storage_api
         if storage:
             schema, total, batches, cleanup = self._through_storage(sql, config, page_size, dialect)
         else:
@@ -292,6 +291,12 @@ class BigQueryClient:
         size, sha = file_digest(dest)
         logger.info("exported %s rows to %s", rows, dest)
         return ExportOutcome(os.fspath(dest), rows, size, sha, columns)
+
+    @property
+    def uses_storage_api(self) -> bool:
+        """Do exports read through the Storage Read API? An emulator's REST endpoint without its
+        gRPC one reads the pages (Google's own never does, unless ``storage_api = false``)."""
+        return self.settings.storage_api and bool(self.settings.storage_endpoint or not self.settings.api_endpoint)
 
     def _through_pages(self, sql: str, config, page_size: int):
         result = self._rows(sql, config, page_size=1, max_results=1)  # the schema and row count
@@ -321,11 +326,11 @@ class BigQueryClient:
             from targets.bq_storage import read_client, table_batches, table_rows
             if self._read_client is None:
                 self._read_client = read_client(self.settings.storage_endpoint, self.creds)
+            s = self.settings
             if arrow_text(table.schema, dialect):
-                rows = table_batches(self._read_client, self.settings.project, table_id, self.settings.timeout)
+                rows = table_batches(self._read_client, s.project, table_id, s.timeout, s.io_timeout)
             else:
-                rows = table_rows(self._read_client, self.settings.project, table_id, self.settings.timeout,
-                                  min(page_size, 5000))
+                rows = table_rows(self._read_client, s.project, table_id, s.timeout, min(page_size, 5000), s.io_timeout)
         except BaseException:
             cleanup()
             raise

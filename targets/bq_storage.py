@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import google.api_core.exceptions as gexc
 import pyarrow as pa
+from google.api_core import retry as retries
 from google.cloud import bigquery_storage
 from google.cloud.bigquery_storage import types
 from google.cloud.bigquery_storage_v1.services.big_query_read.transports import BigQueryReadGrpcTransport
@@ -25,6 +27,12 @@ from google.cloud.bigquery_storage_v1.services.big_query_read.transports import 
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
                     # a connection that stops answering is noticed within a minute
                     ("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 20_000)]
+
+
+def _retry(deadline: float) -> retries.Retry:
+    """Unavailable (refused, reset) and deadline errors tried again for ``deadline`` seconds."""
+    return retries.Retry(predicate=retries.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
+                         initial=0.5, maximum=5.0, multiplier=2.0, timeout=deadline)
 
 
 def read_client(endpoint: str | None, credentials) -> bigquery_storage.BigQueryReadClient:
@@ -36,28 +44,29 @@ def read_client(endpoint: str | None, credentials) -> bigquery_storage.BigQueryR
 
 
 def table_batches(client: bigquery_storage.BigQueryReadClient, project: str, table_id: str,
-                  timeout: float) -> Iterator[pa.RecordBatch]:
+                  timeout: float, io_timeout: float = 120.0) -> Iterator[pa.RecordBatch]:
     """The rows of ``project.dataset.table`` as the Arrow record batches the API sends (a few
-    MB each)."""
+    MB each). An API that does not answer fails the export within ``io_timeout`` (the
+    library's own retry would try again for ten minutes); a read within ``timeout``."""
     _, dataset, table = table_id.split(".")
     session = client.create_read_session(
-        parent=f"projects/{project}", max_stream_count=1, timeout=timeout,
+        parent=f"projects/{project}", max_stream_count=1, timeout=io_timeout, retry=_retry(io_timeout),
         read_session=types.ReadSession(table=f"projects/{project}/datasets/{dataset}/tables/{table}",
                                        data_format=types.DataFormat.ARROW))
     if not session.streams:  # an empty table has none
         return
     schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
     for stream in session.streams:
-        for response in client.read_rows(stream.name, timeout=timeout):
+        for response in client.read_rows(stream.name, timeout=timeout, retry=_retry(io_timeout)):
             yield pa.ipc.read_record_batch(pa.py_buffer(response.arrow_record_batch.serialized_record_batch), schema)
 
 
 def table_rows(client: bigquery_storage.BigQueryReadClient, project: str, table_id: str, timeout: float,
-               slice_rows: int = 10_000) -> Iterator[list[list]]:
+               slice_rows: int = 10_000, io_timeout: float = 120.0) -> Iterator[list[list]]:
     """The rows of ``project.dataset.table`` as lists of Python values (dates, decimals,
     booleans as the BigQuery client gives them), ``slice_rows`` at a time; memory: one record
     batch (a few MB) and one slice of values."""
-    for batch in table_batches(client, project, table_id, timeout):
+    for batch in table_batches(client, project, table_id, timeout, io_timeout):
         for start in range(0, batch.num_rows, slice_rows):
             part = batch.slice(start, slice_rows)
             yield [list(row) for row in zip(*(column.to_pylist() for column in part.columns))]

@@ -25,6 +25,7 @@ def test_the_stack_passes_and_each_broken_part_is_one_clear_line(stack_config, g
     assert "ok   sftp clever" in out and "host key verified, signed in as" in out
     assert "ok   SMTP: " in out and "TLS, certificate trusted" in out
     assert "ok   PostgreSQL ledger: signed in as" in out and "ok   BigQuery: " in out
+    assert "ok   BigQuery exports: a one-row export through the Storage Read API" in out
     assert "ok   PostgreSQL Feeds database" in out
 
     # the clever server's key changed (or a man in the middle answers): another ed25519 key recorded for it
@@ -41,13 +42,19 @@ def test_the_stack_passes_and_each_broken_part_is_one_clear_line(stack_config, g
     secrets.write_text("X=1\n")
     secrets.chmod(0o644)
     monkeypatch.setenv("ETL_SECRETS_ENV", str(secrets))
+    storage = parser.get("bigquery", "storage_endpoint")  # the Storage Read API does not answer: queries still do
+    parser.set("bigquery", "storage_endpoint", f"127.0.0.1:{free_port()}")
     assert check.main([]) == 1
     out = capsys.readouterr().out
+    parser.set("bigquery", "storage_endpoint", storage)
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("FAIL BigQuery exports")]
+    assert "bigquery.readsessions.create" in line and "storage_api = false" in line and "ok   BigQuery: " in out
+    assert "Timeout of 10.0s exceeded" in line  # not the library's own ten minutes
     (line,) = [ln for ln in out.splitlines() if ln.startswith("FAIL sftp clever")]
     assert "HostKeyError" in line and "./run.sh sftp-trust clever" in line
     assert "FAIL placeholders: [district] code still say CHANGE_ME" in out
     assert f"FAIL secrets file: PermissionError: {secrets} has mode 644" in out and f"chmod 600 {secrets}" in out
-    assert "Traceback" not in out and out.strip().endswith("3 failed")
+    assert "Traceback" not in out and out.strip().endswith("4 failed")
 
 
 @pytest.mark.timeout(180)  # Google's own retry waited 600 s on a BigQuery that did not answer
@@ -66,6 +73,7 @@ def test_servers_that_are_down_fail_quickly_one_line_each(stack_config, google_s
     assert check.main([]) == 1
     out = capsys.readouterr().out
     assert f"FAIL BigQuery: ConnectionError: http://127.0.0.1:{closed} did not answer within 10 s" in out
+    assert "FAIL BigQuery exports: " in out
     assert "FAIL PostgreSQL ledger: TransientError: PostgreSQL" in out and "FAIL SMTP: TransientError:" in out
     assert f"FAIL sftp clever (127.0.0.1:{closed}) algorithms: ConnectionRefusedError" in out
     assert "Traceback" not in out and all(ln[:4] in ("ok  ", "FAIL", "warn") for ln in out.splitlines()[:-1])

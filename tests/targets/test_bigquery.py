@@ -141,6 +141,33 @@ def test_a_stalled_connection_fails_within_timeouts_instead_of_hanging(bq_client
         proxy.stop()
 
 
+def test_a_storage_api_that_does_not_answer_fails_the_export_within_io_timeout(bq_client, tmp_path):
+    """The Storage Read API refuses or stalls (the query side still answers): the export fails
+    as a TransientError within io_timeout, leaves no file and drops its scratch table; the
+    library's own retry would have tried again for ten minutes."""
+    import dataclasses
+    import time
+
+    from stack import free_port
+    from targets.bigquery import BigQueryClient
+    from targets.errors import TransientError
+    from tests.netproxy import TcpProxy
+    port = int(bq_client.settings.storage_endpoint.rsplit(":", 1)[1])
+    proxy = TcpProxy(port, stall_after_bytes=1).start()
+    try:
+        for endpoint in (f"127.0.0.1:{free_port()}", f"127.0.0.1:{proxy.port}"):  # refused; stalled
+            client = BigQueryClient(dataclasses.replace(bq_client.settings, storage_endpoint=endpoint, io_timeout=3.0))
+            t0 = time.monotonic()
+            with pytest.raises(TransientError):
+                client.export("SELECT 1 AS one", tmp_path / "out.csv")
+            assert time.monotonic() - t0 < 30, endpoint
+            assert not (tmp_path / "out.csv").exists()
+    finally:
+        proxy.stop()
+    left = [t.table_id for t in bq_client.bq.list_tables(f"{bq_client.settings.project}.etl_scratch")]
+    assert not [t for t in left if t.startswith("export_")], left
+
+
 @pytest.mark.parametrize("path", ["storage", "pages"])
 def test_export_writes_what_the_library_rows_would(bq_client, bq_pages_client, tmp_path, path):
     bq_client = bq_client if path == "storage" else bq_pages_client
