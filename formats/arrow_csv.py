@@ -85,7 +85,7 @@ class CanonicalReader:
                                                       strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                       check_utf8=True))
         except pa.ArrowInvalid as e:  # in the first block: bytes that are not UTF-8, a quote never closed
-            raise NotCanonical(str(e)[:120]) from e
+            raise NotCanonical("Arrow could not read it") from e  # its message may quote a row: not kept
         wanted = [self.header.index(c) for c in (columns if columns is not None else self.header)]
         first, pending, size = True, [], 0
         with open(self.path, "rb") as raw, contextlib.closing(reader):  # its read-ahead thread stops here
@@ -107,7 +107,7 @@ class CanonicalReader:
                 if pending:
                     yield self._verified(raw, pending, wanted)
             except pa.ArrowInvalid as e:  # bytes that are not UTF-8, a quote that never closes
-                raise NotCanonical(str(e)[:120]) from e
+                raise NotCanonical("Arrow could not read it") from e
             if first:
                 raise NotCanonical("no header row")
             if raw.read(1):

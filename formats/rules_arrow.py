@@ -70,16 +70,16 @@ def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tupl
                 hashes.extend(filter(all, pairs) if len(key) > 1 else filter(None, pairs))
             if ids is not None:
                 ids.extend(values(id_column))
-    except NotCanonical:
+        if quote_all and reader.quoting != "all":
+            return None
+        if reader.rows == 0 or any(h.freeze().repeated for h in uniques.values()):
+            return None
+        if not all([ref.flush() for ref in referring]):
+            return None
+    except (NotCanonical, pa.ArrowException):  # anything Arrow cannot do here, the exact pass does
         return None
     finally:
         tables.close()  # a file given up on midway: its reader (and read-ahead thread) closed now
-    if quote_all and reader.quoting != "all":
-        return None
-    if reader.rows == 0 or any(h.freeze().repeated for h in uniques.values()):
-        return None
-    if not all([ref.flush() for ref in referring]):
-        return None
     return {"rows": reader.rows, "ids": ids,
             "collected": {col: pa.chunked_array(chunks, pa.string()) for col, chunks in collected.items()}}
 
@@ -130,7 +130,7 @@ def column(path: Path, encoding: str, header_ok, name: str) -> pa.ChunkedArray |
         if not header_ok(reader.header) or name not in reader.header:
             return None
         return pa.chunked_array([chunk for t in reader.tables([name]) for chunk in t.column(0).chunks], pa.string())
-    except (NotCanonical, OSError):
+    except (NotCanonical, OSError, pa.ArrowException):
         return None
 
 
