@@ -70,7 +70,7 @@ class CanonicalReader:
             raise NotCanonical("a column named twice")
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """The data rows, ``columns`` of them (all by default), some 4 MB at a time (Arrow's
+        """The data rows, ``columns`` of them (all by default), about ``GROUP`` bytes at a time (Arrow's
         kernels cost a call each: a table of several batches shares it); raises
         ``NotCanonical`` at the first table whose writing differs from the file's bytes."""
         width, invalid = len(self.header), []
@@ -179,10 +179,8 @@ def _matches(raw, written) -> bool:
 
 
 def _same(raw, written: pa.Array) -> bool:
-    offsets = memoryview(written.buffers()[1]).cast("i")
-    start, end = offsets[written.offset], offsets[written.offset + len(written)]
-    expected = written.buffers()[2][start:end] if end > start else pa.py_buffer(b"")
-    got = raw.read(end - start)
+    expected = _text_bytes(written)
+    got = raw.read(len(expected))
     if b"\x00" in got:
         raise NotCanonical("a NUL byte")
     if pa.py_buffer(got).equals(expected):
@@ -225,6 +223,11 @@ def csv_text(batch: pa.RecordBatch, types: list[str], dialect) -> str:
         return ""
     special = dialect.delimiter + '"' + "".join(sorted(set(dialect.line_ending)))
     text = _written(columns, dialect.quoting == "all", dialect.line_ending, True, dialect.delimiter, special)
+    return _text_bytes(text).to_pybytes().decode("utf-8")
+
+
+def _text_bytes(text: pa.Array) -> pa.Buffer:
+    """A string array's values end to end, as the one buffer Arrow keeps them in (no copy)."""
     offsets = memoryview(text.buffers()[1]).cast("i")
     start, end = offsets[text.offset], offsets[text.offset + len(text)]
-    return bytes(text.buffers()[2][start:end]).decode("utf-8")
+    return text.buffers()[2][start:end] if end > start else pa.py_buffer(b"")

@@ -33,7 +33,7 @@ class IdHashes:
         hashes in a tenth of a second, where Python's sort and a loop took two; no hash table:
         Arrow's ``unique`` takes 200 bytes a value)."""
         if not self._frozen:
-            from formats.arrow_csv import pa, pc
+            from formats.arrow_csv import pc
 
             hashes = _as_arrow(self._values)
             ordered = pc.take(hashes, pc.array_sort_indices(hashes))
