@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import faulthandler
 import getpass
 import glob
 import io
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -200,6 +202,14 @@ class LogEntryHandler(logging.Handler):
             os.unlink(path)
 
 
+def _stacks_on_request(stream) -> None:
+    """``kill -USR2 PID`` writes every thread's stack (file, line, function: no data) to the run
+    log, or to stderr without one: where a stuck run waits, without stopping it. USR2 because
+    Luigi's worker takes USR1 (stop scheduling new tasks)."""
+    if hasattr(signal, "SIGUSR2") and threading.current_thread() is threading.main_thread():
+        faulthandler.register(signal.SIGUSR2, file=stream, all_threads=True)
+
+
 def setup_logging(process_type: str, level: int = logging.INFO, to_database: bool = True,
                   run_log: str | os.PathLike | None = None, section: str = "postgres") -> None:
     """Console (redacted) plus dba.tLogEntry with CSV fallback, for one run of the pipelines
@@ -220,6 +230,7 @@ def setup_logging(process_type: str, level: int = logging.INFO, to_database: boo
         root.addHandler(to_file)
         console.setLevel(logging.WARNING)
     root.addHandler(console)
+    _stacks_on_request(to_file.stream if run_log else sys.stderr)
     if not to_database:
         return
     from targets.config import Section

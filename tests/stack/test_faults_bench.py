@@ -5,19 +5,14 @@ at a start, mid-upload, after a remote rename, before a ledger commit, after a B
 before a local rename, each rerun and checked; a cut and a refused connection for each server;
 all 65 bad inputs. The invariants themselves are proven to catch a torn file, debris and a
 touched file in the same run."""
-import os
 import re
-import subprocess
 
-from pipelines.base import ROOT
+from tests.tools import run_tool
 
 
 def test_quick_faults_bench_survives_every_kill_fault_and_bad_input(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV", "ETL_CLOCK",
-                                                            "ETL_FAULT_AT", "ETL_FAULT_LOG")}
-    run = subprocess.run([str(ROOT / "run.sh"), "bench", "faults", "--quick", "--students", "40",
-                          "--var", str(tmp_path / "var")], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+    run = run_tool(["bench", "faults", "--quick", "--students", "40", "--var", str(tmp_path / "var")],
+                   timeout=280, log=tmp_path / "var" / "bench.log")
     out = run.stdout
     assert run.returncode == 0, out[-6000:] + run.stderr[-3000:]
     assert "invariant checks proven: 3/3" in out
