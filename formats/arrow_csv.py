@@ -73,14 +73,13 @@ class CanonicalReader:
         """The data rows, ``columns`` of them (all by default), about ``GROUP`` bytes at a time (Arrow's
         kernels cost a call each: a table of several batches shares it); raises
         ``NotCanonical`` at the first table whose writing differs from the file's bytes."""
-        width, invalid = len(self.header), []
-        names = [f"c{i}" for i in range(width)]
-        try:
+        names = [f"c{i}" for i in range(len(self.header))]
+        try:  # no thread of Arrow's and no Python callback (a row of another length raises): a callback
+            # waiting for the GIL while Python waits for Arrow is how Arrow's readers deadlock
             reader = pa_csv.open_csv(
                 self.path,
-                read_options=pa_csv.ReadOptions(block_size=self.block_size, column_names=names, use_threads=True),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
-                                                  invalid_row_handler=lambda row: invalid.append(1) or "skip"),
+                read_options=pa_csv.ReadOptions(block_size=self.block_size, column_names=names, use_threads=False),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
                 convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                       strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                       check_utf8=True))
@@ -88,11 +87,9 @@ class CanonicalReader:
             raise NotCanonical("Arrow could not read it") from e  # its message may quote a row: not kept
         wanted = [self.header.index(c) for c in (columns if columns is not None else self.header)]
         first, pending, size = True, [], 0
-        with open(self.path, "rb") as raw, contextlib.closing(reader):  # its read-ahead thread stops here
+        with open(self.path, "rb") as raw, contextlib.closing(reader):
             try:
                 for batch in reader:
-                    if invalid:
-                        raise NotCanonical("a record of another length")
                     if first:  # the header row is the first row Arrow reads
                         if not _matches(raw, _written([c.slice(0, 1) for c in batch.columns], self._header_all,
                                                       self._ending, careful=True)):
@@ -106,8 +103,8 @@ class CanonicalReader:
                         pending, size = [], 0
                 if pending:
                     yield self._verified(raw, pending, wanted)
-            except pa.ArrowInvalid as e:  # bytes that are not UTF-8, a quote that never closes
-                raise NotCanonical("Arrow could not read it") from e
+            except pa.ArrowInvalid as e:  # bytes that are not UTF-8, a quote that never closes, a row of
+                raise NotCanonical("Arrow could not read it") from e  # another length
             if first:
                 raise NotCanonical("no header row")
             if raw.read(1):
