@@ -149,7 +149,7 @@ def _timeouts(text: str) -> str:
         text = _set_option(text, "sftp_clever", key, value)
     text = _set_option(text, "postgres", "connect_timeout", "3")
     text = _set_option(text, "postgres", "io_timeout", "3")
-    text = _set_option(text, "bigquery", "timeout", "10")
+    text = _set_option(text, "bigquery", "timeout", "5")
     text = _set_option(text, "bigquery", "io_timeout", "3")
     text = _set_option(text, "smtp", "timeout", "3")
     text = _set_option(text, "meetmax", "timeout", "3")
