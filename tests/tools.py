@@ -22,7 +22,7 @@ def run_tool(args: list[str], *, timeout: float, log: Path | None = None, env: d
     """``./run.sh *args`` in a clean environment; the completed process, or a failed test after
     ``timeout`` seconds (keep it under pytest's own timeout so that this, not pytest, reports)."""
     env = env or {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-    proc = subprocess.Popen([program, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([program, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
