@@ -2,7 +2,7 @@
 private embedded stack; the slot (Clever, SAVVAS, Ellevation, OTUS on a Monday) runs with one
 worker, then a week later with four, then again (a no-op).
 
-    ./run.sh bench nightly [--students 500000] [--workers 4]
+    ./run.sh bench nightly [--students 500000] [--workers 4] [--network wan [--rtt-ms 40] [--mbit 100]]
 
 Setup (not timed): seed, load into the BigQuery emulator, deploy the views. Timed: the slot
 as cron runs it (``python -m pipelines --module pipelines.slots SftpOperations``, a fresh
@@ -62,14 +62,17 @@ def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY
     if log is not None:
         env["ETL_RUN_LOG"] = str(log)
     before, stack_before = resource.getrusage(resource.RUSAGE_CHILDREN), _stack_cpu(var)
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines", "--module", module, task, "--local-scheduler",
                            *extra], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    mine = resource.getrusage(resource.RUSAGE_SELF)
     _CPU.update(run=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-                stack=_stack_cpu(var) - stack_before)
+                stack=_stack_cpu(var) - stack_before,
+                links=mine.ru_utime + mine.ru_stime - self_before.ru_utime - self_before.ru_stime)
     if proc.returncode != 0:
         print(proc.stdout[-4000:])
         raise SystemExit(f"{task} failed (exit {proc.returncode})")
@@ -77,8 +80,10 @@ def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY
 
 
 def _cpu_line(cpu: dict[str, float], wall: float) -> str:
+    links = f", {cpu['links']:.1f} s in the WAN links" if cpu.get("links", 0) >= 0.05 else ""
+    busy = cpu["run"] + cpu["stack"] + cpu.get("links", 0)
     return (f"  CPU: {cpu['run']:.1f} s in the run's processes, {cpu['stack']:.1f} s in the stack's (emulator, SFTP, "
-            f"PostgreSQL): {(cpu['run'] + cpu['stack']) / wall:.2f} cores busy on average")
+            f"PostgreSQL){links}: {busy / wall:.2f} cores busy on average")
 
 
 def _vendor_files(var: Path) -> dict[str, int]:
@@ -97,16 +102,46 @@ def _ssh_connections(var: Path) -> int:
     return len(re.findall(r"Accepted SSH client connection", log.read_text(errors="replace"))) if log.exists() else 0
 
 
+def _over_the_wan(var: Path, rtt: float, rate: float) -> list:
+    """The timed runs reach the vendors' SFTP server and BigQuery (its REST and Storage Read API
+    ports) through a WanProxy each, as a district's runs reach them over the internet; the
+    ledger's PostgreSQL stays local, as it is. Returns the proxies, started."""
+    import configparser
+
+    from tests.netproxy import WanProxy
+    ports = stack.StackState.load(var).ports
+    links = {name: WanProxy(ports[name], rtt, rate).__enter__() for name in ("sftp", "bigquery", "bigquery_grpc")}
+    path = var / "luigi.cfg"
+    cfg = configparser.RawConfigParser()
+    cfg.read(path)
+    host_key = (var / "known_hosts").read_text().split(" ", 1)[1].strip()  # the server's, pinned: the port changes
+    for section in cfg.sections():
+        if section.startswith("sftp_") and cfg.get(section, "port", fallback="") == str(ports["sftp"]):
+            cfg.set(section, "port", str(links["sftp"].port))
+            cfg.set(section, "host_key", host_key)
+    cfg.set("bigquery", "api_endpoint", f"http://127.0.0.1:{links['bigquery'].port}")
+    cfg.set("bigquery", "storage_endpoint", f"127.0.0.1:{links['bigquery_grpc'].port}")
+    with open(path, "w") as fh:
+        cfg.write(fh)
+    return list(links.values())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--keep-logs", type=Path, help="copy the slot runs' logs there")
+    ap.add_argument("--network", choices=["loopback", "wan"], default="loopback",
+                    help="wan: the timed runs reach SFTP and BigQuery over a modelled wide-area link")
+    ap.add_argument("--rtt-ms", type=float, default=40.0, help="the wan's round trip (default 40 ms)")
+    ap.add_argument("--mbit", type=float, default=100.0,
+                    help="the wan's rate for each connection, each way (default 100 Mbit/s)")
     args = ap.parse_args()
     from stack.district import generate, generate_merge_inputs
     with tempfile.TemporaryDirectory(prefix="bench-nightly-") as tmp:
         var = Path(tmp) / "var"
         stack.up(var, with_bigquery=True)
+        links: list = []
         try:
             t0 = time.perf_counter()
             data = var / "data"
@@ -118,6 +153,12 @@ def main() -> int:
             print(f"setup: {args.students:,} students, {counts['enrollments.csv']:,} enrollments, "
                   f"{counts['attendance.csv']:,} attendance rows loaded in {time.perf_counter() - t0:.1f}s")
             logs = var / "bench-logs"
+            if args.network == "wan":
+                links = _over_the_wan(var, args.rtt_ms / 1000, args.mbit * 1e6 / 8)
+                print(f"network: SFTP and BigQuery over a modelled WAN, {args.rtt_ms:g} ms round trip, "
+                      f"{args.mbit:g} Mbit/s per connection each way; PostgreSQL local")
+            else:
+                print("network: loopback (no wait on the network: the slot is CPU on this machine's cores)")
             files = _vendor_files(var)
             one = _luigi(var, "pipelines.slots", "SftpOperations", "--date", MONDAY.isoformat(),
                          log=logs / "one.log")
@@ -130,8 +171,11 @@ def main() -> int:
                           "--workers", str(args.workers), day=later, log=logs / "many.log")
             print(f"05:00 slot, {args.workers} workers ({later}): {many:.1f}s, sent {len(_sent(files, _vendor_files(var)))} files")
             print(_cpu_line(_CPU, many))
+            if links:
+                print(f"  the WAN links carried {sum(link.bytes for link in links) / 1e6:.1f} MB in "
+                      f"{sum(link.connections for link in links)} connections over both slots")
             # the slot's work needs (its CPU seconds / the cores) of wall time however it is spread
-            bound = one * (os.cpu_count() or 1) / max(0.1, cpu_one["run"] + cpu_one["stack"])
+            bound = one * (os.cpu_count() or 1) / max(0.1, cpu_one["run"] + cpu_one["stack"] + cpu_one["links"])
             print(f"  the one-worker slot's CPU on {os.cpu_count()} cores allows a speedup of at most {bound:.2f}"
                   f" (everything on this machine); reached {one / many:.2f}")
             texts = {name: (logs / f"{name}.log").read_text(errors="replace") for name in ("one", "many")}
@@ -154,6 +198,8 @@ def main() -> int:
             print(f"nightly_peak_rss_mb={peak[0]}")
             print(f"noop_rerun_seconds={rerun:.2f}")
         finally:
+            for link in links:
+                link.__exit__()
             stack.down(var)
     return 0
 

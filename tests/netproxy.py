@@ -1,9 +1,11 @@
 """A small TCP proxy on loopback for tests: forward to a port, or, as a bad network would, cut a
 connection once it has carried a given number of bytes (both directions counted), stall it
 there (the connection stays open, nothing more goes either way), or trickle (at most
-``rate`` bytes a second each way)."""
+``rate`` bytes a second each way). ``WanProxy``: a healthy wide-area link instead (a one-way
+delay and a rate for each connection), for benchmarks of what waits on the network."""
 from __future__ import annotations
 
+import collections
 import socket
 import threading
 import time
@@ -96,6 +98,113 @@ class TcpProxy:
                 s.close()
             except OSError:
                 pass
+
+
+class WanProxy:
+    """Forwards to ``target_port`` as a wide-area link would: each byte arrives ``rtt / 2``
+    seconds after it was sent, in each direction, and each connection carries at most ``rate``
+    bytes a second each way (a TCP session's share of a path, not the path: connections do not
+    slow each other). Data in flight is bounded by the link's bandwidth-delay product plus a
+    buffer, so a fast sender waits as over a real path (TCP's flow control, end to end)."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, target_port: int, rtt: float, rate: float):
+        self.target_port, self.delay, self.rate = target_port, rtt / 2, rate
+        self.in_flight_max = max(4 * self.CHUNK, int(rate * rtt) + 4 * self.CHUNK)
+        self.connections = 0
+        self.bytes = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "WanProxy":
+        threading.Thread(target=self._accept, name=f"wan-{self.port}", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        for sock in list(self._open):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                return
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self.connections += 1
+                self._open += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                _Direction(self, src, dst).start()
+
+
+class _Direction:
+    """One way of one connection: a reader stamps each chunk with when it is due at the far end;
+    a sender delivers it then, paced to the rate."""
+
+    def __init__(self, link: WanProxy, src: socket.socket, dst: socket.socket):
+        self.link, self.src, self.dst = link, src, dst
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.queued = 0
+        self.ended = False
+        self.cond = threading.Condition()
+
+    def start(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._send, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                data = self.src.recv(WanProxy.CHUNK)
+                if not data:
+                    break
+                with self.cond:
+                    while self.queued >= self.link.in_flight_max:
+                        self.cond.wait()
+                    self.queue.append((time.monotonic() + self.link.delay, data))
+                    self.queued += len(data)
+                    self.cond.notify_all()
+        except OSError:
+            pass
+        with self.cond:
+            self.ended = True
+            self.cond.notify_all()
+
+    def _send(self) -> None:
+        free_at = time.monotonic()  # when the link has sent what it was given: the rate
+        try:
+            while True:
+                with self.cond:
+                    while not self.queue and not self.ended:
+                        self.cond.wait()
+                    if not self.queue:
+                        break
+                    due, data = self.queue.popleft()
+                    self.queued -= len(data)
+                    self.cond.notify_all()
+                free_at = max(free_at, due - self.link.delay) + len(data) / self.link.rate
+                wait = max(due, free_at + self.link.delay) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                self.dst.sendall(data)
+                self.link.bytes += len(data)
+            self.dst.shutdown(socket.SHUT_WR)  # the source's end, passed on once all it sent is there
+        except OSError:
+            pass
 
 
 NFT = "/usr/sbin/nft"
