@@ -186,7 +186,7 @@ def main() -> int:
                 top = sorted(((int(mb), task) for mb, task in LINE.findall(text)), reverse=True)[:5]
                 print(f"largest tasks ({name}): " + ", ".join(f"{task} {mb} MB" for mb, task in top))
             peak = max(p for p in map(peaks_in, texts.values()) if p)
-            before = _ssh_connections(var)
+            before, wan_before = _ssh_connections(var), sum(link.connections for link in links)
             reruns = sorted(_luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(), day=later,
                                    log=logs / "noop.log") for _ in range(3))
             rerun = reruns[1]  # the median of three: one sample on a shared machine, just after the slot, is noise
@@ -195,6 +195,9 @@ def main() -> int:
             ssh = _ssh_connections(var) - before
             print(f"no-op rerun: {rerun:.2f}s (median of {', '.join(f'{r:.2f}' for r in reruns)}), {ssh} SSH "
                   "connections opened (0 = every output answered by the ledger, one query per vendor)")
+            if links:
+                print(f"  the no-op reruns opened {sum(link.connections for link in links) - wan_before} "
+                      "connections over the WAN (SFTP or BigQuery)")
             print(f"slot_0500_seconds={one:.1f}")
             print(f"slot_parallel_speedup={one / many:.2f}")
             print(f"nightly_peak_rss_mb={peak[0]}")

@@ -23,3 +23,4 @@ def test_short_nightly_bench_runs_the_slot_on_one_and_two_workers():
     assert "over a modelled WAN, 10 ms round trip, 100 Mbit/s per connection" in out
     carried = re.search(r"the WAN links carried ([\d.]+) MB in (\d+) connections", out)
     assert carried and float(carried.group(1)) > 5 and int(carried.group(2)) >= 4, out  # the slots' traffic
+    assert "the no-op reruns opened 0 connections over the WAN" in out
