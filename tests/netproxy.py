@@ -201,7 +201,8 @@ class _Direction:
                 if wait > 0:
                     time.sleep(wait)
                 self.dst.sendall(data)
-                self.link.bytes += len(data)
+                with self.link._lock:
+                    self.link.bytes += len(data)
             self.dst.shutdown(socket.SHUT_WR)  # the source's end, passed on once all it sent is there
         except OSError:
             pass
