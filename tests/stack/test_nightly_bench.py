@@ -10,7 +10,8 @@ from tests.tools import run_tool
 
 
 def test_short_nightly_bench_runs_the_slot_on_one_and_two_workers():
-    run = run_tool(["bench", "nightly", "--students", "3000", "--workers", "2", "--network", "wan", "--rtt-ms", "10"],
+    run = run_tool(["bench", "nightly", "--students", "3000", "--workers", "2", "--network", "wan", "--rtt-ms", "2",
+                    "--mbit", "1000"],
                    timeout=270)
     out = run.stdout
     assert run.returncode == 0, out[-6000:] + run.stderr[-3000:]
@@ -20,7 +21,7 @@ def test_short_nightly_bench_runs_the_slot_on_one_and_two_workers():
     assert re.search(r"2 workers \(2026-11-30\): [\d.]+s, sent 11 files", out), out
     assert 0 < int(figures["nightly_peak_rss_mb"]) <= 500
     assert re.search(r"no-op rerun: [\d.]+s \(median of [\d., ]+\), 0 SSH connections opened", out), out
-    assert "over a modelled WAN, 10 ms round trip, 100 Mbit/s per connection" in out
+    assert "over a modelled WAN, 2 ms round trip, 1000 Mbit/s per connection" in out
     carried = re.search(r"the WAN links carried ([\d.]+) MB in (\d+) connections", out)
     assert carried and float(carried.group(1)) > 5 and int(carried.group(2)) >= 4, out  # the slots' traffic
     assert "the no-op reruns opened 0 connections over the WAN" in out
