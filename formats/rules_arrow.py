@@ -79,7 +79,7 @@ def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tupl
     except (NotCanonical, pa.ArrowException):  # anything Arrow cannot do here, the exact pass does
         return None
     finally:
-        tables.close()  # a file given up on midway: its reader (and read-ahead thread) closed now
+        tables.close()  # a file given up on midway: its reader closed now
     return {"rows": reader.rows, "ids": ids,
             "collected": {col: pa.chunked_array(chunks, pa.string()) for col, chunks in collected.items()}}
 

@@ -54,6 +54,10 @@ class Check:
             return
         self.add("warn" if detail.startswith("WARN ") else "ok", what, detail.removeprefix("WARN "))
 
+    def passed(self, what: str) -> bool:
+        """Did the check named ``what`` pass (ok or warn)?"""
+        return any(w == what and state != "FAIL" for state, w, _ in self.lines)
+
     @property
     def failed(self) -> int:
         return sum(1 for s, _, _ in self.lines if s == "FAIL")
@@ -147,13 +151,18 @@ def postgres(section: str) -> str:
     return f"WARN {detail}; migrations pending: {', '.join(pending)}" if pending else detail
 
 
-def bigquery() -> str:
+def _bigquery_client():
+    """The configured BigQuery client, waiting ``CHECK_TIMEOUT`` at most for any answer."""
     from targets.bigquery import BigQueryClient, BigQuerySettings
+    return BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT,
+                                              io_timeout=CHECK_TIMEOUT))
+
+
+def bigquery() -> str:
     from google.api_core.exceptions import RetryError
 
     from targets.errors import TransientError
-    client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT,
-                                                io_timeout=CHECK_TIMEOUT))
+    client = _bigquery_client()
     try:
         rows = client.query("SELECT 1 AS one")
     except (RetryError, TransientError) as e:
@@ -169,9 +178,7 @@ def bigquery() -> str:
 def bigquery_exports() -> str:
     """A one-row export the way the vendor pushes export their views: through the Storage Read
     API, the account needs to create a table in the scratch dataset and a read session."""
-    from targets.bigquery import BigQueryClient, BigQuerySettings
-    client = BigQueryClient(dataclasses.replace(BigQuerySettings.from_config(), timeout=CHECK_TIMEOUT,
-                                                io_timeout=CHECK_TIMEOUT))
+    client = _bigquery_client()
     if not client.uses_storage_api:
         return "through the REST pages ([bigquery] storage_api = false): the query above is the test"
     with tempfile.TemporaryDirectory(prefix="etl-check-") as tmp:
@@ -181,6 +188,13 @@ def bigquery_exports() -> str:
         raise ValueError(f"a one-row export wrote {out.rows} rows: {text[:80]!r}")
     return (f"a one-row export through the Storage Read API (a table in {client.settings.scratch_dataset}, "
             "created, read and dropped)")
+
+
+def _not_tried(before: str) -> Callable[[], str]:
+    """A check that needs ``before`` to pass fails at once instead of waiting out the same server."""
+    def test() -> str:
+        raise ConnectionError(f"not tried: the {before} check above failed")
+    return test
 
 
 def smtp() -> str:
@@ -220,7 +234,7 @@ def run_checks() -> Check:
     if cfg.has_section("bigquery"):
         check.run("BigQuery", bigquery, "is it reachable? check [bigquery] project and credentials "
                   "(GOOGLE_APPLICATION_CREDENTIALS)")
-        check.run("BigQuery exports", bigquery_exports,
+        check.run("BigQuery exports", bigquery_exports if check.passed("BigQuery") else _not_tried("BigQuery"),
                   "the account needs bigquery.tables.create on the scratch dataset ([bigquery] scratch_dataset) "
                   "and bigquery.readsessions.create, or set [bigquery] storage_api = false (slower exports); "
                   "a private endpoint: [bigquery] storage_endpoint")

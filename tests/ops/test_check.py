@@ -73,7 +73,7 @@ def test_servers_that_are_down_fail_quickly_one_line_each(stack_config, google_s
     assert check.main([]) == 1
     out = capsys.readouterr().out
     assert f"FAIL BigQuery: ConnectionError: http://127.0.0.1:{closed} did not answer within 10 s" in out
-    assert "FAIL BigQuery exports: " in out
+    assert "FAIL BigQuery exports: ConnectionError: not tried: the BigQuery check above failed" in out
     assert "FAIL PostgreSQL ledger: TransientError: PostgreSQL" in out and "FAIL SMTP: TransientError:" in out
     assert f"FAIL sftp clever (127.0.0.1:{closed}) algorithms: ConnectionRefusedError" in out
     assert "Traceback" not in out and all(ln[:4] in ("ok  ", "FAIL", "warn") for ln in out.splitlines()[:-1])
