@@ -78,7 +78,7 @@ class _Proxy:
 def _override(text: str, server: str, port: int) -> str:
     from bench.faults import _set_option
     if server == "sftp":  # the server's pinned key goes with it (known_hosts names the real port)
-        text = _set_option(text, "sftp_clever", "host_key", _pinned_key(text))
+        text = _set_option(text, "sftp_clever", "host_key", pinned_key(text))
         return _set_option(text, "sftp_clever", "port", str(port))
     if server == "postgres":
         return _set_option(text, "postgres", "port", str(port))
@@ -89,7 +89,9 @@ def _override(text: str, server: str, port: int) -> str:
     return _set_option(text, "meetmax", "base_url", f"http://127.0.0.1:{port}")
 
 
-def _pinned_key(text: str) -> str:
+def pinned_key(text: str) -> str:
+    """The SFTP server's host key as luigi.cfg's known_hosts pins it for its address (to pin it
+    as ``host_key`` when a proxy's port stands in for the server's)."""
     import configparser
     cfg = configparser.RawConfigParser()
     cfg.read_string(text)

@@ -109,13 +109,14 @@ def _over_the_wan(var: Path, rtt: float, rate: float) -> list:
     ledger's PostgreSQL stays local, as it is. Returns the proxies, started."""
     import configparser
 
+    from bench.netfaults import pinned_key
     from tests.netproxy import WanProxy
     ports = stack.StackState.load(var).ports
     links = {name: WanProxy(ports[name], rtt, rate).__enter__() for name in ("sftp", "bigquery", "bigquery_grpc")}
     path = var / "luigi.cfg"
+    host_key = pinned_key(path.read_text())  # the server's, pinned: the port changes
     cfg = configparser.RawConfigParser()
     cfg.read(path)
-    host_key = (var / "known_hosts").read_text().split(" ", 1)[1].strip()  # the server's, pinned: the port changes
     for section in cfg.sections():
         if section.startswith("sftp_") and cfg.get(section, "port", fallback="") == str(ports["sftp"]):
             cfg.set(section, "port", str(links["sftp"].port))

@@ -35,23 +35,33 @@ class TcpProxy:
         self._thread.start()
         return self
 
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
                 return
             self.connections += 1
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._open += [client, upstream]
-            budget, stall = None, None
-            if self.cut_after_bytes is not None and self.cuts_left > 0:
-                self.cuts_left -= 1
-                budget = [self.cut_after_bytes]
-            if self.stall_after_bytes is not None:
-                stall = [self.stall_after_bytes]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst, budget, stall), daemon=True).start()
+            self._serve(client, upstream)
+
+    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Carry one accepted connection: a pipe each way, cut, stalled or trickling as set."""
+        budget, stall = None, None
+        if self.cut_after_bytes is not None and self.cuts_left > 0:
+            self.cuts_left -= 1
+            budget = [self.cut_after_bytes]
+        if self.stall_after_bytes is not None:
+            stall = [self.stall_after_bytes]
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(src, dst, budget, stall), daemon=True).start()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, budget: list[int] | None,
               stall: list[int] | None = None) -> None:
@@ -100,55 +110,28 @@ class TcpProxy:
                 pass
 
 
-class WanProxy:
+class WanProxy(TcpProxy):
     """Forwards to ``target_port`` as a wide-area link would: each byte arrives ``rtt / 2``
-    seconds after it was sent, in each direction, and each connection carries at most ``rate``
-    bytes a second each way (a TCP session's share of a path, not the path: connections do not
-    slow each other). Data in flight is bounded by the link's bandwidth-delay product plus a
-    buffer, so a fast sender waits as over a real path (TCP's flow control, end to end)."""
+    seconds after it was sent, in each direction, and each connection carries at most
+    ``link_rate`` bytes a second each way (a TCP session's share of a path, not the path:
+    connections do not slow each other). Data in flight is bounded by the link's
+    bandwidth-delay product plus a buffer, so a fast sender waits as over a real path (TCP's
+    flow control, end to end). ``bytes`` counts what it delivered."""
 
     CHUNK = 64 * 1024
 
     def __init__(self, target_port: int, rtt: float, rate: float):
-        self.target_port, self.delay, self.rate = target_port, rtt / 2, rate
+        super().__init__(target_port)
+        self.delay, self.link_rate = rtt / 2, rate
         self.in_flight_max = max(4 * self.CHUNK, int(rate * rtt) + 4 * self.CHUNK)
-        self.connections = 0
         self.bytes = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._open: list[socket.socket] = []
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "WanProxy":
-        threading.Thread(target=self._accept, name=f"wan-{self.port}", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        for sock in list(self._open):
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                return
-            for sock in (client, upstream):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self.connections += 1
-                self._open += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                _Direction(self, src, dst).start()
+    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        for sock in (client, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for src, dst in ((client, upstream), (upstream, client)):
+            _Direction(self, src, dst).start()
 
 
 class _Direction:
@@ -196,7 +179,7 @@ class _Direction:
                     due, data = self.queue.popleft()
                     self.queued -= len(data)
                     self.cond.notify_all()
-                free_at = max(free_at, due - self.link.delay) + len(data) / self.link.rate
+                free_at = max(free_at, due - self.link.delay) + len(data) / self.link.link_rate
                 wait = max(due, free_at + self.link.delay) - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
