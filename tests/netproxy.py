@@ -45,9 +45,13 @@ class TcpProxy:
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
+            except OSError:  # stopped
                 return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the server is down: this connection ends, the proxy goes on
+                client.close()
+                continue
             self.connections += 1
             self._open += [client, upstream]
             self._serve(client, upstream)

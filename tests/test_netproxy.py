@@ -75,3 +75,17 @@ def test_connections_do_not_share_their_rate():
         assert len(times) == 3 and all(1.0 <= t < 3.0 for t in times)
         assert time.monotonic() - t0 < 3.5  # side by side, not one after another (3 s and more)
         assert link.connections == 3
+
+
+def test_a_proxy_outlives_a_server_that_was_down():
+    from stack import free_port
+    from tests.netproxy import TcpProxy
+    port = free_port()
+    with TcpProxy(port) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            assert sock.recv(16) == b""  # nothing listens behind it: this connection is closed
+        server = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=lambda: _echo(server.accept()[0]), daemon=True).start()
+        with server, socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(b"back")
+            assert sock.recv(16) == b"back"  # the server is up: the same proxy carries the next one
