@@ -10,9 +10,13 @@ RUN apt-get update \
 RUN useradd --system --create-home --home-dir /srv/district-etl --user-group etl
 WORKDIR /srv/district-etl/app
 COPY --chown=etl:etl requirements.txt ./
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir --require-hashes -r requirements.txt \
-    && sha256sum requirements.txt | cut -d" " -f1 > .venv/.runtime.sha256
+COPY --chown=etl:etl ops/install_lock.sh ops/
+RUN PIP_NO_CACHE_DIR=1 ops/install_lock.sh .venv requirements.txt
 COPY --chown=etl:etl . .
+# The project itself, editable (the checkout is the code), as run.sh's bootstrap installs it; the
+# stamp is the one bootstrap compares, so the first ./run.sh does not reinstall.
+RUN .venv/bin/pip install --quiet --no-deps --no-build-isolation --no-index -e . \
+    && cat requirements.txt pyproject.toml | sha256sum | cut -d" " -f1 > .venv/.runtime.sha256
 
 USER etl
 # Data, logs and luigid's state live on mounted volumes (EFS on ECS), never in the image.

@@ -23,6 +23,7 @@
 #   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
 #   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import, eis, rules,
 #                                    memory, faults: kill -9 everywhere, network faults, the bad-input corpus)
+#   ./run.sh install [--dev]         reinstall .venv from the locks (the runtime's; --dev: the tests' too)
 #   ./run.sh lock [-P NAME]          regenerate the hash-pinned requirements*.txt from requirements*.in (pip-tools)
 #   ./run.sh audit [--strict]        known vulnerabilities of the runtime pins (requirements.txt); CI runs it
 #
@@ -41,25 +42,27 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 
 bootstrap() {
     # .venv from the hash-pinned locks: requirements.txt (runtime: what a server needs) and, for
-    # "dev" (tests, the embedded stack, benches, the lock tool), requirements-dev.txt on top.
-    # Reinstalled only when a lock changed (fast otherwise). Locks: ./run.sh lock.
+    # "dev" (tests, the embedded stack, benches, the lock tool), requirements-dev.txt on top, each
+    # package exactly as locked (ops/install_lock.sh); then the project itself, editable, so the
+    # card's plain `luigi --module pipelines.X Task` finds it from any folder (pyproject.toml).
+    # Reinstalled only when a lock changed (fast otherwise); ./run.sh install forces it. Locks:
+    # ./run.sh lock.
     local kind="${1:-runtime}" files=(requirements.txt) want have=""
     [ "$kind" = dev ] && files+=(requirements-dev.txt)
-    want="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"
+    want="$(cat "${files[@]}" pyproject.toml | sha256sum | cut -d' ' -f1)"
     [ -f "$VENV/.$kind.sha256" ] && have="$(cat "$VENV/.$kind.sha256")"
-    if [ -x "$PY" ] && [ "$want" = "$have" ]; then
+    if [ -x "$PY" ] && [ "$want" = "$have" ] && [ "${2:-}" != force ]; then
         return 0
     fi
     local sys_py="${PYTHON:-python3}"
     "$sys_py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
         || die "Python 3.11 or newer is required (found $("$sys_py" --version 2>&1))"
     echo "run.sh: preparing .venv ($kind; first use or a lock changed)..." >&2
-    [ -x "$PY" ] || "$sys_py" -m venv "$VENV"
-    local args=() f
-    for f in "${files[@]}"; do args+=(-r "$f"); done
-    "$PY" -m pip install --quiet --disable-pip-version-check --require-hashes "${args[@]}" >&2
+    PYTHON="$sys_py" "$ROOT/ops/install_lock.sh" "$VENV" "${files[@]}" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index \
+        -e "$ROOT" >&2
     echo "$want" > "$VENV/.$kind.sha256"
-    [ "$kind" = dev ] && sha256sum requirements.txt | cut -d' ' -f1 > "$VENV/.runtime.sha256"
+    [ "$kind" = dev ] && cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1 > "$VENV/.runtime.sha256"
     return 0
 }
 
@@ -302,6 +305,16 @@ case "$cmd" in
         load_config
         exec "$PY" -m ops.feeds_watch "$@"
         ;;
+    install)
+        # What bootstrap does when a lock changed, now: after a package was changed by hand (the
+        # doctor's "venv" line), or to prepare a server's venv ahead of the first run.
+        case "${1:-}" in
+            "") bootstrap runtime force ;;
+            --dev) bootstrap dev force ;;
+            *) die "install takes --dev or nothing" ;;
+        esac
+        echo "run.sh: .venv installed from the locks" >&2
+        ;;
     lock)
         # Regenerate the hash-pinned locks from the .in files (pip-tools); existing pins are kept
         # unless --upgrade / -P NAME asks for newer ones. Needs the package index.
@@ -334,6 +347,6 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, check, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench, lock, audit)"
+        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, check, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench, install, lock, audit)"
         ;;
 esac

@@ -1,6 +1,8 @@
 """``./run.sh check``: the doctor. It reads the configuration and tests each part the way the
 flows will use it, one line per check, with what to do when it fails; exit 1 if any fails.
 
+- the venv against its lock: every package of requirements.txt (and requirements-dev.txt where
+  the venv is a development one) installed at its locked version;
 - placeholders left in the configuration (``CHANGE_ME``), in the sections the flows use;
 - the secrets file's mode (600 or 400) and the SFTP key files' (no access for others);
 - the data folder (and the DPS share folder): writable by this user;
@@ -208,9 +210,30 @@ def smtp() -> str:
     return how if tls else "WARN " + how + " (mail goes in clear: set require_tls once the server offers it)"
 
 
+def venv_matches_lock(root: Path | None = None) -> str:
+    """The running venv holds every package of its locks at the locked version: a package
+    installed or upgraded by hand since (``pip install -U``) runs code nobody locked."""
+    import importlib.metadata
+
+    from ops.audit import _normal, pins
+    from pipelines.base import ROOT
+    root = root or ROOT
+    installed = {_normal(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    locks = [root / "requirements.txt"]
+    if "pytest" in installed and (root / "requirements-dev.txt").exists():  # a development venv
+        locks.append(root / "requirements-dev.txt")
+    wrong = [f"{name} {installed.get(_normal(name), 'missing')} (locked {version})"
+             for lock in locks for name, version in pins(lock) if installed.get(_normal(name)) != version]
+    if wrong:
+        shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise RuntimeError(f"{sys.prefix} does not match {' + '.join(p.name for p in locks)}: {shown}")
+    return f"{sys.prefix}: {sum(len(pins(p)) for p in locks)} packages as locked in {' + '.join(p.name for p in locks)}"
+
+
 def run_checks() -> Check:
     cfg = luigi.configuration.get_config()
     check = Check()
+    check.run("venv", venv_matches_lock, "./run.sh install (reinstalls the venv from its locks)")
     placeholders(check)
     secrets = os.environ.get("ETL_SECRETS_ENV")
     if secrets:

@@ -260,10 +260,10 @@ def bq_venv() -> Path:
     if stamp.exists() and stamp.read_text() == want:
         return venv
     print("stack: preparing the BigQuery emulator's venv (first use)...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # The one way to install a lock (exact pins, whatever the index publishes later).
+    subprocess.run([str(ROOT / "ops" / "install_lock.sh"), str(venv), str(req)], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, PYTHON=sys._base_executable))
     py = str(venv / "bin" / "python")
-    subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r", str(req)],
-                   check=True, stdout=subprocess.DEVNULL)
     # Offline, DuckDB cannot download its spatial extension: install the wheel's bundled file.
     subprocess.run([py, "-c", (
         "import duckdb, pathlib, duckdb_extension_spatial as m\n"

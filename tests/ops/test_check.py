@@ -77,3 +77,21 @@ def test_servers_that_are_down_fail_quickly_one_line_each(stack_config, google_s
     assert "FAIL PostgreSQL ledger: TransientError: PostgreSQL" in out and "FAIL SMTP: TransientError:" in out
     assert f"FAIL sftp clever (127.0.0.1:{closed}) algorithms: ConnectionRefusedError" in out
     assert "Traceback" not in out and all(ln[:4] in ("ok  ", "FAIL", "warn") for ln in out.splitlines()[:-1])
+
+
+def test_the_venv_check_passes_as_installed_and_names_a_package_that_moved_from_its_lock(tmp_path):
+    """The suite's venv is the locks' (run.sh bootstrap); a lock that pins another version of an
+    installed package, or a package that is not installed, fails naming both."""
+    assert "packages as locked in requirements.txt + requirements-dev.txt" in check.venv_matches_lock()
+    import importlib.metadata
+    luigi_version = importlib.metadata.version("luigi")
+    (tmp_path / "requirements.txt").write_text(
+        f"luigi=={luigi_version} \\\n    --hash=sha256:{'0' * 64}\n"
+        f"paramiko==0.0.1 \\\n    --hash=sha256:{'0' * 64}\n"
+        f"no-such-package==1.0 \\\n    --hash=sha256:{'0' * 64}\n")
+    with pytest.raises(RuntimeError) as e:
+        check.venv_matches_lock(tmp_path)
+    text = str(e.value)
+    assert "does not match requirements.txt" in text and "luigi" not in text
+    assert f"paramiko {importlib.metadata.version('paramiko')} (locked 0.0.1)" in text
+    assert "no-such-package missing (locked 1.0)" in text
