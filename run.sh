@@ -13,7 +13,7 @@
 #   ./run.sh pause [FLOW] / resume FLOW   a paused flow's runs do nothing and exit 0 (no FLOW: list)
 #   ./run.sh prune [--dry-run]       remove files older than their [retention] age (recorded)
 #   ./run.sh check                   the doctor: config, secrets, folders, SFTP, PostgreSQL, BigQuery, SMTP
-#   ./run.sh cron [--markdown]       print the crontab (or the README's schedule) from schedule.toml
+#   ./run.sh cron [--plain] [--markdown]  print the crontab (or the README's schedule) from schedule.toml
 #   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron; per --district)
 #   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
 #   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
@@ -59,7 +59,7 @@ bootstrap() {
         || die "Python 3.11 or newer is required (found $("$sys_py" --version 2>&1))"
     echo "run.sh: preparing .venv ($kind; first use or a lock changed)..." >&2
     PYTHON="$sys_py" "$ROOT/ops/install_lock.sh" "$VENV" "${files[@]}" >&2
-    "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index \
+    PYTHONWARNINGS=ignore "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index \
         -e "$ROOT" >&2
     echo "$want" > "$VENV/.$kind.sha256"
     [ "$kind" = dev ] && cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1 > "$VENV/.runtime.sha256"
@@ -112,6 +112,15 @@ system_packages() {
     fi
 }
 
+scheduler_answers() {
+    # Does anything accept a connection at the URL's host and port (within 3 s)?
+    local hostport="${1#*://}" host port
+    hostport="${hostport%%/*}"
+    host="${hostport%:*}" port="${hostport##*:}"
+    [ "$host" != "$hostport" ] || port=80
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null
+}
+
 run_luigi() {
     # One copy per task: the lock is keyed by the module, task and parameters given.
     mkdir -p "$ETL_VAR/locks" "$ROOT/logs"
@@ -128,16 +137,29 @@ run_luigi() {
     logdir="$ROOT/logs/$(date +%F)"
     mkdir -p "$logdir"
     local log="$logdir/${task//[^A-Za-z0-9_.-]/_}-$(date +%H%M%S)-$$.log"
-    local sched=(--local-scheduler)
+    # The central scheduler: ETL_SCHEDULER_URL, or ./run.sh scheduler's when it runs, or (the plain
+    # `luigi` form, which asks for one by default) Luigi's own default address. One that does not
+    # answer is said in one line and the run goes on with the local scheduler (Luigi would retry
+    # for a minute and fail with tracebacks).
+    local sched=(--local-scheduler) url="" why=""
     if [ -n "${ETL_SCHEDULER_URL:-}" ]; then
-        sched=(--scheduler-url "$ETL_SCHEDULER_URL")
+        url="$ETL_SCHEDULER_URL" why="ETL_SCHEDULER_URL"
     elif [ -f "$ETL_VAR/luigid.pid" ] && [ -f "$ETL_VAR/luigid.url" ] \
             && kill -0 "$(cat "$ETL_VAR/luigid.pid")" 2>/dev/null; then
-        sched=(--scheduler-url "$(cat "$ETL_VAR/luigid.url")")
+        url="$(cat "$ETL_VAR/luigid.url")" why="./run.sh scheduler"
+    elif [ -n "${ETL_PLAIN_LUIGI:-}" ]; then
+        url="http://localhost:8082/" why="luigi's default"
     fi
     for arg in "$@"; do
-        case "$arg" in --local-scheduler|--scheduler-host|--scheduler-url) sched=() ;; esac
+        case "$arg" in --local-scheduler|--scheduler-host|--scheduler-url) sched=() url="" ;; esac
     done
+    if [ -n "$url" ]; then
+        if scheduler_answers "$url"; then
+            sched=(--scheduler-url "$url")
+        else
+            echo "run.sh: no central scheduler answers at $url ($why); running with the local scheduler instead" >&2
+        fi
+    fi
     exec 9>"$lock"
     if ! flock -n 9; then
         echo "run.sh: $task is already running with these parameters (lock $lock); not starting a second copy" >&2

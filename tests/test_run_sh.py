@@ -78,6 +78,44 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert "Still failing (no success since):\n  nothing" in status.stdout
 
 
+def test_the_cards_plain_luigi_form_from_another_folder_runs_as_run_sh_does(demo_var, tmp_path):
+    """`luigi --module pipelines.clever CleverPush`, the venv's own luigi, from a folder that is
+    not the checkout and without PYTHONPATH: the same run as run.sh's (its configuration, run log,
+    run row, summary), nothing re-sent for a day already sent; a missing configuration and a
+    central scheduler that is not running are one line each."""
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV", "PYTHONPATH")}
+    env.update(ETL_VAR=str(demo_var), ETL_CLOCK="2026-11-02T12:00:00-06:00")
+    plain = [str(ROOT / ".venv" / "bin" / "luigi"), "--module", "pipelines.clever", "CleverPush"]
+    sent = "SELECT count(*) FROM dba.tdataloads WHERE job_name = 'push_clever' AND run_date = '2026-11-02'"
+    runs = "SELECT count(*) FROM dba.tdataloads WHERE job_name = 'run' AND run_date = '2026-11-02' AND note = 'exit 0'"
+    before = _psql(demo_var, sent), _psql(demo_var, runs)
+    done = subprocess.run(plain, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    log = Path(re.search(r"run.sh: log: (\S+)", done.stderr).group(1))
+    assert log.parent.parent == ROOT / "logs" and " INFO " in log.read_text()
+    if not stack.port_open(8082):  # luigi's default central scheduler, which the plain form asks for
+        assert ("run.sh: no central scheduler answers at http://localhost:8082/ (luigi's default); running with "
+                "the local scheduler instead") in done.stderr
+    assert "===== Luigi Execution Summary =====" in done.stdout and "CleverPush" in done.stdout
+    assert _psql(demo_var, sent) == before[0]  # the day was sent by the demo: nothing again
+    assert _psql(demo_var, runs)[0][0] == before[1][0][0] + 1
+
+    port = stack.free_port()
+    elsewhere = subprocess.run(plain, cwd=tmp_path, env=dict(env, ETL_SCHEDULER_URL=f"http://127.0.0.1:{port}/"),
+                               capture_output=True, text=True, timeout=300)
+    assert elsewhere.returncode == 0, elsewhere.stdout[-3000:] + elsewhere.stderr
+    assert (f"no central scheduler answers at http://127.0.0.1:{port}/ (ETL_SCHEDULER_URL); running with the local "
+            "scheduler instead") in elsewhere.stderr
+
+    (tmp_path / "empty").mkdir()
+    bare = subprocess.run(plain, cwd=tmp_path, env=dict(env, ETL_VAR=str(tmp_path / "empty")), capture_output=True,
+                          text=True, timeout=300)
+    assert bare.returncode == 2 and bare.stdout == ""
+    assert bare.stderr.startswith("run.sh: no configuration: set ETL_SECRETS_ENV") and bare.stderr.count("\n") == 1
+
+
 def _mails(var):
     """(subject, body) of every message the stack's SMTP server kept."""
     import email

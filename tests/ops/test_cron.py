@@ -10,7 +10,7 @@ import luigi
 import pytest
 
 import registry.schedule
-from ops.cron import README, crontab, markdown, readme_section
+from ops.cron import README, crontab, markdown, readme_section, zone_warning
 from pipelines.base import ROOT, define_slots
 from pipelines.slots import ScheduleSlot
 from registry.schedule import load_schedule
@@ -87,7 +87,8 @@ def test_only_configured_flows_are_printed(tmp_path):
     overlay.write_text("[sftp_dps]\nhost = dps.example\n[feeds]\nallowed_schemas = feeds\n[eis]\nurl = https://eis.example\n")
     env["LUIGI_CONFIG_PATH"] = str(overlay)
     printed = subprocess.run([str(ROOT / "run.sh"), "cron"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert printed.stdout == crontab(load_schedule(), str(ROOT / "run.sh"))  # every line
+    assert printed.stdout == crontab(load_schedule(), str(ROOT / "run.sh"),
+                                     notes=zone_warning("America/Chicago"))  # every line
     assert "left out" not in printed.stdout
 
 
@@ -115,3 +116,25 @@ def test_a_districts_cron_lines_run_that_district():
     assert len(lines) == len(schedule.slot)
     assert all(" /srv/etl/run.sh luigi --district north --module " in line for line in lines)
     assert "--district" not in crontab(schedule, "/srv/etl/run.sh")
+
+
+def test_the_crontab_sets_the_districts_zone_and_prints_the_plain_form_on_request(tmp_path):
+    """CRON_TZ is the district's zone; --plain gives the card's form (this venv's luigi) on the
+    same lines; --secrets-env (or ETL_SECRETS_ENV) names the secrets file; a machine in another
+    zone is warned about (Debian's cron ignores CRON_TZ)."""
+    schedule = load_schedule()
+    text = crontab(schedule, "/srv/etl/run.sh", zone="America/Denver", luigi_bin="/srv/etl/.venv/bin/luigi")
+    assert "CRON_TZ=America/Denver\n" in text and "run.sh luigi" not in text
+    assert "0 5 * * *          /srv/etl/.venv/bin/luigi --module pipelines.slots SftpOperations\n" in text
+    assert text.count("/srv/etl/.venv/bin/luigi --module") == len(schedule.slot)
+    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV")}
+    env.update(ETL_VAR=str(tmp_path / "no-stack"), TZ="UTC")
+    printed = subprocess.run([str(ROOT / "run.sh"), "cron", "--plain", "--secrets-env", "/etc/etl/s.env"], cwd=ROOT,
+                             env=env, capture_output=True, text=True)
+    assert printed.returncode == 0, printed.stderr
+    assert f"0 5 * * *          {ROOT}/.venv/bin/luigi --module pipelines.slots SftpOperations\n" in printed.stdout
+    assert "ETL_SECRETS_ENV=/etc/etl/s.env\n" in printed.stdout and "CRON_TZ=America/Chicago\n" in printed.stdout
+    assert "# WARNING: this machine's zone (UTC) is not America/Chicago" in printed.stdout
+    env["TZ"] = "America/Chicago"
+    same = subprocess.run([str(ROOT / "run.sh"), "cron"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "WARNING" not in same.stdout and "run.sh luigi --module pipelines.slots SftpOperations" in same.stdout
