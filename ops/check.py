@@ -111,9 +111,13 @@ def private_file(path: Path, what: str) -> str:
     return f"{path} mode {mode:o}"
 
 
-def writable(folder: Path) -> str:
+def writable(folder: Path, hint: str = "") -> str:
+    """A folder this user can write to, or (a warning) one the first run can create."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} does not exist")
+        parent = next(p for p in folder.parents if p.exists())
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            return f"WARN {folder} does not exist yet: the first run creates it (in {parent}){hint}"
+        raise FileNotFoundError(f"{folder} does not exist, and {parent} is not writable by {os.getuid()}")
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".check-"):
         pass
     return f"{folder} is writable by {os.getuid()}"
@@ -150,7 +154,7 @@ def postgres(section: str) -> str:
         user, version = cur.fetchone()
     pending = client.pending_migrations()
     detail = f"signed in as {user} ({version.split(',')[0]})"
-    return f"WARN {detail}; migrations pending: {', '.join(pending)}" if pending else detail
+    return f"WARN {detail}; migrations pending (the first run applies them): {', '.join(pending)}" if pending else detail
 
 
 def _bigquery_client():
@@ -241,7 +245,8 @@ def run_checks() -> Check:
     check.run("data folder", lambda: writable(Section("etl").path("data_dir", required=True)),
               "create it, owned by the service user's group ([etl] data_dir)")
     if cfg.has_section("dps"):
-        check.run("DPS share folder", lambda: writable(Section("dps").path("share_dir", required=True)),
+        check.run("DPS share folder", lambda: writable(Section("dps").path("share_dir", required=True),
+                                                        "; a network share: mount it first"),
                   "mount the share and let the service user write to it ([dps] share_dir)")
     for section in sorted(s for s in cfg.sections() if s.startswith("sftp_")):
         name = section.removeprefix("sftp_")

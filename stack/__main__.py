@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from stack import ROOT, down, status, up
+from stack.services import ready_install
 
 
 def main(argv=None) -> int:
@@ -21,7 +22,10 @@ def main(argv=None) -> int:
     var = args.var.resolve()
     if args.command == "up":
         t0 = time.monotonic()
-        up(var, with_bigquery="bigquery" not in args.without)
+        state = up(var, with_bigquery="bigquery" not in args.without)
+        made = ready_install(state)  # ./run.sh check passes on the stack as it is now
+        if made:
+            print(f"ready    {len(made)} first-run steps done: {'; '.join(made)}")
         for name, text in status(var).items():
             print(f"{name:9} {text}")
         print(f"config   {var / 'luigi.cfg'} (LUIGI_CONFIG_PATH); secrets {var / 'secrets.env'}")

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import asyncssh
+from asyncssh.kex import get_default_kex_algs
 from aiosmtpd.smtp import SMTP
 
 logger = logging.getLogger("stack.servers")
@@ -143,7 +144,9 @@ async def serve(args) -> None:
         server_host_keys=[args.host_key],
         sftp_factory=_sftp_factory(root, Path(args.dropoff_root) if args.dropoff_root else None,
                                    frozenset(c for c in (args.dropoff_clients or "").split(",") if c)),
-        allow_scp=False, encoding=None)
+        allow_scp=False, encoding=None,
+        # As a vendor's server should be configured: no SHA-1 key exchange (the doctor warns about it).
+        kex_algs=[a.decode() for a in get_default_kex_algs() if not a.endswith(b"-sha1")])
     servers = [sftp]
     if args.smtp_port:
         mail_dir = Path(args.mail_dir)

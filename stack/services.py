@@ -428,6 +428,31 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
     return path
 
 
+def ready_install(state: StackState) -> list[str]:
+    """What a first run would create, made now, so that ``./run.sh check`` passes right after
+    ``./run.sh stack up``: the data and DPS share folders, the ledger's migrations, the Feeds
+    database with its roles (as ``./run.sh feeds-db init``). Idempotent; returns what it did."""
+    from ops.feeds_db import FeedsDbSettings, init
+    from targets.postgres import PostgresClient, PostgresSettings
+    var, port, made = state.var, state.ports["postgres"], []
+    for folder in (var / "data", var / "share" / "dps"):
+        if not folder.is_dir():
+            folder.mkdir(parents=True)
+            made.append(f"folder {folder}")
+    values = secrets(var)
+    ledger = PostgresClient(PostgresSettings(host="127.0.0.1", port=port, dbname="district", user="postgres",
+                                             password=values["PG_PASSWORD"]))
+    pending = ledger.pending_migrations()
+    if pending:
+        ledger.migrate()
+        made.append(f"ledger migrations {', '.join(p[:3] for p in pending)}")
+    app = PostgresSettings(host="127.0.0.1", port=port, dbname="Feeds", user="feeds_app",
+                           password=values["FEEDS_APP_PASSWORD"])
+    made += init(FeedsDbSettings(app=app, owner="feeds_owner", owner_password=values["FEEDS_OWNER_PASSWORD"],
+                                 admin_password=values["PG_PASSWORD"]))
+    return made
+
+
 # ---------------------------------------------------------------- commands
 
 def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> StackState:
