@@ -42,7 +42,7 @@ from pipelines.texas import ended_quarter, fiscal_quarter, fiscal_year, quarter_
 from targets import clock
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, DeadlineMissedError
-from targets.local import atomic_path, file_digest
+from targets.local import atomic_path, file_digest, set_aside
 from targets.ledger import LedgerItemTarget, LedgerTarget
 from targets.postgres import PostgresClient
 from targets.sftp import SftpClient, SftpNewFilesTarget
@@ -173,7 +173,8 @@ class SendToDps(DistrictTask):
                 reasons.append(f"{TXT_NAME} at DPS is our {earlier['item']} send, not answered yet; it would be "
                                "replaced")
         if reasons:
-            _refuse_or_note(self.date, reasons, self.force)
+            _refuse_or_note(self.date, reasons, self.force,
+                            [local, Path(self.input()["xlsx"].path)])
         if there == sha:
             logger.info("DPS already has this %s (sha256 matches): recorded, not sent again", TXT_NAME)
         else:
@@ -183,17 +184,19 @@ class SendToDps(DistrictTask):
         archive(self.date, [local, Path(self.input()["xlsx"].path)], "sent")
 
 
-def _refuse_or_note(day: dt.date, reasons: list[str], force: bool) -> None:
-    """A send that breaks a rule is refused and mailed; with --force it goes, and that is mailed."""
+def _refuse_or_note(day: dt.date, reasons: list[str], force: bool, extract: list[Path]) -> None:
+    """A send that breaks a rule is refused and mailed, its extract set aside so that the rerun
+    extracts again from IMPACT as it is then; with --force it goes, and that is mailed."""
     if force:
         Mailer.from_config().send(f"FORCED: DPS send for {book_period(day)} sent despite problems",
                                   "Sent with --force despite:\n\n" + "\n".join(reasons))
         return
+    kept = set_aside(extract, work_dir(day) / "refused" / clock.now().strftime("%Y%m%d-%H%M%S"))
     Mailer.from_config().send(
         f"REFUSED: DPS send for {book_period(day)} was not sent",
         f"Nothing was sent to DPS for {book_period(day)}:\n\n" + "\n".join(reasons) +
-        f"\n\nFix the cause and rerun, or send anyway: ./run.sh luigi --module pipelines.dps SendToDps "
-        f"--date {day} --force")
+        f"\n\nFix the cause and rerun: the rerun extracts again from IMPACT (the refused extract is kept in "
+        f"{kept}). To send anyway: ./run.sh luigi --module pipelines.dps SendToDps --date {day} --force")
     raise BadInputError(TXT_NAME, f"DPS send for {book_period(day)} refused (mailed): {reasons[0]}")
 
 

@@ -82,8 +82,12 @@ class FeedFileTask(DistrictTask):
         return at.date().isoformat(), at.strftime("%H%M%S")
 
     def set_aside(self, source: Path, error: BadInputError) -> BadInputError:
-        """Move the file to the error folder; the error to raise, saying where it went."""
+        """Move the file to the error folder; the error to raise, saying where it went. What was
+        made from it (its CSVs) goes and its take is undone: the same file dropped again, once
+        the cause is fixed, goes through the whole chain from the data as it is then."""
         moved = move(source, folders(self.row).error / self.stamp()[0] / self.name)
+        shutil.rmtree(self.converted, ignore_errors=True)
+        feeds_ledger().undo(TAKE_JOB, self.item)
         logger.error("%s: set aside in %s", error, moved.parent)
         return BadInputError(error.file, f"{error.rule}; the file was moved to {moved}", row=error.row,
                              column=error.column)

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import shutil
 import time
 import zipfile
@@ -37,7 +36,7 @@ from registry.vendors import Vendor
 from targets import clock
 from targets.bigquery import BigQueryClient
 from targets.errors import BadInputError
-from targets.local import atomic_path, file_digest
+from targets.local import atomic_path, file_digest, set_aside
 from targets.ledger import LedgerTarget
 from targets.postgres import PostgresClient
 from targets.sftp import SftpClient
@@ -161,14 +160,9 @@ class CheckVendorFiles(DistrictTask):
 def _set_aside(v: Vendor, day: dt.date) -> Path:
     """Move a refused day's exports to ``refused/<time>/`` so the rerun exports afresh."""
     folder = export_dir(day, v.name)
-    kept = folder / "refused" / clock.now().strftime("%H%M%S")
-    kept.mkdir(parents=True, exist_ok=True)
-    for f in v.files:
-        if (folder / f.file).exists():
-            os.replace(folder / f.file, kept / f.file)
-    if (folder / "_checked").exists():  # each file's check: made again with the files
-        os.replace(folder / "_checked", kept / "_checked")
-    return kept
+    # each file's check (_checked/) is made again with the files
+    return set_aside([folder / f.file for f in v.files] + [folder / "_checked"],
+                     folder / "refused" / clock.now().strftime("%H%M%S"))
 
 
 def _mail(v: Vendor, subject: str, body: str) -> None:

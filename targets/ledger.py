@@ -249,6 +249,17 @@ class LedgerVerbs:
                         (district(), job, item, run_date))
             return cur.rowcount
 
+    def undo(self, job: str, item: str) -> int:
+        """A flow takes back a step of its own (a file it took, then set aside): the succeeded
+        rows of (job, item), on any date, become 'superseded', so the step runs again when the
+        same item comes back. Returns how many."""
+        with self.transaction() as cur:
+            cur.execute(sql.SQL("UPDATE {} SET status = 'superseded' WHERE district = %s AND job_name = %s"
+                                " AND item = %s AND status = 'succeeded'").format(LEDGER), (district(), job, item))
+            count = cur.rowcount
+        self.forget()
+        return count
+
     def clear(self, job: str, run_date: dt.date, item: str | None, action: LedgerEntry) -> list[dict]:
         """An operator's clear: the succeeded and failed rows of (job, date[, item]) become
         'superseded' (the next run does them again) and ``action`` is recorded, in one

@@ -107,6 +107,17 @@ def file_digest(path: str | os.PathLike) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
+def set_aside(paths: list[Path], into: Path) -> Path:
+    """Move those of ``paths`` that exist into the folder ``into`` (made), under their names: a
+    refused step's inputs, kept for the operator to read and out of the way of the rerun, which
+    makes them again from the data as it is then. Returns ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.exists():
+            os.replace(path, into / path.name)
+    return into
+
+
 class LocalFileTarget(luigi.LocalTarget):
     """A local file written atomically with a fixed mode (default 0o660) and optional group."""
 

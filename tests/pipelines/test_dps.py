@@ -292,6 +292,32 @@ def test_an_empty_extract_is_refused_and_force_sends_it(dps):
     assert any("FORCED: DPS send for FY2027 Q1" in f.read_text() for f in set(dps["mail"].glob("*.eml")) - before)
 
 
+def test_a_refused_send_resends_from_the_data_as_it_is_at_the_rerun(dps):
+    """IMPACT had no episodes yet: refused, the empty extract set aside; the episodes are loaded
+    (the cause fixed, as the mail asks) and the plain rerun extracts again and sends them."""
+    conn = dps["settings"].connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE impact.loaded_later AS SELECT * FROM impact.runaway_episodes;"
+                    "DELETE FROM impact.runaway_episodes")
+    conn.close()
+    before = set(dps["mail"].glob("*.eml"))
+    assert _build(SendToDps(date=DAY)).status.name == "FAILED"
+    (refused,) = [f.read_text() for f in set(dps["mail"].glob("*.eml")) - before]
+    assert "the rerun extracts again from IMPACT" in refused.replace("=\n", "")
+    assert not sent_file(DAY).exists()
+    (kept,) = (work_dir(DAY) / "refused").iterdir()
+    assert sorted(p.name for p in kept.iterdir()) == ["End_txt_file_FY2027_Q1.txt", "end_export_FY2027_Q1.xlsx"]
+    assert len((kept / "End_txt_file_FY2027_Q1.txt").read_text().splitlines()) == 1  # the header only
+
+    conn = dps["settings"].connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO impact.runaway_episodes SELECT * FROM impact.loaded_later")
+    conn.close()
+    assert _build(SendToDps(date=DAY)).status.name == "SUCCESS"
+    assert len((dps["outbound"] / TXT_NAME).read_text().splitlines()) == 5  # the header and the quarter's 4
+    assert [r[:2] for r in _ledger(dps["settings"], "dps_send")][-1] == ("FY2027_Q1", "succeeded")
+
+
 def test_an_unanswered_earlier_quarter_is_never_replaced(dps):
     conn = dps["settings"].connect()
     with conn, conn.cursor() as cur:

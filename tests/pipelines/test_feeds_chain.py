@@ -162,3 +162,26 @@ def test_an_excel_97_2003_file_flows_like_the_others(feeds, pg_settings):
         (101, "Acme & Sons", dt.date(2026, 12, 1)), (102, "Globex", dt.date(2027, 1, 15)), (104, "Initech", None)]
     assert ledger_rows(pg_settings, "rows, note", job="feeds_legacy") == [
         (3, "inserted 3, updated 0, unchanged 0, rejected 0; columns not in the table: 5")]
+
+
+def test_a_refused_file_dropped_again_after_the_fix_goes_through_the_whole_chain(feeds, pg_settings):
+    """Too many rejects: the file is set aside, nothing made from it is kept and its take is
+    undone. The cause fixed (max_rejects raised) and the same file moved back (its mtime kept:
+    the same ledger item), the next pass takes, converts and loads it afresh."""
+    client, inbox = feeds
+    events_workbook(inbox / "events_20261122.xlsx", [("x", "Bad", None, ""), ("y", "Worse", None, ""),
+                                                      (5, "Good", None, "")])
+    age(inbox / "events_20261122.xlsx")
+    assert not watch_pass()
+    (refused,) = (inbox / "error").rglob("events_20261122.xlsx")
+    assert not any((inbox / "processing").rglob("*.csv"))  # its CSV went with it
+    with client.transaction() as cur:
+        cur.execute("UPDATE dba.timportconfig SET max_rejects = 5 WHERE job_name = 'events'")
+    refused.rename(inbox / "events_20261122.xlsx")
+    import luigi
+    luigi.task_register.Register.clear_instance_cache()  # the next pass is a new process: its row read afresh
+    assert watch_pass()
+    assert table(client, "SELECT event_id FROM feeds.events") == [(5,)]
+    assert ledger_rows(pg_settings, "split_part(item, '|', 1), rows, rejected", job="feeds_events",
+                       succeeded_only=True) == [("events_20261122.xlsx", 1, 2)]
+    assert [p.name.split("_", 1)[1] for p in (inbox / "archive").rglob("*.xlsx")] == ["events_20261122.xlsx"]
