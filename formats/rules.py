@@ -113,6 +113,10 @@ class FileSpec:
     encoding: str = "utf-8"
     column_order: str = "exact"  # exact | any
     optional: bool = False  # the vendor takes an upload without it
+    # (when column, when value, column, allowed values): an enum that holds on some rows only,
+    # e.g. OTUS's Status is Present/Tardy/Absent where Record_Type is Attendance
+    conditions: list[tuple[str, str, str, frozenset[str]]] = field(default_factory=list)
+    extension_prefix: str | None = None  # columns named <prefix><name> may follow the header (Clever's ext.*)
 
 
 class Unreadable(Exception):
@@ -160,6 +164,12 @@ class Reader:
 
     def __enter__(self) -> "Reader":
         self._fh = open(self.path, "rb")
+        other = _other_delimiter(self._fh.readline(), self.encoding)
+        self._fh.seek(0)
+        if other:
+            self._fh.close()
+            raise Unreadable(Problem(self.name, f"not readable as comma-separated values: its fields are separated "
+                                                f"by {other}; write it with commas", 1))
         self._reader = csv.reader(self._lines(self._fh), strict=True)
         first = self._next()
         self.header = first if first is not None else []
@@ -203,6 +213,18 @@ class Reader:
                         if "\x00" in value:
                             self.problems.append(Problem(self.name, "holds a NUL byte (0x00)", n, column))
                 yield n, dict(zip(self.header, values))
+
+
+_DELIMITERS = {"\t": "tabs", ";": "semicolons", "|": "pipes"}
+
+
+def _other_delimiter(first: bytes, encoding: str) -> str | None:
+    """'tabs' (or semicolons, pipes) when a file's first line has no comma but that separator:
+    a file written with another delimiter, which a comma reader would misread."""
+    line = first.decode(encoding, errors="replace")
+    if "," in line:
+        return None
+    return next((name for char, name in _DELIMITERS.items() if char in line), None)
 
 
 def iter_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, str]]:
@@ -442,11 +464,17 @@ def _duplicates(name: str, path: Path, spec: FileSpec, uniques: dict[tuple[str, 
 
 
 def _header_problem(name: str, header: list[str], spec: FileSpec) -> Problem | None:
-    same = header == spec.header if spec.column_order == "exact" else sorted(header) == sorted(spec.header)
+    prefix = spec.extension_prefix
+    extensions = [c for c in header if prefix and c.startswith(prefix) and len(c) > len(prefix)
+                  and c not in spec.header]
+    base = [c for c in header if c not in extensions]
+    if len(set(extensions)) < len(extensions) or (spec.column_order == "exact" and header[:len(base)] != base):
+        extensions, base = [], header  # named twice, or (exact order) not after the vendor's columns: unexpected
+    same = base == spec.header if spec.column_order == "exact" else sorted(base) == sorted(spec.header)
     if same:
         return None
     missing = [c for c in spec.header if c not in header]
-    extra = [c for c in header if c not in spec.header]
+    extra = [c for c in header if c not in spec.header and c not in extensions]
     twice = sorted({c for c in header if header.count(c) > 1})
     detail = ", ".join(p for p in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
                                    f"named twice {twice}" if twice else "",
@@ -461,6 +489,7 @@ def _row_rules(name: str, spec: FileSpec):
     required = list(spec.required)
     allowed = list(spec.values.items())
     formats = [(col, check, {}) for col, check in spec.formats.items()]
+    conditions = list(spec.conditions)
     quote_all = spec.quote_all
 
     def rules(n: int, row: dict[str, str], raw: list[str]) -> list[Problem]:
@@ -472,6 +501,11 @@ def _row_rules(name: str, spec: FileSpec):
             v = row.get(col, "")
             if v and v not in values:
                 problems.append(Problem(name, f"{v!r} is not an allowed value", n, col))
+        for when, is_, col, values in conditions:
+            v = row.get(col, "")
+            if v and v not in values and row.get(when) == is_:
+                problems.append(Problem(name, f"{v!r} is not an allowed value where {when} is {is_} "
+                                              f"(allowed: {', '.join(sorted(values))})", n, col))
         for col, check, seen in formats:
             v = row.get(col, "")
             if not v:

@@ -36,6 +36,7 @@ def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tupl
         return None
     header = reader.header
     needed = set(spec.required) | set(spec.values) | set(spec.formats) | {c for c, _ in refs} | set(collect)
+    needed |= {c for when, _, col, _ in spec.conditions for c in (when, col)}
     needed |= {c for key in unique_keys for c in key} | ({id_column} if id_column else set())
     if not header_ok(header) or not needed <= set(header):
         return None
@@ -146,6 +147,10 @@ def _rules_hold(cols: dict[str, pa.ChunkedArray], spec: "formats.rules.FileSpec"
             return False
     for col, value_set in allowed.items():
         if _outside(cols[col], value_set):
+            return False
+    for when, is_, col, values in spec.conditions:  # only the rows where the condition holds
+        rows = pc.filter(cols[col], pc.equal(cols[when], is_))
+        if _outside(rows, pa.array(sorted(values), pa.string())):
             return False
     for col, check in spec.formats.items():
         memo, arr = seen[col], cols[col]

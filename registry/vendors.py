@@ -5,7 +5,9 @@ vendor's rules), plus ``[[pull]]`` and ``[[forward]]`` entries.
 A vendor's rules are written in Table Schema words (https://specs.frictionlessdata.io/table-schema/):
 per column ``required``, ``unique``, ``enum``, ``pattern``, ``type``/``format`` (dates as the
 vendor writes them, e.g. ``MM/DD/YYYY``; ``email``); per file ``unique_keys`` and
-``foreign_keys`` (``{fields, reference = {resource, fields}}``); per vendor the policy
+``foreign_keys`` (``{fields, reference = {resource, fields}}``), ``conditions`` (an enum on the
+rows where another column has a value) and ``extension_prefix`` (the vendor's custom columns,
+Clever's ``ext.*``); per vendor the policy
 ``rules = {encoding, quote_all, column_order}`` and named ``enums`` that columns refer to.
 The engine that checks them is ``formats/rules.py`` (docs/vendors.md).
 """
@@ -98,6 +100,21 @@ class ForeignKey(Model):
         return f if isinstance(f, str) else f[0]
 
 
+class Condition(Model):
+    """A column's allowed values on the rows where another column has a given value (a file
+    that holds two kinds of records, e.g. OTUS's attendance and discipline rows)."""
+
+    when: dict[str, str] = Field(description="{ Column = \"value\" }: the rows this holds on (one column).")
+    column: str = Field(description="The column whose values are limited there.")
+    enum: list[str] | str = Field(description="The allowed values, or the name of a list in [enums].")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if len(self.when) != 1:
+            raise ValueError("when names one column: when = { Column = \"value\" }")
+        return self
+
+
 class VendorFile(Model):
     """One file we send: where its rows come from, its exact header, its rules."""
 
@@ -111,6 +128,11 @@ class VendorFile(Model):
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     optional: bool = Field(False, description="The vendor takes an upload without this file: the validator does "
                                               "not ask for it (we still send it).")
+    conditions: list[Condition] = Field(default_factory=list,
+                                        description="Allowed values that hold on some rows only.")
+    extension_prefix: str | None = Field(None, min_length=1,
+                                         description="Columns named <prefix><name> may follow the header: the "
+                                                     "vendor's custom columns (Clever's ext.*).")
 
     @model_validator(mode="after")
     def _columns_known(self):
@@ -122,6 +144,7 @@ class VendorFile(Model):
         unknown = [c for c in self.fields if c not in seen]
         unknown += [c for key in self.unique_keys for c in key if c not in seen]
         unknown += [fk.column for fk in self.foreign_keys if fk.column not in seen]
+        unknown += [c for cond in self.conditions for c in (cond.column, *cond.when) if c not in seen]
         if unknown:
             raise ValueError(f"rules name columns that are not in the header: {', '.join(unknown)}")
         return self
@@ -185,9 +208,11 @@ class Vendor(Model):
             raise ValueError("two files have the same name")
         headers = {f.file: f.header for f in self.files}
         for f in self.files:
-            for col, rules in f.fields.items():
-                if isinstance(rules.enum, str) and rules.enum not in self.enums:
-                    raise ValueError(f"{f.file} {col}: enum {rules.enum!r} is not in [enums] "
+            named = [(col, rules.enum) for col, rules in f.fields.items()] + \
+                [(cond.column, cond.enum) for cond in f.conditions]
+            for col, enum in named:
+                if isinstance(enum, str) and enum not in self.enums:
+                    raise ValueError(f"{f.file} {col}: enum {enum!r} is not in [enums] "
                                      f"(have: {', '.join(self.enums) or 'none'})")
             for fk in f.foreign_keys:
                 other = headers.get(fk.reference.resource)
@@ -231,7 +256,8 @@ class Vendor(Model):
         specs = {}
         for f in self.files:
             spec = FileSpec(list(f.header), quote_all=self.rules.quote_all, encoding=self.rules.encoding,
-                            column_order=self.rules.column_order, optional=f.optional)
+                            column_order=self.rules.column_order, optional=f.optional,
+                            extension_prefix=f.extension_prefix)
             for col in f.header:
                 rules = f.fields.get(col)
                 if rules is None:
@@ -247,6 +273,9 @@ class Vendor(Model):
                     spec.formats[col] = check
             spec.unique += [tuple(key) for key in f.unique_keys]
             spec.refs = [(fk.column, fk.reference.resource, fk.other_column) for fk in f.foreign_keys]
+            spec.conditions = [(*next(iter(c.when.items())), c.column,
+                                frozenset(self.enums[c.enum] if isinstance(c.enum, str) else c.enum))
+                               for c in f.conditions]
             specs[f.file] = spec
         return specs
 

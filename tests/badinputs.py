@@ -176,7 +176,8 @@ CORPUS: list[Bad] = [
     Bad("students_baddate.csv", "vendor", _clever(_student(1, DOB="02/30/2015")), "date"),
     Bad("students_dupid.csv", "vendor", _clever(_student(1), _student(1)), "students_dupid.csv"),
     Bad("students_nogrades.csv", "vendor", _clever(_student(1, Grade="14")), "Grade"),
-    Bad("students_semicolon.csv", "vendor", lambda: _clever(_student(1))().replace(b",", b";"), "header"),
+    Bad("students_semicolon.csv", "vendor", lambda: _clever(_student(1))().replace(b",", b";"),
+        "separated by semicolons"),
     Bad("students_blankline.csv", "vendor", _clever(_student(1), "", _student(2)), "blank"),
 ]
 

@@ -240,6 +240,60 @@ def test_otus_email_and_date(tmp_path):
         "OTUS_Attendance_Discipline.csv, row 3, column Date: not a date YYYY-MM-DD"]
 
 
+def test_otus_attendance_status_is_present_tardy_or_absent_and_a_discipline_row_its_incident(tmp_path):
+    """spec §4, Otus's attendance template: Status is Present / Tardy / Absent on attendance
+    rows; a discipline row's Status is its incident, any text."""
+    oh = {"OTUS_Attendance_Discipline.csv": ["Student_Email", "SIS_ID", "Date", "Record_Type", "Status"]}
+    tables = {"OTUS_Attendance_Discipline.csv": [["a@s.org", "1", "2026-11-23", "Attendance", "Tardy"],
+                                                 ["b@s.org", "2", "2026-11-23", "Attendance", "Late"],
+                                                 ["c@s.org", "3", "2026-11-23", "Discipline", "Late"],
+                                                 ["d@s.org", "4", "2026-11-23", "Attendance", "present"]]}
+    assert [str(p) for p in validate(_write(tmp_path, tables, oh, vendor="otus"), _specs("otus"))] == [
+        "OTUS_Attendance_Discipline.csv, row 3, column Status: 'Late' is not an allowed value where Record_Type is "
+        "Attendance (allowed: Absent, Present, Tardy)",
+        "OTUS_Attendance_Discipline.csv, row 5, column Status: 'present' is not an allowed value where Record_Type is "
+        "Attendance (allowed: Absent, Present, Tardy)"]
+
+
+def test_clever_value_codes_gender_and_ell_status(tmp_path):
+    """spec §1 value codes: Gender M / F / X, Ell_status Y / N (a 'Yes' passes nothing)."""
+    sh = {**H, "students.csv": ["School_id", "Student_id", "Last_name", "First_name", "Gender", "Ell_status"]}
+    tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
+    tables["students.csv"] = [["101", "S1", "Lee", "Ana", "X", "Y"], ["101", "S2", "Kim", "Bo", "Male", "Yes"]]
+    assert [str(p) for p in validate(_write(tmp_path, tables, sh), _specs("clever"))] == [
+        "students.csv, row 3, column Gender: 'Male' is not an allowed value",
+        "students.csv, row 3, column Ell_status: 'Yes' is not an allowed value"]
+
+
+def test_clever_ext_columns_are_data_except_in_enrollments(tmp_path):
+    """spec §1: ext.<name> columns are allowed in schools, teachers, students, sections and
+    staff, and not in enrollments; an ext. column named twice is not."""
+    specs = _specs("clever")
+    full = {"students.csv": specs["students.csv"].header + ["ext.nickname", "ext.house"],
+            "teachers.csv": ["ext.badge"] + specs["teachers.csv"].header}  # any order: Clever reads by name
+    assert [str(p) for p in validate(_write(tmp_path, CLEAN, full=full), specs)] == []
+    full = {"enrollments.csv": specs["enrollments.csv"].header + ["ext.note"],
+            "staff.csv": specs["staff.csv"].header + ["ext.a", "ext.a"]}
+    assert [str(p) for p in validate(_write(tmp_path, CLEAN, full=full), specs)] == [
+        "enrollments.csv, row 1: header is not the vendor's exact header (unexpected ['ext.note'])",
+        "staff.csv, row 1: header is not the vendor's exact header (unexpected ['ext.a', 'ext.a'], "
+        "named twice ['ext.a'])"]
+
+
+@pytest.mark.parametrize("delimiter, name", [("\t", "tabs"), (";", "semicolons"), ("|", "pipes")])
+def test_a_file_with_another_delimiter_is_said_to_be_one(tmp_path, delimiter, name):
+    """A tab-separated file (with a quote mid-value, which a comma reader takes for one that
+    does not close) is reported as what it is."""
+    tables = {k: [list(r) for r in v] for k, v in CLEAN.items()}
+    paths = _write(tmp_path, tables)
+    header = _specs("clever")["teachers.csv"].header
+    paths["teachers.csv"].write_text(delimiter.join(header) + "\n" +
+                                     delimiter.join(["101", "T1", "", 'a"b@d.org', "Ana", "Lee", ""]) + "\n")
+    problems = [str(p) for p in validate(paths, _specs("clever")) if p.file == "teachers.csv"]
+    assert problems == [f"teachers.csv, row 1: not readable as comma-separated values: its fields are separated by "
+                        f"{name}; write it with commas"]
+
+
 def test_policy_any_column_order_encoding_and_patterns(tmp_path):
     """Rules a vendor of a known kind may choose: columns in any order, another encoding, a
     pattern; the same engine, the same kind of message."""
