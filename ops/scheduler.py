@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from html import escape
 import os
 import signal
 import sys
@@ -26,8 +27,9 @@ from pathlib import Path
 import luigi
 import luigi.configuration
 
-from pipelines.base import var_dir
+from pipelines.base import timezone, var_dir
 from pipelines.workers import apply_session_limits
+from targets import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 RERUN = "luigi --module {{taskModule}} {{taskFamily}} {{taskParams}}"
@@ -61,15 +63,18 @@ def visualiser_index() -> bytes:
     return page.replace(RERUN, "./run.sh " + RERUN).encode()
 
 
-def offline_templates(dest: Path) -> Path:
+def offline_templates(dest: Path, zone: str = "UTC") -> Path:
     """Luigi's history pages without the scripts they fetch from a CDN on the internet (a
     district's server may have none, and nothing here may reach it): the tables are the same,
     the duration charts are left out."""
     dest.mkdir(parents=True, exist_ok=True)
     for page in (Path(luigi.__file__).parent / "templates").glob("*.html"):
         lines = page.read_text(encoding="utf-8").splitlines(keepends=True)
-        (dest / page.name).write_text("".join(line for line in lines if "cdnjs.cloudflare.com" not in line),
-                                      encoding="utf-8")
+        text = "".join(line for line in lines if "cdnjs.cloudflare.com" not in line)
+        if page.name == "layout.html":  # the times shown carry no zone: say which it is, once per page
+            text = text.replace("{% block content %}{% end %}",
+                                f"<p class=\"text-muted\">Times are {escape(zone)}.</p>{{% block content %}}{{% end %}}")
+        (dest / page.name).write_text(text, encoding="utf-8")
     return dest
 
 
@@ -87,7 +92,7 @@ def make_app(scheduler):
     import tornado.web
     index = visualiser_index()
     templates = str(offline_templates(Path(luigi.configuration.get_config().get("scheduler", "state_path")).parent
-                                      / "templates"))
+                                      / "templates", timezone()))
     luigi.server.BaseTaskHistoryHandler.get_template_path = lambda self: templates  # this process only
 
     class Index(tornado.web.RequestHandler):
@@ -144,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=int(os.environ.get("ETL_SCHEDULER_PORT") or 8082))
     ap.add_argument("--logdir", type=Path, default=ROOT / "logs")
     args = ap.parse_args(argv)
+    clock.use_zone(timezone())  # the history's times (Luigi stamps them in local time) are the district's
     args.logdir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=args.logdir / "luigid.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S %Z")

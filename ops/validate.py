@@ -21,8 +21,9 @@ def check(vendor: Vendor, folder: Path, most: int | None = None) -> tuple[list[s
     """(problems, names of files in the folder that are not the vendor's and were not checked)."""
     specs = vendor.file_specs()
     problems = [str(p) for p in validate({name: folder / name for name in specs}, specs, max_per_rule=most)]
+    # our own bookkeeping beside a push's files (_checked.json, a check's _checked/) is not listed
     extra = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in specs
-                   and not p.name.startswith("."))
+                   and not p.name.startswith((".", "_")))
     return problems, extra
 
 

@@ -9,10 +9,11 @@ import luigi.cmdline
 import luigi.retcodes
 
 from pipelines import peaks
-from pipelines.base import root_task
+from pipelines.base import root_task, timezone
 from pipelines.workers import apply_session_limits, apply_worker_count, done_by_others, skip_done
 from pipelines.failures import RunReport, command_line, end_run_row, run_log, run_row
 from pipelines.pauses import describe, pause_of
+from targets import clock
 from targets.config import use_district
 from targets.errors import ConfigError
 from targets.logdb import setup_logging
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> None:
         except ConfigError as e:
             print(f"pipelines: {e}", file=sys.stderr)
             sys.exit(2)
+    clock.use_zone(timezone())  # the run log's times, and Luigi's, are the district's
     log = run_log()
     setup_logging(process_type="luigi " + " ".join(a for a in argv if not a.startswith("-"))[:200], run_log=log,
                   section=log_section(argv))

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import sys
 import time
+import zoneinfo
 from pathlib import Path
 
 import luigi
@@ -31,6 +32,11 @@ def timezone() -> str:
         return Section("etl").str("timezone", "America/Chicago")
     except ConfigError:
         return "America/Chicago"
+
+
+def district_time(moment: dt.datetime) -> str:
+    """A moment as an operator reads it: the district's time, with its zone (``2026-12-01 06:02 CST``)."""
+    return moment.astimezone(zoneinfo.ZoneInfo(timezone())).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def today() -> dt.date:

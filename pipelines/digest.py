@@ -5,7 +5,8 @@ Ids, file names, counts and rules only, never row contents.
 
 - *Runs*: each configured slot of schedule.toml against the ``run`` rows ``./run.sh luigi``
   writes: when it was due, when it started, how it ended; a due run with no start within
-  ``GRACE`` is **missed** (cron or the machine was down; ``./run.sh luigi`` was never called).
+  ``GRACE`` is **missed** (cron or the machine was down; ``./run.sh luigi`` was never called);
+  a time before the ledger's first row is not (the installation was not there yet).
 - *Vendors*: per vendor the files sent for the day, their rows and bytes, and the ids added
   and removed since the last push (the push's ledger note), or why nothing went.
 - *Still failing*, each with the command that reruns it (the failed run's own command, for
@@ -62,14 +63,18 @@ def runs(client: PostgresClient, day: dt.date, now: dt.datetime, zone: str, sect
                     " AND job_name = 'run' AND started_at >= %s AND started_at < %s ORDER BY started_at",
                     (district(), start - GRACE, start + dt.timedelta(days=1) + GRACE))
         started = cur.fetchall()
+        # due times before the ledger's first row are not missed: the installation was not there
+        # yet (a fresh install, or a demo run at noon, would show every earlier slot as missed)
+        cur.execute("SELECT min(started_at) FROM dba.tdataloads WHERE district = %s", (district(),))
+        first = cur.fetchone()[0]
     out = []
     for slot in load_schedule().slot:
         if sections is not None and any(n not in sections for n in slot.needs):
             continue
         due = [t for t in fire_times(slot.cron, day, zone) if t <= now]
         mine = [(at, status, note) for task, at, status, note in started if task == slot.task]
-        missed = [t for t in due if t + GRACE < now and not any(t - dt.timedelta(minutes=1) <= at <= t + GRACE
-                                                                 for at, _, _ in mine)]
+        missed = [t for t in due if t + GRACE < now and first is not None and t >= first
+                  and not any(t - dt.timedelta(minutes=1) <= at <= t + GRACE for at, _, _ in mine)]
         last = mine[-1] if mine else None
         out.append({"task": slot.task, "module": slot.module, "cron": slot.cron, "due": len(due),
                     "started": len(mine), "missed": [t.isoformat() for t in missed],

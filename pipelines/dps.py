@@ -34,7 +34,7 @@ import luigi
 from formats.pipe import DPS_COUNTS, DPS_RESULTS, DPS_SEND
 from formats.spreadsheet import write_workbook
 from pipelines.base import (DistrictExternalTask, DistrictTask, DistrictWrapperTask, ROOT, Refusal, RunDateParameter,
-                            data_dir, file_group, local_target, today)
+                            data_dir, district_time, file_group, local_target, today)
 from pipelines.workers import sftp_sessions
 from pipelines.dps_reconcile import (DPS_ONLY_COLUMNS, IMPACT_ONLY_COLUMNS, TOTALS_COLUMNS, reconcile,
                                      send_records, summary_text, wrangle)
@@ -241,7 +241,7 @@ class DpsDeadlineMissed(Refusal):
         settings = DpsSettings.from_config()
         sent = _send(self.date)["finished_at"]
         return (f"DPS results for {book_period(self.date)} missing after the deadline ({settings.deadline_hours:g} "
-                f"hours after our send of {TXT_NAME} at {sent:%Y-%m-%d %H:%M} UTC); the alert was mailed")
+                f"hours after our send of {TXT_NAME} at {district_time(sent)}); the alert was mailed")
 
 
 class FetchDpsResults(DistrictTask):
@@ -356,8 +356,8 @@ class ReceiveFromDps(DistrictWrapperTask):
                 return [ready, DpsDeadlineMissed(date=sent)]
             if not getattr(self, "_said_waiting", False):  # luigi asks requires() more than once
                 self._said_waiting = True
-                logger.warning("waiting for DPS: %s and %s for %s (sent %s UTC) not yet in TO_DFPS", RESULTS, COUNTS,
-                               outstanding["item"], f"{outstanding['finished_at']:%Y-%m-%d %H:%M}")
+                logger.warning("waiting for DPS: %s and %s for %s (sent %s) not yet in TO_DFPS", RESULTS, COUNTS,
+                               outstanding["item"], district_time(outstanding["finished_at"]))
         return DeliverDpsResults(date=sent)
 
 

@@ -49,12 +49,13 @@ def apply_session_limits(config=None) -> dict[str, int]:
 
 
 def apply_worker_count(config=None) -> None:
-    """``[worker] workers = N`` as Luigi's own ``[core] workers`` (tasks of a run at once, each
-    in a process of its own); ``--workers N`` on the command line still wins."""
+    """An older config's ``[worker] workers = N`` as Luigi's own ``[core] workers`` (tasks of a
+    run at once, each in a process of its own; luigi.cfg sets the default there now, so a
+    district's overlay that still says [worker] wins over it); ``--workers N`` on the command
+    line still wins."""
     config = config or luigi.configuration.get_config()
     if config.has_option("worker", "workers"):
-        if not config.has_option("core", "workers"):
-            config.set("core", "workers", config.get("worker", "workers"))
+        config.set("core", "workers", config.get("worker", "workers"))
         config.remove_option("worker", "workers")  # Luigi's [worker] has no such setting: it would warn
 
 

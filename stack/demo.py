@@ -234,10 +234,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--students", type=int, default=2000)
     ap.add_argument("--date", type=dt.date.fromisoformat, default=None)
     args = ap.parse_args(argv)
+    from targets import clock
+    clock.use_zone(timezone())  # its summary and log in the district's time, as status shows it
     # named by the wall clock, as run.sh names its logs (the demo may play another day)
     log = ROOT / "logs" / f"{dt.date.today():%Y-%m-%d}" / f"demo-{dt.datetime.now():%H%M%S}.log"
     setup_logging(process_type="demo", run_log=log)  # the console stays quiet; details in the log
     logging.getLogger("luigi-interface").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:  # the DPS wait says itself what it waits for
+        if type(handler) is logging.StreamHandler:
+            handler.addFilter(lambda record: not record.getMessage().startswith(("Data for DpsResultsReady(",
+                                                                                 "waiting for DPS: ")))
     if args.date:  # the demo plays that day: its pushes send "today's" data
         clock.set_now(dt.datetime.combine(args.date, dt.time(7, 0), zoneinfo.ZoneInfo(timezone())))
     date = args.date or today()
@@ -326,7 +332,7 @@ def _print_summary(date: dt.date) -> None:
     print(f"  PostgreSQL: {rows} rows in {TABLE} for {date}")
     print(f"  Ledger (dba.tDataLoads) for {date}:")
     for job, status, items, n, at in ledger:
-        print(f"    {job:12} {status:10} {items:3} items {n or 0:>8} rows   last at {at:%H:%M:%S}")
+        print(f"    {job:12} {status:10} {items:3} items {n or 0:>8} rows   last at {at.astimezone():%H:%M:%S %Z}")
     print(f"  BigQuery tables loaded for {date}:")
     for table, n in tables:
         print(f"    {table:60} {n:>8} rows")

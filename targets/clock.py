@@ -47,3 +47,12 @@ def set_now(moment: dt.datetime | None) -> None:
     if moment.tzinfo is None:
         raise ValueError("set_now needs an aware datetime")
     _offset = moment.timestamp() - time.time()
+
+
+def use_zone(zone: str) -> None:
+    """Every local time this process writes, whoever formats it (our log lines, Luigi's own, its
+    task history), in ``zone`` (the district's): one clock for an operator to read, whatever the
+    machine's zone. Call it once, where a process starts."""
+    zoneinfo.ZoneInfo(zone)  # an unknown zone fails here, by its name
+    os.environ["TZ"] = zone
+    time.tzset()

@@ -25,9 +25,29 @@ def _at(h, m, s=0):
     clock.set_now(dt.datetime(2026, 11, 24, h, m, s, tzinfo=CST))
 
 
+def test_nothing_is_missed_before_the_installations_first_run(stack_config, pg_settings):
+    """A fresh install whose first run (the demo's, at noon) is its first ledger row: the slots
+    due that morning were not missed, it was not there; a due time after it is."""
+    client = PostgresClient(pg_settings)
+    client.migrate()
+    _at(12, 0)
+    client.run_finished(client.run_started("DemoPipeline", DAY, "./run.sh demo"), 0)
+    _at(12, 40)
+    runs = {r["task"]: r for r in digest.collect(client, DAY, sections=CONFIGURED)["runs"]}
+    assert [r["task"] for r in runs.values() if r["missed"]] == []
+    assert runs["BigQueryOperations"]["due"] == 1 and runs["BigQueryOperations"]["started"] == 0
+    _at(23, 55)  # that evening: nothing ran after the demo, but nothing was due after noon either
+    assert [r["task"] for r in digest.collect(client, DAY, sections=CONFIGURED)["runs"] if r["missed"]] == []
+    clock.set_now(dt.datetime(2026, 11, 25, 8, 0, tzinfo=CST))  # the next morning, with no cron: missed
+    runs = {r["task"]: r for r in digest.collect(client, DAY + dt.timedelta(days=1), sections=CONFIGURED)["runs"]}
+    assert runs["BigQueryOperations"]["missed"] == ["2026-11-25T03:00:00-06:00"]
+
+
 def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, pg_settings, capsys, tmp_path):
     client = PostgresClient(pg_settings)
     client.migrate()
+    clock.set_now(dt.datetime(2026, 11, 23, 5, 0, 2, tzinfo=CST))  # the installation ran yesterday already
+    client.run_finished(client.run_started("SftpOperations", DAY - dt.timedelta(days=1), "./run.sh luigi"), 0)
     _at(5, 0, 2)
     run = client.run_started("SftpOperations", DAY, "./run.sh luigi --module pipelines.slots SftpOperations")
     _at(5, 4)

@@ -47,6 +47,7 @@ def test_golden_exports_pass_and_a_broken_file_fails_with_every_problem(tmp_path
         bad.append(",".join(fields))
     students.write_text("\n".join([lines[0]] + bad + lines[26:]) + "\n")
     (folder / "notes.txt").write_text("not a vendor file")
+    (folder / "_checked.json").write_text("{}")  # a push's own bookkeeping beside its files: not listed
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     broken = _validate("clever", folder)
     assert broken.returncode == 1, broken.stdout + broken.stderr
