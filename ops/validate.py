@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from formats.rules import validate
-from pipelines.base import vendors_file
+from pipelines.base import counted, vendors_file
 from registry.vendors import Vendor
 from targets.errors import ConfigError
 
@@ -54,7 +54,7 @@ def run(vendor_name: str, path: Path, most: int | None, out=sys.stdout) -> int:
     files = len(vendor.files)
     if problems:
         by_file = Counter(p.split(",", 1)[0].split(":", 1)[0] for p in problems)
-        print(f"{len(problems)} problems in {len(by_file)} of {files} {vendor.name} files "
+        print(f"{counted(len(problems), 'problem')} in {len(by_file)} of {files} {vendor.name} files "
               f"({', '.join(f'{f}: {n}' for f, n in sorted(by_file.items()))})", file=out)
         return 1
     print(f"all {vendor.name} rules pass: {files} files in {path}", file=out)

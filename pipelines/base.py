@@ -34,6 +34,11 @@ def timezone() -> str:
         return "America/Chicago"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``0 files`` (``plural`` where adding an s is wrong)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def district_time(moment: dt.datetime) -> str:
     """A moment as an operator reads it: the district's time, with its zone (``2026-12-01 06:02 CST``)."""
     return moment.astimezone(zoneinfo.ZoneInfo(timezone())).strftime("%Y-%m-%d %H:%M %Z")

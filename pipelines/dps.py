@@ -325,7 +325,7 @@ class DeliverDpsResults(DistrictTask):
             with atomic_path(settings.share_dir / book.name, group=file_group()) as tmp:
                 shutil.copyfile(book, tmp)
         Mailer.from_config().send(f"DPS runaway reconciliation {book_period(self.date)}",
-                                  summary_text(book_period(self.date), workbooks),
+                                  summary_text(book_period(self.date), workbooks, settings.share_dir),
                                   to=list(settings.stakeholders) or None)
         fetched = [work_dir(self.date) / "results" / n for n in (RESULTS, COUNTS)]
         archive(self.date, fetched, "received")

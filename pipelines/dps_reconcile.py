@@ -144,19 +144,24 @@ def _region_order(region) -> tuple:
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
-def summary_text(period: str, workbooks: list[Path]) -> str:
-    """The stakeholders' mail: counts by region only, never person rows."""
+def summary_text(period: str, workbooks: list[Path], share: Path | None = None) -> str:
+    """The stakeholders' mail: counts by region only, never person rows; where the workbooks
+    are (``share``: the folder they were copied to)."""
     impact_only, dps_only, totals = (workbook_rows(p) for p in workbooks)
     by_region: dict = defaultdict(lambda: [0, 0])
     for row in impact_only:
         by_region[row[5]][0] += 1
     for row in dps_only:
         by_region[row[5]][1] += 1
-    lines = [f"DPS runaway reconciliation for {period} (workbooks on the share).", "",
-             f"{'Region':10} {'IMPACT not in DPS':>18} {'DPS not in IMPACT':>18}"]
+    folder = share or workbooks[0].parent
+    lines = [f"DPS runaway reconciliation for {period}.", "", f"The workbooks, on the share {folder}:"]
+    lines += [f"  {folder / p.name}" for p in workbooks]
+    lines += ["", "Youths (people) found on one side only, by region:",
+              f"{'Region':10} {'in IMPACT, not at DPS':>22} {'at DPS, not in IMPACT':>22}"]
     for region in sorted(by_region, key=_region_order):
-        lines.append(f"{str(region):10} {by_region[region][0]:>18} {by_region[region][1]:>18}")
-    lines += ["", f"{'Region':10} {'IMPACT events':>14} {'DPS events':>11} {'Difference':>11}"]
+        lines.append(f"{str(region):10} {by_region[region][0]:>22} {by_region[region][1]:>22}")
+    lines += ["", "Runaway events, by region (DPS - IMPACT: more at DPS when positive):",
+              f"{'Region':10} {'IMPACT events':>14} {'DPS events':>11} {'DPS - IMPACT':>13}"]
     for row in totals:
-        lines.append(f"{str(row[0]):10} {row[1]:>14} {row[2]:>11} {row[3]:>11}")
+        lines.append(f"{str(row[0]):10} {row[1]:>14} {row[2]:>11} {row[3]:>+13}")
     return "\n".join(lines) + "\n"

@@ -5,8 +5,9 @@ the watcher folder (when the range is configured), a watcher pass that takes the
 (our downloader delivers with one rename), then ``FeedsReport``: the week's report (the seven
 days ending on the run date) mailed to each active tImportConfig row's ``notify`` addresses
 — one multipart mail (text and HTML) per group of addresses with the same rows, listing per
-job the files loaded and failed, rows loaded and rejected, the time the loads took, the
-files that matched no row in the jobs' drop folders, and a small chart of rows loaded per
+feed (its row's name and table) the files loaded and failed, rows loaded and rejected, each
+rejected row (file, sheet, row, column, reason: never a value), the files that matched no row
+in the jobs' drop folders, and a small chart of rows loaded per
 week over the last eight weeks. Counts, job and file names only: never row contents. Mail
 goes over TLS as ``[smtp]`` says (``require_tls``, ``cafile``). Each mail's ledger row
 (``feeds_report`` / ``<week start>|configs <ids>``) keeps it from being sent twice.
@@ -18,12 +19,13 @@ import csv
 import datetime as dt
 import html
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import luigi
 
-from pipelines.base import DistrictTask, DistrictWrapperTask, RunDateParameter
+from pipelines.base import DistrictTask, DistrictWrapperTask, RunDateParameter, counted
 from pipelines.feed_files import configs, feeds_ledger, folders
 from pipelines.feeds import UNMATCHED_JOB, WatchFeeds, load_job
 from pipelines.meetmax import DownloadMeetMaxLists
@@ -47,6 +49,12 @@ class JobWeek:
     rows: int = 0
     rejected: int = 0
     seconds: float = 0.0
+    name: str = ""  # as the client knows the feed: its row's name and table (the job is ours)
+    rejects: list[str] = field(default_factory=list)  # "file: sheet S, row N, column C: reason" (no values)
+
+    @property
+    def title(self) -> str:
+        return self.name or self.job
 
 
 def week(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -69,6 +77,32 @@ def job_weeks(client, jobs: list[str], start: dt.date, end: dt.date) -> dict[str
         for job, loaded, failed, rows, rejected, seconds in cur.fetchall():
             out[job] = JobWeek(job, loaded, failed, int(rows), int(rejected), float(seconds))
     return out
+
+
+MOST_REJECTS = 20  # listed per job in a report; the rest counted (the rejects files hold every one)
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+
+
+def rejected_rows(error_dirs: list[Path], start: dt.date, end: dt.date) -> list[str]:
+    """The rows a feed's loads rejected in the week, from the rejects files its loads wrote for
+    the sender in its error folders: file, sheet, row, column and reason, never a value (a reason
+    quoting one has it cut out): what the client needs to mend the file."""
+    lines: list[str] = []
+    day = start
+    while day <= end:
+        for path in sorted(p for d in error_dirs for p in (d / day.isoformat()).glob("*.rejects.csv")):
+            with open(path, encoding="utf-8", newline="") as fh:
+                for record in list(csv.reader(fh))[1:]:
+                    if len(record) >= 4:
+                        sheet, line, column, reason = record[:4]
+                        where = ", ".join(p for p in (f"sheet {sheet}" if sheet else "", f"row {line}",
+                                                      f"column {column}" if column else "") if p)
+                        lines.append(f"{path.name.removesuffix('.rejects.csv')}: {where}: "
+                                     f"{_QUOTED.sub('(value)', reason)}")
+        day += dt.timedelta(days=1)
+    if len(lines) > MOST_REJECTS:
+        lines = lines[:MOST_REJECTS] + [f"… and {len(lines) - MOST_REJECTS} more (the rejects files have all)"]
+    return lines
 
 
 def weekly_rows(client, jobs: list[str], end: dt.date) -> list[tuple[dt.date, int]]:
@@ -98,26 +132,29 @@ def render(start: dt.date, end: dt.date, weeks: list[JobWeek], unmatched: list[s
            chart: list[tuple[dt.date, int]]) -> tuple[str, str, str]:
     """(subject, text, HTML) of one report."""
     loaded, failed = sum(w.loaded for w in weeks), sum(w.failed for w in weeks)
-    subject = f"Feeds weekly report {start} to {end}: {loaded} files loaded, {failed} failed"
+    subject = f"Feeds weekly report {start} to {end}: {counted(loaded, 'file')} loaded, {failed} failed"
     text = [f"Feeds loads from {start} to {end}", ""]
-    text += [f"{w.job:30} {'FAILED' if w.failed else 'ok':6} files {w.loaded:3} loaded {w.failed:3} failed"
-             f"   rows {w.rows:>9,} loaded {w.rejected:>6,} rejected   {w.seconds:7.1f} s" for w in weeks]
+    for w in weeks:
+        text.append(f"{w.title:30} {'FAILED' if w.failed else 'ok':6} files {w.loaded:3} loaded {w.failed:3} failed"
+                    f"   rows {w.rows:>9,} loaded {w.rejected:>6,} rejected")
+        text += [f"    rejected: {line}" for line in w.rejects]
     text += ["", f"Files that matched no feed ({len(unmatched)}):"] + [f"  {n}" for n in unmatched] + \
         (["  none"] if not unmatched else [])
     top = max((n for _, n in chart), default=0)
     text += ["", "Rows loaded per week:"] + [f"  {s}  {bar(n, top):24} {n:,}" for s, n in chart]
     rows_html = "".join(
-        f"<tr><td>{html.escape(w.job)}</td><td style='color:{'#b00' if w.failed else '#070'}'>"
+        f"<tr><td>{html.escape(w.title)}</td><td style='color:{'#b00' if w.failed else '#070'}'>"
         f"{'FAILED' if w.failed else 'ok'}</td><td align='right'>{w.loaded}</td><td align='right'>{w.failed}</td>"
-        f"<td align='right'>{w.rows:,}</td><td align='right'>{w.rejected:,}</td>"
-        f"<td align='right'>{w.seconds:.1f} s</td></tr>" for w in weeks)
+        f"<td align='right'>{w.rows:,}</td><td align='right'>{w.rejected:,}</td></tr>"
+        + "".join(f"<tr><td></td><td colspan='5'>rejected: {html.escape(line)}</td></tr>" for line in w.rejects)
+        for w in weeks)
     chart_html = "".join(
         f"<tr><td>{s}</td><td><div style='background:#3b73b9;height:12px;width:{round(n * 240 / top) if top else 0}px'>"
         f"</div></td><td align='right'>{n:,}</td></tr>" for s, n in chart)
     unmatched_html = "".join(f"<li>{html.escape(n)}</li>" for n in unmatched) or "<li>none</li>"
     page = (f"<html><body style='font-family:sans-serif'><h2>Feeds loads from {start} to {end}</h2>"
             "<table cellpadding='4' style='border-collapse:collapse'><tr><th align='left'>job</th><th>status</th>"
-            "<th>files loaded</th><th>files failed</th><th>rows loaded</th><th>rows rejected</th><th>time</th></tr>"
+            "<th>files loaded</th><th>files failed</th><th>rows loaded</th><th>rows rejected</th></tr>"
             f"{rows_html}</table><h3>Files that matched no feed ({len(unmatched)})</h3><ul>{unmatched_html}</ul>"
             f"<h3>Rows loaded per week</h3><table cellpadding='2'>{chart_html}</table></body></html>")
     return subject, "\n".join(text) + "\n", page
@@ -155,11 +192,15 @@ class FeedsReportMail(DistrictTask):
         client = self.output().client
         jobs = sorted({load_job(r) for r in rows})
         weeks = list(job_weeks(client, jobs, start, end).values())
+        for w in weeks:
+            mine = [r for r in rows if load_job(r) == w.job]  # a job's rows (one per file pattern)
+            w.name = f"{mine[0].job_name} ({', '.join(sorted({f'{r.target_schema}.{r.target_table}' for r in mine}))})"
+            w.rejects = rejected_rows(sorted({folders(r).error for r in mine}), start, end)
         unmatched = unmatched_files(client, {folders(r).source for r in rows}, start, end)
         subject, text, page = render(start, end, weeks, unmatched, weekly_rows(client, jobs, end))
         Mailer.from_config().send(subject, text, to=to, html=page)
-        logger.info("mailed the report of %s to %d recipients", ", ".join(jobs), len(to))
-        self.output().mark_done(direction="out", destination=f"{len(to)} recipients",
+        logger.info("mailed the report of %s to %s", ", ".join(jobs), counted(len(to), "recipient"))
+        self.output().mark_done(direction="out", destination=counted(len(to), "recipient"),
                                 rows=sum(w.rows for w in weeks), note=f"jobs {', '.join(jobs)}")
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import luigi
 
 from formats.rules import Problem
-from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal, RunDateParameter, data_dir,
-                            file_group, local_target, today, vendors_file)
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal, RunDateParameter, counted,
+                            data_dir, file_group, local_target, today, vendors_file)
 from pipelines.vendor_checks import change_note, check, check_file, export_dir, pushed_copy, vendor
 from pipelines.views import DeployView, export_query
 from pipelines.workers import sftp_sessions
@@ -148,7 +148,7 @@ class CheckVendorFiles(DistrictTask):
                   f"exported again; the refused ones are kept in {kept}), or rerun with --force to send "
                   f"them anyway.\n\n" + "\n".join(reasons))
             raise BadInputError(str(export_dir(self.date, v.name)),
-                                f"{v.name} push refused ({len(reasons)} problems, mailed): {reasons[0]}")
+                                f"{v.name} push refused ({counted(len(reasons), 'problem')}, mailed): {reasons[0]}")
         if reasons:
             _mail(v, f"FORCED: {v.name} push for {self.date} sent despite problems",
                   "Sent with --force despite:\n\n" + "\n".join(reasons))
@@ -298,6 +298,9 @@ class DryRunVendorPush(DistrictTask):
     def run(self):
         v = vendor(self.vendor)
         report = dry_run_report(v, self.date)
+        report["sent"] = [i for i in v.items()
+                          if UploadVendorItem(date=self.date, vendor=v.name, item=i).output().exists()]
+        report["due"] = v.runs_on(self.date)
         text = format_dry_run(v, self.date, report)
         print(text, flush=True)
         with local_target(export_dir(self.date, v.name) / "_dryrun.json").open("w") as fh:
@@ -313,8 +316,16 @@ def dry_run_report(v: Vendor, day: dt.date) -> dict:
 
 
 def format_dry_run(v: Vendor, day: dt.date, report: dict) -> str:
-    lines = [f"DRY RUN {v.name} for {day}: " + ("would send" if report["would_send"] else "would REFUSE") +
-             " (nothing was sent)"]
+    items = v.items()
+    if not report.get("due", True):
+        verdict = f"not due on a {day:%A} ({v.cadence}): a push would send nothing"
+    elif len(report.get("sent", [])) == len(items):
+        verdict = f"already sent ({counted(len(items), 'file')}): a push would send nothing again"
+    else:
+        verdict = "would send" if report["would_send"] else "would REFUSE"
+        if report.get("sent"):
+            verdict += f" (already sent: {', '.join(report['sent'])})"
+    lines = [f"DRY RUN {v.name} for {day}: {verdict} (nothing was sent)"]
     for name, info in report["files"].items():
         change = ""
         if "added" in info:
@@ -341,6 +352,11 @@ class VendorPush(DistrictWrapperTask):
     force = luigi.BoolParameter(default=False, significant=False)
     dry_run = luigi.BoolParameter(default=False, significant=False)
     resend = luigi.BoolParameter(default=False, significant=False)
+
+    def __repr__(self):
+        # a dry run's summary line says it was one ("CleverPush(...) ran successfully" read as a push)
+        text = super().__repr__()
+        return f"{text[:-1]}, dry_run=True)" if self.dry_run else text
 
     def requires(self):
         v = vendor(self.vendor)

@@ -27,7 +27,7 @@ import luigi
 import luigi.configuration
 
 from ops.feeds_db import FeedsDbSettings, init
-from pipelines.base import DistrictTask, RunDateParameter, data_dir
+from pipelines.base import DistrictTask, RunDateParameter, counted, data_dir
 from pipelines.feed_files import feeds_ledger
 from pipelines.feeds_weekly import FeedsWeekly
 from stack.openssh import dropoff_settings
@@ -158,7 +158,8 @@ def summary(date: dt.date, mail_dir: Path) -> list[str]:
         if str(msg["Subject"]).startswith(f"Feeds weekly report {date - dt.timedelta(days=6)} to {date}"):
             reports.append((path, msg))
     lines.append(f"    Report mails ({len(reports)}, text + HTML, over TLS):")
-    lines += [f"      {p.name} to {len(str(m['To']).split(','))} recipients: {m['Subject']}" for p, m in reports]
+    lines += [f"      {p.name} to {counted(len(str(m['To']).split(',')), 'recipient')}: {m['Subject']}"
+              for p, m in reports]
     if reports:
         lines += ["", "    " + "\n    ".join(reports[-1][1].get_body(("plain",)).get_content().rstrip().splitlines())]
     return lines

@@ -4,6 +4,7 @@ validated), the stack's DPS SFTP account (password login) and its SMTP server.""
 import configparser
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import time
@@ -123,7 +124,13 @@ def test_send_wait_receive_and_workbooks(dps):
     mail = _mails(dps["mail"], t0, "DPS runaway reconciliation FY2027 Q1")
     assert len(mail) == 1
     body = mail[0]
-    assert "IMPACT not in DPS" in body and "Nguyen" not in body and "SMITH" not in body
+    assert "Nguyen" not in body and "SMITH" not in body
+    text = body.replace("=\n", "").replace("\r\n", "\n")
+    # where the workbooks are; what each count counts; how the difference is taken
+    assert f"The workbooks, on the share {dps['share']}:\n  {dps['share'] / books[2]}\n" in text
+    assert "Youths (people) found on one side only, by region:" in text
+    assert re.search(r"\n8 +1 +1\n", text)  # Bexar's region: P3 only in IMPACT, D9 only at DPS
+    assert "(DPS - IMPACT: more at DPS when positive)" in text and re.search(r"\nTOTAL +4 +5 +\+1\n", text)
     assert (work_dir(DAY).parent / "archive" / "FY2027_Q1" / "received" / RESULTS).exists()
     assert [r[0] for r in _ledger(dps["settings"], "dps_receive")][-1] == "FY2027_Q1"
     assert [r[0] for r in _ledger(dps["settings"], "dps_send")] == ["FY2027_Q1"]

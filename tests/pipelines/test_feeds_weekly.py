@@ -6,6 +6,7 @@ whose chain fails still gets its report from the 02:45 slot, failures listed."""
 import datetime as dt
 import email
 import email.policy
+import re
 import zoneinfo
 
 import luigi
@@ -63,15 +64,19 @@ def test_the_week_is_reported_to_each_rows_addresses(feeds, pg_settings, stack_v
     mails = _mails(stack_var, before)
     # one mail per group of addresses: ops is on rows 1 and 4, ir on row 1 only, clients on row 2
     assert sorted(mails) == ["clients@example.org", "ir@example.org", "ops@example.org"]
-    assert "feeds_meetmax" not in mails["ir@example.org"].get_body(("plain",)).get_content()
+    assert "meetmax (feeds.companies)" not in mails["ir@example.org"].get_body(("plain",)).get_content()
     ops = mails["ops@example.org"]
     assert ops["Subject"] == "Feeds weekly report 2026-11-17 to 2026-11-23: 3 files loaded, 0 failed"
     assert ops.get_content_type() == "multipart/alternative" and ops["X-Stack-TLS"] == "yes"
     text, page = (p.get_content() for p in ops.iter_parts())
-    assert "feeds_events" in text and "feeds_meetmax" in text and "feeds_clients" not in text
-    events = next(line for line in text.splitlines() if line.startswith("feeds_events"))
+    # each feed as the client knows it (its name and table), never our job names or load times
+    assert "events (feeds.events)" in text and "meetmax (feeds.companies)" in text and "clients" not in text
+    assert "feeds_" not in text and not re.search(r"\d s$", text, re.M) and "time</th>" not in page
+    events = next(line for line in text.splitlines() if line.startswith("events (feeds.events)"))
     assert "files   1 loaded   0 failed" in events and "rows         2 loaded      1 rejected" in events
-    meetmax = next(line for line in text.splitlines() if line.startswith("feeds_meetmax"))
+    # the rejected row, where and why (as the rejects file has it), without its values
+    assert "    rejected: events_20261118.xlsx: sheet Events, row 5, column Event ID: not a valid integer\r\n" in text
+    meetmax = next(line for line in text.splitlines() if line.startswith("meetmax (feeds.companies)"))
     assert "files   2 loaded" in meetmax and "rows        40 loaded" in meetmax  # two public events, 20 each
     assert "stray_notes.txt" in text and "<li>stray_notes.txt</li>" in page
     chart = text.split("Rows loaded per week:")[1].splitlines()[1:]
@@ -79,7 +84,7 @@ def test_the_week_is_reported_to_each_rows_addresses(feeds, pg_settings, stack_v
     assert chart[-1].startswith("  2026-11-17  ████") and chart[-1].endswith(" 42")
     assert "<table" in page and "width:240px" in page
     clients = mails["clients@example.org"]
-    assert "feeds_clients" in clients.get_body(("plain",)).get_content()
+    assert "clients (feeds.clients)" in clients.get_body(("plain",)).get_content()
     assert "Ada" not in clients.as_string() and "Globex" not in ops.as_string()  # counts and names, no rows
     assert _run(FeedsWeekly()) and _run(FeedsReport())  # the rerun and the 02:45 slot: nothing more
     assert _mails(stack_var, before).keys() == mails.keys()
@@ -102,7 +107,7 @@ def test_a_week_whose_chain_fails_is_still_reported_by_the_0245_slot(feeds, stac
     ops = _mails(stack_var, before)["ops@example.org"]
     assert ops["Subject"] == "Feeds weekly report 2026-11-24 to 2026-11-30: 0 files loaded, 1 failed"
     text = ops.get_body(("plain",)).get_content()
-    assert next(line for line in text.splitlines() if line.startswith("feeds_events")).split()[1] == "FAILED"
+    assert next(line for line in text.splitlines() if line.startswith("events (feeds.events)")).split()[2] == "FAILED"
 
 
 def test_the_report_window_and_an_empty_week():

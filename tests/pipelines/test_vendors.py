@@ -169,6 +169,13 @@ def test_dry_run_reports_and_sends_nothing(vendors, pg_settings, capsys):
     assert re.search(r"students\.csv: \d+ rows, Student_id: \+\d+ -0 \(no earlier push\)", out)
     assert list(vendors["clever"].iterdir()) == [] and _ledger(pg_settings, "push_clever") == []
     assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+    # the day sent: a dry run says so, and its summary line says it was a dry run (a new process:
+    # the first dry run's task object, reported, is not reused)
+    luigi.task_register.Register.clear_instance_cache()
+    result = luigi.build([CleverPush(date=DAY, dry_run=True)], local_scheduler=True, detailed_summary=True)
+    out = capsys.readouterr().out
+    assert "DRY RUN clever for 2026-11-24: already sent (6 files): a push would send nothing again" in out
+    assert "CleverPush(district=, date=2026-11-24, vendor=clever, dry_run=True)" in result.summary_text
     # pretend the last push held a student who is gone today
     from pipelines.vendors import pushed_copy, vendor
     copy = pushed_copy(vendor("clever"), "students.csv")
