@@ -6,7 +6,7 @@
 #   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task;
 #                                    --from D1 --to D2: one run per day
 #   ./run.sh stack up|down|status    the embedded local stack (state under var/)
-#   ./run.sh scheduler               luigid (visualiser, history) on 127.0.0.1:8082, state under var/
+#   ./run.sh scheduler [stop]        luigid (visualiser, history) on 127.0.0.1:8082, state under var/; stop ends it
 #   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
 #   ./run.sh clear JOB --date D [--item NAME]   the next run redoes that job's day (ledger rows superseded)
 #   ./run.sh resend VENDOR           the files last pushed to a vendor, sent again (recorded as a resend)

@@ -129,11 +129,11 @@ def serve(address: str, port: int, var: Path) -> None:
     tornado.ioloop.PeriodicCallback(scheduler.prune, max(1.0, min(60.0, delay)) * 1000).start()
     tornado.ioloop.PeriodicCallback(scheduler.dump, 300_000).start()  # a killed luigid loses 5 minutes at most
 
-    def stop(signum, frame):
+    def on_signal(signum, frame):
         loop.add_callback_from_signal(loop.stop)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
-        signal.signal(sig, stop)
+        signal.signal(sig, on_signal)
     print(f"luigid: the visualiser is at {url} (state and history in {state_dir})", flush=True)
     try:
         loop.start()
@@ -143,12 +143,42 @@ def serve(address: str, port: int, var: Path) -> None:
             (var / name).unlink(missing_ok=True)
 
 
+def stop(var: Path, wait: float = 30.0) -> int:
+    """``./run.sh scheduler stop``: end this installation's luigid (it saves its state as it
+    stops); exit 0 when it has gone, 1 when there was none."""
+    import time
+    try:
+        pid = int((var / "luigid.pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        print("luigid is not running (no live pid in " f"{var / 'luigid.pid'})")
+        return 1
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:  # it removes its pid file once its state is saved (a process not yet reaped may linger)
+            os.kill(pid, 0)
+            gone = not (var / "luigid.pid").exists()
+        except ProcessLookupError:
+            gone = True
+        if gone:
+            print(f"luigid (pid {pid}) stopped; its state is saved. Runs use the local scheduler until it is started "
+                  "again.")
+            return 0
+        time.sleep(0.1)
+    print(f"luigid (pid {pid}) did not stop within {wait:.0f} s", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run.sh scheduler")
+    ap.add_argument("action", nargs="?", choices=["start", "stop"], default="start",
+                    help="start (the default: run luigid in the foreground) or stop the running one")
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=int(os.environ.get("ETL_SCHEDULER_PORT") or 8082))
     ap.add_argument("--logdir", type=Path, default=ROOT / "logs")
     args = ap.parse_args(argv)
+    if args.action == "stop":
+        return stop(var_dir())
     clock.use_zone(timezone())  # the history's times (Luigi stamps them in local time) are the district's
     args.logdir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=args.logdir / "luigid.log", level=logging.INFO,

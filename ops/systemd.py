@@ -27,6 +27,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import grp
+import os
+import pwd
+import stat
 import sys
 import zoneinfo
 from pathlib import Path
@@ -173,13 +177,46 @@ def units(schedule: ScheduleFile, run_sh: str, user: str, zone: str, secrets_env
     return out
 
 
+def _may(user: pwd.struct_passwd, path: Path, bits: int) -> bool:
+    """Would ``user`` have ``bits`` (r=4, w=2, x=1) on ``path`` by its mode (root has them all)?"""
+    if user.pw_uid == 0:
+        return True
+    st = path.stat()
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem}
+    mode = st.st_mode >> 6 if st.st_uid == user.pw_uid else st.st_mode >> 3 if st.st_gid in groups else st.st_mode
+    return mode & bits == bits
+
+
+def access_problems(user: str, checkout: Path) -> list[str]:
+    """Why the units, run as ``user``, could not start ``run.sh`` in ``checkout`` (none: they can)."""
+    try:
+        who = pwd.getpwnam(user)
+    except KeyError:
+        return [f"user {user!r} does not exist on this machine: create it (docs/deploy.md) or give --user"]
+    for folder in [*reversed(checkout.parents), checkout]:
+        if not _may(who, folder, 1):
+            return [f"{user} cannot enter {folder} (mode {stat.S_IMODE(folder.stat().st_mode):o}, owner "
+                    f"{pwd.getpwuid(folder.stat().st_uid).pw_name}): the units would fail; put the checkout where "
+                    f"{user} can read it (docs/deploy.md), or give --user {pwd.getpwuid(checkout.stat().st_uid).pw_name}"]
+    if not _may(who, checkout / "run.sh", 5):
+        return [f"{user} cannot read and run {checkout / 'run.sh'}: the units would fail"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run.sh systemd", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--user", default="etl", help="the service user (and group) the units run as")
     ap.add_argument("--run-sh", default=str(ROOT / "run.sh"))
-    ap.add_argument("--secrets-env", default=DEFAULT_SECRETS)
+    ap.add_argument("--user", help="the service user (and group) the units run as (default: the checkout's owner)")
+    ap.add_argument("--secrets-env", default=os.environ.get("ETL_SECRETS_ENV") or DEFAULT_SECRETS,
+                    help=f"the secrets file the runs read (default: ETL_SECRETS_ENV, else {DEFAULT_SECRETS})")
     ap.add_argument("--out", type=Path, help="write the unit files into this folder instead of printing them")
     args = ap.parse_args(argv)
+    checkout = Path(args.run_sh).resolve().parent
+    if checkout.is_dir():  # (units for another machine's checkout are not checked here)
+        args.user = args.user or pwd.getpwuid(checkout.stat().st_uid).pw_name
+        for problem in access_problems(args.user, checkout):
+            print(f"run.sh systemd: WARNING: {problem}", file=sys.stderr)
+    args.user = args.user or "etl"
     cfg = luigi.configuration.get_config()
     zone = cfg.get("etl", "timezone", "America/Chicago")
     made = units(load_schedule(), args.run_sh, args.user, zone, args.secrets_env, set(cfg.sections()), current_district())

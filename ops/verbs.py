@@ -83,6 +83,9 @@ def clear(job: str, day: dt.date, item: str | None) -> int:
         print(f"  {c['item']} (was {c['status']})")
     for src, dest in moved:
         print(f"  set aside {src} -> {dest}")
+    if not moved:
+        print(f"  local files: none of these rows names a file in {data_dir()} (the rerun uses the day's files as "
+              "they are, e.g. a push sends its exports again)")
     print("the next run of the job does these again")
     return 0
 

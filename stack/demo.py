@@ -363,7 +363,9 @@ def _print_summary(date: dt.date) -> None:
         print("\n".join(demo_feeds.summary(date, Path(stack.str("mail_dir")))))
     url = scheduler_url()
     print(f"  Visualiser:              {url} (this run's tasks and /history)" if url else
-          "  Visualiser:              not running; start ./run.sh scheduler and run the demo again to see it there")
+          "  Visualiser:              not running; to watch a run there: ./run.sh scheduler (in another terminal),"
+          " then a day the demo has not run yet, e.g. ./run.sh demo --date YYYY-MM-DD (a rerun of this day has"
+          " nothing to do: one dot)")
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             print(f"  Run log:                 {handler.baseFilename}")

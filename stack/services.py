@@ -414,8 +414,6 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                   "download_dir": str(var / "eis-downloads"), "schools": "0010,0020,0030,0040", "pace": "0.05",
                   "backoff": "0.3", "page_timeout": "15", "download_timeout": "30", "chunk_size": "50",
                   "evidence_dir": str(var / "log" / "eis")}
-    # The stack's own run logs folder: a simulated month never prunes the checkout's logs/.
-    cfg["retention"] = {"run_logs_dir": str(var / "logs")}
     cfg["district"] = {"code": "0999", "name": "Springfield Demo District", "address": "100 Main St",
                        "city": "Springfield", "state": "TN", "zip": "37000", "phone": "615-555-0100"}
     cfg["stack"] = {"var": str(var), "sftp_root": str(var / "sftp" / "root"), "mail_dir": str(var / "mail")}

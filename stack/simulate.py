@@ -103,7 +103,9 @@ class Simulation:
         cfg = self.var / "luigi.cfg"
         text = cfg.read_text()
         text = text.replace("deadline_hours = 6", "deadline_hours = 24")  # DPS answers after midnight
-        cfg.write_text(text + "\n[simulation]\nstart = " + self.start.isoformat() + "\n")
+        # its own run logs folder: a simulated month's Prune never removes the checkout's logs/
+        cfg.write_text(text + "\n[simulation]\nstart = " + self.start.isoformat() + "\n"
+                       f"\n[retention]\nrun_logs_dir = {self.var / 'logs'}\n")
         os.environ.update(stack.config_env(self.var))
         parser = luigi.configuration.get_config()
         type(parser)._config_paths = [str(cfg)]

@@ -132,3 +132,26 @@ def test_the_visualiser_shows_a_slot_running_its_progress_and_history(run_config
     if os.environ.get("ETL_UPDATE_SCREENSHOTS") == "1":
         for name in ("visualiser.png", "visualiser-workers.png"):
             shutil.copyfile(SHOTS / name, stack.ROOT / "docs" / "images" / name)
+
+
+def test_the_scheduler_stops_on_command_and_its_pages_name_the_districts_zone(stack_config, tmp_path):
+    """``./run.sh scheduler stop`` ends the running luigid (its state saved, its pid file gone);
+    a second stop says none runs. The history pages say which zone their times are in."""
+    var, port = tmp_path / "var", free_port()
+    var.mkdir()
+    proc = _luigid(var, port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/history", timeout=10) as r:
+            assert "Times are America/Chicago." in r.read().decode()
+        env = dict(os.environ, ETL_VAR=str(var), PYTHONPATH=str(stack.ROOT))
+        stopped = subprocess.run([sys.executable, "-m", "ops.scheduler", "stop"], cwd=stack.ROOT, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert stopped.returncode == 0 and "stopped; its state is saved" in stopped.stdout, stopped.stderr
+        assert proc.wait(timeout=10) is not None and not (var / "luigid.pid").exists()
+        assert (var / "luigid" / "state.pickle").exists()
+        again = subprocess.run([sys.executable, "-m", "ops.scheduler", "stop"], cwd=stack.ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1 and "luigid is not running" in again.stdout
+    finally:
+        if proc.poll() is None:
+            proc.kill()

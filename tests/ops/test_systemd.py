@@ -145,3 +145,31 @@ def test_each_district_gets_its_own_units_beside_the_others(tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in (tmp_path / "verify").iterdir())],
                             capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_the_units_run_as_the_checkouts_owner_and_a_user_who_cannot_reach_it_is_warned(tmp_path):
+    """No --user: the checkout's owner (root's checkout under /root runs as root, not as an 'etl'
+    who cannot enter /root); a --user who cannot enter the checkout, or who does not exist, is
+    warned about before the units are written."""
+    import pwd
+
+    from ops.systemd import access_problems
+    root = Path(__file__).resolve().parents[2]
+    owner = pwd.getpwuid(root.stat().st_uid).pw_name
+    env = {k: v for k, v in os.environ.items() if k not in ("LUIGI_CONFIG_PATH", "ETL_SECRETS_ENV", "ETL_DISTRICT")}
+    env.update(ETL_VAR=str(tmp_path / "no-stack"))
+    done = subprocess.run([str(root / "run.sh"), "systemd", "--secrets-env", "/etc/etl/s.env"], cwd=root, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"User={owner}\n" in done.stdout and "Environment=ETL_SECRETS_ENV=/etc/etl/s.env\n" in done.stdout
+    assert done.stderr == ""
+    assert access_problems("no-such-user-x", root) == [
+        "user 'no-such-user-x' does not exist on this machine: create it (docs/deploy.md) or give --user"]
+    private = tmp_path / "home"
+    (private / "app").mkdir(parents=True)
+    (private / "app" / "run.sh").write_text("#!/bin/sh\n")
+    private.chmod(0o700)
+    (problem,) = access_problems("nobody", private / "app")  # the first folder on the way nobody may enter
+    folder = problem.removeprefix("nobody cannot enter ").split(" (mode 700")[0]
+    assert Path(folder) in (private / "app").parents and f"(mode 700, owner {owner}): the units would fail" in problem
+    assert problem.endswith(f"or give --user {owner}")
