@@ -30,7 +30,7 @@ import luigi
 import luigi.configuration
 
 from formats.png import bar_chart
-from pipelines.base import DistrictTask, RunDateParameter, timezone, vendors_file
+from pipelines.base import DistrictTask, RunDateParameter, counted, timezone, vendors_file
 from pipelines.pauses import describe, pause_dir
 from registry.schedule import fire_times, load_schedule
 from targets import clock
@@ -215,10 +215,10 @@ def text(data: dict) -> str:
         lines.append(line)
     lines += ["", "Vendors:"]
     for v in data["vendors"]:
-        lines.append(f"  {v['vendor']:12} {v['state']}" + (f": {len(v['files'])} files, {v['rows']:,} rows"
-                                                           if v["files"] else ""))
-        lines += [f"    {f['item']:32} {f['rows'] if f['rows'] is not None else '-':>8} rows  {f['note'] or ''}"
-                  for f in v["files"]]
+        lines.append(f"  {v['vendor']:12} {v['state']}" + (f": {counted(len(v['files']), 'file')}, "
+                                                           f"{counted(v['rows'], 'row')}" if v["files"] else ""))
+        lines += [f"    {f['item']:32} {counted(f['rows'], 'row') if f['rows'] is not None else '- rows':>13}  "
+                  f"{f['note'] or ''}" for f in v["files"]]
         lines += [f"    {item:32} FAILED" for item in v["failed"]]
     if not data["vendors"]:
         lines.append("  none configured")
@@ -226,12 +226,13 @@ def text(data: dict) -> str:
     lines += [f"  {f['job']} {f['item']} ({f['run_date']}, {local(f['at'])}): {f['error']}"
               + (f"\n    rerun: {f['rerun']}" if f["rerun"] else "") for f in data["failing"]] or ["  nothing"]
     lines += ["", "What ran:"]
-    lines += [f"  {j['job']:28} {j['succeeded']:4} succeeded {j['failed']:3} failed {j['rows']:>10} rows   "
+    lines += [f"  {j['job']:28} {j['succeeded']:4} succeeded {j['failed']:3} failed {counted(j['rows'], 'row'):>15}   "
               f"last {local(j['last'], '%Y-%m-%d %H:%M')}   last success {j['last_success_age'] or 'never'} ago"
               .replace("never ago", "never") for j in data["jobs"]] or ["  nothing"]
     lines += ["", "What was sent:"]
-    lines += [f"  {local(s['at'])} {s['job']:20} {s['item']:32} {s['rows'] if s['rows'] is not None else '-':>8} rows "
-              f"{s['bytes'] or 0:>10} bytes -> {s['destination']}" for s in data["sent"]] or ["  nothing"]
+    lines += [f"  {local(s['at'])} {s['job']:20} {s['item']:32} "
+              f"{counted(s['rows'], 'row') if s['rows'] is not None else '- rows':>13} "
+              f"{counted(s['bytes'] or 0, 'byte'):>16} -> {s['destination']}" for s in data["sent"]] or ["  nothing"]
     if data["paused"]:
         lines += ["", "Paused:"] + [f"  {describe(flow, info)}" for flow, info in data["paused"].items()]
     if data["actions"]:
@@ -272,20 +273,21 @@ def html(data: dict, images: dict[str, str] | None = None) -> str:
     for job, by_day in sorted(data["rows_sent"].items()):
         top = max(by_day.values())
         rows.append(f"<tr><th>{escape(job)}</th><td><img src='{escape(images[job])}' alt='rows sent by {escape(job)}, "
-                    f"{days[0]} to {days[-1]}: most {top:,} in a day'></td><td>{sum(by_day.values()):,} rows in "
-                    f"{len(by_day)} days; most {top:,}</td></tr>")
+                    f"{days[0]} to {days[-1]}: most {top:,} in a day'></td><td>{counted(sum(by_day.values()), 'row')} in "
+                    f"{counted(len(by_day), 'day')}; most {top:,}</td></tr>")
     missed = [r for r in data["runs"] if r["missed"]]
     vendor_rows = "".join(
         f"<tr><th>{escape(v['vendor'])}</th><td>{escape(v['state'])}</td><td>"
-        + "<br>".join(f"{escape(f['item'])}: {f['rows'] if f['rows'] is not None else '-'} rows"
+        + "<br>".join(f"{escape(f['item'])}: {counted(f['rows'], 'row') if f['rows'] is not None else '- rows'}"
                       f"{' (' + escape(f['note']) + ')' if f['note'] else ''}" for f in v["files"])
         + "".join(f"<br><b>{escape(i)}: failed</b>" for i in v["failed"]) + "</td></tr>" for v in data["vendors"])
     body = [f"<h1>Status for {escape(_of(data))}{escape(data['date'])}</h1><p>Times {escape(data['zone'])}; made "
             f"{escape(local(data['now'], '%Y-%m-%d %H:%M %Z'))}</p>",
-            "<h2>Missed runs</h2>" + ("<ul>" + "".join(
+            # first when there are some; no heading to alarm anyone when there are none
+            "<h2>Missed runs</h2><ul>" + "".join(
                 f"<li><b>{escape(r['task'])}</b> ({escape(r['cron'])}): {len(r['missed'])} missed, last due "
                 f"{escape(local(r['missed'][-1]))}; run it now: <code>{escape(_missed_hint(r))}</code></li>"
-                for r in missed) + "</ul>" if missed else "<p>none</p>"),
+                for r in missed) + "</ul>" if missed else "",
             "<h2>Still failing</h2>" + ("<table>" + "".join(
                 f"<tr><td>{escape(f['job'])}</td><td>{escape(f['item'])}</td><td>{escape(f['run_date'])}</td>"
                 f"<td>{escape(f['error'] or '')}<br>rerun: <code>{escape(f['rerun'] or 'see the run log')}</code></td>"

@@ -31,8 +31,8 @@ from pathlib import Path
 import luigi
 
 from formats.spreadsheet import sheet_names, to_csv
-from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, RunDateParameter, file_group, local_target,
-                            timezone)
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, RunDateParameter, counted, file_group,
+                            local_target, timezone)
 from pipelines.feed_files import (SPREADSHEETS, configs, config, feeds_ledger, folders, is_temporary, match, move,
                                   ready_files, settle_seconds)
 from registry.import_config import ImportConfig
@@ -199,7 +199,7 @@ class ImportFeedFile(FeedFileTask):
         except BadInputError as e:
             raise self.set_aside(self.processing, e) from e
         if result.rejects:
-            logger.warning("%s: %d rows rejected (within max_rejects = %d): %s", self.name, len(result.rejects),
+            logger.warning("%s: %s rejected (within max_rejects = %d): %s", self.name, counted(len(result.rejects), "row"),
                            row.max_rejects, rejects)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import luigi
 
 from formats.cells import neutralise
-from pipelines.base import DistrictTask, RunDateParameter, SourceFile, data_dir, local_target, sources_file
+from pipelines.base import DistrictTask, RunDateParameter, SourceFile, counted, data_dir, local_target, sources_file
 from registry.sources import Merge
 from targets.errors import BadInputError
 from targets.local import file_digest
@@ -155,7 +155,8 @@ class MergeExports(DistrictTask):
                 w = csv.DictWriter(fh, fieldnames=["key", "sources", "differing_columns"], lineterminator="\n")
                 w.writeheader()
                 w.writerows({k: neutralise(str(v)) for k, v in c.items()} for c in result.conflicts)
-            logger.warning("%s: %d conflicting duplicates (ids in %s)", spec.name, len(result.conflicts), report)
+            logger.warning("%s: %s (ids in %s)", spec.name, counted(len(result.conflicts), "conflicting duplicate"),
+                           report)
         size, _ = file_digest(root / spec.output)
         self.output().mark_done(direction="out", source=", ".join(i.file for i in spec.inputs),
                                 destination=spec.output, rows=result.rows, bytes=size, sha256=digest)

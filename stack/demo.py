@@ -24,8 +24,8 @@ from pathlib import Path
 import luigi
 
 from ops.scheduler import build_kwargs, scheduler_url
-from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, ROOT, RunDateParameter, data_dir, file_group,
-                            local_target, timezone, today)
+from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, ROOT, RunDateParameter, counted, data_dir,
+                            file_group, local_target, timezone, today)
 from targets import clock
 from targets.config import Section
 from targets.ledger import LedgerTarget
@@ -329,13 +329,14 @@ def _print_summary(date: dt.date) -> None:
         cur.execute("SELECT destination, rows FROM dba.tdataloads WHERE job_name = 'warehouse' AND run_date = %s"
                     " AND status = 'succeeded' ORDER BY destination", (date,))
         tables = cur.fetchall()
-    print(f"  PostgreSQL: {rows} rows in {TABLE} for {date}")
+    print(f"  PostgreSQL: {counted(rows, 'row')} in {TABLE} for {date}")
     print(f"  Ledger (dba.tDataLoads) for {date}:")
     for job, status, items, n, at in ledger:
-        print(f"    {job:12} {status:10} {items:3} items {n or 0:>8} rows   last at {at.astimezone():%H:%M:%S %Z}")
+        print(f"    {job:12} {status:10} {counted(items, 'item'):>9} {counted(n or 0, 'row'):>13}   "
+              f"last at {at.astimezone():%H:%M:%S %Z}")
     print(f"  BigQuery tables loaded for {date}:")
     for table, n in tables:
-        print(f"    {table:60} {n:>8} rows")
+        print(f"    {table:60} {counted(n, 'row'):>13}")
     from pipelines.views import view_files
     views = list(view_files())
     print(f"  BigQuery views deployed ({len(views)}): {', '.join(v.split('.', 1)[1] for v in views)}")
@@ -356,7 +357,7 @@ def _print_summary(date: dt.date) -> None:
     books = sorted(p.name for p in share.glob("*.xlsx")) if share.exists() else []
     print(f"  DPS workbooks on the share ({share}): {', '.join(books) or '(none)'}")
     eis = sorted(p.name for p in (data_dir() / "eis").glob("*.csv")) if (data_dir() / "eis").is_dir() else []
-    print(f"  EIS files (headless Chromium on the stand-in, loaded at 03:00): {', '.join(eis) or '(none)'}")
+    print(f"  EIS files (headless Chromium on the stand-in, loaded by the warehouse load): {', '.join(eis) or '(none)'}")
     print(f"  Local files:             {data_dir() / 'demo'}")
     if stack is not None:
         from stack import demo_feeds

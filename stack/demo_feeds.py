@@ -147,8 +147,8 @@ def summary(date: dt.date, mail_dir: Path) -> list[str]:
                     " FROM dba.tdataloads WHERE run_date = %s GROUP BY 1, 2 ORDER BY 1, 2", (date,))
         ledger = cur.fetchall()
     lines = ["  Feeds database (the small firm's weekly ETL):"]
-    lines += [f"    {t:18} {n:>6} rows" for t, n in tables]
-    lines += [f"    {job:22} {status:10} {items:3} items {rows:>6} rows {rejected:>3} rejected"
+    lines += [f"    {t:18} {counted(n, 'row'):>11}" for t, n in tables]
+    lines += [f"    {job:22} {status:10} {counted(items, 'item'):>9} {counted(rows, 'row'):>11} {rejected:>3} rejected"
               for job, status, items, rows, rejected in ledger]
     for path in sorted(data_dir().glob("feeds/*/error/*/*.rejects.csv")):
         lines.append(f"    Rejects: {path}")

@@ -30,7 +30,32 @@ def demo_var(tmp_path_factory):
     _run(["stack", "down"], var)
 
 
+PLURAL = re.compile(r"(?<![\d.,])1 (files|problems|recipients|rows|items|checks|tasks|days|steps|slots|mails|errors|"
+                    r"warnings|records|students|youths|events|bytes|changes|vendors|duplicates|conflicting duplicates)\b")
+BARE_TIME = re.compile(r"(?<![\d:+-])\d{2}:\d{2}(?::\d{2}(?:[,.]\d+)?)?(?![\d:,.])(?! ?(?:[A-Z]{3,5}|[+-]\d{2}:?\d{2})\b)")
+
+
+def first_hour_problems(what: str, text: str, times: bool = True) -> list[str]:
+    """What a district engineer must not meet in the first hour, in one command's output: a
+    traceback, a warning our own config causes, a wrong plural, a time without its zone."""
+    found = []
+    if "Traceback (most recent call last)" in text:
+        found.append(f"{what}: a traceback")
+    found += [f"{what}: {m.group(0)}" for m in re.finditer(r"\b\w+Warning\b: .*", text)]
+    found += [f"{what}: '{m.group(0)}'" for m in PLURAL.finditer(text)]
+    if times:
+        found += [f"{what}: a time without its zone: ...{text[max(0, m.start() - 30):m.end() + 5]!r}"
+                  for m in BARE_TIME.finditer(text)]
+    return found
+
+
 def test_demo_twice_second_run_does_no_work(demo_var):
+    # the first hour starts here: a fresh stack passes the doctor
+    up = _run(["stack", "up"], demo_var)
+    assert up.returncode == 0, up.stderr
+    doctor = _run(["check"], demo_var)
+    assert doctor.returncode == 0 and "FAIL" not in doctor.stdout and "\nwarn" not in doctor.stdout, doctor.stdout
+    assert first_hour_problems("check", doctor.stdout + doctor.stderr) == []
     first = _run(["demo", "--students", "300", "--date", "2026-11-02"], demo_var)
     assert first.returncode == 0, first.stdout + first.stderr
     ran = re.search(r"Demo for 2026-11-02: ran \d+ steps: (.*)\.", first.stdout)
@@ -46,7 +71,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     # the Feeds ETL: clients' uploads over SFTP and the MeetMax lists, loaded; the report mailed
     assert re.search(r"feeds\.events\s+40 rows", first.stdout) and re.search(r"feeds\.clients\s+25 rows", first.stdout)
     assert re.search(r"feeds\.companies\s+60 rows", first.stdout)
-    assert re.search(r"feeds_acme_events\s+succeeded\s+1 items\s+40 rows\s+1 rejected", first.stdout)
+    assert re.search(r"feeds_acme_events\s+succeeded\s+1 item\s+40 rows\s+1 rejected", first.stdout)
     assert "Report mails (3, text + HTML, over TLS):" in first.stdout
     # EIS in headless Chromium: the files land in eis/ and the load takes them into BigQuery
     assert re.search(r"EIS files .*: adm_audit_0010\.csv, .*cohort_tracking\.csv, .*school_errors_0040\.csv",
@@ -67,7 +92,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "nothing to do" in second.stdout and "ran " not in second.stdout
     assert "300 rows in demo.sample_roster for 2026-11-02" in second.stdout
-    assert re.search(r"demo_roster\s+succeeded\s+1 items\s+300 rows", second.stdout)
+    assert re.search(r"demo_roster\s+succeeded\s+1 item\s+300 rows", second.stdout)
     assert re.search(r"warehouse\s+succeeded\s+23 items", second.stdout)
     assert re.search(r"push_clever\s+succeeded\s+6 items", second.stdout)
     status = _run(["status", "--date", "2026-11-02"], demo_var)
@@ -76,6 +101,35 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert re.search(r"push_clever\s+students\.csv\s+\d+ rows .* -> sftp://clever/home/clever/students\.csv",
                      status.stdout)
     assert "Still failing (no success since):\n  nothing" in status.stdout
+    assert first_hour_problems("demo", first.stdout + first.stderr) == [], first_hour_problems("demo", first.stdout + first.stderr)
+
+
+def test_the_first_hour_after_the_demo(demo_var, tmp_path):
+    """Right after the demo, as a new user goes on: status (text and HTML), the verbs, the mails.
+    No MISSED for a run that ran, no traceback, no warning of our own making, every plural right,
+    every time with its zone (a page that says its zone once at the top counts)."""
+    assert _run(["stack", "up"], demo_var).returncode == 0
+    problems = []
+    just_after = {"ETL_CLOCK": "2026-11-02T07:30:00-06:00"}  # the demo played 2 November from 07:00
+    status = _run(["status", "--date", "2026-11-02"], demo_var, env=just_after)
+    assert status.returncode == 0, status.stderr
+    assert "MISSED" not in status.stdout and "times America/Chicago" in status.stdout.splitlines()[0]
+    problems += first_hour_problems("status", status.stdout + status.stderr, times=False)
+    page = tmp_path / "status.html"
+    html = _run(["status", "--date", "2026-11-02", "--html", str(page)], demo_var, env=just_after)
+    assert html.returncode == 0, html.stderr
+    text = page.read_text()
+    assert "Missed runs" not in text and "Times America/Chicago" in text
+    problems += first_hour_problems("status --html", text, times=False)
+    for verb in (["pause", "ellevation", "--reason", "trying it"], ["pause"], ["resume", "ellevation"],
+                 ["validate", "clever", str(demo_var / "data" / "exports" / "2026-11-02" / "clever")],
+                 ["prune", "--dry-run"], ["cron"], ["cron", "--plain"], ["clear", "push_otus", "--date", "2026-11-02"]):
+        done = _run(verb, demo_var)
+        assert done.returncode == 0, (verb, done.stdout, done.stderr)
+        problems += first_hour_problems(" ".join(verb[:2]), done.stdout + done.stderr, times=verb[0] != "cron")
+    for subject, body in _mails(demo_var):
+        problems += first_hour_problems(f"mail {subject!r}", f"{subject}\n{body}", times=False)
+    assert problems == []
 
 
 def test_the_cards_plain_luigi_form_from_another_folder_runs_as_run_sh_does(demo_var, tmp_path):

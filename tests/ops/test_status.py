@@ -95,7 +95,7 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     doc = page.read_text()
     assert doc.startswith("<!doctype html>") and "<h2>Missed runs</h2>" in doc and "BigQueryOperations" in doc
     assert "<h2>Rows sent per vendor, 2026-10-26 to 2026-11-24</h2>" in doc
-    assert "40 rows in 1 days; most 40" in doc
+    assert "40 rows in 1 day; most 40" in doc
     src = doc.split("<img src='data:image/png;base64,")[1].split("'")[0]
     import base64
     width, height, pixels = read_png(base64.b64decode(src))

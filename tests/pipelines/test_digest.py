@@ -135,4 +135,4 @@ def test_a_tuesday_digest_with_a_change_a_failure_and_missed_runs(vendors, pg_se
     (monday,) = _digests(stack_var, t1)
     assert monday["Subject"].startswith("ATTENTION: district-etl 2026-11-23: ") and "failing" not in monday["Subject"]
     text = monday.get_body(("plain",)).get_content()
-    assert "  otus         sent: 1 files" in text and "(first push)" in text
+    assert "  otus         sent: 1 file" in text and "(first push)" in text
