@@ -17,6 +17,7 @@ scheduler. ``--address`` / ``--port`` (default 127.0.0.1:8082, or ``ETL_SCHEDULE
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from html import escape
 import os
@@ -55,12 +56,17 @@ def build_kwargs(var: Path | None = None) -> dict:
     return {"scheduler_url": url} if url else {"local_scheduler": True}
 
 
-def visualiser_index() -> bytes:
-    """Luigi's visualiser page with the re-run command in the form operators type."""
+def visualiser_index(zone: str = "UTC") -> bytes:
+    """Luigi's visualiser page with the re-run command in the form operators type, and its times
+    (the page writes them with the browser's ``toLocaleString()``: the browser's zone, unnamed)
+    in the district's zone with its name."""
     page = (Path(luigi.__file__).parent / "static" / "visualiser" / "index.html").read_text(encoding="utf-8")
-    if RERUN not in page:  # a Luigi upgrade moved it: say so rather than show the wrong command
+    if RERUN not in page or "<head>" not in page:  # a Luigi upgrade moved them: say so rather than show it wrong
         raise RuntimeError("luigi's visualiser/index.html no longer holds the re-run command; update ops/scheduler.py")
-    return page.replace(RERUN, "./run.sh " + RERUN).encode()
+    times = ("<head><script>(function () { var local = Date.prototype.toLocaleString;"
+             " Date.prototype.toLocaleString = function (locales, options) { return local.call(this, locales,"
+             f" options || {{timeZone: {json.dumps(zone)}, timeZoneName: 'short'}}); }}; }})();</script>")
+    return page.replace(RERUN, "./run.sh " + RERUN).replace("<head>", times, 1).encode()
 
 
 def offline_templates(dest: Path, zone: str = "UTC") -> Path:
@@ -90,7 +96,7 @@ def make_app(scheduler):
     import luigi.server
     import tornado.routing
     import tornado.web
-    index = visualiser_index()
+    index = visualiser_index(timezone())
     templates = str(offline_templates(Path(luigi.configuration.get_config().get("scheduler", "state_path")).parent
                                       / "templates", timezone()))
     luigi.server.BaseTaskHistoryHandler.get_template_path = lambda self: templates  # this process only

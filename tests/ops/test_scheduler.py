@@ -10,6 +10,7 @@ import configparser
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -108,6 +109,14 @@ def test_the_visualiser_shows_a_slot_running_its_progress_and_history(run_config
         # afterwards: every task done, and the history page lists the run
         done = _api(url, "task_list", status="DONE", upstream_status="", search="")
         assert len([t for t in done if t.startswith("EisStudentChunk")]) == 2
+        # its times are the district's, named (the browser here runs in UTC)
+        driver.get(f"{url}/static/visualiser/index.html#tab=workers")
+        deadline = time.monotonic() + 10
+        shown = ""
+        while time.monotonic() < deadline and not re.search(r"\d:\d\d:\d\d (AM|PM) C[SD]T", shown):
+            time.sleep(0.3)
+            shown = driver.find_element(By.TAG_NAME, "body").text
+        assert re.search(r"\d:\d\d:\d\d (AM|PM) C[SD]T", shown), shown[:2000]
         driver.get(f"{url}/history")
         text = driver.find_element(By.TAG_NAME, "body").text
         assert "EisCohortTracking" in text and "EisStudentChunk" in text and "DONE" in text
