@@ -157,7 +157,8 @@ run_luigi() {
         if scheduler_answers "$url"; then
             sched=(--scheduler-url "$url")
         else
-            echo "run.sh: no central scheduler answers at $url ($why); running with the local scheduler instead" >&2
+            echo "run.sh: no central scheduler answers at $url ($why); running with the local scheduler instead" \
+                | tee -a "$log" >&2
         fi
     fi
     exec 9>"$lock"
