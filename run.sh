@@ -91,8 +91,9 @@ load_config() {
 }
 
 system_packages() {
-    # What the tests and the demo run against besides Python: OpenSSH's sshd and sftp, headless
-    # Chromium and its chromedriver (Debian's packages; nothing is downloaded at run time); as
+    # What the tests and the demo run against besides Python: OpenSSH's sshd and sftp, ProFTPD's
+    # mod_sftp and gesftpserver, headless Chromium and its chromedriver (Debian's packages;
+    # nothing is downloaded at run time); as
     # root also nftables, with which the network-fault tests drop a port's packets.
     # Installed when running as root, else the one command to type is printed.
     local need=()
@@ -101,6 +102,10 @@ system_packages() {
     command -v sftp >/dev/null || need+=(openssh-client)
     [ -x /usr/bin/chromium ] || need+=(chromium)
     [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+    # independent SFTP servers the uploads are tested against (docs/sftp.md)
+    [ -x /usr/sbin/proftpd ] || need+=(proftpd-core)
+    [ -f /usr/lib/proftpd/mod_sftp.so ] || need+=(proftpd-mod-crypto)
+    [ -x /usr/libexec/gesftpserver ] || need+=(gesftpserver)
     [ ${#need[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ]; then
         echo "run.sh: installing ${need[*]} for the tests and the demo..." >&2

@@ -1,5 +1,7 @@
-"""SFTP peers for tests and benchmarks: a private OpenSSH sshd, a folder of its own on the
-stack's asyncssh server, and the feeds' client drop-off accounts there."""
+"""SFTP peers for tests and benchmarks: a private OpenSSH sshd (its internal-sftp, or another
+SFTP server behind it: OpenSSH's sftp-server with requests denied, gesftpserver), a folder of
+its own on the stack's asyncssh server, and the feeds' client drop-off accounts there. ProFTPD's
+mod_sftp: stack/proftpd.py."""
 from __future__ import annotations
 
 import os
@@ -47,11 +49,16 @@ def dropoff_settings(stack_var: Path, stack_state, client: str, **kw) -> SftpSet
     return SftpSettings(**base)
 
 
-class OpenSshServer:
-    """OpenSSH's sshd on a free loopback port with its own host key, config and client key."""
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"  # OpenSSH's own, as a program: -P denies requests
+GESFTPSERVER = "/usr/libexec/gesftpserver"  # Green End SFTP server (Debian's gesftpserver): replies out of order
 
-    def __init__(self, base: Path, extra_config: str = ""):
-        self.base, self.extra_config = base, extra_config
+
+class OpenSshServer:
+    """OpenSSH's sshd on a free loopback port with its own host key, config and client key;
+    ``subsystem``: the SFTP server it runs (internal-sftp, or a program with its arguments)."""
+
+    def __init__(self, base: Path, extra_config: str = "", subsystem: str = "internal-sftp"):
+        self.base, self.extra_config, self.subsystem = base, extra_config, subsystem
         self.port = free_port()
         self.data = base / "data"
         self.proc: subprocess.Popen | None = None
@@ -70,7 +77,7 @@ class OpenSshServer:
         (b / "sshd_config").write_text(
             f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {b / 'host_key'}\nPidFile {b / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {b / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n"
+            f"PasswordAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp {self.subsystem}\n"
             f"AllowUsers {user}\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n" + self.extra_config)
         self.user = user
         self.log = open(b / "sshd.log", "ab")

@@ -35,5 +35,11 @@ class RefusedError(EtlError):
     day with no archived copy); the message says what to type instead."""
 
 
+class ServerRefusedError(EtlError):
+    """A server said no to a request of ours (permission denied, operation not supported): the
+    account's rights on the partner's side, not the network; never retried. The message names
+    the server, the operation, the remote path and the server's own words."""
+
+
 class DeadlineMissedError(EtlError):
     """A partner did not answer in time (e.g. DPS's results after our send); not bad input."""

@@ -28,6 +28,10 @@ class SftpSettings:
     retries: int = 3
     backoff: float = 2.0
     done_marker: bool = False
+    # auto: upload as name.part, then put it in place (posix-rename, rename, or the old file
+    # moved aside first: SftpClient._replace); direct: write under the final name (servers that
+    # refuse rename, or take each file away when it is closed): not atomic, see docs/sftp.md
+    upload_mode: str = "auto"
     # SFTP request sizes; 0 = auto: the server's own limits (limits@openssh.com, as OpenSSH's
     # client does) or, from a server that does not say, the 32 KiB every server must accept.
     # 32 KiB read requests made downloads 4x slower than 256 KiB ones here.
@@ -50,9 +54,12 @@ class SftpSettings:
                    remote_dir=s.str("remote_dir", "."), host_keys=pinned, known_hosts=known,
                    connect_timeout=s.float("connect_timeout", 15.0), io_timeout=s.float("io_timeout", 60.0),
                    retries=s.int("retries", 3), backoff=s.float("backoff", 2.0),
-                   done_marker=s.bool("done_marker", False),
+                   done_marker=s.bool("done_marker", False), upload_mode=_mode(name, s.str("upload_mode", "auto")),
                    write_request_size=s.int("write_request_size", 0), read_request_size=s.int("read_request_size", 0),
                    prefetch_requests=s.int("prefetch_requests", 64))
+
+    def __post_init__(self):
+        _mode(self.name, self.upload_mode)
 
     @property
     def address(self) -> str:
@@ -86,3 +93,11 @@ class RemoteFile:
     path: str
     size: int
     mtime: int
+
+
+def _mode(name: str, mode: str) -> str:
+    if mode not in ("auto", "direct"):
+        raise ConfigError(f"[sftp_{name}] upload_mode = {mode!r}: auto (a temporary name, then put in place) or "
+                          "direct (under the final name: for servers that refuse rename)")
+    return mode
+

@@ -1,0 +1,116 @@
+"""Uploads against independent SFTP servers in the shapes vendors configure them (issue 25):
+ProFTPD's mod_sftp (overwriting off, as it ships; rename denied; delete denied), OpenSSH's
+sftp-server with requests denied (-P: no posix-rename, no remove, no rename, a drop box that
+may neither stat nor list) and gesftpserver. On each: a first upload, a second that replaces
+it, a stale ``.part`` a killed run left; the vendor has its previous file whole or the new one
+whole, never neither, and no temporary file of ours stays. A server that refuses every way of
+putting the file in place says so (server, operation, path, its words, what to set) once,
+without retries, and leaves the vendor's file as it was."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stack import proftpd
+from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
+from targets.errors import ServerRefusedError
+from targets.sftp import SftpClient
+
+# shape -> (server, what it takes: "replace" | "refuse")
+SHAPES = {
+    "proftpd": ("proftpd", {}, "replace"),  # AllowOverwrite off: ProFTPD's default
+    "proftpd-overwrite": ("proftpd", {"overwrite": True}, "replace"),
+    "proftpd-no-delete": ("proftpd", {"deny": ("DELE",)}, "replace"),
+    "proftpd-no-rename": ("proftpd", {"overwrite": True, "deny": ("RNFR", "RNTO")}, "refuse"),
+    "sftp-server-no-posix-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename", "replace"),
+    "sftp-server-no-remove": ("openssh", f"{SFTP_SERVER} -P posix-rename,remove", "replace"),
+    "sftp-server-no-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename,rename", "refuse"),
+    "sftp-server-drop-box": ("openssh", f"{SFTP_SERVER} -P stat,lstat,fstat,opendir,readdir", "replace"),
+    "gesftpserver": ("openssh", GESFTPSERVER, "replace"),
+}
+
+
+class Peer:
+    """One running server of a shape, and where a settings' folder is on this machine."""
+
+    def __init__(self, kind: str, shape, base: Path):
+        if kind == "proftpd":
+            if not proftpd.available():
+                pytest.fail("ProFTPD's mod_sftp is missing: install Debian's proftpd-core and proftpd-mod-crypto "
+                            "(./run.sh test does as root)")
+            self.server = proftpd.ProftpdServer(base, **shape).start()
+            self.folder = self.server.folder
+        else:
+            self.server = OpenSshServer(base, subsystem=shape).start()
+            self.folder = lambda s: Path(s.remote_dir)
+
+    def settings(self, **kw):
+        return self.server.settings(**kw)
+
+    def stop(self):
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory):
+    started: dict[str, Peer] = {}
+
+    def get(shape: str) -> Peer:
+        if shape not in started:
+            kind, config, _ = SHAPES[shape]
+            started[shape] = Peer(kind, config, tmp_path_factory.mktemp(shape))
+        return started[shape]
+    yield get
+    for peer in started.values():
+        peer.stop()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_vendor_has_a_whole_file_on_every_server_shape(peers, shape, tmp_path, caplog):
+    peer = peers(shape)
+    takes = SHAPES[shape][2]
+    settings = peer.settings()
+    folder = peer.folder(settings)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(b"id,name\n" + b"1,one\n" * 5000)
+    second.write_bytes(b"id,name\n" + b"2,two\n" * 4000)
+    client = SftpClient(settings)
+    if takes == "refuse":
+        (folder / "f.csv").write_bytes(b"the vendor's file\n")  # what the vendor had, from elsewhere
+        with pytest.raises(ServerRefusedError) as e:
+            client.upload_atomic(first, "f.csv")
+        text = str(e.value)
+        assert f"SFTP server '{settings.name}' ({settings.address}) refused: rename" in text
+        assert f"{settings.remote_dir}/f.csv" in text and "Permission denied" in text
+        assert "A rerun will not help" in text and f"[sftp_{settings.name}] upload_mode = direct" in text
+        assert client.connects == 1  # never retried
+        assert (folder / "f.csv").read_bytes() == b"the vendor's file\n"  # untouched
+        assert _files(folder) == ["f.csv"]  # our .part removed
+        # the mode for such a server: written under its name (not atomic)
+        direct = SftpClient(peer.settings(remote_dir=settings.remote_dir, upload_mode="direct"))
+        direct.upload_atomic(second, "f.csv")
+        assert (folder / "f.csv").read_bytes() == second.read_bytes() and _files(folder) == ["f.csv"]
+        return
+    client.upload_atomic(first, "f.csv")
+    assert (folder / "f.csv").read_bytes() == first.read_bytes()
+    # a killed run's .part in the way (a server that does not overwrite would refuse it)
+    (folder / "f.csv.part").write_bytes(b"half of an earlier upload")
+    client.upload_atomic(second, "f.csv")
+    assert (folder / "f.csv").read_bytes() == second.read_bytes()
+    leftover = {n for n in _files(folder) if n != "f.csv"}
+    if shape in ("proftpd-no-delete", "sftp-server-no-remove"):
+        # delete refused: the killed run's .part cannot go (and did not block: ours had a name of its
+        # own), and without posix-rename the previous file stays beside the new one; both said
+        assert "f.csv.part" in leftover and "cannot be removed (delete refused)" in caplog.text
+        old = {n for n in leftover if n.endswith(".old")}
+        assert leftover == {"f.csv.part"} | old and len(old) == (shape == "sftp-server-no-remove")
+        assert not old or "stays as f.csv." in caplog.text
+    else:
+        assert leftover == set()
+    client.close()
