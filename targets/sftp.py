@@ -30,11 +30,12 @@ import luigi
 import paramiko
 import paramiko.sftp
 
-from targets import clock, faults
-from targets.errors import ConfigError, HostKeyError, ServerRefusedError, TransientError
+from targets import faults
+from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.hostkeys import verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
+from targets.sftp_put import fresh_part, refusal, replace
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +171,6 @@ def _is_transient(e: BaseException, conn: _Connection) -> bool:
     return False
 
 
-_DIRECT_HINT = ("; or, for a server that never lets a file be renamed, [sftp_{name}] upload_mode = direct "
-                "(written under its final name: not atomic, docs/sftp.md)")
-
 _POOL: dict[tuple[int, SftpSettings], "SftpClient"] = {}
 _POOL_LOCK = threading.Lock()
 
@@ -225,7 +223,7 @@ class SftpClient:
                     return op(self._conn.sftp)
                 except BaseException as e:
                     if isinstance(e, PermissionError):  # the server said no: say to what, never retry
-                        raise self._refusal(what.split(" ", 1)[0], what.split(" ", 1)[-1], e) from e
+                        raise refusal(s, what.split(" ", 1)[0], what.split(" ", 1)[-1], e) from e
                     if not _is_transient(e, self._conn):
                         raise
                     self._conn.close()
@@ -305,7 +303,7 @@ class SftpClient:
 
     def upload_atomic(self, local: str | os.PathLike, name: str, progress: Progress | None = None,
                       done_marker: bool | None = None) -> int:
-        """Upload to ``name.part``, check its size, put it in place of ``name`` (_replace: the
+        """Upload to ``name.part``, check its size, put it in place of ``name`` (sftp_put.replace: the
         vendor's previous file is never removed before the new one is there); then the optional
         ``name.done`` marker. The final name never holds a partial file. Returns the size."""
         final = self.path(name)
@@ -315,7 +313,7 @@ class SftpClient:
 
         def op(sftp):
             chunk = self.settings.write_request_size or self._conn.max_write
-            part = final if direct else self._fresh_part(sftp, final)
+            part = final if direct else fresh_part(sftp, self.settings, final)
             with open(local, "rb") as src, sftp.open(part, "wb") as dst:
                 dst.MAX_REQUEST_SIZE = chunk
                 dst.set_pipelined(True)
@@ -336,103 +334,16 @@ class SftpClient:
             if remote_size != size:
                 raise TransientError(f"{part} has {remote_size} bytes after upload, expected {size}")
             if not direct:
-                self._replace(sftp, part, final)
+                replace(sftp, self.settings, self._conn, part, final)
             faults.point(f"sftp.put.renamed:{posixpath.basename(final)}")  # at the vendor, not yet in the ledger
             if done_marker if done_marker is not None else self.settings.done_marker:
-                marker = self._fresh_part(sftp, final + ".done")
+                marker = fresh_part(sftp, self.settings, final + ".done")
                 sftp.open(marker, "wb").close()
-                self._replace(sftp, marker, final + ".done")
+                replace(sftp, self.settings, self._conn, marker, final + ".done")
             return size
         result = self._run(f"upload {final}", op)
         logger.info("uploaded %s bytes to '%s' %s", size, self.settings.name, final)
         return result
-
-    def _fresh_part(self, sftp: paramiko.SFTPClient, final: str) -> str:
-        """The temporary name to upload ``final`` under: ``final.part``, after removing one a
-        killed run left (a server that does not overwrite would refuse to open it again); where
-        it cannot be removed, a name of this attempt's own, so a stale one never blocks a night."""
-        part = final + ".part"
-        try:
-            sftp.remove(part)
-        except FileNotFoundError:
-            pass
-        except PermissionError:  # delete refused: is it there at all? (a drop box may not say)
-            with contextlib.suppress(PermissionError, FileNotFoundError):
-                sftp.stat(part)
-                part = f"{final}.{os.getpid()}-{int(time.time())}.part"
-                logger.warning("SFTP '%s': a stale %s.part cannot be removed (delete refused); uploading as %s",
-                               self.settings.name, posixpath.basename(final), posixpath.basename(part))
-        return part
-
-    def _replace(self, sftp: paramiko.SFTPClient, part: str, final: str) -> None:
-        """Put the uploaded ``part`` in place of ``final``, never removing the vendor's file
-        before the new one is there:
-
-        1. posix-rename (OpenSSH's extension): replaces ``final`` in one step;
-        2. plain rename: enough when ``final`` does not exist (some servers also overwrite);
-        3. ``final`` moved aside (``final.<time>.old``), ``part`` renamed to ``final``, the old
-           one removed (where delete is refused it stays, and that is logged); if the second
-           rename fails the vendor's file is put back. Between the two renames the name is
-           briefly absent (never partial): a vendor reading at that instant finds no file.
-
-        A server that refuses every way is a ServerRefusedError naming the operation, the
-        path and the server's words, and our ``.part`` is removed where the server allows."""
-        conn = self._conn
-        if conn.posix_rename:
-            try:
-                sftp.posix_rename(part, final)
-                return
-            except FileNotFoundError:
-                raise
-            except IOError as e:  # not offered, or denied (sftp-server -P, rename rights): go on
-                logger.info("SFTP '%s': posix-rename refused (%s); renaming instead", self.settings.name, e)
-                conn.posix_rename = False
-        try:
-            sftp.rename(part, final)
-            return
-        except FileNotFoundError:
-            raise
-        except IOError as e:
-            refused = e
-        try:
-            sftp.stat(final)
-        except FileNotFoundError:  # nothing there to replace: the rename itself is refused
-            self._drop(sftp, part)
-            raise self._refusal(f"rename {part} to", final, refused, _DIRECT_HINT) from refused
-        except PermissionError:
-            pass  # may not stat: try moving it aside
-        aside = f"{final}.{clock.now():%Y%m%dT%H%M%S}.old"
-        try:
-            sftp.rename(final, aside)
-        except IOError as e:
-            self._drop(sftp, part)
-            if isinstance(e, FileNotFoundError):
-                raise self._refusal(f"rename {part} to", final, refused, _DIRECT_HINT) from refused
-            raise self._refusal(f"rename (to move the previous file aside as {posixpath.basename(aside)})", final,
-                                e, _DIRECT_HINT) from e
-        try:
-            sftp.rename(part, final)
-        except IOError as e:
-            sftp.rename(aside, final)  # the vendor's file back where it was
-            self._drop(sftp, part)
-            raise self._refusal(f"rename {part} to", final, e) from e
-        try:
-            sftp.remove(aside)
-        except IOError as e:
-            logger.warning("SFTP '%s': the previous %s stays as %s (delete refused: %s)", self.settings.name,
-                           posixpath.basename(final), posixpath.basename(aside), e)
-
-    def _drop(self, sftp: paramiko.SFTPClient, path: str) -> None:
-        """Remove a temporary file of ours, if the server lets us (best effort)."""
-        with contextlib.suppress(IOError):
-            sftp.remove(path)
-
-    def _refusal(self, operation: str, path: str, e: BaseException, hint: str = "") -> ServerRefusedError:
-        s = self.settings
-        words = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        return ServerRefusedError(f"SFTP server '{s.name}' ({s.address}) refused: {operation} {path}: {words}. "
-                                  "A rerun will not help until the account may do this on that server (ask the "
-                                  f"vendor){hint.format(name=s.name)}")
 
     def download(self, name: str, local: str | os.PathLike, progress: Progress | None = None,
                  mode: int = 0o660, group: str | None = None) -> int:

@@ -1,0 +1,114 @@
+"""How an uploaded file is put in place on an SFTP server of any shape (docs/sftp.md): the
+temporary name, and the steps that never remove the vendor's file before the new one is there;
+a server's refusal as one clear error. Used by ``SftpClient.upload_atomic`` (targets/sftp.py)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import posixpath
+import time
+
+import paramiko
+
+from targets import clock
+from targets.errors import ServerRefusedError
+from targets.sftp_settings import SftpSettings
+
+logger = logging.getLogger("targets.sftp")
+
+_DIRECT_HINT = ("; or, for a server that never lets a file be renamed, [sftp_{name}] upload_mode = direct "
+                "(written under its final name: not atomic, docs/sftp.md)")
+
+
+def fresh_part(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> str:
+    """The temporary name to upload ``final`` under: ``final.part``, after removing one a
+    killed run left (a server that does not overwrite would refuse to open it again); where
+    it cannot be removed, a name of this attempt's own, so a stale one never blocks a night."""
+    part = final + ".part"
+    try:
+        sftp.remove(part)
+    except FileNotFoundError:
+        pass
+    except PermissionError:  # delete refused: is it there at all? (a drop box may not say)
+        with contextlib.suppress(PermissionError, FileNotFoundError):
+            sftp.stat(part)
+            part = f"{final}.{os.getpid()}-{int(time.time())}.part"
+            logger.warning("SFTP '%s': a stale %s.part cannot be removed (delete refused); uploading as %s",
+                           settings.name, posixpath.basename(final), posixpath.basename(part))
+    return part
+
+
+def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, final: str) -> None:
+    """Put the uploaded ``part`` in place of ``final``, never removing the vendor's file
+    before the new one is there:
+
+    1. posix-rename (OpenSSH's extension): replaces ``final`` in one step;
+    2. plain rename: enough when ``final`` does not exist (some servers also overwrite);
+    3. ``final`` moved aside (``final.<time>.old``), ``part`` renamed to ``final``, the old
+       one removed (where delete is refused it stays, and that is logged); if the second
+       rename fails the vendor's file is put back. Between the two renames the name is
+       briefly absent (never partial): a vendor reading at that instant finds no file.
+
+    A server that refuses every way is a ServerRefusedError naming the operation, the
+    path and the server's words, and our ``.part`` is removed where the server allows.
+    ``conn.posix_rename``: False once the server has refused it (asked once per connection)."""
+    if conn.posix_rename:
+        try:
+            sftp.posix_rename(part, final)
+            return
+        except FileNotFoundError:
+            raise
+        except IOError as e:  # not offered, or denied (sftp-server -P, rename rights): go on
+            logger.info("SFTP '%s': posix-rename refused (%s); renaming instead", settings.name, e)
+            conn.posix_rename = False
+    try:
+        sftp.rename(part, final)
+        return
+    except FileNotFoundError:
+        raise
+    except IOError as e:
+        refused = e
+    try:
+        sftp.stat(final)
+    except FileNotFoundError:  # nothing there to replace: the rename itself is refused
+        _drop(sftp, part)
+        raise refusal(settings, f"rename {part} to", final, refused, _DIRECT_HINT) from refused
+    except PermissionError:
+        pass  # may not stat: try moving it aside
+    aside = f"{final}.{clock.now():%Y%m%dT%H%M%S}.old"
+    try:
+        sftp.rename(final, aside)
+    except IOError as e:
+        _drop(sftp, part)
+        if isinstance(e, FileNotFoundError):
+            raise refusal(settings, f"rename {part} to", final, refused, _DIRECT_HINT) from refused
+        raise refusal(settings, f"rename (to move the previous file aside as {posixpath.basename(aside)})", final,
+                      e, _DIRECT_HINT) from e
+    try:
+        sftp.rename(part, final)
+    except IOError as e:
+        sftp.rename(aside, final)  # the vendor's file back where it was
+        _drop(sftp, part)
+        raise refusal(settings, f"rename {part} to", final, e) from e
+    try:
+        sftp.remove(aside)
+    except IOError as e:
+        logger.warning("SFTP '%s': the previous %s stays as %s (delete refused: %s)", settings.name,
+                       posixpath.basename(final), posixpath.basename(aside), e)
+
+
+def _drop(sftp: paramiko.SFTPClient, path: str) -> None:
+    """Remove a temporary file of ours, if the server lets us (best effort)."""
+    with contextlib.suppress(IOError):
+        sftp.remove(path)
+
+
+def refusal(settings: SftpSettings, operation: str, path: str, e: BaseException,
+            hint: str = "") -> ServerRefusedError:
+    """A server's no to ``operation`` on ``path``, in its own words; never retried."""
+    s = settings
+    words = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return ServerRefusedError(f"SFTP server '{s.name}' ({s.address}) refused: {operation} {path}: {words}. "
+                              "A rerun will not help until the account may do this on that server (ask the "
+                              f"vendor){hint.format(name=s.name)}")
