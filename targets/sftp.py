@@ -23,7 +23,6 @@ import socket
 import stat as stat_mod
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 import luigi
@@ -35,7 +34,7 @@ from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.hostkeys import verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
-from targets.sftp_put import fresh_part, refusal, replace
+from targets.sftp_put import fresh_part, refusal, replace, restore_previous
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +312,7 @@ class SftpClient:
 
         def op(sftp):
             chunk = self.settings.write_request_size or self._conn.max_write
+            restore_previous(sftp, self.settings, final)
             part = final if direct else fresh_part(sftp, self.settings, final)
             with open(local, "rb") as src, sftp.open(part, "wb") as dst:
                 dst.MAX_REQUEST_SIZE = chunk

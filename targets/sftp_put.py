@@ -7,16 +7,18 @@ import contextlib
 import logging
 import os
 import posixpath
+import re
 import time
 
 import paramiko
 
-from targets import clock
+from targets import clock, faults
 from targets.errors import ServerRefusedError
 from targets.sftp_settings import SftpSettings
 
 logger = logging.getLogger("targets.sftp")
 
+_ASIDE = re.compile(r".+\.\d{8}T\d{6}\.old")  # how replace() names the vendor's file it moves aside
 _DIRECT_HINT = ("; or, for a server that never lets a file be renamed, [sftp_{name}] upload_mode = direct "
                 "(written under its final name: not atomic, docs/sftp.md)")
 
@@ -37,6 +39,29 @@ def fresh_part(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) ->
             logger.warning("SFTP '%s': a stale %s.part cannot be removed (delete refused); uploading as %s",
                            settings.name, posixpath.basename(final), posixpath.basename(part))
     return part
+
+
+def restore_previous(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> None:
+    """A run killed between moving the vendor's file aside and renaming ours (step 3 of
+    ``replace``) left the name empty: put the newest copy moved aside back before anything
+    else, so the vendor has its previous file again even if this upload fails too."""
+    try:
+        sftp.stat(final)
+        return
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        return  # a drop box: it cannot be looked for
+    folder, base = posixpath.split(final)
+    try:
+        names = sftp.listdir(folder or ".")
+    except IOError:
+        return
+    aside = sorted(n for n in names if _ASIDE.fullmatch(n) and n.startswith(base + "."))
+    if aside:
+        sftp.rename(posixpath.join(folder, aside[-1]), final)
+        logger.warning("SFTP '%s': %s was missing after an interrupted upload; %s put back", settings.name, base,
+                       aside[-1])
 
 
 def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, final: str) -> None:
@@ -85,6 +110,7 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
             raise refusal(settings, f"rename {part} to", final, refused, _DIRECT_HINT) from refused
         raise refusal(settings, f"rename (to move the previous file aside as {posixpath.basename(aside)})", final,
                       e, _DIRECT_HINT) from e
+    faults.point(f"sftp.put.aside:{posixpath.basename(final)}")  # the name empty: restore_previous mends it
     try:
         sftp.rename(part, final)
     except IOError as e:

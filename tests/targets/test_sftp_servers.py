@@ -114,3 +114,62 @@ def test_the_vendor_has_a_whole_file_on_every_server_shape(peers, shape, tmp_pat
     else:
         assert leftover == set()
     client.close()
+
+
+_KILLED_UPLOAD = """
+import json, sys
+from pathlib import Path
+from targets.sftp import SftpClient, SftpSettings
+fields = json.loads(sys.argv[1])
+for key in ("key_file", "known_hosts"):
+    fields[key] = Path(fields[key])
+SftpClient(SftpSettings(**fields)).upload_atomic(sys.argv[2], "f.csv")
+"""
+POINTS = ("sftp.put.mid:f.csv", "sftp.put.aside:f.csv", "sftp.put.renamed:f.csv")
+
+
+@pytest.mark.parametrize("shape", sorted(s for s, (_, _, takes) in SHAPES.items() if takes == "replace"))
+def test_an_upload_killed_at_any_point_leaves_a_whole_file_and_the_rerun_delivers(peers, shape, tmp_path):
+    """kill -9 at each point an upload reaches on this shape (half-way, after the vendor's file
+    was moved aside, after the rename): the vendor's name holds its previous file or the new
+    one, whole (after a kill between the two renames, the previous one is put back by the next
+    upload before anything else); the rerun delivers the new file and leaves nothing of ours."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from stack import ROOT
+    peer = peers(shape)
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_bytes(b"id\n" + b"old\n" * 200_000)
+    new.write_bytes(b"id\n" + b"new\n" * 300_000)
+    reached = 0
+    for point in POINTS:
+        settings = peer.settings()
+        folder = peer.folder(settings)
+        SftpClient(settings).upload_atomic(old, "f.csv")
+        fields = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.__dict__.items()}
+        log = tmp_path / f"points-{point}.log"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), ETL_FAULT_AT=point, ETL_FAULT_LOG=str(log))
+        done = subprocess.run([sys.executable, "-c", _KILLED_UPLOAD, json.dumps(fields), str(new)], env=env,
+                              capture_output=True, text=True, timeout=120)
+        if point not in (log.read_text() if log.exists() else ""):
+            assert done.returncode == 0, done.stderr  # this shape never passes that point
+            continue
+        reached += 1
+        assert done.returncode == -9, done.stderr
+        there = (folder / "f.csv").read_bytes() if (folder / "f.csv").exists() else None
+        if point.startswith("sftp.put.aside"):
+            assert there is None and [p for p in folder.iterdir() if p.name.endswith(".old")]
+        else:
+            assert there in (old.read_bytes(), new.read_bytes())
+        client = SftpClient(settings)
+        client.upload_atomic(new, "f.csv")  # the rerun
+        assert (folder / "f.csv").read_bytes() == new.read_bytes()
+        if "no-delete" not in shape and "no-remove" not in shape:
+            assert sorted(p.name for p in folder.iterdir()) == ["f.csv"]
+        client.close()
+    assert reached >= 2  # half-way and after the rename, on every shape
+    if shape in ("sftp-server-no-posix-rename", "sftp-server-no-remove"):
+        assert reached == 3  # a server that cannot replace: the vendor's file moved aside first
