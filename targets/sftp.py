@@ -42,6 +42,10 @@ Progress = Callable[[int, int], None]
 
 # Fast AEAD ciphers first (measured: aes128-gcm is the quickest paramiko cipher here).
 _CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr", "aes192-ctr")
+# A pinned key's type and the host-key algorithms that ask for it: an RSA key is offered under
+# its SHA-2 signatures (OpenSSH 8.8 and later no longer sign with SHA-1 "ssh-rsa"); asking only
+# for "ssh-rsa" got a server's Ed25519 key instead, refused as "changed".
+_SIGNATURES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
 _NETWORK_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.ECONNABORTED,
                    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN}
 
@@ -75,8 +79,9 @@ class _Connection:
         expected = s.expected_keys()
         pinned_types = [k.get_name() for k in expected]
         if pinned_types:  # ask for a key type we know, so a server with several keys shows that one
+            wanted = [alg for t in pinned_types for alg in _SIGNATURES.get(t, (t,))]
             options.key_types = list(dict.fromkeys(
-                [t for t in pinned_types if t in options.key_types] + list(options.key_types)))
+                [t for t in wanted if t in options.key_types] + list(options.key_types)))
         # paramiko bounds the handshake and the login, not the opening of the SFTP channel and
         # subsystem (an hour, or forever): a server that goes quiet there would hang the run, so
         # the whole opening has a deadline after which the transport is closed under it.

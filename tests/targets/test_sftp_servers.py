@@ -173,3 +173,30 @@ def test_an_upload_killed_at_any_point_leaves_a_whole_file_and_the_rerun_deliver
     assert reached >= 2  # half-way and after the rename, on every shape
     if shape in ("sftp-server-no-posix-rename", "sftp-server-no-remove"):
         assert reached == 3  # a server that cannot replace: the vendor's file moved aside first
+
+
+def test_any_host_key_type_the_vendor_gives_can_be_pinned_on_a_server_with_several(tmp_path):
+    """ProFTPD serving RSA, ECDSA and Ed25519 keys: each pinned alone is asked for and verified
+    (an RSA key under its SHA-2 signatures; asking for "ssh-rsa" only got the Ed25519 key, which
+    was refused as changed); a key of the same type that is not the server's is still refused."""
+    from targets.errors import HostKeyError
+    if not proftpd.available():
+        pytest.fail("ProFTPD's mod_sftp is missing: install Debian's proftpd-core and proftpd-mod-crypto")
+    server = proftpd.ProftpdServer(tmp_path / "keys", host_keys=("rsa", "ecdsa", "ed25519")).start()
+    try:
+        lines = (tmp_path / "keys" / "known_hosts").read_text().splitlines()
+        assert [line.split()[1] for line in lines] == ["ssh-rsa", "ecdsa-sha2-nistp256", "ssh-ed25519"]
+        for line in lines:
+            pinned = tmp_path / f"known-{line.split()[1]}"
+            pinned.write_text(line + "\n")
+            with SftpClient(server.settings(known_hosts=pinned)) as client:
+                assert client.listdir(".") == []
+        import subprocess
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(tmp_path / "other")],
+                       check=True)
+        other = (tmp_path / "other.pub").read_text().split()
+        (tmp_path / "known-other").write_text(f"{lines[0].split()[0]} {other[0]} {other[1]}\n")
+        with pytest.raises(HostKeyError, match="host key has CHANGED: it offered ssh-rsa"):
+            SftpClient(server.settings(known_hosts=tmp_path / "known-other")).listdir(".")
+    finally:
+        server.stop()
