@@ -34,7 +34,7 @@ from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.hostkeys import verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
-from targets.sftp_put import fresh_part, refusal, replace, restore_previous
+from targets.sftp_put import open_part, refusal, replace, restore_previous, write_pipelined
 
 logger = logging.getLogger(__name__)
 
@@ -318,20 +318,16 @@ class SftpClient:
         def op(sftp):
             chunk = self.settings.write_request_size or self._conn.max_write
             restore_previous(sftp, self.settings, final)
-            part = final if direct else fresh_part(sftp, self.settings, final)
-            with open(local, "rb") as src, sftp.open(part, "wb") as dst:
-                dst.MAX_REQUEST_SIZE = chunk
-                dst.set_pipelined(True)
-                sent = 0
-                for block in iter(lambda: src.read(chunk), b""):
-                    dst.write(block)
-                    if sent * 2 < size <= (sent + len(block)) * 2:
+            part, dst = (final, sftp.open(final, "wb")) if direct else open_part(sftp, self.settings, final)
+            with open(local, "rb") as src, dst:
+                def sent_so_far(sent: int, block: int) -> None:
+                    if sent * 2 < size <= (sent + block) * 2:
                         faults.point(f"sftp.put.mid:{posixpath.basename(final)}")
-                    sent += len(block)
                     if progress is not None:
-                        progress(sent, size)
-            # closed: every write was acknowledged (paramiko checks them at close); the size the
-            # server reports confirms it where the account may stat (a drop box may not)
+                        progress(sent + block, size)
+                write_pipelined(sftp, dst, src, chunk, sent_so_far)
+            # every write was acknowledged; the size the server reports confirms it where the
+            # account may stat (a drop box may not)
             try:
                 remote_size = sftp.stat(part).st_size
             except (PermissionError, FileNotFoundError):  # may not stat; or taken away as it closed
@@ -342,8 +338,8 @@ class SftpClient:
                 replace(sftp, self.settings, self._conn, part, final)
             faults.point(f"sftp.put.renamed:{posixpath.basename(final)}")  # at the vendor, not yet in the ledger
             if done_marker if done_marker is not None else self.settings.done_marker:
-                marker = fresh_part(sftp, self.settings, final + ".done")
-                sftp.open(marker, "wb").close()
+                marker, handle = open_part(sftp, self.settings, final + ".done")
+                handle.close()
                 replace(sftp, self.settings, self._conn, marker, final + ".done")
             return size
         result = self._run(f"upload {final}", op)

@@ -1,16 +1,20 @@
-"""How an uploaded file is put in place on an SFTP server of any shape (docs/sftp.md): the
-temporary name, and the steps that never remove the vendor's file before the new one is there;
-a server's refusal as one clear error. Used by ``SftpClient.upload_atomic`` (targets/sftp.py)."""
+"""How a file is uploaded and put in place on an SFTP server of any shape (docs/sftp.md): the
+writes, pipelined and acknowledged in whatever order the server answers; the temporary name;
+the steps that never remove the vendor's file before the new one is there; a server's refusal
+as one clear error. Used by ``SftpClient.upload_atomic`` (targets/sftp.py)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import posixpath
 import re
 import time
+from typing import Callable
 
 import paramiko
+import paramiko.sftp
 
 from targets import clock, faults
 from targets.errors import ServerRefusedError
@@ -23,22 +27,72 @@ _DIRECT_HINT = ("; or, for a server that never lets a file be renamed, [sftp_{na
                 "(written under its final name: not atomic, docs/sftp.md)")
 
 
-def fresh_part(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> str:
-    """The temporary name to upload ``final`` under: ``final.part``, after removing one a
-    killed run left (a server that does not overwrite would refuse to open it again); where
-    it cannot be removed, a name of this attempt's own, so a stale one never blocks a night."""
+WRITE_WINDOW = 64  # write requests in flight (OpenSSH's sftp keeps 64 too)
+
+
+class _Acks:
+    """The write requests not answered yet, and the first refusal among the answers: replies
+    are matched by request id, in whatever order the server sends them."""
+
+    def __init__(self):
+        self.pending: set[int] = set()
+        self.error: tuple[int, str] | None = None
+
+    def _async_response(self, t: int, msg: paramiko.Message, num: int) -> None:  # paramiko calls this
+        self.pending.discard(num)
+        if t != paramiko.sftp.CMD_STATUS:
+            self.error = self.error or (-1, f"unexpected reply type {t} to a write")
+            return
+        code = msg.get_int()
+        if code != paramiko.sftp.SFTP_OK and self.error is None:
+            self.error = (code, msg.get_text())
+
+
+def write_pipelined(sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile, src, chunk: int,
+                    sent_so_far: Callable[[int, int], None] | None = None) -> int:
+    """Write ``src`` to the open ``handle`` in requests of ``chunk`` bytes, ``WRITE_WINDOW`` of
+    them in flight; returns the bytes written, every one acknowledged. paramiko's own pipelined
+    writes wait for the replies in the order they were asked: a server that answers out of
+    order (the protocol allows it; gesftpserver does) made an upload wait forever for a reply
+    it had already read. Here each reply is matched to its request by id."""
+    acks, offset = _Acks(), 0
+    for block in iter(lambda: src.read(chunk), b""):
+        num = sftp._async_request(acks, paramiko.sftp.CMD_WRITE, handle.handle, paramiko.sftp.int64(offset), block)
+        acks.pending.add(num)
+        if sent_so_far is not None:
+            sent_so_far(offset, len(block))
+        offset += len(block)
+        while len(acks.pending) >= WRITE_WINDOW and acks.error is None:
+            sftp._read_response()
+        if acks.error is not None:
+            break
+    while acks.pending and acks.error is None:
+        sftp._read_response()
+    if acks.error is not None:
+        code, text = acks.error
+        raise IOError(errno.EACCES if code == paramiko.sftp.SFTP_PERMISSION_DENIED else None, text)
+    return offset
+
+
+def open_part(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> tuple[str, paramiko.SFTPFile]:
+    """The temporary name to upload ``final`` under, open for writing: ``final.part``. One a
+    killed run left is written over, or, on a server that does not overwrite (ProFTPD's
+    default), removed first; where it cannot be removed, a name of this attempt's own, so a
+    stale one never blocks a night. (No extra request when nothing is in the way.)"""
     part = final + ".part"
     try:
+        return part, sftp.open(part, "wb")
+    except PermissionError as e:
+        refused = e
+    try:
         sftp.remove(part)
-    except FileNotFoundError:
-        pass
-    except PermissionError:  # delete refused: is it there at all? (a drop box may not say)
-        with contextlib.suppress(PermissionError, FileNotFoundError):
-            sftp.stat(part)
-            part = f"{final}.{os.getpid()}-{int(time.time())}.part"
-            logger.warning("SFTP '%s': a stale %s.part cannot be removed (delete refused); uploading as %s",
-                           settings.name, posixpath.basename(final), posixpath.basename(part))
-    return part
+    except FileNotFoundError:  # nothing in the way: writing there is what is refused
+        raise refusal(settings, "open for writing", part, refused) from refused
+    except PermissionError:
+        part = f"{final}.{os.getpid()}-{int(time.time())}.part"
+        logger.warning("SFTP '%s': a stale %s.part cannot be removed (delete refused); uploading as %s",
+                       settings.name, posixpath.basename(final), posixpath.basename(part))
+    return part, sftp.open(part, "wb")
 
 
 def restore_previous(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> None:
