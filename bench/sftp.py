@@ -3,8 +3,10 @@
     ./run.sh bench sftp [--mib 256] [--repeat 3] [--small 200]
 
 Prints medians, then the small-file comparison (one pooled connection vs a connection per
-file), and last the two ratio lines ``sftp_put_ratio=X`` and ``sftp_get_ratio=Y`` (our
-throughput / OpenSSH's; goal ≥ 0.8).
+file), then a line per independent server (``--peer-mib``, 50 MiB: put and get by our client
+and by OpenSSH's ``sftp`` on that server: gesftpserver and OpenSSH's sftp-server behind sshd,
+ProFTPD's mod_sftp; goal ≥ 0.8), and last the two ratio lines ``sftp_put_ratio=X`` and
+``sftp_get_ratio=Y`` against OpenSSH's sshd (our throughput / OpenSSH's; goal ≥ 1.0).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from stack.openssh import OpenSshServer
+from stack import proftpd
+from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
 from targets.sftp import SftpClient
 
 
@@ -46,12 +49,33 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
+def _peer_line(label: str, server, src: Path, tmp: Path, repeat: int) -> None:
+    """Put and get of ``src`` on one server, ours against OpenSSH's ``sftp`` (medians)."""
+    settings = server.settings()
+    client = SftpClient(settings)
+    client.exists("warm-up")
+    put_ssh, get_ssh, put_ours, get_ours = [], [], [], []
+    folder = settings.remote_dir
+    for _ in range(repeat):
+        put_ssh.append(_openssh(server, settings, f"put {src} {folder}/ssh.bin\n"))
+        get_ssh.append(_openssh(server, settings, f"get {folder}/ssh.bin {tmp}/ssh-back.bin\n"))
+        put_ours.append(_time(lambda: client.upload_atomic(src, "ours.bin")))
+        get_ours.append(_time(lambda: client.download("ours.bin", tmp / "ours-back.bin")))
+    client.close()
+    mb = src.stat().st_size / 1e6
+    put = statistics.median(put_ssh) / statistics.median(put_ours)
+    get = statistics.median(get_ssh) / statistics.median(get_ours)
+    print(f"peer {label:34} put {mb / statistics.median(put_ours):7.1f} MB/s ({put:.2f}x sftp)   "
+          f"get {mb / statistics.median(get_ours):7.1f} MB/s ({get:.2f}x sftp)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--small", type=int, default=200)
     ap.add_argument("--write-request", type=int, default=0, help="upload request size (0 = auto)")
+    ap.add_argument("--peer-mib", type=int, default=50, help="the file put and got on each independent server")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sftp-") as tmp:
         tmp = Path(tmp)
@@ -102,6 +126,19 @@ def main() -> int:
             print(f"{args.small} small files: openssh {t_ssh_small:.2f}s, ours pooled {t_pooled:.2f}s "
                   f"({t_ssh_small / t_pooled:.2f}x openssh), ours new connection per file {t_fresh:.2f}s "
                   f"({t_fresh / t_pooled:.1f}x slower than pooled)")
+            peer_src = tmp / "peer.bin"
+            _make_file(peer_src, args.peer_mib)
+            peers = [("gesftpserver (under sshd)", OpenSshServer(tmp / "ges", subsystem=GESFTPSERVER)),
+                     ("openssh sftp-server (program)", OpenSshServer(tmp / "sftp-server", subsystem=SFTP_SERVER))]
+            if proftpd.available():
+                peers.append(("proftpd 1.3.8 mod_sftp", proftpd.ProftpdServer(tmp / "proftpd", overwrite=True)))
+            print(f"independent servers: {args.peer_mib} MiB, median of {args.repeat}")
+            for label, peer in peers:
+                peer.start()
+                try:
+                    _peer_line(label, peer, peer_src, tmp, args.repeat)
+                finally:
+                    peer.stop()
             print(f"sftp_put_ratio={rate(put_ours) / rate(put_ssh):.2f}")
             print(f"sftp_get_ratio={rate(get_ours) / rate(get_ssh):.2f}")
         finally:
