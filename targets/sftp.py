@@ -58,6 +58,7 @@ class _Connection:
         self.transport: paramiko.Transport | None = None
         self.sftp: paramiko.SFTPClient | None = None
         self.posix_rename = True
+        self.keyboard_interactive = False  # the server takes the password only that way
         self.max_read = self.max_write = _SAFE_REQUEST
 
     @property
@@ -65,6 +66,13 @@ class _Connection:
         return self.transport is not None and self.transport.is_active() and self.sftp is not None
 
     def open(self) -> None:
+        try:
+            self._open_once()
+        except _KeyboardInteractive:  # asked again on a new connection (see _password_login)
+            self.keyboard_interactive = True
+            self._open_once()
+
+    def _open_once(self) -> None:
         s = self.settings
         try:
             sock = socket.create_connection((s.host, s.port), timeout=s.connect_timeout)
@@ -125,12 +133,19 @@ class _Connection:
                                       f"the private key; chmod 600 {s.key_file}")
                 transport.auth_publickey(s.user, paramiko.PKey.from_path(str(s.key_file)))
             else:
-                transport.auth_password(s.user, s.password)
+                _password_login(transport, s.user, s.password, self.keyboard_interactive)
+        except paramiko.BadAuthenticationType as e:  # the method itself: whatever a rerun does, the same
+            ours = "a key" if s.key_file is not None else "a password (also as keyboard-interactive)"
+            raise ConfigError(f"SFTP server '{s.name}' ({s.address}) does not take {ours} for user {s.user}: it "
+                              f"offers {', '.join(e.allowed_types) or 'nothing'}; set [sftp_{s.name}] "
+                              f"{'password' if s.key_file is not None else 'key_file'} if the vendor gave one") from e
         except paramiko.AuthenticationException as e:
             if "timeout" in str(e).lower() or not transport.is_active():  # quiet or cut mid-login: the network's
                 raise TransientError(f"SFTP server '{s.name}' ({s.address}) did not answer the login of {s.user} "
                                      f"in time: {e}") from e
-            raise ConfigError(f"SFTP server '{s.name}' ({s.address}) refused login for user {s.user}: {e}") from e
+            what = "key" if s.key_file is not None else "password"
+            raise ConfigError(f"SFTP server '{s.name}' ({s.address}) refused the {what} of user {s.user} ({e}): "
+                              f"check [sftp_{s.name}] user and its {what}") from e
         except FileNotFoundError as e:
             raise ConfigError(f"[sftp_{s.name}] key_file {s.key_file} does not exist") from e
 
@@ -160,6 +175,28 @@ def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
     max_read, max_write = msg.get_int64(), msg.get_int64()
     return (min(max_read, _MAX_REQUEST) if max_read else _SAFE_REQUEST,
             min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
+
+
+class _KeyboardInteractive(Exception):
+    """The server takes the password only as keyboard-interactive: log in again that way."""
+
+
+def _password_login(transport: paramiko.Transport, user: str, password: str, interactive: bool) -> None:
+    """Password login, or the same password answered to keyboard-interactive where the server
+    takes only that (many hosted vendors' servers): every prompt that hides what is typed gets
+    the password, one that shows it gets the user name. paramiko's own fallback asks for the
+    login service a second time on the same connection, which some servers (asyncssh) end the
+    connection for: the second way is asked on a connection of its own, and then first."""
+    if interactive:
+        transport.auth_interactive(user, lambda title, instructions, prompts: [
+            user if echo else password for _prompt, echo in prompts])
+        return
+    try:
+        transport.auth_password(user, password, fallback=False)
+    except paramiko.BadAuthenticationType as e:
+        if "keyboard-interactive" in e.allowed_types:
+            raise _KeyboardInteractive() from e
+        raise
 
 
 def _is_transient(e: BaseException, conn: _Connection) -> bool:
