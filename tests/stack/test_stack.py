@@ -87,7 +87,7 @@ def test_each_vendor_has_its_own_key_and_folder(full_stack):
                          key_file=full_stack / "sftp" / "keys" / "clever", known_hosts=full_stack / "known_hosts",
                          retries=0)
     from targets.errors import ConfigError
-    with pytest.raises(ConfigError, match="refused login"):
+    with pytest.raises(ConfigError, match="refused the key of user savvas"):
         SftpClient(wrong).exists("x")
 
 

@@ -196,7 +196,7 @@ def test_retries_give_up_with_transient_error(sftp_settings, tmp_path):
 @pytest.mark.timeout(120)
 def test_a_stall_at_any_point_of_the_login_is_the_networks_fault_not_a_config_error(sftp_settings):
     """The server goes quiet in the key exchange or in the middle of the login: a TransientError
-    (retried, then failed as a network fault), never 'refused login' (which tells the operator
+    (retried, then failed as a network fault), never 'refused the key' (which tells the operator
     to fix credentials that are fine). Found by ./run.sh bench faults."""
     import socket
     for after in range(1500, 8001, 1300):
@@ -354,7 +354,7 @@ def test_password_login_from_environment(stack_config, stack_var, tmp_path, monk
         client.upload_atomic(_file(tmp_path / "a", 1000), "END_TXT_FILE.txt")
         assert [f.name for f in client.list_files()] == ["END_TXT_FILE.txt"]
     monkeypatch.setenv("SFTP_DPS_PASSWORD", "wrong-password")
-    with pytest.raises(ConfigError, match="refused login for user dps"):
+    with pytest.raises(ConfigError, match="refused the password of user dps"):
         SftpClient(SftpSettings.from_config("dps")).exists("x")
 
 
