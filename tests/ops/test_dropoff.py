@@ -12,7 +12,7 @@ import pytest
 
 from ops.dropoff import main, sshd_config
 from stack.openssh import SSHD, OpenSshServer, sshd_ready
-from targets.errors import ConfigError
+from targets.errors import ConfigError, ServerRefusedError
 from targets.sftp import SftpClient
 
 
@@ -75,9 +75,9 @@ def test_a_live_sshd_with_the_block_chroots_an_upload_only_login(tmp_path):
             client.upload_atomic(local, "clients_w48.csv")  # a temporary name, then a rename
             assert (base / user / "inbound" / "clients_w48.csv").read_text() == local.read_text()
             assert client.listdir("/inbound") == ["clients_w48.csv"]
-            with pytest.raises((PermissionError, IOError)):
+            with pytest.raises(ServerRefusedError, match="refused: "):
                 client.download("clients_w48.csv", tmp_path / "back.csv")
-            with pytest.raises((PermissionError, IOError)):
+            with pytest.raises(ServerRefusedError, match="refused: "):
                 client.remove("clients_w48.csv")
             # "/" is the chroot (a client could not write there: it is root's, 0755; root can)
             client.upload_atomic(local, "/escape.csv")

@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from targets import clock
+from targets.errors import ServerRefusedError
 from tests.feedfiles import age, events_workbook, table, watch_pass, write
 from tests.ledger import ledger_rows
 
@@ -130,11 +131,11 @@ def test_clients_upload_by_sftp_into_their_upload_only_drop_off_and_the_rows_loa
         sftp = SftpClient(dropoff_settings(stack_var, stack_state, who))  # acme by key, globex by password
         sftp.upload_atomic(local, local.name)
         assert local.name in sftp.listdir("/inbound")
-        with pytest.raises((PermissionError, IOError)):
+        with pytest.raises(ServerRefusedError, match="refused: "):
             sftp.download(local.name, tmp_path / "back.csv")  # upload-only: no reading back
-        with pytest.raises((PermissionError, IOError)):
+        with pytest.raises(ServerRefusedError, match="refused: "):
             sftp.remove(local.name)
-        with pytest.raises((PermissionError, IOError)):
+        with pytest.raises(ServerRefusedError, match="refused: "):
             sftp.upload_atomic(local, "/outside.csv")  # only /inbound takes files
         sftp.close()
         uploads[who] = dropoff_root(stack_var) / who / "inbound" / local.name
