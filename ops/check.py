@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import socket
 import ssl
 import stat
-import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Callable
 import luigi.configuration
 
 from targets.config import Section
+from targets.hostkeys import ssh_offer
 
 WEAK_KEX = {"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"}
 WEAK_HOST_KEYS = {"ssh-dss", "ssh-rsa"}
@@ -63,29 +62,6 @@ class Check:
     @property
     def failed(self) -> int:
         return sum(1 for s, _, _ in self.lines if s == "FAIL")
-
-
-def ssh_offer(host: str, port: int, timeout: float = 10.0) -> dict[str, list[str]]:
-    """The algorithms an SSH server offers, from its KEXINIT (RFC 4253 7.1: sent in clear)."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(b"SSH-2.0-district-etl-check\r\n")
-        f = sock.makefile("rb")
-        while True:  # the server may send lines before its version line
-            line = f.readline(256)
-            if not line:
-                raise ConnectionError("closed before its SSH greeting")
-            if line.startswith(b"SSH-"):
-                break
-        length, padding = struct.unpack(">IB", f.read(5))
-        payload = f.read(length - padding - 1)
-    if not payload or payload[0] != 20:
-        raise ConnectionError("no KEXINIT from the server")
-    pos, lists = 17, []
-    for _ in range(10):
-        (n,) = struct.unpack(">I", payload[pos:pos + 4])
-        lists.append(payload[pos + 4:pos + 4 + n].decode().split(",") if n else [])
-        pos += 4 + n
-    return {"kex": lists[0], "host_key": lists[1], "ciphers": lists[2], "macs": lists[4]}
 
 
 def placeholders(check: Check) -> None:

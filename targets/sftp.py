@@ -31,7 +31,7 @@ import paramiko.sftp
 
 from targets import faults
 from targets.errors import ConfigError, HostKeyError, TransientError
-from targets.hostkeys import verify_host_key
+from targets.hostkeys import ssh_offer, verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
 from targets.sftp_put import open_part, refusal, replace, restore_previous, write_pipelined
@@ -109,6 +109,9 @@ class _Connection:
             self.sftp = paramiko.SFTPClient.from_transport(transport)
             self.sftp.get_channel().settimeout(s.io_timeout)
             self.max_read, self.max_write = _server_limits(self.sftp)
+        except paramiko.IncompatiblePeer as e:  # the vendor's configuration, not the network: never retried
+            transport.close()
+            raise ConfigError(_no_common_algorithm(s, options, e)) from e
         except BaseException as e:
             transport.close()
             if expired.is_set():
@@ -175,6 +178,22 @@ def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
     max_read, max_write = msg.get_int64(), msg.get_int64()
     return (min(max_read, _MAX_REQUEST) if max_read else _SAFE_REQUEST,
             min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
+
+
+def _no_common_algorithm(s: SftpSettings, options: paramiko.transport.SecurityOptions, e: Exception) -> str:
+    """What the server offered against what we speak, read from its own greeting."""
+    try:
+        offer = ssh_offer(s.host, s.port, s.connect_timeout)
+    except (OSError, ValueError, IndexError) as read:
+        offer, shown = {}, f"(its offer could not be read: {read})"
+    else:
+        shown = f"it offers key exchange {', '.join(offer['kex'])}; host keys {', '.join(offer['host_key'])}"
+    ours = f"we speak key exchange {', '.join(options.kex)}; host keys {', '.join(options.key_types)}"
+    sha1 = any(a.endswith("-sha1") or a == "ssh-rsa" for a in offer.get("kex", []) + offer.get("host_key", []))
+    advice = ("Its algorithms are SHA-1 ones, which paramiko 5 no longer speaks: ask the vendor to turn on a SHA-2 "
+              "one (e.g. diffie-hellman-group14-sha256, rsa-sha2-256)" if sha1 else "Ask the vendor which it can turn on")
+    return (f"SFTP server '{s.name}' ({s.address}) and we share no algorithm ({e}): {shown}; {ours}. {advice}. "
+            "A rerun will not help")
 
 
 class _KeyboardInteractive(Exception):
