@@ -14,7 +14,9 @@ flows will use it, one line per check, with what to do when it fails; exit 1 if 
   scratch table created, read and dropped, as the probe files are);
 - SMTP: TLS offered and the certificate trusted, the sign-in.
 
-Nothing is sent, written or changed, except a probe file created and removed in each folder.
+Nothing is sent, written or changed, except a probe file created and removed in each folder;
+with ``--probe-uploads`` also in each SFTP server's folder (``.district-etl-probe``, uploaded
+twice, so the line says how that server lets a file be replaced: docs/sftp.md).
 """
 from __future__ import annotations
 
@@ -99,7 +101,28 @@ def writable(folder: Path, hint: str = "") -> str:
     return f"{folder} is writable by {os.getuid()}"
 
 
-def sftp(check: Check, name: str) -> None:
+PROBE = ".district-etl-probe"  # the file --probe-uploads puts in each server's folder, then removes
+
+
+def probe_upload(settings) -> str:
+    """Upload a probe file twice (the second replaces the first, as a night's push replaces
+    the last one), say how the server let it be put in place, and remove it."""
+    from targets.sftp import SftpClient
+    with tempfile.TemporaryDirectory(prefix="etl-check-") as tmp:
+        local = Path(tmp) / PROBE
+        local.write_text("district-etl upload probe: safe to delete\n")
+        with SftpClient(dataclasses.replace(settings, retries=0)) as client:
+            client.upload_atomic(local, PROBE)
+            client.upload_atomic(local, PROBE)
+            how = client.placed
+            try:
+                client.remove(PROBE)
+            except Exception as e:  # delete refused: say so, the probe stays
+                return f"WARN {how}; the probe {PROBE} stays: {e}"
+    return how
+
+
+def sftp(check: Check, name: str, probe: bool = False) -> None:
     from targets.sftp import SftpClient, SftpSettings
     settings = SftpSettings.from_config(name)
 
@@ -120,6 +143,9 @@ def sftp(check: Check, name: str) -> None:
     if settings.key_file is not None:
         check.run(f"sftp {name} key file", lambda: private_file(settings.key_file, "SSH key"),
                   f"chmod 600 {settings.key_file}")
+    if probe:
+        check.run(f"sftp {name} uploads", lambda: probe_upload(settings),
+                  f"see docs/sftp.md; a server that refuses rename: [sftp_{name}] upload_mode = direct")
 
 
 def postgres(section: str) -> str:
@@ -210,7 +236,7 @@ def venv_matches_lock(root: Path | None = None) -> str:
     return f"{sys.prefix}: {sum(len(pins(p)) for p in locks)} packages as locked in {' + '.join(p.name for p in locks)}"
 
 
-def run_checks() -> Check:
+def run_checks(probe: bool = False) -> Check:
     cfg = luigi.configuration.get_config()
     check = Check()
     check.run("venv", venv_matches_lock, "./run.sh install (reinstalls the venv from its locks)")
@@ -227,7 +253,7 @@ def run_checks() -> Check:
     for section in sorted(s for s in cfg.sections() if s.startswith("sftp_")):
         name = section.removeprefix("sftp_")
         try:
-            sftp(check, name)
+            sftp(check, name, probe)
         except Exception as e:
             check.add("FAIL", f"sftp {name}", f"{type(e).__name__}: {e} -> fix [{section}]")
     if cfg.has_section("postgres"):
@@ -248,8 +274,12 @@ def run_checks() -> Check:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="run.sh check", description=__doc__.split("\n\n")[0]).parse_args(argv)
-    check = run_checks()
+    ap = argparse.ArgumentParser(prog="run.sh check", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--probe-uploads", action="store_true",
+                    help=f"upload a probe file ({PROBE}) twice to each SFTP server's folder, say how the server "
+                         "lets a file be replaced (docs/sftp.md), and remove it")
+    args = ap.parse_args(argv)
+    check = run_checks(probe=args.probe_uploads)
     print(f"{len(check.lines)} checks: {check.failed} failed" if check.failed else f"{len(check.lines)} checks passed")
     return 1 if check.failed else 0
 

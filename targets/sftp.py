@@ -34,7 +34,7 @@ from targets.errors import ConfigError, HostKeyError, TransientError
 from targets.hostkeys import ssh_offer, verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
-from targets.sftp_put import open_part, refusal, replace, restore_previous, write_pipelined
+from targets.sftp_put import PLACED_DIRECT, open_part, refusal, replace, restore_previous, write_pipelined
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +244,7 @@ class SftpClient:
         self._conn = _Connection(settings)
         self._lock = threading.RLock()
         self.connects = 0
+        self.placed = ""  # how the last upload was put in place (sftp_put.PLACED_*)
 
     @classmethod
     def from_config(cls, name: str) -> "SftpClient":
@@ -390,8 +391,7 @@ class SftpClient:
                 remote_size = size
             if remote_size != size:
                 raise TransientError(f"{part} has {remote_size} bytes after upload, expected {size}")
-            if not direct:
-                replace(sftp, self.settings, self._conn, part, final)
+            self.placed = PLACED_DIRECT if direct else replace(sftp, self.settings, self._conn, part, final)
             faults.point(f"sftp.put.renamed:{posixpath.basename(final)}")  # at the vendor, not yet in the ledger
             if done_marker if done_marker is not None else self.settings.done_marker:
                 marker, handle = open_part(sftp, self.settings, final + ".done")
@@ -399,7 +399,7 @@ class SftpClient:
                 replace(sftp, self.settings, self._conn, marker, final + ".done")
             return size
         result = self._run(f"upload {final}", op)
-        logger.info("uploaded %s bytes to '%s' %s", size, self.settings.name, final)
+        logger.info("uploaded %s bytes to '%s' %s: %s", size, self.settings.name, final, self.placed)
         return result
 
     def download(self, name: str, local: str | os.PathLike, progress: Progress | None = None,

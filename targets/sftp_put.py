@@ -27,6 +27,12 @@ _DIRECT_HINT = ("; or, for a server that never lets a file be renamed, [sftp_{na
                 "(written under its final name: not atomic, docs/sftp.md)")
 
 
+# how replace() put a file in place, as the log and the doctor say it
+PLACED_BY_POSIX_RENAME = "posix-rename (replaced in one step)"
+PLACED_BY_RENAME = "rename (nothing there to replace, or the server renames over a file)"
+PLACED_ASIDE = "rename after moving the previous file aside (the name briefly absent, never partial)"
+PLACED_DIRECT = "written under its final name (upload_mode = direct: not atomic)"
+
 WRITE_WINDOW = 64  # write requests in flight (OpenSSH's sftp keeps 64 too)
 
 
@@ -118,7 +124,7 @@ def restore_previous(sftp: paramiko.SFTPClient, settings: SftpSettings, final: s
                        aside[-1])
 
 
-def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, final: str) -> None:
+def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, final: str) -> str:
     """Put the uploaded ``part`` in place of ``final``, never removing the vendor's file
     before the new one is there:
 
@@ -135,7 +141,7 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
     if conn.posix_rename:
         try:
             sftp.posix_rename(part, final)
-            return
+            return PLACED_BY_POSIX_RENAME
         except FileNotFoundError:
             raise
         except IOError as e:  # not offered, or denied (sftp-server -P, rename rights): go on
@@ -143,7 +149,7 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
             conn.posix_rename = False
     try:
         sftp.rename(part, final)
-        return
+        return PLACED_BY_RENAME
     except FileNotFoundError:
         raise
     except IOError as e:
@@ -176,6 +182,8 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
     except IOError as e:
         logger.warning("SFTP '%s': the previous %s stays as %s (delete refused: %s)", settings.name,
                        posixpath.basename(final), posixpath.basename(aside), e)
+        return PLACED_ASIDE + " (the server refuses delete: the previous file stays as name.<time>.old)"
+    return PLACED_ASIDE
 
 
 def _drop(sftp: paramiko.SFTPClient, path: str) -> None:

@@ -238,3 +238,29 @@ def test_a_server_we_share_no_algorithm_with_says_what_it_offered_once(tmp_path)
         assert client.connects == 0
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("shape, says", [
+    ("proftpd", "posix-rename (replaced in one step)"),
+    ("sftp-server-no-posix-rename", "rename after moving the previous file aside"),
+    ("sftp-server-no-remove", "WARN rename after moving the previous file aside"),
+    ("proftpd-no-rename", None),
+])
+def test_the_doctor_probe_says_how_each_server_lets_a_file_be_replaced(peers, shape, says):
+    """``./run.sh check --probe-uploads``: a probe file uploaded twice and removed; the line
+    says the way the server took (or that the probe stays, where delete is refused); a server
+    that refuses rename fails with the refusal, which names upload_mode = direct."""
+    from ops.check import PROBE, probe_upload
+    peer = peers(shape)
+    settings = peer.settings()
+    if says is None:
+        with pytest.raises(ServerRefusedError, match="upload_mode = direct"):
+            probe_upload(settings)
+        return
+    line = probe_upload(settings)
+    assert line.startswith(says), line
+    left = sorted(p.name for p in peer.folder(settings).iterdir())
+    if shape == "sftp-server-no-remove":
+        assert f"the probe {PROBE} stays" in line and PROBE in left
+    else:
+        assert left == []
