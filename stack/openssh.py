@@ -53,20 +53,47 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"  # OpenSSH's own, as a program: -P 
 GESFTPSERVER = "/usr/libexec/gesftpserver"  # Green End SFTP server (Debian's gesftpserver): replies out of order
 
 
-class OpenSshServer:
-    """OpenSSH's sshd on a free loopback port with its own host key, config and client key;
-    ``subsystem``: the SFTP server it runs (internal-sftp, or a program with its arguments)."""
+class LocalServer:
+    """A test server process of ours: its folder (``base``), a data folder in it, a free
+    loopback port; ``_spawn`` starts it and waits for the port, ``stop`` ends it."""
 
-    def __init__(self, base: Path, extra_config: str = "", subsystem: str = "internal-sftp"):
-        self.base, self.extra_config, self.subsystem = base, extra_config, subsystem
+    def __init__(self, base: Path):
+        self.base = base
         self.port = free_port()
         self.data = base / "data"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "OpenSshServer":
-        b = self.base
-        b.mkdir(parents=True, exist_ok=True)
+    def _prepare(self) -> Path:
+        self.base.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(exist_ok=True)
+        return self.base
+
+    def _spawn(self, cmd: list[str], name: str) -> None:
+        self.log = open(self.base / f"{name}.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, 15, name, self.base / f"{name}.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()
+            self.proc = None
+
+
+class OpenSshServer(LocalServer):
+    """OpenSSH's sshd on a free loopback port with its own host key, config and client key;
+    ``subsystem``: the SFTP server it runs (internal-sftp, or a program with its arguments)."""
+
+    def __init__(self, base: Path, extra_config: str = "", subsystem: str = "internal-sftp"):
+        super().__init__(base)
+        self.extra_config, self.subsystem = extra_config, subsystem
+
+    def start(self) -> "OpenSshServer":
+        b = self._prepare()
         sshd_ready()
         for key in ("host_key", "client_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(b / key)], check=True)
@@ -80,10 +107,7 @@ class OpenSshServer:
             f"PasswordAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp {self.subsystem}\n"
             f"AllowUsers {user}\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n" + self.extra_config)
         self.user = user
-        self.log = open(b / "sshd.log", "ab")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(b / "sshd_config")],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        wait_port(self.port, 15, "sshd", b / "sshd.log")
+        self._spawn([SSHD, "-D", "-e", "-f", str(b / "sshd_config")], "sshd")
         return self
 
     def settings(self, **kw) -> SftpSettings:
@@ -94,12 +118,3 @@ class OpenSshServer:
                     remote_dir=str(folder), retries=3, backoff=0.1)
         base.update(kw)
         return SftpSettings(**base)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.log.close()

@@ -15,12 +15,11 @@ the data folder (chrooted), as a hosting company's vendor account is.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
-from stack.state import free_port, wait_port
+from stack.openssh import LocalServer
 from targets.sftp import SftpSettings
 
 PROFTPD = "/usr/sbin/proftpd"
@@ -32,20 +31,16 @@ def available() -> bool:
     return Path(PROFTPD).exists() and Path("/usr/lib/proftpd/mod_sftp.so").exists()
 
 
-class ProftpdServer:
+class ProftpdServer(LocalServer):
     """ProFTPD with mod_sftp on a free loopback port, its own host keys, config and client key."""
 
     def __init__(self, base: Path, overwrite: bool = False, deny: tuple[str, ...] = (),
                  host_keys: tuple[str, ...] = ("rsa",)):
-        self.base, self.overwrite, self.deny, self.host_keys = base, overwrite, deny, host_keys
-        self.port = free_port()
-        self.data = base / "data"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(base)
+        self.overwrite, self.deny, self.host_keys = overwrite, deny, host_keys
 
     def start(self) -> "ProftpdServer":
-        b = self.base
-        b.mkdir(parents=True, exist_ok=True)
-        self.data.mkdir(exist_ok=True)
+        b = self._prepare()
         lines = []
         for kind in self.host_keys:
             subprocess.run(["ssh-keygen", "-q", *_KEYGEN[kind], "-N", "", "-f", str(b / f"host_{kind}")], check=True)
@@ -71,10 +66,7 @@ class ProftpdServer:
             f"SFTPAuthorizedUserKeys file:{b / 'authorized_keys'}\nSFTPLog {b / 'sftp.log'}\n"
             f"MaxInstances 50\nAllowOverwrite {'on' if self.overwrite else 'off'}\n"
             f"<Directory {self.data}>\n{limits}</Directory>\n")
-        self.log = open(b / "proftpd.log", "ab")
-        self.proc = subprocess.Popen([PROFTPD, "-n", "-q", "-c", str(b / "proftpd.conf")], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        wait_port(self.port, 15, "proftpd", b / "proftpd.log")
+        self._spawn([PROFTPD, "-n", "-q", "-c", str(b / "proftpd.conf")], "proftpd")
         return self
 
     def settings(self, **kw) -> SftpSettings:
@@ -89,17 +81,3 @@ class ProftpdServer:
     def folder(self, settings: SftpSettings) -> Path:
         """Where a settings' remote folder is on this machine."""
         return self.data / settings.remote_dir.lstrip("/")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.log.close()
-            self.proc = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
