@@ -142,16 +142,16 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
         try:
             sftp.posix_rename(part, final)
             return PLACED_BY_POSIX_RENAME
-        except FileNotFoundError:
-            raise
+        except FileNotFoundError as e:
+            raise _taken_away(settings, part, e) from e
         except IOError as e:  # not offered, or denied (sftp-server -P, rename rights): go on
             logger.info("SFTP '%s': posix-rename refused (%s); renaming instead", settings.name, e)
             conn.posix_rename = False
     try:
         sftp.rename(part, final)
         return PLACED_BY_RENAME
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as e:
+        raise _taken_away(settings, part, e) from e
     except IOError as e:
         refused = e
     try:
@@ -184,6 +184,15 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
                        posixpath.basename(final), posixpath.basename(aside), e)
         return PLACED_ASIDE + " (the server refuses delete: the previous file stays as name.<time>.old)"
     return PLACED_ASIDE
+
+
+def _taken_away(settings: SftpSettings, part: str, e: BaseException) -> ServerRefusedError:
+    """Our ``.part`` was gone as soon as it was closed: a server that moves each file away when
+    it is written (it took the file under its temporary name)."""
+    return ServerRefusedError(
+        f"SFTP server '{settings.name}' ({settings.address}) took {part} away as soon as it was closed ({e}): "
+        f"it moves each file on, so it got the file under its temporary name. Set [sftp_{settings.name}] "
+        "upload_mode = direct (the file is written under its final name; docs/sftp.md)")
 
 
 def _drop(sftp: paramiko.SFTPClient, path: str) -> None:

@@ -2,7 +2,8 @@
 (asyncssh, one hidden "Password:" prompt, as many hosted servers ask) gets the section's
 password there; a wrong password and a method the server does not take are told apart, each
 one line naming the server, the user and what to set, and neither is retried as a network
-fault."""
+fault. A server that takes each file away as soon as it is closed (a "mover") is named as
+one, with the setting that suits it (upload_mode = direct), which then delivers."""
 from __future__ import annotations
 
 import asyncio
@@ -96,3 +97,65 @@ def test_a_wrong_password_and_a_refused_method_say_different_things_once(kbdint_
         by_key.listdir("/")
     assert "does not take a key for user vendor: it offers keyboard-interactive" in str(e.value)
     assert "set [sftp_hosted] password if the vendor gave one" in str(e.value)
+
+
+class _Mover(asyncssh.SFTPServer):
+    """A vendor's server that takes each file away to its processing folder when it is closed."""
+
+    def close(self, file_obj):
+        import os
+        path = getattr(file_obj, "name", None)
+        super().close(file_obj)
+        if path is not None:
+            target = Path(os.fsdecode(path))
+            if target.exists():
+                (target.parent.parent / "taken").mkdir(exist_ok=True)
+                target.rename(target.parent.parent / "taken" / target.name)
+
+
+@pytest.fixture(scope="module")
+def mover_server(tmp_path_factory):
+    """An asyncssh SFTP server (password login) that moves every file away as it is closed."""
+    base = tmp_path_factory.mktemp("mover")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(base / "host_key"))
+    port = free_port()
+    (base / "known_hosts").write_text(f"[127.0.0.1]:{port} {key.export_public_key().decode().strip()}\n")
+    (base / "data" / "in").mkdir(parents=True)
+
+    class _Password(asyncssh.SSHServer):
+        def password_auth_supported(self):
+            return True
+
+        def validate_password(self, username, password):
+            return password == PASSWORD
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    async def serve():
+        await asyncssh.create_server(_Password, "127.0.0.1", port, server_host_keys=[str(base / "host_key")],
+                                     sftp_factory=lambda chan: _Mover(chan, chroot=str(base / "data").encode()))
+        started.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(serve()), loop.run_forever()), daemon=True)
+    thread.start()
+    assert started.wait(15)
+    yield base, port
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_a_server_that_moves_each_file_on_close_is_named_and_direct_mode_delivers(mover_server, tmp_path):
+    from targets.errors import ServerRefusedError
+    base, port = mover_server
+    local = tmp_path / "f.csv"
+    local.write_text("id\n1\n")
+    client = SftpClient(_settings(base, port, remote_dir="/in"))
+    with pytest.raises(ServerRefusedError, match=r"took /in/f\.csv\.part away as soon as it was closed.*"
+                                                 r"upload_mode = direct"):
+        client.upload_atomic(local, "f.csv")
+    assert client.connects == 1  # not retried
+    direct = SftpClient(_settings(base, port, remote_dir="/in", upload_mode="direct"))
+    direct.upload_atomic(local, "f.csv")
+    assert (base / "data" / "taken" / "f.csv").read_text() == "id\n1\n"
