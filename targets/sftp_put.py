@@ -103,8 +103,11 @@ def open_part(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> 
 
 def restore_previous(sftp: paramiko.SFTPClient, settings: SftpSettings, final: str) -> None:
     """A run killed between moving the vendor's file aside and renaming ours (step 3 of
-    ``replace``) left the name empty: put the newest copy moved aside back before anything
-    else, so the vendor has its previous file again even if this upload fails too."""
+    ``replace``) left the name empty, its copy moved aside and our ``.part`` both there: put
+    the newest copy back before anything else, so the vendor has its previous file again even
+    if this upload fails too. Without our ``.part`` beside it, a missing name is not ours to
+    mend (the vendor may have taken its file away after reading it, and an ``.old`` copy stays
+    where delete is refused): nothing is put back."""
     try:
         sftp.stat(final)
         return
@@ -118,7 +121,8 @@ def restore_previous(sftp: paramiko.SFTPClient, settings: SftpSettings, final: s
     except IOError:
         return
     aside = sorted(n for n in names if _ASIDE.fullmatch(n) and n.startswith(base + "."))
-    if aside:
+    interrupted = any(n.startswith(base + ".") and n.endswith(".part") for n in names)
+    if aside and interrupted:
         sftp.rename(posixpath.join(folder, aside[-1]), final)
         logger.warning("SFTP '%s': %s was missing after an interrupted upload; %s put back", settings.name, base,
                        aside[-1])

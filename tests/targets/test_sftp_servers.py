@@ -264,3 +264,25 @@ def test_the_doctor_probe_says_how_each_server_lets_a_file_be_replaced(peers, sh
         assert f"the probe {PROBE} stays" in line and PROBE in left
     else:
         assert left == []
+
+
+def test_a_file_the_vendor_took_away_is_not_brought_back_from_its_old_copy(peers, tmp_path, caplog):
+    """Without posix-rename or delete, each upload leaves the previous file as name.<time>.old.
+    When the vendor takes its file away after reading it, the next upload must not put an old
+    copy back first: only an interrupted upload (its .part still there) is mended that way."""
+    peer = peers("sftp-server-no-remove")
+    settings = peer.settings()
+    folder = peer.folder(settings)
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"{n}.csv")
+        files[-1].write_text(f"id\n{n}\n")
+    client = SftpClient(settings)
+    client.upload_atomic(files[0], "f.csv")
+    client.upload_atomic(files[1], "f.csv")
+    assert any(p.name.endswith(".old") for p in folder.iterdir())
+    (folder / "f.csv").unlink()  # the vendor processed it and took it away
+    client.upload_atomic(files[2], "f.csv")
+    assert "after an interrupted upload" not in caplog.text  # nothing old put back on the way
+    assert (folder / "f.csv").read_text() == "id\n2\n"
+    client.close()
