@@ -1,9 +1,10 @@
 """SFTP on paramiko: servers from ``[sftp_<name>]``, verified host keys, pooled connections,
-atomic uploads (``name.part`` → size check → posix-rename), atomic downloads, glob listings.
+atomic uploads (``name.part`` → size check → put in place on any server shape:
+targets/sftp_put.py, docs/sftp.md), atomic downloads, glob listings.
 
 Settings per server: ``host, port, user, key_file`` (or ``password = ${VAR}``), ``remote_dir``,
 ``host_key`` ("<type> <base64>", comma-separated for several) and/or ``known_hosts`` (a file),
-``connect_timeout, io_timeout, retries, backoff, done_marker``; tuning: ``write_request_size``,
+``connect_timeout, io_timeout, retries, backoff, done_marker, upload_mode``; tuning: ``write_request_size``,
 ``read_request_size`` (0 = the server's advertised limits, else 32 KiB) and ``prefetch_requests``.
 
 ``./run.sh sftp-trust NAME`` (ops/sftp_trust.py) shows a server's key fingerprint and records it
