@@ -157,7 +157,7 @@ def stop(var: Path, wait: float = 30.0) -> int:
         pid = int((var / "luigid.pid").read_text())
         os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError):
-        print("luigid is not running (no live pid in " f"{var / 'luigid.pid'})")
+        print(f"luigid is not running (no live pid in {var / 'luigid.pid'})")
         return 1
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
