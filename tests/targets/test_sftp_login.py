@@ -7,6 +7,7 @@ one, with the setting that suits it (upload_mode = direct), which then delivers.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -38,24 +39,21 @@ class _KeyboardInteractiveOnly(asyncssh.SSHServer):
         return list(responses) == [PASSWORD]
 
 
-@pytest.fixture(scope="module")
-def kbdint_server(tmp_path_factory):
-    """An asyncssh SFTP server on its own loop and thread, taking keyboard-interactive only."""
-    base = tmp_path_factory.mktemp("kbdint")
+def _asyncssh_server(base: Path, login: type, sftp: type = asyncssh.SFTPServer):
+    """An asyncssh SFTP server on its own loop and thread (``login``: its SSHServer class,
+    ``sftp``: its SFTPServer class, chrooted to ``base/data``); yields (base, port)."""
     key = asyncssh.generate_private_key("ssh-ed25519")
     key.write_private_key(str(base / "host_key"))
     port = free_port()
     (base / "known_hosts").write_text(f"[127.0.0.1]:{port} {key.export_public_key().decode().strip()}\n")
-    (base / "data").mkdir()
+    (base / "data").mkdir(exist_ok=True)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
     async def serve():
-        server = await asyncssh.create_server(
-            _KeyboardInteractiveOnly, "127.0.0.1", port, server_host_keys=[str(base / "host_key")],
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(base / "data").encode()))
+        await asyncssh.create_server(login, "127.0.0.1", port, server_host_keys=[str(base / "host_key")],
+                                     sftp_factory=lambda chan: sftp(chan, chroot=str(base / "data").encode()))
         started.set()
-        return server
 
     thread = threading.Thread(target=lambda: (loop.run_until_complete(serve()), loop.run_forever()), daemon=True)
     thread.start()
@@ -63,6 +61,12 @@ def kbdint_server(tmp_path_factory):
     yield base, port
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def kbdint_server(tmp_path_factory):
+    """A server that takes keyboard-interactive only."""
+    yield from _asyncssh_server(tmp_path_factory.mktemp("kbdint"), _KeyboardInteractiveOnly)
 
 
 def _settings(base: Path, port: int, **kw) -> SftpSettings:
@@ -103,7 +107,6 @@ class _Mover(asyncssh.SFTPServer):
     """A vendor's server that takes each file away to its processing folder when it is closed."""
 
     def close(self, file_obj):
-        import os
         path = getattr(file_obj, "name", None)
         super().close(file_obj)
         if path is not None:
@@ -113,37 +116,20 @@ class _Mover(asyncssh.SFTPServer):
                 target.rename(target.parent.parent / "taken" / target.name)
 
 
+class _Password(asyncssh.SSHServer):
+    def password_auth_supported(self):
+        return True
+
+    def validate_password(self, username, password):
+        return password == PASSWORD
+
+
 @pytest.fixture(scope="module")
 def mover_server(tmp_path_factory):
-    """An asyncssh SFTP server (password login) that moves every file away as it is closed."""
+    """A server (password login) that moves every file away as it is closed."""
     base = tmp_path_factory.mktemp("mover")
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    key.write_private_key(str(base / "host_key"))
-    port = free_port()
-    (base / "known_hosts").write_text(f"[127.0.0.1]:{port} {key.export_public_key().decode().strip()}\n")
     (base / "data" / "in").mkdir(parents=True)
-
-    class _Password(asyncssh.SSHServer):
-        def password_auth_supported(self):
-            return True
-
-        def validate_password(self, username, password):
-            return password == PASSWORD
-
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    async def serve():
-        await asyncssh.create_server(_Password, "127.0.0.1", port, server_host_keys=[str(base / "host_key")],
-                                     sftp_factory=lambda chan: _Mover(chan, chroot=str(base / "data").encode()))
-        started.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(serve()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert started.wait(15)
-    yield base, port
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    yield from _asyncssh_server(base, _Password, _Mover)
 
 
 def test_a_server_that_moves_each_file_on_close_is_named_and_direct_mode_delivers(mover_server, tmp_path):
