@@ -51,7 +51,8 @@ def pins(path: Path) -> list[tuple[str, str]]:
     return PIN.findall(path.read_text(encoding="utf-8"))
 
 
-def _normal(name: str) -> str:
+def normal_name(name: str) -> str:
+    """A distribution name as PEP 503 compares it (``Google_Auth`` = ``google-auth``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -74,11 +75,11 @@ def _get(url: str, timeout: float) -> dict | None:
 def audit_pin(index: str, name: str, version: str, timeout: float = 20) -> Finding:
     """The advisories of one pin that are not withdrawn, and how they were found."""
     found = Finding(name, version)
-    doc = _get(f"{index}/{_normal(name)}/{version}/json", timeout)
+    doc = _get(f"{index}/{normal_name(name)}/{version}/json", timeout)
     if doc is not None:
         found.how = "release"
     else:
-        doc = _get(f"{index}/{_normal(name)}/json", timeout)
+        doc = _get(f"{index}/{normal_name(name)}/json", timeout)
         if doc is None:
             return found
         found.latest = doc.get("info", {}).get("version", "")

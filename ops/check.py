@@ -221,15 +221,15 @@ def venv_matches_lock(root: Path | None = None) -> str:
     installed or upgraded by hand since (``pip install -U``) runs code nobody locked."""
     import importlib.metadata
 
-    from ops.audit import _normal, pins
+    from ops.audit import normal_name, pins
     from pipelines.base import ROOT
     root = root or ROOT
-    installed = {_normal(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    installed = {normal_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
     locks = [root / "requirements.txt"]
     if "pytest" in installed and (root / "requirements-dev.txt").exists():  # a development venv
         locks.append(root / "requirements-dev.txt")
-    wrong = [f"{name} {installed.get(_normal(name), 'missing')} (locked {version})"
-             for lock in locks for name, version in pins(lock) if installed.get(_normal(name)) != version]
+    wrong = [f"{name} {installed.get(normal_name(name), 'missing')} (locked {version})"
+             for lock in locks for name, version in pins(lock) if installed.get(normal_name(name)) != version]
     if wrong:
         shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
         raise RuntimeError(f"{sys.prefix} does not match {' + '.join(p.name for p in locks)}: {shown}")
