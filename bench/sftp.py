@@ -5,7 +5,7 @@
 Prints medians, then the small-file comparison (one pooled connection vs a connection per
 file), then a line per independent server (``--peer-mib``, 50 MiB: put and get by our client
 and by OpenSSH's ``sftp`` on that server: gesftpserver and OpenSSH's sftp-server behind sshd,
-ProFTPD's mod_sftp; goal ≥ 0.8), and last the two ratio lines ``sftp_put_ratio=X`` and
+ProFTPD's mod_sftp, and sshd speaking only SHA-1; goal ≥ 0.8), and last the two ratio lines ``sftp_put_ratio=X`` and
 ``sftp_get_ratio=Y`` against OpenSSH's sshd (our throughput / OpenSSH's; goal ≥ 1.0).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from stack import proftpd
-from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
+from stack.openssh import GESFTPSERVER, SFTP_SERVER, SHA1_ONLY, SHA1_SFTP_OPTIONS, OpenSshServer
 from targets.sftp import SftpClient
 
 
@@ -32,11 +32,11 @@ def _make_file(path: Path, mib: int) -> None:
             fh.write(block)
 
 
-def _openssh(server: OpenSshServer, settings, commands: str) -> float:
+def _openssh(server: OpenSshServer, settings, commands: str, options: tuple[str, ...] = ()) -> float:
     batch = server.base / "batch"
     batch.write_text(commands)
     t0 = time.perf_counter()
-    subprocess.run(["sftp", "-q", "-b", str(batch), "-i", str(settings.key_file), "-P", str(settings.port),
+    subprocess.run(["sftp", "-q", "-b", str(batch), "-i", str(settings.key_file), "-P", str(settings.port), *options,
                     "-o", f"UserKnownHostsFile={settings.known_hosts}", "-o", "StrictHostKeyChecking=yes",
                     "-o", "BatchMode=yes", f"{settings.user}@127.0.0.1"],
                    check=True, stdout=subprocess.DEVNULL)
@@ -49,16 +49,26 @@ def _time(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _peer_line(label: str, server, src: Path, tmp: Path, repeat: int) -> None:
-    """Put and get of ``src`` on one server, ours against OpenSSH's ``sftp`` (medians)."""
-    settings = server.settings()
+def _peer_line(label: str, server, src: Path, tmp: Path, repeat: int, options: tuple[str, ...] = (),
+               **settings_kw) -> None:
+    """Put and get of ``src`` on one server, ours against OpenSSH's ``sftp`` (medians); for a
+    server that speaks only SHA-1 also a connection and a listing (the cost of each night's
+    first request): what decided how such a server is reached (targets/ssh_legacy.py)."""
+    settings = server.settings(**settings_kw)
     client = SftpClient(settings)
     client.exists("warm-up")
     put_ssh, get_ssh, put_ours, get_ours = [], [], [], []
     folder = settings.remote_dir
+    if options:
+        def connect_and_list():
+            with SftpClient(settings) as c:
+                c.listdir(".")
+        ours = statistics.median(_time(connect_and_list) for _ in range(repeat))
+        theirs = statistics.median(_openssh(server, settings, f"ls {folder}\n", options) for _ in range(repeat))
+        print(f"peer {label:34} connect and list: ours {ours * 1000:.0f} ms, sftp {theirs * 1000:.0f} ms")
     for _ in range(repeat):
-        put_ssh.append(_openssh(server, settings, f"put {src} {folder}/ssh.bin\n"))
-        get_ssh.append(_openssh(server, settings, f"get {folder}/ssh.bin {tmp}/ssh-back.bin\n"))
+        put_ssh.append(_openssh(server, settings, f"put {src} {folder}/ssh.bin\n", options))
+        get_ssh.append(_openssh(server, settings, f"get {folder}/ssh.bin {tmp}/ssh-back.bin\n", options))
         put_ours.append(_time(lambda: client.upload_atomic(src, "ours.bin")))
         get_ours.append(_time(lambda: client.download("ours.bin", tmp / "ours-back.bin")))
     client.close()
@@ -139,6 +149,12 @@ def main() -> int:
                     _peer_line(label, peer, peer_src, tmp, args.repeat)
                 finally:
                     peer.stop()
+            sha1 = OpenSshServer(tmp / "sha1", extra_config=SHA1_ONLY, key_type="rsa").start()
+            try:  # paramiko with SHA-1 given back for this server alone, against OpenSSH's sftp told to speak it
+                _peer_line("sshd speaking only SHA-1 (allow_sha1)", sha1, peer_src, tmp, args.repeat,
+                           SHA1_SFTP_OPTIONS, allow_sha1=True)
+            finally:
+                sha1.stop()
             print(f"sftp_put_ratio={rate(put_ours) / rate(put_ssh):.2f}")
             print(f"sftp_get_ratio={rate(get_ours) / rate(get_ssh):.2f}")
         finally:

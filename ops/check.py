@@ -130,6 +130,11 @@ def sftp(check: Check, name: str, probe: bool = False) -> None:
         got = ssh_offer(settings.host, settings.port, settings.connect_timeout)
         weak = sorted((set(got["kex"]) & WEAK_KEX) | (set(got["host_key"]) & WEAK_HOST_KEYS))
         text = f"kex {', '.join(got['kex'][:3])}{'…' if len(got['kex']) > 3 else ''}; host keys {', '.join(got['host_key'])}"
+        if settings.allow_sha1:  # allowed for this server alone: said every time, until the vendor moves on
+            newer = [a for a in got["kex"] if a not in WEAK_KEX]
+            return (f"WARN {text}; [sftp_{name}] allow_sha1 = true: SHA-1 is spoken with this server "
+                    + ("although it offers SHA-2 too (remove allow_sha1)" if newer and set(got["host_key"]) - WEAK_HOST_KEYS
+                       else "(ask the vendor to turn on a SHA-2 algorithm, then remove allow_sha1)"))
         return f"WARN {text}; also offers SHA-1 {', '.join(weak)} (ask the vendor to turn them off)" if weak else text
 
     def login() -> str:

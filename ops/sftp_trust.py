@@ -22,8 +22,8 @@ def trust(name: str, assume_yes: bool = False, stdin=sys.stdin, out=sys.stdout) 
     pinned = tuple(k.strip() for k in (s.str("host_key") or "").split(",") if k.strip())
     settings = SftpSettings(name=name, host=s.str("host", required=True), user=s.str("user") or "",
                             port=s.int("port", 22), host_keys=pinned, known_hosts=s.path("known_hosts"),
-                            connect_timeout=s.float("connect_timeout", 15.0))
-    key = offered_host_key(settings.host, settings.port, settings.connect_timeout)
+                            connect_timeout=s.float("connect_timeout", 15.0), allow_sha1=s.bool("allow_sha1", False))
+    key = offered_host_key(settings.host, settings.port, settings.connect_timeout, settings.allow_sha1)
     print(f"SFTP server '{name}' ({settings.address}) offers {key.get_name()} {fingerprint(key)}", file=out)
     expected = settings.expected_keys()
     if any(k.asbytes() == key.asbytes() for k in expected):

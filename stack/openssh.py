@@ -51,6 +51,10 @@ def dropoff_settings(stack_var: Path, stack_state, client: str, **kw) -> SftpSet
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"  # OpenSSH's own, as a program: -P denies requests
 GESFTPSERVER = "/usr/libexec/gesftpserver"  # Green End SFTP server (Debian's gesftpserver): replies out of order
+# sshd_config lines for a server that speaks only SHA-1 (with key_type="rsa"), as old vendors' do;
+# OpenSSH's sftp reaches it with these options, we with [sftp_x] allow_sha1 = true
+SHA1_ONLY = "HostKeyAlgorithms ssh-rsa\nKexAlgorithms diffie-hellman-group14-sha1,diffie-hellman-group-exchange-sha1\n"
+SHA1_SFTP_OPTIONS = ("-o", "HostKeyAlgorithms=+ssh-rsa", "-o", "KexAlgorithms=+diffie-hellman-group14-sha1")
 
 
 class LocalServer:
@@ -86,17 +90,18 @@ class LocalServer:
 
 class OpenSshServer(LocalServer):
     """OpenSSH's sshd on a free loopback port with its own host key, config and client key;
-    ``subsystem``: the SFTP server it runs (internal-sftp, or a program with its arguments)."""
+    ``subsystem``: the SFTP server it runs (internal-sftp, or a program with its arguments);
+    ``key_type``: of its host key and our client key (``rsa`` for a server that speaks only SHA-1)."""
 
-    def __init__(self, base: Path, extra_config: str = "", subsystem: str = "internal-sftp"):
+    def __init__(self, base: Path, extra_config: str = "", subsystem: str = "internal-sftp", key_type: str = "ed25519"):
         super().__init__(base)
-        self.extra_config, self.subsystem = extra_config, subsystem
+        self.extra_config, self.subsystem, self.key_type = extra_config, subsystem, key_type
 
     def start(self) -> "OpenSshServer":
         b = self._prepare()
         sshd_ready()
         for key in ("host_key", "client_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(b / key)], check=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", self.key_type, "-N", "", "-f", str(b / key)], check=True)
         shutil.copy(b / "client_key.pub", b / "authorized_keys")
         host_pub = (b / "host_key.pub").read_text().split()
         (b / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")

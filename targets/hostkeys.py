@@ -37,11 +37,12 @@ def verify_host_key(name: str, address: str, key: paramiko.PKey, expected: list[
         f"fingerprint with the vendor, then run ./run.sh sftp-trust {name} to record it. Nothing was sent.")
 
 
-def offered_host_key(host: str, port: int, timeout: float) -> paramiko.PKey:
+def offered_host_key(host: str, port: int, timeout: float, allow_sha1: bool = False) -> paramiko.PKey:
     """The host key a server offers, read from a key exchange without logging in (what
     ``./run.sh sftp-trust`` shows before anything is recorded)."""
+    from targets.ssh_legacy import transport_class
     sock = socket.create_connection((host, port), timeout=timeout)
-    transport = paramiko.Transport(sock)
+    transport = transport_class(allow_sha1)(sock)
     try:
         transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
@@ -70,3 +71,22 @@ def ssh_offer(host: str, port: int, timeout: float = 10.0) -> dict[str, list[str
         lists.append(payload[pos + 4:pos + 4 + n].decode().split(",") if n else [])
         pos += 4 + n
     return {"kex": lists[0], "host_key": lists[1], "ciphers": lists[2], "macs": lists[4]}
+
+
+def no_common_algorithm(s, options: paramiko.transport.SecurityOptions, e: Exception) -> str:
+    """Why a server (``SftpSettings`` ``s``) and we agreed on no algorithm: what it offered, read from
+    its own greeting, against what we speak, and what to ask for."""
+    try:
+        offer = ssh_offer(s.host, s.port, s.connect_timeout)
+    except (OSError, ValueError, IndexError) as read:
+        offer, shown = {}, f"(its offer could not be read: {read})"
+    else:
+        shown = f"it offers key exchange {', '.join(offer['kex'])}; host keys {', '.join(offer['host_key'])}"
+    ours = f"we speak key exchange {', '.join(options.kex)}; host keys {', '.join(options.key_types)}"
+    sha1 = any(a.endswith("-sha1") or a == "ssh-rsa" for a in offer.get("kex", []) + offer.get("host_key", []))
+    advice = ("Its algorithms are SHA-1 ones, which we speak only where allowed: ask the vendor to turn on a SHA-2 "
+              "one (e.g. diffie-hellman-group14-sha256, rsa-sha2-256), or set "
+              f"[sftp_{s.name}] allow_sha1 = true for this server alone (weaker; the doctor warns)"
+              if sha1 and not s.allow_sha1 else "Ask the vendor which it can turn on")
+    return (f"SFTP server '{s.name}' ({s.address}) and we share no algorithm ({e}): {shown}; {ours}. {advice}. "
+            "A rerun will not help")

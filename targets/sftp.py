@@ -32,10 +32,11 @@ import paramiko.sftp
 
 from targets import faults
 from targets.errors import ConfigError, HostKeyError, TransientError
-from targets.hostkeys import ssh_offer, verify_host_key
+from targets.hostkeys import no_common_algorithm, verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
 from targets.sftp_put import PLACED_DIRECT, open_part, refusal, replace, restore_previous, write_pipelined
+from targets.ssh_legacy import sign_in_with_key, transport_class
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class _Connection:
         except OSError as e:
             raise TransientError(f"SFTP server '{s.name}' ({s.address}) unreachable: {e}") from e
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = paramiko.Transport(sock)
+        transport = transport_class(s.allow_sha1)(sock)
         transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = s.connect_timeout
         options = transport.get_security_options()
         options.ciphers = [c for c in _CIPHERS if c in options.ciphers] + \
@@ -112,7 +113,7 @@ class _Connection:
             self.max_read, self.max_write = _server_limits(self.sftp)
         except paramiko.IncompatiblePeer as e:  # the vendor's configuration, not the network: never retried
             transport.close()
-            raise ConfigError(_no_common_algorithm(s, options, e)) from e
+            raise ConfigError(no_common_algorithm(s, options, e)) from e
         except BaseException as e:
             transport.close()
             if expired.is_set():
@@ -135,7 +136,7 @@ class _Connection:
                 if mode & 0o077:  # as OpenSSH refuses an unprotected private key, so do we
                     raise ConfigError(f"[sftp_{s.name}] key_file {s.key_file} has mode {mode:o}: others can read "
                                       f"the private key; chmod 600 {s.key_file}")
-                transport.auth_publickey(s.user, paramiko.PKey.from_path(str(s.key_file)))
+                sign_in_with_key(transport, s.user, paramiko.PKey.from_path(str(s.key_file)), s.allow_sha1)
             else:
                 _password_login(transport, s.user, s.password, self.keyboard_interactive)
         except paramiko.BadAuthenticationType as e:  # the method itself: whatever a rerun does, the same
@@ -179,22 +180,6 @@ def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
     max_read, max_write = msg.get_int64(), msg.get_int64()
     return (min(max_read, _MAX_REQUEST) if max_read else _SAFE_REQUEST,
             min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
-
-
-def _no_common_algorithm(s: SftpSettings, options: paramiko.transport.SecurityOptions, e: Exception) -> str:
-    """What the server offered against what we speak, read from its own greeting."""
-    try:
-        offer = ssh_offer(s.host, s.port, s.connect_timeout)
-    except (OSError, ValueError, IndexError) as read:
-        offer, shown = {}, f"(its offer could not be read: {read})"
-    else:
-        shown = f"it offers key exchange {', '.join(offer['kex'])}; host keys {', '.join(offer['host_key'])}"
-    ours = f"we speak key exchange {', '.join(options.kex)}; host keys {', '.join(options.key_types)}"
-    sha1 = any(a.endswith("-sha1") or a == "ssh-rsa" for a in offer.get("kex", []) + offer.get("host_key", []))
-    advice = ("Its algorithms are SHA-1 ones, which paramiko 5 no longer speaks: ask the vendor to turn on a SHA-2 "
-              "one (e.g. diffie-hellman-group14-sha256, rsa-sha2-256)" if sha1 else "Ask the vendor which it can turn on")
-    return (f"SFTP server '{s.name}' ({s.address}) and we share no algorithm ({e}): {shown}; {ours}. {advice}. "
-            "A rerun will not help")
 
 
 class _KeyboardInteractive(Exception):

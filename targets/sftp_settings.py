@@ -32,6 +32,9 @@ class SftpSettings:
     # moved aside first: SftpClient._replace); direct: write under the final name (servers that
     # refuse rename, or take each file away when it is closed): not atomic, see docs/sftp.md
     upload_mode: str = "auto"
+    # SHA-1 key exchange and ssh-rsa signatures, for a server that offers nothing newer
+    # (targets/ssh_legacy.py); off by default, and the doctor warns where it is on
+    allow_sha1: bool = False
     # SFTP request sizes; 0 = auto: the server's own limits (limits@openssh.com, as OpenSSH's
     # client does) or, from a server that does not say, the 32 KiB every server must accept.
     # 32 KiB read requests made downloads 4x slower than 256 KiB ones here.
@@ -55,6 +58,7 @@ class SftpSettings:
                    connect_timeout=s.float("connect_timeout", 15.0), io_timeout=s.float("io_timeout", 60.0),
                    retries=s.int("retries", 3), backoff=s.float("backoff", 2.0),
                    done_marker=s.bool("done_marker", False), upload_mode=_mode(name, s.str("upload_mode", "auto")),
+                   allow_sha1=s.bool("allow_sha1", False),
                    write_request_size=s.int("write_request_size", 0), read_request_size=s.int("read_request_size", 0),
                    prefetch_requests=s.int("prefetch_requests", 64))
 

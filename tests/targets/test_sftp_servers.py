@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from stack import proftpd
+from stack import openssh
 from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
 from targets.errors import ServerRefusedError
 from targets.sftp import SftpClient
@@ -221,23 +222,107 @@ def test_a_large_upload_to_a_server_that_answers_out_of_order_completes(peers, t
     assert hashlib.sha256((tmp_path / "got.bin").read_bytes()).hexdigest() == digest
 
 
-def test_a_server_we_share_no_algorithm_with_says_what_it_offered_once(tmp_path):
-    """OpenSSH offering only SHA-1 key exchange (diffie-hellman-group14-sha1), which paramiko 5
-    no longer speaks: one ConfigError naming what the server offered, what we speak and what to
-    ask the vendor for; never retried as a network fault (it was, four times)."""
+# and our RSA key taken only as ssh-rsa, although the server lists SHA-2 signatures (OpenSSH's own
+# client fails there; a server older than SHA-2 signatures lists nothing and refuses them alike)
+SHA1_ONLY = openssh.SHA1_ONLY + "PubkeyAcceptedAlgorithms ssh-rsa\n"
+
+
+@pytest.fixture(scope="module")
+def sha1_only(tmp_path_factory):
+    """OpenSSH's sshd offering only SHA-1: its RSA host key and our RSA key signed as ssh-rsa, key
+    exchange group14-sha1 or group-exchange-sha1 (what old vendors' servers still run); our
+    key's SHA-2 signature refused, its ssh-rsa one taken."""
+    server = OpenSshServer(tmp_path_factory.mktemp("sha1"), extra_config=SHA1_ONLY, key_type="rsa").start()
+    yield server
+    server.stop()
+
+
+def test_a_server_that_speaks_only_sha1_is_refused_once_unless_its_section_allows_it(sha1_only):
+    """paramiko 5 dropped SHA-1. Without allow_sha1: one ConfigError naming what the server
+    offered, what we speak and the two ways on (never retried as a network fault: it was, four
+    times). With it, for that server alone: uploaded and downloaded over SHA-1, nothing else
+    changed; the host key is pinned and verified as ever."""
     from targets.errors import ConfigError
-    server = OpenSshServer(tmp_path / "sha1", extra_config="KexAlgorithms diffie-hellman-group14-sha1\n").start()
+    client = SftpClient(sha1_only.settings(retries=3, backoff=0.05))
+    with pytest.raises(ConfigError) as e:
+        client.listdir(".")
+    text = str(e.value)
+    assert "and we share no algorithm" in text and "it offers key exchange diffie-hellman-group14-sha1" in text
+    assert "we speak key exchange" in text and "diffie-hellman-group14-sha256" in text
+    assert "SHA-1 ones, which we speak only where allowed" in text
+    assert "set [sftp_openssh] allow_sha1 = true for this server alone" in text and text.endswith("A rerun will not help")
+    assert client.connects == 0
+
+    settings = sha1_only.settings(allow_sha1=True)
+    local = Path(settings.remote_dir).parent / "local.csv"
+    local.write_bytes(b"id\n" + b"1\n" * 100_000)
+    with SftpClient(settings) as client:
+        client.upload_atomic(local, "f.csv")
+        client.download("f.csv", local.with_name("back.csv"))
+        assert client._conn.transport.host_key_type == "ssh-rsa"  # the SHA-1 signature, nothing newer offered
+    assert (Path(settings.remote_dir) / "f.csv").read_bytes() == local.read_bytes() == local.with_name("back.csv").read_bytes()
+
+    # every connection but that server's stays on paramiko's own algorithms
+    with pytest.raises(ConfigError, match="share no algorithm"):
+        SftpClient(sha1_only.settings()).listdir(".")
+
+
+@pytest.mark.parametrize("kex", ["diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"])
+def test_each_sha1_key_exchange_is_spoken_where_allowed(tmp_path, kex, caplog):
+    import logging
+    server = OpenSshServer(tmp_path, extra_config=SHA1_ONLY.replace(
+        "diffie-hellman-group14-sha1,diffie-hellman-group-exchange-sha1", kex), key_type="rsa").start()
     try:
-        client = SftpClient(server.settings(retries=3, backoff=0.05))
-        with pytest.raises(ConfigError) as e:
-            client.listdir(".")
-        text = str(e.value)
-        assert "and we share no algorithm" in text and "it offers key exchange diffie-hellman-group14-sha1" in text
-        assert "we speak key exchange" in text and "diffie-hellman-group14-sha256" in text
-        assert "SHA-1 ones, which paramiko 5 no longer speaks" in text and text.endswith("A rerun will not help")
-        assert client.connects == 0
+        with caplog.at_level(logging.DEBUG, logger="paramiko.transport"), \
+                SftpClient(server.settings(allow_sha1=True)) as client:
+            assert client.listdir(".") == []
+        assert f"Kex: {kex}" in caplog.text
     finally:
         server.stop()
+
+
+def test_a_server_that_also_offers_sha2_is_spoken_to_in_sha2_even_where_sha1_is_allowed(tmp_path, caplog):
+    import logging
+    server = OpenSshServer(tmp_path, key_type="rsa", extra_config=(
+        "HostKeyAlgorithms ssh-rsa,rsa-sha2-256\nKexAlgorithms diffie-hellman-group14-sha1,diffie-hellman-group14-sha256\n")
+    ).start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="paramiko.transport"), \
+                SftpClient(server.settings(allow_sha1=True)) as client:
+            assert client.listdir(".") == []
+            assert client._conn.transport.host_key_type == "rsa-sha2-256"
+        assert "Kex: diffie-hellman-group14-sha256" in caplog.text and "sha1" not in caplog.text.split("Kex: ")[1][:40]
+    finally:
+        server.stop()
+
+
+def test_the_doctor_warns_about_every_server_that_allows_sha1_and_trust_reads_its_key(sha1_only, capsys):
+    """``./run.sh check`` says, for a section with allow_sha1, that SHA-1 is spoken there and
+    what to ask the vendor; ``./run.sh sftp-trust`` reads the key of such a server."""
+    import io
+
+    import luigi.configuration
+    from ops import check
+    from ops.sftp_trust import trust
+    settings = sha1_only.settings()
+    parser = luigi.configuration.get_config()
+    parser.add_section("sftp_oldvendor")
+    try:
+        for key, value in dict(host=settings.host, port=settings.port, user=settings.user,
+                               key_file=settings.key_file, known_hosts=settings.known_hosts,
+                               remote_dir=settings.remote_dir, allow_sha1="true").items():
+            parser.set("sftp_oldvendor", key, str(value))
+        doctor = check.Check()
+        check.sftp(doctor, "oldvendor")
+        out = capsys.readouterr().out
+        assert doctor.failed == 0, out
+        (line,) = [ln for ln in out.splitlines() if "algorithms" in ln]
+        assert line.startswith("warn sftp oldvendor") and "allow_sha1 = true: SHA-1 is spoken with this server" in line
+        assert "ask the vendor to turn on a SHA-2 algorithm, then remove allow_sha1" in line
+        said = io.StringIO()
+        assert trust("oldvendor", out=said) == 0 and "This key is already trusted." in said.getvalue()
+    finally:
+        parser.remove_section("sftp_oldvendor")
 
 
 @pytest.mark.parametrize("shape, says", [
