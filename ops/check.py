@@ -106,15 +106,23 @@ PROBE = ".district-etl-probe"  # the file --probe-uploads puts in each server's 
 
 def probe_upload(settings) -> str:
     """Upload a probe file twice (the second replaces the first, as a night's push replaces
-    the last one), say how the server let it be put in place, and remove it."""
+    the last one), say how the server let it be put in place, keep that for the uploads
+    (targets/sftp_known.py; a refusal too), and remove the probe. Finds out from nothing."""
+    from targets.errors import ServerRefusedError
     from targets.sftp import SftpClient
+    from targets.sftp_known import remember
     with tempfile.TemporaryDirectory(prefix="etl-check-") as tmp:
         local = Path(tmp) / PROBE
         local.write_text("district-etl upload probe: safe to delete\n")
-        with SftpClient(dataclasses.replace(settings, retries=0)) as client:
-            client.upload_atomic(local, PROBE)
-            client.upload_atomic(local, PROBE)
+        with SftpClient(dataclasses.replace(settings, retries=0, upload_mode="auto"), recall=False) as client:
+            try:
+                client.upload_atomic(local, PROBE)
+                client.upload_atomic(local, PROBE)
+            except ServerRefusedError as e:
+                remember(settings, "probe", posix_rename=client._conn.posix_rename, refused=str(e).split(". ")[0])
+                raise
             how = client.placed
+            remember(settings, "probe", how, client._conn.posix_rename)
             try:
                 client.remove(PROBE)
             except Exception as e:  # delete refused: say so, the probe stays
@@ -124,6 +132,7 @@ def probe_upload(settings) -> str:
 
 def sftp(check: Check, name: str, probe: bool = False) -> None:
     from targets.sftp import SftpClient, SftpSettings
+    from targets.sftp_known import upload_mode_line
     settings = SftpSettings.from_config(name)
 
     def offer() -> str:
@@ -151,6 +160,7 @@ def sftp(check: Check, name: str, probe: bool = False) -> None:
     if probe:
         check.run(f"sftp {name} uploads", lambda: probe_upload(settings),
                   f"see docs/sftp.md; a server that refuses rename: [sftp_{name}] upload_mode = direct")
+    check.run(f"sftp {name} upload mode", lambda: upload_mode_line(settings), "see docs/sftp.md")
 
 
 def postgres(section: str) -> str:

@@ -16,7 +16,7 @@ from registry.schedule import load_schedule
 from registry.sources import SourcesFile, load_sources
 from registry.vendors import VendorsFile, load_vendors
 from targets import clock, faults
-from targets.config import Section, district
+from targets.config import Section, district, var_dir  # noqa: F401 - var_dir: imported from here too
 from targets.errors import ConfigError, RefusedError
 from targets.local import LocalFileTarget
 
@@ -140,12 +140,6 @@ def root_task(argv: list[str]) -> luigi.Task | None:
             return parser.get_task_obj()
     except BaseException:
         return None
-
-
-def var_dir() -> Path:
-    """This installation's state folder (``ETL_VAR``, which run.sh sets; default ``var/``):
-    luigid's state, locks, pauses. Never /tmp, which another user may own."""
-    return Path(os.environ.get("ETL_VAR") or ROOT / "var")
 
 
 def data_dir() -> Path:

@@ -93,6 +93,12 @@ class Section:
         return Path(os.path.expanduser(raw)) if raw else None
 
 
+def var_dir() -> Path:
+    """This installation's state folder (``ETL_VAR``, which run.sh sets; default ``var/``):
+    luigid's state, locks, pauses, what SFTP servers allow. Never /tmp, which another user may own."""
+    return Path(os.environ.get("ETL_VAR") or Path(__file__).resolve().parent.parent / "var")
+
+
 # -- several districts (docs/operations.md "Several districts")
 
 _DISTRICT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")

@@ -36,6 +36,7 @@ from targets.hostkeys import no_common_algorithm, verify_host_key
 from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the settings' home; imported from here too
 from targets.local import atomic_path
 from targets.sftp_put import PLACED_DIRECT, open_part, refusal, replace, restore_previous, write_pipelined
+from targets.sftp_known import recalled, remember
 from targets.ssh_legacy import sign_in_with_key, transport_class
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,12 @@ _NETWORK_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ECONNRE
 class _Connection:
     """One SSH transport + SFTP session to one server."""
 
-    def __init__(self, settings: SftpSettings):
+    def __init__(self, settings: SftpSettings, recall: bool = True):
         self.settings = settings
         self.transport: paramiko.Transport | None = None
         self.sftp: paramiko.SFTPClient | None = None
-        self.posix_rename = True
+        # False once the server has refused it (kept between runs: targets/sftp_known.py)
+        self.posix_rename = recalled(settings).get("posix_rename", True) if recall else True
         self.keyboard_interactive = False  # the server takes the password only that way
         self.max_read = self.max_write = _SAFE_REQUEST
 
@@ -223,11 +225,12 @@ _POOL_LOCK = threading.Lock()
 
 class SftpClient:
     """Verbs on one SFTP server over one pooled connection, reconnecting and retrying on
-    transient failures (with backoff) and never on host-key or login errors."""
+    transient failures (with backoff) and never on host-key or login errors. ``recall``: start
+    from what was found about the server before (False: find everything out again, as a probe)."""
 
-    def __init__(self, settings: SftpSettings):
+    def __init__(self, settings: SftpSettings, recall: bool = True):
         self.settings = settings
-        self._conn = _Connection(settings)
+        self._conn = _Connection(settings, recall)
         self._lock = threading.RLock()
         self.connects = 0
         self.placed = ""  # how the last upload was put in place (sftp_put.PLACED_*)
@@ -385,6 +388,8 @@ class SftpClient:
                 replace(sftp, self.settings, self._conn, marker, final + ".done")
             return size
         result = self._run(f"upload {final}", op)
+        if not direct:
+            remember(self.settings, "upload", self.placed, self._conn.posix_rename)
         logger.info("uploaded %s bytes to '%s' %s: %s", size, self.settings.name, final, self.placed)
         return result
 

@@ -27,6 +27,13 @@ def the_day():
     clock.set_now(None)
 
 
+@pytest.fixture(autouse=True)
+def own_var(tmp_path_factory, monkeypatch):
+    """Each test its own state folder (ETL_VAR: pauses, locks, what SFTP servers allow), never
+    the checkout's var/."""
+    monkeypatch.setenv("ETL_VAR", str(tmp_path_factory.mktemp("var")))
+
+
 @pytest.fixture(scope="session")
 def stack_var(tmp_path_factory) -> Path:
     """A private embedded stack (without the BigQuery emulator) for the whole test session."""

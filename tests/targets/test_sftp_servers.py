@@ -371,3 +371,54 @@ def test_a_file_the_vendor_took_away_is_not_brought_back_from_its_old_copy(peers
     assert "after an interrupted upload" not in caplog.text  # nothing old put back on the way
     assert (folder / "f.csv").read_text() == "id\n2\n"
     client.close()
+
+
+def test_what_a_server_allows_is_kept_between_runs_and_the_doctor_says_the_mode_and_why(peers, tmp_path, capsys):
+    """The first upload finds out (posix-rename refused here) and keeps it: the next run's
+    connection does not ask posix-rename again. The doctor's line says the mode and why: not
+    found out yet; what the last upload or the probe found, and when; a refusal the probe met;
+    upload_mode = direct set in the section. A probe finds out again from nothing."""
+    import dataclasses
+
+    from ops.check import probe_upload
+    from targets.sftp_known import recalled, upload_mode_line
+    peer = peers("sftp-server-no-posix-rename")
+    settings = peer.settings()
+    assert upload_mode_line(settings).startswith("auto: not found out yet; the first upload finds out")
+    local = tmp_path / "f.csv"
+    local.write_text("id\n1\n")
+    with SftpClient(settings) as client:
+        client.upload_atomic(local, "f.csv")
+        client.upload_atomic(local, "f.csv")
+        assert client.placed.startswith("rename after moving the previous file aside")
+    assert recalled(settings)["posix_rename"] is False
+    line = upload_mode_line(settings)
+    assert line.startswith("auto: rename after moving the previous file aside") and "as the last upload found on 2026-11-24" in line
+    tomorrow = SftpClient(settings)
+    assert tomorrow._conn.posix_rename is False  # not asked again
+    tomorrow.upload_atomic(local, "f.csv")
+    assert tomorrow.placed.startswith("rename after moving") and tomorrow.placed == client.placed
+    tomorrow.close()
+    assert SftpClient(settings, recall=False)._conn.posix_rename is True
+    # the same section name on another server (a changed host or user) starts afresh
+    assert recalled(dataclasses.replace(settings, user="someone-else")) == {}
+
+    # a probe finds out from nothing and says so in the doctor's line
+    probe_upload(settings)
+    assert "as the probe found on 2026-11-24" in upload_mode_line(settings)
+    refusing = peers("proftpd-no-rename")
+    refused = refusing.settings()
+    with pytest.raises(ServerRefusedError):
+        probe_upload(refused)
+    line = upload_mode_line(refused)
+    assert line.startswith("WARN auto, but the server refused: SFTP server 'proftpd'") and "refused: rename" in line
+    assert line.endswith("[sftp_proftpd] upload_mode = direct")
+    direct = dataclasses.replace(refused, upload_mode="direct")
+    assert upload_mode_line(direct).startswith("WARN direct, as [sftp_proftpd] upload_mode says")
+    # a damaged record costs one night's finding out, and the upload keeps it anew
+    from targets.sftp_known import record_path
+    record_path(settings).write_text("{not json")
+    assert upload_mode_line(settings).startswith("auto: not found out yet")
+    with SftpClient(settings) as client:
+        client.upload_atomic(local, "f.csv")
+    assert recalled(settings)["posix_rename"] is False
