@@ -53,7 +53,7 @@ def _peer_line(label: str, server, src: Path, tmp: Path, repeat: int, options: t
                **settings_kw) -> None:
     """Put and get of ``src`` on one server, ours against OpenSSH's ``sftp`` (medians); for a
     server that speaks only SHA-1 also a connection and a listing (the cost of each night's
-    first request): what decided how such a server is reached (targets/ssh_legacy.py)."""
+    first request): what decided how such a server is reached (targets/ssh_transport.py)."""
     settings = server.settings(**settings_kw)
     client = SftpClient(settings)
     client.exists("warm-up")

@@ -8,7 +8,9 @@ Shapes (``ProftpdServer(base, **shape)``):
 - ``overwrite``: AllowOverwrite on (off by default, as ProFTPD ships);
 - ``deny``: FTP command groups refused in the folder, e.g. ``("RNFR", "RNTO")`` (rename),
   ``("DELE",)`` (delete), ``("DIRS",)`` (list), ``("READ",)`` (stat and download);
-- ``host_keys``: the key types it serves (``rsa``, ``ecdsa``, ``ed25519``).
+- ``host_keys``: the key types it serves (``rsa``, ``ecdsa``, ``ed25519``);
+- ``sessions``: the user's sessions at a time (``MaxClientsPerUser``; 0 = no limit), as hosted
+  vendors' accounts often allow one.
 
 The login is by key (RFC 4716 authorized keys) for a virtual user of its own whose home is
 the data folder (chrooted), as a hosting company's vendor account is.
@@ -35,9 +37,9 @@ class ProftpdServer(LocalServer):
     """ProFTPD with mod_sftp on a free loopback port, its own host keys, config and client key."""
 
     def __init__(self, base: Path, overwrite: bool = False, deny: tuple[str, ...] = (),
-                 host_keys: tuple[str, ...] = ("rsa",)):
+                 host_keys: tuple[str, ...] = ("rsa",), sessions: int = 0):
         super().__init__(base)
-        self.overwrite, self.deny, self.host_keys = overwrite, deny, host_keys
+        self.overwrite, self.deny, self.host_keys, self.sessions = overwrite, deny, host_keys, sessions
 
     def start(self) -> "ProftpdServer":
         b = self._prepare()
@@ -65,6 +67,7 @@ class ProftpdServer(LocalServer):
             "SFTPEngine on\n" + "".join(f"SFTPHostKey {b / f'host_{k}'}\n" for k in self.host_keys) +
             f"SFTPAuthorizedUserKeys file:{b / 'authorized_keys'}\nSFTPLog {b / 'sftp.log'}\n"
             f"MaxInstances 50\nAllowOverwrite {'on' if self.overwrite else 'off'}\n"
+            + (f"MaxClientsPerUser {self.sessions} \"one session at a time\"\n" if self.sessions else "") +
             f"<Directory {self.data}>\n{limits}</Directory>\n")
         self._spawn([PROFTPD, "-n", "-q", "-c", str(b / "proftpd.conf")], "proftpd")
         return self

@@ -40,7 +40,7 @@ def verify_host_key(name: str, address: str, key: paramiko.PKey, expected: list[
 def offered_host_key(host: str, port: int, timeout: float, allow_sha1: bool = False) -> paramiko.PKey:
     """The host key a server offers, read from a key exchange without logging in (what
     ``./run.sh sftp-trust`` shows before anything is recorded)."""
-    from targets.ssh_legacy import transport_class
+    from targets.ssh_transport import transport_class
     sock = socket.create_connection((host, port), timeout=timeout)
     transport = transport_class(allow_sha1)(sock)
     try:

@@ -37,7 +37,9 @@ from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the s
 from targets.local import atomic_path
 from targets.sftp_put import PLACED_DIRECT, open_part, refusal, replace, restore_previous, write_pipelined
 from targets.sftp_known import recalled, remember
-from targets.ssh_legacy import sign_in_with_key, transport_class
+from targets.sftp_sessions import session_slot
+from targets.ssh_transport import (TOO_MANY_CONNECTIONS, KeyboardInteractive, password_login, sign_in_with_key,
+                                   transport_class)
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class _Connection:
     def open(self) -> None:
         try:
             self._open_once()
-        except _KeyboardInteractive:  # asked again on a new connection (see _password_login)
+        except KeyboardInteractive:  # asked again on a new connection (see password_login)
             self.keyboard_interactive = True
             self._open_once()
 
@@ -121,6 +123,8 @@ class _Connection:
             if expired.is_set():
                 raise TransientError(f"SFTP server '{s.name}' ({s.address}) did not finish opening the session "
                                      f"within {deadline:g} s") from e
+            if transport.goodbye and isinstance(e, Exception) and not isinstance(e, (ConfigError, HostKeyError)):
+                raise _ended(s, transport.goodbye) from e  # its words, not "Unable to open channel"
             raise
         finally:
             watchdog.cancel()
@@ -140,7 +144,7 @@ class _Connection:
                                       f"the private key; chmod 600 {s.key_file}")
                 sign_in_with_key(transport, s.user, paramiko.PKey.from_path(str(s.key_file)), s.allow_sha1)
             else:
-                _password_login(transport, s.user, s.password, self.keyboard_interactive)
+                password_login(transport, s.user, s.password, self.keyboard_interactive)
         except paramiko.BadAuthenticationType as e:  # the method itself: whatever a rerun does, the same
             ours = "a key" if s.key_file is not None else "a password (also as keyboard-interactive)"
             raise ConfigError(f"SFTP server '{s.name}' ({s.address}) does not take {ours} for user {s.user}: it "
@@ -184,26 +188,11 @@ def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
             min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
 
 
-class _KeyboardInteractive(Exception):
-    """The server takes the password only as keyboard-interactive: log in again that way."""
-
-
-def _password_login(transport: paramiko.Transport, user: str, password: str, interactive: bool) -> None:
-    """Password login, or the same password answered to keyboard-interactive where the server
-    takes only that (many hosted vendors' servers): every prompt that hides what is typed gets
-    the password, one that shows it gets the user name. paramiko's own fallback asks for the
-    login service a second time on the same connection, which some servers (asyncssh) end the
-    connection for: the second way is asked on a connection of its own, and then first."""
-    if interactive:
-        transport.auth_interactive(user, lambda title, instructions, prompts: [
-            user if echo else password for _prompt, echo in prompts])
-        return
-    try:
-        transport.auth_password(user, password, fallback=False)
-    except paramiko.BadAuthenticationType as e:
-        if "keyboard-interactive" in e.allowed_types:
-            raise _KeyboardInteractive() from e
-        raise
+def _ended(s: SftpSettings, goodbye: str) -> TransientError:
+    """The server ended the session, in its own words (and what to set where it was busy)."""
+    busy = (f"; it allows fewer sessions at a time than we opened: set [sftp_{s.name}] max_sessions = 1 (or what the "
+            "vendor allows)" if goodbye.endswith(f"(code {TOO_MANY_CONNECTIONS})") else "")
+    return TransientError(f"SFTP server '{s.name}' ({s.address}) ended the session: {goodbye}{busy}")
 
 
 def _is_transient(e: BaseException, conn: _Connection) -> bool:
@@ -263,7 +252,7 @@ class SftpClient:
 
     def _run(self, what: str, op: Callable[[paramiko.SFTPClient], object]):
         s = self.settings
-        with self._lock:
+        with self._lock, session_slot(s, on_release=self._conn.close):
             for attempt in range(1, s.retries + 2):
                 try:
                     if not self._conn.alive:

@@ -33,8 +33,14 @@ class SftpSettings:
     # refuse rename, or take each file away when it is closed): not atomic, see docs/sftp.md
     upload_mode: str = "auto"
     # SHA-1 key exchange and ssh-rsa signatures, for a server that offers nothing newer
-    # (targets/ssh_legacy.py); off by default, and the doctor warns where it is on
+    # (targets/ssh_transport.py); off by default, and the doctor warns where it is on
     allow_sha1: bool = False
+    # max_sessions set in the section: the sessions the server allows at a time; our processes
+    # on this machine take turns, each for one verb (targets/sftp_sessions.py). 0 = not set (the
+    # scheduler still runs at most 2 tasks per server: pipelines/workers.py). session_wait:
+    # seconds to wait for a turn
+    max_sessions: int = 0
+    session_wait: float = 1800.0
     # SFTP request sizes; 0 = auto: the server's own limits (limits@openssh.com, as OpenSSH's
     # client does) or, from a server that does not say, the 32 KiB every server must accept.
     # 32 KiB read requests made downloads 4x slower than 256 KiB ones here.
@@ -58,7 +64,8 @@ class SftpSettings:
                    connect_timeout=s.float("connect_timeout", 15.0), io_timeout=s.float("io_timeout", 60.0),
                    retries=s.int("retries", 3), backoff=s.float("backoff", 2.0),
                    done_marker=s.bool("done_marker", False), upload_mode=_mode(name, s.str("upload_mode", "auto")),
-                   allow_sha1=s.bool("allow_sha1", False),
+                   allow_sha1=s.bool("allow_sha1", False), max_sessions=s.int("max_sessions", 0),
+                   session_wait=s.float("session_wait", 1800.0),
                    write_request_size=s.int("write_request_size", 0), read_request_size=s.int("read_request_size", 0),
                    prefetch_requests=s.int("prefetch_requests", 64))
 

@@ -8,6 +8,7 @@ putting the file in place says so (server, operation, path, its words, what to s
 without retries, and leaves the vendor's file as it was."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -19,24 +20,29 @@ from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
 from targets.errors import ServerRefusedError
 from targets.sftp import SftpClient
 
-# shape -> (server, what it takes: "replace" | "refuse")
+# shape -> (server, its configuration, what it takes: "replace" | "refuse", our section's settings)
 SHAPES = {
-    "proftpd": ("proftpd", {}, "replace"),  # AllowOverwrite off: ProFTPD's default
-    "proftpd-overwrite": ("proftpd", {"overwrite": True}, "replace"),
-    "proftpd-no-delete": ("proftpd", {"deny": ("DELE",)}, "replace"),
-    "proftpd-no-rename": ("proftpd", {"overwrite": True, "deny": ("RNFR", "RNTO")}, "refuse"),
-    "sftp-server-no-posix-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename", "replace"),
-    "sftp-server-no-remove": ("openssh", f"{SFTP_SERVER} -P posix-rename,remove", "replace"),
-    "sftp-server-no-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename,rename", "refuse"),
-    "sftp-server-drop-box": ("openssh", f"{SFTP_SERVER} -P stat,lstat,fstat,opendir,readdir", "replace"),
-    "gesftpserver": ("openssh", GESFTPSERVER, "replace"),
+    "proftpd": ("proftpd", {}, "replace", {}),  # AllowOverwrite off: ProFTPD's default
+    "proftpd-overwrite": ("proftpd", {"overwrite": True}, "replace", {}),
+    "proftpd-no-delete": ("proftpd", {"deny": ("DELE",)}, "replace", {}),
+    "proftpd-no-rename": ("proftpd", {"overwrite": True, "deny": ("RNFR", "RNTO")}, "refuse", {}),
+    # one session at a time (MaxClientsPerUser 1), our section saying so
+    "proftpd-one-session": ("proftpd", {"sessions": 1}, "replace", {"max_sessions": 1}),
+    "sftp-server-no-posix-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename", "replace", {}),
+    "sftp-server-no-remove": ("openssh", f"{SFTP_SERVER} -P posix-rename,remove", "replace", {}),
+    "sftp-server-no-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename,rename", "refuse", {}),
+    "sftp-server-drop-box": ("openssh", f"{SFTP_SERVER} -P stat,lstat,fstat,opendir,readdir", "replace", {}),
+    "gesftpserver": ("openssh", GESFTPSERVER, "replace", {}),
+    # a slow link: 60 ms round trip, 8 MB/s each way (tests/netproxy.py WanProxy)
+    "sshd-slow-link": ("openssh-wan", "internal-sftp", "replace", {"io_timeout": 10}),
 }
 
 
 class Peer:
     """One running server of a shape, and where a settings' folder is on this machine."""
 
-    def __init__(self, kind: str, shape, base: Path):
+    def __init__(self, kind: str, shape, base: Path, settings: dict):
+        self.proxy, self.defaults = None, settings
         if kind == "proftpd":
             if not proftpd.available():
                 pytest.fail("ProFTPD's mod_sftp is missing: install Debian's proftpd-core and proftpd-mod-crypto "
@@ -46,11 +52,21 @@ class Peer:
         else:
             self.server = OpenSshServer(base, subsystem=shape).start()
             self.folder = lambda s: Path(s.remote_dir)
+        if kind == "openssh-wan":
+            from tests.netproxy import WanProxy
+            self.proxy = WanProxy(self.server.port, rtt=0.06, rate=8e6).start()
 
     def settings(self, **kw):
-        return self.server.settings(**kw)
+        settings = self.server.settings(**{**self.defaults, **kw})
+        if self.proxy is None:
+            return settings
+        keys = settings.expected_keys()  # the server's key, pinned: the address is the proxy's
+        return dataclasses.replace(settings, port=self.proxy.port, known_hosts=None,
+                                   host_keys=tuple(f"{k.get_name()} {k.get_base64()}" for k in keys))
 
     def stop(self):
+        if self.proxy is not None:
+            self.proxy.stop()
         self.server.stop()
 
 
@@ -60,8 +76,8 @@ def peers(tmp_path_factory):
 
     def get(shape: str) -> Peer:
         if shape not in started:
-            kind, config, _ = SHAPES[shape]
-            started[shape] = Peer(kind, config, tmp_path_factory.mktemp(shape))
+            kind, config, _, settings = SHAPES[shape]
+            started[shape] = Peer(kind, config, tmp_path_factory.mktemp(shape), settings)
         return started[shape]
     yield get
     for peer in started.values():
@@ -124,13 +140,13 @@ from pathlib import Path
 from targets.sftp import SftpClient, SftpSettings
 fields = json.loads(sys.argv[1])
 for key in ("key_file", "known_hosts"):
-    fields[key] = Path(fields[key])
+    fields[key] = fields[key] and Path(fields[key])
 SftpClient(SftpSettings(**fields)).upload_atomic(sys.argv[2], "f.csv")
 """
 POINTS = ("sftp.put.mid:f.csv", "sftp.put.aside:f.csv", "sftp.put.renamed:f.csv")
 
 
-@pytest.mark.parametrize("shape", sorted(s for s, (_, _, takes) in SHAPES.items() if takes == "replace"))
+@pytest.mark.parametrize("shape", sorted(s for s, (_, _, takes, _) in SHAPES.items() if takes == "replace"))
 def test_an_upload_killed_at_any_point_leaves_a_whole_file_and_the_rerun_delivers(peers, shape, tmp_path):
     """kill -9 at each point an upload reaches on this shape (half-way, after the vendor's file
     was moved aside, after the rename): the vendor's name holds its previous file or the new
@@ -422,3 +438,59 @@ def test_what_a_server_allows_is_kept_between_runs_and_the_doctor_says_the_mode_
     with SftpClient(settings) as client:
         client.upload_atomic(local, "f.csv")
     assert recalled(settings)["posix_rename"] is False
+
+
+def test_a_server_that_allows_one_session_at_a_time_gets_our_processes_in_turn(peers, tmp_path):
+    """ProFTPD with MaxClientsPerUser 1, as hosted vendors' accounts often are. Without the
+    setting a second session is ended at once: the error gives the server's own words and the
+    setting (paramiko said only "Unable to open channel"). With ``max_sessions = 1`` two uploads
+    at once (threads here; Luigi's worker processes take the same lock files) take turns, both
+    arrive whole, and the server never turned one away."""
+    import threading
+    from targets.errors import TransientError
+    peer = peers("proftpd-one-session")
+    unlimited = peer.settings(max_sessions=0, retries=0)
+    holder = SftpClient(dataclasses.replace(unlimited, retries=5, backoff=0.2))  # the server may still be
+    holder.listdir(".")  # counting a session an earlier test just ended; then holds the one session
+    with pytest.raises(TransientError) as e:
+        SftpClient(unlimited).listdir(".")
+    text = str(e.value)
+    assert "ended the session: Maximum connections for host/user reached (code 12)" in text
+    assert "set [sftp_proftpd] max_sessions = 1" in text
+    holder.close()
+
+    settings = peer.settings()  # max_sessions = 1
+    assert settings.max_sessions == 1
+    files = []
+    for n in range(2):
+        files.append(tmp_path / f"{n}.bin")
+        files[-1].write_bytes(bytes([n]) * 3_000_000)
+    log_before = (peer.server.base / "sftp.log").read_text().count("Maximum connections")
+    errors = []
+
+    def push(n):
+        try:
+            SftpClient(settings).upload_atomic(files[n], f"{n}.bin")
+        except Exception as err:  # noqa: BLE001 - the assertion below shows it
+            errors.append(err)
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    folder = peer.folder(settings)
+    assert [(folder / f"{n}.bin").read_bytes() for n in range(2)] == [f.read_bytes() for f in files]
+    assert (peer.server.base / "sftp.log").read_text().count("Maximum connections") == log_before
+
+
+def test_a_turn_that_never_comes_is_said_not_waited_for_forever(peers, tmp_path):
+    import dataclasses as dc
+
+    from targets.errors import TransientError
+    from targets.sftp_sessions import session_slot
+    settings = dc.replace(peers("proftpd-one-session").settings(), session_wait=0.5)
+    with session_slot(settings):  # another run holds the one session
+        with pytest.raises(TransientError, match=r"allows 1 session\(s\) at a time .* held them for 0.5 s"):
+            SftpClient(settings).listdir(".")
+    assert SftpClient(settings).listdir(".") == []  # its turn, once let go

@@ -1,4 +1,7 @@
-"""SHA-1 algorithms for the one server whose section allows them (``[sftp_<name>] allow_sha1 =
+"""The SSH layer under SftpClient (targets/sftp.py): paramiko's Transport, told why a server
+ended a session; SHA-1 for the servers that allow it; logging in with a key or a password.
+
+SHA-1 algorithms are for the one server whose section allows them (``[sftp_<name>] allow_sha1 =
 true``): paramiko 5 dropped them, and some vendors' servers still offer nothing else.
 
 Given back on paramiko's own extension points (its Transport's algorithm tables, RSAKey's
@@ -16,6 +19,7 @@ A test against OpenSSH's sshd offering only those keeps this honest through para
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import paramiko
 from cryptography.hazmat.primitives import hashes
@@ -36,13 +40,28 @@ class _KexGexSHA1(KexGexSHA256):
     hash_algo = hashlib.sha1
 
 
+class Transport(paramiko.Transport):
+    """paramiko's Transport that keeps what a server said as it ended the session
+    (``goodbye``: e.g. "Maximum connections for host/user reached (code 12)"), for the error
+    that follows ("Unable to open channel" says nothing). paramiko only logs it."""
+    goodbye = ""
+
+    def _parse_disconnect(self, m):  # paramiko's handler of SSH_MSG_DISCONNECT (RFC 4253 11.1)
+        code, text = m.get_int(), m.get_text()
+        self.goodbye = f"{text} (code {code})"
+        self._log(logging.INFO, f"Disconnect (code {code}): {text}")
+
+
+TOO_MANY_CONNECTIONS = 12  # RFC 4250 4.2.2: SSH_DISCONNECT_TOO_MANY_CONNECTIONS
+
+
 class LegacyRSAKey(RSAKey):
     """An RSA key that also signs and verifies ``ssh-rsa`` (SHA-1) signatures."""
     HASHES = {**RSAKey.HASHES, "ssh-rsa": hashes.SHA1}
 
 
-class LegacyTransport(paramiko.Transport):
-    """paramiko's Transport with the SHA-1 algorithms above, preferred last."""
+class LegacyTransport(Transport):
+    """Our Transport with the SHA-1 algorithms above, preferred last."""
     _preferred_kex = paramiko.Transport._preferred_kex + SHA1_KEX
     _kex_info = {**paramiko.Transport._kex_info, SHA1_KEX[0]: _KexGroup14SHA1, SHA1_KEX[1]: _KexGexSHA1}
     _preferred_keys = paramiko.Transport._preferred_keys + ("ssh-rsa",)
@@ -50,8 +69,8 @@ class LegacyTransport(paramiko.Transport):
     _key_info = {**paramiko.Transport._key_info, "ssh-rsa": LegacyRSAKey}
 
 
-def transport_class(allow_sha1: bool) -> type[paramiko.Transport]:
-    return LegacyTransport if allow_sha1 else paramiko.Transport
+def transport_class(allow_sha1: bool) -> type[Transport]:
+    return LegacyTransport if allow_sha1 else Transport
 
 
 def sign_in_with_key(transport: paramiko.Transport, user: str, key: paramiko.PKey, allow_sha1: bool) -> None:
@@ -74,3 +93,25 @@ def sign_in_with_key(transport: paramiko.Transport, user: str, key: paramiko.PKe
         transport.disabled_algorithms = {**transport.disabled_algorithms,
                                          "pubkeys": [*pubkeys, *(a for a in RSAKey.HASHES if a.startswith("rsa-sha2"))]}
         transport.auth_publickey(user, key)
+
+
+class KeyboardInteractive(Exception):
+    """The server takes the password only as keyboard-interactive: log in again that way."""
+
+
+def password_login(transport: paramiko.Transport, user: str, password: str, interactive: bool) -> None:
+    """Password login, or the same password answered to keyboard-interactive where the server
+    takes only that (many hosted vendors' servers): every prompt that hides what is typed gets
+    the password, one that shows it gets the user name. paramiko's own fallback asks for the
+    login service a second time on the same connection, which some servers (asyncssh) end the
+    connection for: the second way is asked on a connection of its own, and then first."""
+    if interactive:
+        transport.auth_interactive(user, lambda title, instructions, prompts: [
+            user if echo else password for _prompt, echo in prompts])
+        return
+    try:
+        transport.auth_password(user, password, fallback=False)
+    except paramiko.BadAuthenticationType as e:
+        if "keyboard-interactive" in e.allowed_types:
+            raise KeyboardInteractive() from e
+        raise
