@@ -89,7 +89,17 @@ class UploadOnlySFTPServer(asyncssh.SFTPServer):
     remove = rmdir = mkdir = symlink = link = _refuse
 
 
-def _sftp_factory(root: Path, dropoff_root: Path | None = None, clients: frozenset = frozenset()):
+class CappedReadsSFTPServer(asyncssh.SFTPServer):
+    """A server that answers any read with at most 64 KiB and does not say so in advance (no
+    limits@openssh.com): the protocol lets a read return less than was asked."""
+    MAX_READ = 65536
+
+    def read(self, file_obj, offset, size):
+        return super().read(file_obj, offset, min(size, self.MAX_READ))
+
+
+def _sftp_factory(root: Path, dropoff_root: Path | None = None, clients: frozenset = frozenset(),
+                  legacy: bool = False):
     def make(chan):
         user = chan.get_extra_info("username")
         if user in clients:
@@ -98,7 +108,7 @@ def _sftp_factory(root: Path, dropoff_root: Path | None = None, clients: frozens
             return UploadOnlySFTPServer(chan, chroot=os.fsencode(home))
         home = root / user
         home.mkdir(parents=True, exist_ok=True)
-        return asyncssh.SFTPServer(chan, chroot=os.fsencode(home))
+        return (CappedReadsSFTPServer if legacy else asyncssh.SFTPServer)(chan, chroot=os.fsencode(home))
     return make
 
 
@@ -143,7 +153,8 @@ async def serve(args) -> None:
         lambda: _VendorSSHServer(keys, passwords), "127.0.0.1", args.sftp_port,
         server_host_keys=[args.host_key],
         sftp_factory=_sftp_factory(root, Path(args.dropoff_root) if args.dropoff_root else None,
-                                   frozenset(c for c in (args.dropoff_clients or "").split(",") if c)),
+                                   frozenset(c for c in (args.dropoff_clients or "").split(",") if c),
+                                   legacy=args.legacy_sftp),
         allow_scp=False, encoding=None,
         # As a vendor's server should be configured: no SHA-1 key exchange (the doctor warns about it).
         kex_algs=[a.decode() for a in get_default_kex_algs() if not a.endswith(b"-sha1")])
@@ -202,7 +213,8 @@ def main(argv=None) -> None:
     p.add_argument("--dps-delay", type=float, default=None,
                    help="answer dps/outbound/End_txt_file.txt this many seconds after it arrives")
     p.add_argument("--legacy-sftp", action="store_true",
-                   help="offer neither posix-rename@openssh.com nor limits@openssh.com")
+                   help="offer neither posix-rename@openssh.com nor limits@openssh.com, and answer reads "
+                        "with at most 64 KiB")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(serve(args))

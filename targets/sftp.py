@@ -4,8 +4,10 @@ targets/sftp_put.py, docs/sftp.md), atomic downloads, glob listings.
 
 Settings per server: ``host, port, user, key_file`` (or ``password = ${VAR}``), ``remote_dir``,
 ``host_key`` ("<type> <base64>", comma-separated for several) and/or ``known_hosts`` (a file),
-``connect_timeout, io_timeout, retries, backoff, done_marker, upload_mode``; tuning: ``write_request_size``,
-``read_request_size`` (0 = the server's advertised limits, else 32 KiB) and ``prefetch_requests``.
+``connect_timeout, io_timeout, retries, backoff, done_marker, upload_mode, allow_sha1, max_sessions,
+session_wait`` (docs/platform.md); tuning: ``write_request_size``,
+``read_request_size`` (0 = the server's advertised limits, else 32 KiB writes and reads of what one
+255 KiB read returns) and ``prefetch_requests``.
 
 ``./run.sh sftp-trust NAME`` (ops/sftp_trust.py) shows a server's key fingerprint and records it
 in the section's known_hosts file after you confirm it.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import fnmatch
 import hashlib
 import logging
@@ -37,6 +38,7 @@ from targets.sftp_settings import RemoteFile, SftpSettings  # noqa: F401 - the s
 from targets.local import atomic_path
 from targets.sftp_put import PLACED_DIRECT, open_part, refusal, replace, restore_previous, write_pipelined
 from targets.sftp_known import recalled, remember
+from targets.sftp_requests import MAX_REQUEST, NETWORK_ERRNOS, SAFE_REQUEST, largest_read, server_limits
 from targets.sftp_sessions import session_slot
 from targets.ssh_transport import (TOO_MANY_CONNECTIONS, KeyboardInteractive, password_login, sign_in_with_key,
                                    transport_class)
@@ -51,8 +53,6 @@ _CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "a
 # its SHA-2 signatures (OpenSSH 8.8 and later no longer sign with SHA-1 "ssh-rsa"); asking only
 # for "ssh-rsa" got a server's Ed25519 key instead, refused as "changed".
 _SIGNATURES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
-_NETWORK_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.ECONNABORTED,
-                   errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN}
 
 
 class _Connection:
@@ -65,7 +65,8 @@ class _Connection:
         # False once the server has refused it (kept between runs: targets/sftp_known.py)
         self.posix_rename = recalled(settings).get("posix_rename", True) if recall else True
         self.keyboard_interactive = False  # the server takes the password only that way
-        self.max_read = self.max_write = _SAFE_REQUEST
+        self.max_read = self.max_write = SAFE_REQUEST
+        self.read_tried = False  # a server that does not advertise limits: its largest read found out
 
     @property
     def alive(self) -> bool:
@@ -114,7 +115,7 @@ class _Connection:
             self._authenticate(transport)
             self.sftp = paramiko.SFTPClient.from_transport(transport)
             self.sftp.get_channel().settimeout(s.io_timeout)
-            self.max_read, self.max_write = _server_limits(self.sftp)
+            self.max_read, self.max_write = server_limits(self.sftp)
         except paramiko.IncompatiblePeer as e:  # the vendor's configuration, not the network: never retried
             transport.close()
             raise ConfigError(no_common_algorithm(s, options, e)) from e
@@ -170,24 +171,6 @@ class _Connection:
         self.sftp = self.transport = None
 
 
-_SAFE_REQUEST = 32768  # SFTP v3: every server handles packets of at least 34000 bytes
-_MAX_REQUEST = 261120  # never ask for more than OpenSSH's own read limit
-
-
-def _server_limits(sftp: paramiko.SFTPClient) -> tuple[int, int]:
-    """(max read, max write) request sizes the server advertises via limits@openssh.com."""
-    try:
-        t, msg = sftp._request(paramiko.sftp.CMD_EXTENDED, "limits@openssh.com")
-    except (IOError, paramiko.SSHException):
-        return _SAFE_REQUEST, _SAFE_REQUEST  # not offered: stay within what every server accepts
-    if t != paramiko.sftp.CMD_EXTENDED_REPLY:
-        return _SAFE_REQUEST, _SAFE_REQUEST
-    msg.get_int64()  # the largest packet: not needed, the request sizes follow
-    max_read, max_write = msg.get_int64(), msg.get_int64()
-    return (min(max_read, _MAX_REQUEST) if max_read else _SAFE_REQUEST,
-            min(max_write, _MAX_REQUEST) if max_write else _SAFE_REQUEST)
-
-
 def _ended(s: SftpSettings, goodbye: str) -> TransientError:
     """The server ended the session, in its own words (and what to set where it was busy)."""
     busy = (f"; it allows fewer sessions at a time than we opened: set [sftp_{s.name}] max_sessions = 1 (or what the "
@@ -201,7 +184,7 @@ def _is_transient(e: BaseException, conn: _Connection) -> bool:
     if isinstance(e, (TransientError, EOFError, socket.timeout, ConnectionError, paramiko.SSHException)):
         return True
     if isinstance(e, OSError):
-        if e.errno in _NETWORK_ERRNOS:
+        if e.errno in NETWORK_ERRNOS:
             return True
         if e.errno is None:  # paramiko's "Socket is closed" and friends
             return not conn.alive
@@ -388,10 +371,12 @@ class SftpClient:
         remote = self.path(name)
         with atomic_path(local, mode=mode, group=group) as tmp:
             def op(sftp):
-                request = self.settings.read_request_size or self._conn.max_read
                 size = sftp.stat(remote).st_size
                 got = 0
                 with sftp.open(remote, "rb") as src, open(tmp, "wb") as dst:
+                    if self._conn.max_read == SAFE_REQUEST and not self._conn.read_tried and size > MAX_REQUEST:
+                        self._conn.max_read, self._conn.read_tried = largest_read(sftp, src), True
+                    request = self.settings.read_request_size or self._conn.max_read
                     src.MAX_REQUEST_SIZE = request
                     src.prefetch(size, self.settings.prefetch_requests)
                     for block in iter(lambda: src.read(request), b""):

@@ -278,7 +278,8 @@ def test_one_connection_serves_many_operations(sftp_settings, tmp_path):
 
 
 def test_fallbacks_on_a_server_without_openssh_extensions(stack_var, tmp_path):
-    """No posix-rename@openssh.com: remove + rename. No limits@openssh.com: 32 KiB requests."""
+    """No posix-rename@openssh.com: remove + rename. No limits@openssh.com: 32 KiB requests, and
+    a download finds out how much one read returns (this server: 64 KiB, said nowhere)."""
     port = free_port()
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "stack.servers", "--sftp-root", str(tmp_path / "root"),
@@ -300,6 +301,7 @@ def test_fallbacks_on_a_server_without_openssh_extensions(stack_var, tmp_path):
             assert [(f.name, f.size) for f in client.list_files()] == [("f.csv", 3_000_000)]
             client.download("f.csv", tmp_path / "back")
             assert _sha(tmp_path / "back") == _sha(big)
+            assert client._conn.max_read == 65536  # its cap, found out by the first download's one read
     finally:
         proc.terminate()
         proc.wait(10)
