@@ -115,6 +115,10 @@ def restore_previous(sftp: paramiko.SFTPClient, settings: SftpSettings, final: s
         pass
     except PermissionError:
         return  # a drop box: it cannot be looked for
+    try:  # our .part is there after an interrupted upload (a stale one that could not be removed too):
+        sftp.stat(final + ".part")  # one request, not a listing of the vendor's folder for every new name
+    except IOError:
+        return
     folder, base = posixpath.split(final)
     try:
         names = sftp.listdir(folder or ".")

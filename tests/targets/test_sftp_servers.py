@@ -20,6 +20,10 @@ from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
 from targets.errors import ServerRefusedError
 from targets.sftp import SftpClient
 
+# sshd offering only SHA-1 (with an RSA host key), and our RSA key taken only as ssh-rsa, although the server lists SHA-2 signatures (OpenSSH's own
+# client fails there; a server older than SHA-2 signatures lists nothing and refuses them alike)
+SHA1_ONLY = openssh.SHA1_ONLY + "PubkeyAcceptedAlgorithms ssh-rsa\n"
+
 # shape -> (server, its configuration, what it takes: "replace" | "refuse", our section's settings)
 SHAPES = {
     "proftpd": ("proftpd", {}, "replace", {}),  # AllowOverwrite off: ProFTPD's default
@@ -33,6 +37,8 @@ SHAPES = {
     "sftp-server-no-rename": ("openssh", f"{SFTP_SERVER} -P posix-rename,rename", "refuse", {}),
     "sftp-server-drop-box": ("openssh", f"{SFTP_SERVER} -P stat,lstat,fstat,opendir,readdir", "replace", {}),
     "gesftpserver": ("openssh", GESFTPSERVER, "replace", {}),
+    # SHA-1 only (SHA1_ONLY), our section allowing it
+    "sshd-sha1-only": ("openssh-sha1", "internal-sftp", "replace", {"allow_sha1": True}),
     # a slow link: 60 ms round trip, 8 MB/s each way (tests/netproxy.py WanProxy)
     "sshd-slow-link": ("openssh-wan", "internal-sftp", "replace", {"io_timeout": 10}),
 }
@@ -50,7 +56,8 @@ class Peer:
             self.server = proftpd.ProftpdServer(base, **shape).start()
             self.folder = self.server.folder
         else:
-            self.server = OpenSshServer(base, subsystem=shape).start()
+            old = {"extra_config": SHA1_ONLY, "key_type": "rsa"} if kind == "openssh-sha1" else {}
+            self.server = OpenSshServer(base, subsystem=shape, **old).start()
             self.folder = lambda s: Path(s.remote_dir)
         if kind == "openssh-wan":
             from tests.netproxy import WanProxy
@@ -241,19 +248,14 @@ def test_a_large_upload_to_a_server_that_answers_out_of_order_completes(peers, t
     assert client._conn.max_read == 261120
 
 
-# and our RSA key taken only as ssh-rsa, although the server lists SHA-2 signatures (OpenSSH's own
-# client fails there; a server older than SHA-2 signatures lists nothing and refuses them alike)
-SHA1_ONLY = openssh.SHA1_ONLY + "PubkeyAcceptedAlgorithms ssh-rsa\n"
 
 
-@pytest.fixture(scope="module")
-def sha1_only(tmp_path_factory):
+@pytest.fixture
+def sha1_only(peers):
     """OpenSSH's sshd offering only SHA-1: its RSA host key and our RSA key signed as ssh-rsa, key
     exchange group14-sha1 or group-exchange-sha1 (what old vendors' servers still run); our
-    key's SHA-2 signature refused, its ssh-rsa one taken."""
-    server = OpenSshServer(tmp_path_factory.mktemp("sha1"), extra_config=SHA1_ONLY, key_type="rsa").start()
-    yield server
-    server.stop()
+    key's SHA-2 signature refused, its ssh-rsa one taken. Its settings without allow_sha1."""
+    return peers("sshd-sha1-only").server
 
 
 def test_a_server_that_speaks_only_sha1_is_refused_once_unless_its_section_allows_it(sha1_only):
