@@ -37,6 +37,7 @@ from targets.bq_pages import raw_pages
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, transient
+from targets.google_down import GiveUpWhenUnreachable, check_up
 from targets.local import atomic_open, file_digest
 
 logger = logging.getLogger(__name__)
@@ -107,11 +108,12 @@ class _BoundedSession(AuthorizedSession):
     (a stalled network) fails the call, and ``timeout``'s retries take over, instead of the
     run waiting forever. Requests that carry their own timeout keep it."""
 
-    def __init__(self, credentials, io_timeout: float):
+    def __init__(self, credentials, io_timeout: float, service: str):
         super().__init__(credentials)
-        self.io_timeout = io_timeout
+        self.io_timeout, self.service = io_timeout, service
 
     def request(self, method, url, *args, timeout=None, **kwargs):
+        check_up(self.service)  # found unreachable earlier in this run: fail at once (targets/google_down.py)
         return super().request(method, url, *args, timeout=timeout if timeout is not None else self.io_timeout,
                                **kwargs)
 
@@ -129,12 +131,15 @@ class BigQueryClient:
         creds = credentials(settings.credentials, "bigquery")
         self.creds = creds
         self._read_client = None
-        self.http = _BoundedSession(creds, settings.io_timeout)
+        self.service = f"BigQuery ({settings.api_endpoint or 'bigquery.googleapis.com'})"
+        self.http = _BoundedSession(creds, settings.io_timeout, self.service)
         self.bq = bigquery.Client(project=settings.project, location=settings.location, credentials=creds,
                                   client_options=options, _http=self.http)
         from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
-        # every call retries a server that does not answer for at most ``timeout`` seconds
-        self.retry = DEFAULT_RETRY.with_timeout(settings.timeout)
+        # every call retries a server that does not answer for at most ``timeout`` seconds, and
+        # one that cannot be reached for ``io_timeout`` (then not at all for the rest of the run)
+        self.retry = DEFAULT_RETRY.with_timeout(settings.timeout).with_predicate(
+            GiveUpWhenUnreachable(self.service, settings.io_timeout))
         self.job_retry = DEFAULT_JOB_RETRY.with_timeout(settings.timeout)
 
     @classmethod

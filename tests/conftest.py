@@ -30,8 +30,11 @@ def the_day():
 @pytest.fixture(autouse=True)
 def own_var(tmp_path_factory, monkeypatch):
     """Each test its own state folder (ETL_VAR: pauses, locks, what SFTP servers allow), never
-    the checkout's var/."""
+    the checkout's var/, and its own run (a service found down in one test's run is not in the
+    next one's: targets/google_down.py)."""
+    from targets.ledger import new_run
     monkeypatch.setenv("ETL_VAR", str(tmp_path_factory.mktemp("var")))
+    new_run()
 
 
 @pytest.fixture(scope="session")

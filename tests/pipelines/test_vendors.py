@@ -214,6 +214,44 @@ def test_a_failed_push_is_recorded_listed_and_mailed_once(vendors, pg_settings, 
     assert len(set((stack_var / "mail").glob("*.eml")) - before) == 1  # the good run mails nothing
 
 
+def test_a_bigquery_that_refuses_connections_fails_the_slot_within_twice_io_timeout(vendors, pg_settings, stack_var):
+    """Issue 26: each of Clever's six exports waited the whole [bigquery] timeout (600 s) on a
+    BigQuery that refused connections, one after another. Now the first call (the view each
+    export reads, checked before it is exported) gives up after io_timeout and the others fail
+    at once with its reason: one failed row each, one mail, within twice io_timeout; the rerun
+    on a BigQuery that answers delivers."""
+    import time
+
+    from pipelines.failures import RunReport
+    parser = luigi.configuration.get_config()
+    endpoint, io_timeout = parser.get("bigquery", "api_endpoint"), parser.get("bigquery", "io_timeout", fallback=None)
+    parser.set("bigquery", "api_endpoint", f"http://127.0.0.1:{free_port()}")
+    parser.set("bigquery", "io_timeout", "3")
+    before = set((stack_var / "mail").glob("*.eml"))
+    try:
+        t0 = time.monotonic()
+        with RunReport("./run.sh luigi --module pipelines.clever CleverPush --date 2026-11-24"):
+            assert not luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+        took = time.monotonic() - t0
+    finally:
+        parser.set("bigquery", "api_endpoint", endpoint)
+        if io_timeout is None:
+            parser.remove_option("bigquery", "io_timeout")
+        else:
+            parser.set("bigquery", "io_timeout", io_timeout)
+    assert took < 2 * 3 + 4, took  # twice io_timeout, and the run's own seconds
+    failed = ledger_rows(pg_settings, "item, status, error", job="DeployView")  # the first BigQuery call of each
+    assert len(failed) == 6 and {r[1] for r in failed} == {"failed"}, failed
+    fast = [r for r in failed if "could not be reached earlier in this run" in r[2]]
+    assert len(fast) == 5 and all("ConnectionError" in r[2] for r in failed), failed
+    mails = [f.read_text() for f in set((stack_var / "mail").glob("*.eml")) - before]
+    assert len(mails) == 1 and "Subject: FAILED:" in mails[0]
+    from targets.ledger import new_run
+    new_run()  # the next run asks again
+    with RunReport("rerun"):
+        assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
+
+
 def test_a_failed_step_without_a_ledger_row_is_recorded_and_superseded(vendors, pg_settings):
     """An export that fails (its view lacks a column the header names) gets a failed row under
     its own task name; the next success of that export supersedes it."""

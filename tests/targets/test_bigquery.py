@@ -141,6 +141,59 @@ def test_a_stalled_connection_fails_within_timeouts_instead_of_hanging(bq_client
         proxy.stop()
 
 
+def test_a_bigquery_that_refuses_connections_fails_the_runs_calls_fast(bq_client, tmp_path):
+    """Refused connections: the first call gives up after io_timeout (Google's retry would go
+    on for the whole timeout, 600 s by default, and then again for every export of a slot);
+    every later call of the run fails at once with that reason, in this process and in the
+    run's other processes (the run's file under ETL_VAR/runs); the next run asks again."""
+    import dataclasses
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from stack import ROOT, free_port
+    from targets.bigquery import BigQueryClient
+    from targets.errors import TransientError
+    from targets.ledger import new_run, run_uuid
+    from targets.google_down import GiveUpWhenUnreachable
+    settings = dataclasses.replace(bq_client.settings, api_endpoint=f"http://127.0.0.1:{free_port()}",
+                                   timeout=600.0, io_timeout=2.0)
+    client = BigQueryClient(settings)
+    t0 = time.monotonic()
+    with pytest.raises(TransientError, match="Connection refused|ConnectionError"):
+        client.query("SELECT 1 AS x")
+    first = time.monotonic() - t0
+    assert 2.0 <= first < 8, first  # io_timeout of refusals, not timeout
+    t0 = time.monotonic()
+    with pytest.raises(TransientError, match=r"could not be reached earlier in this run \(ConnectionError"):
+        client.export("SELECT 1 AS x", tmp_path / "out.csv")
+    assert time.monotonic() - t0 < 0.5 and not (tmp_path / "out.csv").exists()
+    # another process of the same run (a worker) finds out from the run's file
+    other = subprocess.run([sys.executable, "-c", (
+        "import sys, uuid, dataclasses, time\n"
+        "import targets.ledger as l\n"
+        "l._run_uuid = uuid.UUID(sys.argv[1])\n"
+        "from targets.bigquery import BigQueryClient, BigQuerySettings\n"
+        "c = BigQueryClient(BigQuerySettings(project='p', api_endpoint=sys.argv[2], credentials='anonymous',"
+        " io_timeout=30))\n"
+        "t = time.monotonic()\n"
+        "try:\n    c.query('SELECT 1')\nexcept Exception as e:\n    print(type(e).__name__, round(time.monotonic() - t, 1), e)\n"
+    ), str(run_uuid()), settings.api_endpoint], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert other.stdout.startswith("TransientError 0."), other.stdout + other.stderr
+    new_run()  # the next run asks again
+    t0 = time.monotonic()
+    with pytest.raises(TransientError, match="Connection refused|ConnectionError"):
+        client.query("SELECT 1 AS x")
+    assert time.monotonic() - t0 >= 2.0
+    # what a server answers (busy, unavailable) is still retried for the whole timeout
+    import google.api_core.exceptions as gexc
+    assert GiveUpWhenUnreachable("x", 0.0)(gexc.ServiceUnavailable("busy")) is True
+    assert GiveUpWhenUnreachable("x", 0.0)(gexc.Forbidden("no", errors=[{"reason": "rateLimitExceeded"}])) is True
+    assert GiveUpWhenUnreachable("x", 0.0)(gexc.Forbidden("no", errors=[{"reason": "accessDenied"}])) is False
+
+
 def test_a_storage_api_that_does_not_answer_fails_the_export_within_io_timeout(bq_client, tmp_path):
     """The Storage Read API refuses or stalls (the query side still answers): the export fails
     as a TransientError within io_timeout, leaves no file and drops its scratch table; the
