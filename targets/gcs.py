@@ -11,11 +11,13 @@ from pathlib import Path
 
 from google.api_core.client_options import ClientOptions
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from targets import faults
 from targets.config import Section
 from targets.errors import TransientError
 from targets.google import credentials, transient
+from targets.google_down import GiveUpWhenUnreachable, check_up
 from targets.local import atomic_path
 
 
@@ -25,12 +27,14 @@ class GcsSettings:
     bucket: str
     api_endpoint: str | None = None
     credentials: str | None = None
+    io_timeout: float = 120.0  # seconds of refused or lost connections before a call gives up
 
     @classmethod
     def from_config(cls, section: str = "gcs") -> "GcsSettings":
         s = Section(section)
         return cls(project=s.str("project", required=True), bucket=s.str("bucket", required=True),
-                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None)
+                   api_endpoint=s.str("api_endpoint") or None, credentials=s.str("credentials") or None,
+                   io_timeout=s.float("io_timeout", 120.0))
 
 
 class GcsArchive:
@@ -44,6 +48,10 @@ class GcsArchive:
         self.gcs = storage.Client(project=settings.project, credentials=credentials(settings.credentials, "gcs"),
                                   client_options=options)
         self._bucket = None
+        # a GCS that cannot be reached: a call gives up after io_timeout, and the rest of the
+        # run's archive work fails at once (targets/google_down.py)
+        self.service = f"GCS ({settings.api_endpoint or 'storage.googleapis.com'})"
+        self.retry = DEFAULT_RETRY.with_predicate(GiveUpWhenUnreachable(self.service, settings.io_timeout))
 
     @classmethod
     def from_config(cls, section: str = "gcs") -> "GcsArchive":
@@ -54,10 +62,16 @@ class GcsArchive:
         return cls._pool[key]
 
     def bucket(self):
+        check_up(self.service)
         if self._bucket is None:
             bucket = self.gcs.bucket(self.settings.bucket)
-            if not bucket.exists():
-                bucket = self.gcs.create_bucket(self.settings.bucket)
+            try:
+                if not bucket.exists(retry=self.retry):
+                    bucket = self.gcs.create_bucket(self.settings.bucket, retry=self.retry)
+            except Exception as e:
+                if transient(e):
+                    raise TransientError(f"GCS bucket {self.settings.bucket}: {e}") from e
+                raise
             self._bucket = bucket
         return self._bucket
 
@@ -70,7 +84,7 @@ class GcsArchive:
         name = self.object_name(folder, run_date, Path(path).name)
         blob = self.bucket().blob(name)
         try:
-            blob.upload_from_filename(os.fspath(path))
+            blob.upload_from_filename(os.fspath(path), retry=self.retry)
             faults.point(f"gcs.put:{Path(path).name}")
         except Exception as e:
             if transient(e):
@@ -82,7 +96,8 @@ class GcsArchive:
         """The files archived for ``folder`` on ``run_date``, sorted."""
         prefix = self.object_name(folder, run_date, "")
         try:
-            return sorted(b.name[len(prefix):] for b in self.gcs.list_blobs(self.bucket(), prefix=prefix)
+            found = self.gcs.list_blobs(self.bucket(), prefix=prefix, retry=self.retry)
+            return sorted(b.name[len(prefix):] for b in found
                           if "/" not in b.name[len(prefix):])
         except Exception as e:
             if transient(e):
@@ -94,7 +109,7 @@ class GcsArchive:
         object_name = self.object_name(folder, run_date, name)
         try:
             with atomic_path(local) as tmp:
-                self.bucket().blob(object_name).download_to_filename(os.fspath(tmp))
+                self.bucket().blob(object_name).download_to_filename(os.fspath(tmp), retry=self.retry)
         except Exception as e:
             if transient(e):
                 raise TransientError(f"GCS download of {object_name}: {e}") from e
@@ -102,10 +117,10 @@ class GcsArchive:
         return f"gs://{self.settings.bucket}/{object_name}"
 
     def exists(self, folder: str, run_date: dt.date, name: str) -> bool:
-        return self.bucket().blob(self.object_name(folder, run_date, name)).exists()
+        return self.bucket().blob(self.object_name(folder, run_date, name)).exists(retry=self.retry)
 
     def read(self, uri: str) -> bytes:
         prefix = f"gs://{self.settings.bucket}/"
         if not uri.startswith(prefix):
             raise ValueError(f"{uri} is not in bucket {self.settings.bucket}")
-        return self.bucket().blob(uri[len(prefix):]).download_as_bytes()
+        return self.bucket().blob(uri[len(prefix):]).download_as_bytes(retry=self.retry)

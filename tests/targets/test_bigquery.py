@@ -90,6 +90,28 @@ def test_deploy_view_only_when_sql_changed(bq_client):
     assert bq_client.query(f"SELECT Student_id AS Student_id FROM {ds}.v") == [{"Student_id": 1}]
 
 
+def test_a_gcs_that_refuses_connections_fails_the_runs_archive_work_fast(tmp_path):
+    """As BigQuery: the first call gives up after io_timeout (the library's own retry: 120 s
+    a call), every later one of the run at once, with the reason."""
+    import time
+
+    from stack import BQ_PROJECT, free_port
+    from targets.errors import TransientError
+    from targets.gcs import GcsArchive, GcsSettings
+    archive = GcsArchive(GcsSettings(project=BQ_PROJECT, bucket="b", api_endpoint=f"http://127.0.0.1:{free_port()}",
+                                     credentials="anonymous", io_timeout=2.0))
+    src = tmp_path / "f.csv"
+    src.write_text("id\n1\n")
+    t0 = time.monotonic()
+    with pytest.raises(TransientError, match="GCS"):
+        archive.archive(src, "folder", dt.date(2026, 11, 24))
+    assert 2.0 <= time.monotonic() - t0 < 10
+    t0 = time.monotonic()
+    with pytest.raises(TransientError, match=r"could not be reached earlier in this run \(ConnectionError"):
+        archive.names("folder", dt.date(2026, 11, 24))
+    assert time.monotonic() - t0 < 0.5
+
+
 def test_gcs_archive_creates_bucket_and_replaces(gcs_archive, tmp_path):
     f = _write(tmp_path / "students.csv", "id\n1\n")
     uri = gcs_archive.archive(f, "powerschool_combined", dt.date(2026, 11, 24))
