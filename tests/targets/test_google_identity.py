@@ -1,0 +1,119 @@
+"""Credentials as Google takes them (issue 26), through the stack's token endpoint and its front
+before the BigQuery and GCS emulators (stack/google_identity.py): a key file, application-
+default credentials from a service-account key and from an authorized user's file, each
+scoped; no token, an expired one or one without a scope the API takes is refused the way
+Google refuses it, before the emulator sees the request."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+import requests
+
+from stack.google_identity import (CLOUD_PLATFORM, IdentityFront, Registry, authorized_user_file,
+                                   service_account_key)
+
+EMAIL = "district-etl@district-local.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="module")
+def fronts(google_stack):
+    from stack import StackState
+    ports = StackState.load(google_stack).ports
+    registry = Registry()
+    bq = IdentityFront(registry, "bigquery", f"http://127.0.0.1:{ports['bigquery']}").start()
+    gcs = IdentityFront(registry, "storage", f"http://127.0.0.1:{ports['gcs']}").start()
+    yield registry, bq, gcs
+    bq.stop()
+    gcs.stop()
+
+
+def _settings(bq_client, front, credentials):
+    # exports through the REST pages: the Storage Read API's gRPC front is still to come
+    return dataclasses.replace(bq_client.settings, api_endpoint=front.url, credentials=credentials,
+                               storage_endpoint=None, storage_api=False, timeout=20, io_timeout=10)
+
+
+def test_a_key_file_gets_a_scoped_token_and_bigquery_and_gcs_take_it(fronts, bq_client, tmp_path):
+    from targets.bigquery import BigQueryClient
+    from targets.gcs import GcsArchive, GcsSettings
+    registry, bq, gcs = fronts
+    key = service_account_key(registry, EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "key.json")
+    client = BigQueryClient(_settings(bq_client, bq, str(key)))
+    assert client.query("SELECT 1 AS x") == [{"x": 1}]
+    grants = [r for r in registry.requests if r["grant_type"].endswith("jwt-bearer")]
+    assert grants, registry.requests
+    assert bq.seen and {who for who, _, _ in bq.seen} == {EMAIL}
+    archive = GcsArchive(GcsSettings(project=bq_client.settings.project, bucket=f"b-{uuid.uuid4().hex[:8]}",
+                                     api_endpoint=gcs.url, credentials=str(key)))
+    src = tmp_path / "f.csv"
+    src.write_text("id\n1\n")
+    import datetime as dt
+    assert archive.archive(src, "folder", dt.date(2026, 11, 24)).startswith("gs://")
+    assert {who for who, _, _ in gcs.seen} == {EMAIL}
+
+
+@pytest.mark.parametrize("kind", ["service_account", "authorized_user"])
+def test_application_default_credentials_of_each_kind_are_used_scoped(fronts, bq_client, tmp_path, monkeypatch, kind):
+    """An empty [bigquery] credentials, as docs/deploy-aws.md prescribes: every call failed with
+    "'NoneType' object has no attribute 'before_request'" before any request was sent."""
+    from targets.bigquery import BigQueryClient
+    registry, bq, _ = fronts
+    if kind == "service_account":
+        path = service_account_key(registry, EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "adc.json")
+    else:
+        path = authorized_user_file(registry, "operator@district.example", f"{bq.url}/token", tmp_path / "adc.json")
+        # the library sends an authorized user's refresh to Google's own token URI whatever the
+        # file says; without DNS for oauth2.googleapis.com here, that one constant points at the
+        # stand-in instead
+        monkeypatch.setattr("google.oauth2.credentials._GOOGLE_OAUTH2_TOKEN_ENDPOINT", f"{bq.url}/token")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    client = BigQueryClient(_settings(bq_client, bq, None))
+    assert client.query("SELECT 2 AS y") == [{"y": 2}]
+    expected = EMAIL if kind == "service_account" else "operator@district.example"
+    assert bq.seen[-1][0] == expected
+
+
+def test_no_application_default_credentials_is_one_clear_config_error(monkeypatch, bq_client, tmp_path):
+    from targets.bigquery import BigQueryClient
+    from targets.errors import ConfigError
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # no metadata server here (and nothing reaches the internet)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
+    with pytest.raises(ConfigError, match=r"\[bigquery\] credentials is empty, so application-default credentials"):
+        BigQueryClient(dataclasses.replace(bq_client.settings, credentials=None))
+
+
+def test_the_stand_in_refuses_what_google_refuses(fronts, bq_client, tmp_path):
+    """A control: what the old code did (a key file's credentials without scopes) is refused by
+    the token endpoint with invalid_scope; no token, an unknown or expired one is a 401, a
+    token without a scope BigQuery takes a 403, each in Google's JSON shape."""
+    from google.auth.exceptions import RefreshError
+    from google.auth.transport.requests import AuthorizedSession
+    from google.oauth2 import service_account
+    registry, bq, _ = fronts
+    key = service_account_key(registry, EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "key.json")
+    unscoped = service_account.Credentials.from_service_account_file(str(key))
+    url = f"{bq.url}/bigquery/v2/projects/{bq_client.settings.project}/datasets"
+    with pytest.raises(RefreshError, match="invalid_scope"):
+        AuthorizedSession(unscoped).get(url)
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 401 and answer.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert answer.json()["error"]["errors"][0]["reason"] == "required"
+    answer = requests.get(url, headers={"Authorization": "Bearer ya29.not-issued"}, timeout=10)
+    assert answer.status_code == 401 and answer.json()["error"]["errors"][0]["reason"] == "authError"
+    storage_only = registry.issue(EMAIL, frozenset({"https://www.googleapis.com/auth/devstorage.read_write"}))
+    answer = requests.get(url, headers={"Authorization": f"Bearer {storage_only['access_token']}"}, timeout=10)
+    assert answer.status_code == 403 and answer.json()["error"]["message"] == \
+        "Request had insufficient authentication scopes."
+    good = registry.issue(EMAIL, frozenset({CLOUD_PLATFORM}))
+    assert requests.get(url, headers={"Authorization": f"Bearer {good['access_token']}"}, timeout=10).status_code == 200
+    registry.expire(good["access_token"])
+    answer = requests.get(url, headers={"Authorization": f"Bearer {good['access_token']}"}, timeout=10)
+    assert answer.status_code == 401
+    # another key's signature under the account's name
+    other = service_account_key(Registry(), EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "o.json")
+    forged = service_account.Credentials.from_service_account_file(str(other), scopes=[CLOUD_PLATFORM])
+    with pytest.raises(RefreshError, match="Invalid JWT Signature"):
+        AuthorizedSession(forged).get(url)
