@@ -15,6 +15,8 @@ passed there and failed on its first night at a district. Here:
 - **The front** forwards to the emulator only a request with a live token that carries a
   scope the API takes. It answers 401 (no token, an unknown or expired one) and 403
   (insufficient scopes) in Google's JSON error shape, before the emulator sees the request.
+  It refuses a view whose SQL reads a table that does not exist (404 "Not found: Table …"),
+  as BigQuery checks a view's SQL when it is written; the emulator does not.
 
 The stack writes the key files (``token_uri`` pointing here), so the official libraries run
 their real credential code against it. Tokens live in memory, for the life of the process.
@@ -22,6 +24,7 @@ their real credential code against it. Tokens live in memory, for the life of th
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -188,6 +191,26 @@ def authenticate(registry: Registry, api: str, authorization: str | None) -> tup
     return token
 
 
+_TABLES_PATH = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables(?:/([^/?]+))?(?:\?|$)")
+_REFERENCE = re.compile(r"(?:FROM|JOIN)\s+`?([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_$-]+){1,2})`?", re.I)
+
+
+def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
+    """For a table insert or patch that writes a view: the first table its SQL reads that does
+    not exist (``project:dataset.table``), else None."""
+    try:
+        query = (json.loads(body or b"{}").get("view") or {}).get("query")
+    except ValueError:
+        return None
+    for ref in _REFERENCE.findall(query or ""):
+        parts = ref.split(".")
+        p, d, t = ([project] + parts) if len(parts) == 2 else parts
+        got = requests.get(f"{upstream}/bigquery/v2/projects/{p}/datasets/{d}/tables/{t}", timeout=30)
+        if got.status_code == 404:
+            return f"{p}:{d}.{t}"
+    return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "IdentityFront"
@@ -216,6 +239,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(checked, Token):
             self._answer(*checked)
             return
+        if self.server.api == "bigquery" and self.command in ("POST", "PATCH", "PUT"):
+            match = _TABLES_PATH.match(self.path)
+            missing = match and missing_view_source(self.server.upstream, match.group(1), body)
+            if missing:
+                self._answer(404, _google_error(404, f"Not found: Table {missing} was not found in location "
+                                                     f"{self.server.location}", "notFound", "NOT_FOUND"))
+                return
         self.server.seen.append((checked.identity, self.command, self.path))
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "authorization", "content-length", "connection")}
@@ -233,9 +263,9 @@ class IdentityFront(ThreadingHTTPServer):
     on ``port``; ``start()`` serves in a thread."""
     daemon_threads = True
 
-    def __init__(self, registry: Registry, api: str, upstream: str, port: int = 0):
+    def __init__(self, registry: Registry, api: str, upstream: str, port: int = 0, location: str = "US"):
         super().__init__(("127.0.0.1", port), _Handler)
-        self.registry, self.api, self.upstream = registry, api, upstream.rstrip("/")
+        self.registry, self.api, self.upstream, self.location = registry, api, upstream.rstrip("/"), location
         self.seen: list[tuple[str, str, str]] = []  # (identity, method, path) of what was let through
 
     @property

@@ -131,6 +131,7 @@ class BigQueryClient:
         creds = credentials(settings.credentials, "bigquery")
         self.creds = creds
         self._read_client = None
+        self._datasets: set[str] = set()  # looked up (or created) by this client, in the right location
         self.service = f"BigQuery ({settings.api_endpoint or 'bigquery.googleapis.com'})"
         self.http = _BoundedSession(creds, settings.io_timeout, self.service)
         self.bq = bigquery.Client(project=settings.project, location=settings.location, credentials=creds,
@@ -160,10 +161,31 @@ class BigQueryClient:
             return table
         raise ConfigError(f"BigQuery table must be 'dataset.table', got {table!r}")
 
-    def ensure_dataset(self, dataset: str) -> None:
-        ds = bigquery.Dataset(f"{self.settings.project}.{dataset}")
-        ds.location = self.settings.location
-        self.bq.create_dataset(ds, exists_ok=True, retry=self.retry)
+    def ensure_dataset(self, dataset: str, expiration_ms: int | None = None) -> None:
+        """The dataset, looked up first (``bigquery.datasets.get``, which an account with data
+        access to it has) and created only when absent (``datasets.create``, which a
+        least-privilege account lacks: asking for it every time, as ``exists_ok`` does, was a
+        403 even for a dataset that exists). One in another location than ``[bigquery]
+        location`` is a ConfigError naming both: every job would fail with "Not found … in
+        location". Once per dataset and client."""
+        if dataset in self._datasets:
+            return
+        ref, want = f"{self.settings.project}.{dataset}", self.settings.location
+        try:
+            found = self.bq.get_dataset(ref, retry=self.retry)
+        except gexc.NotFound:
+            ds = bigquery.Dataset(ref)
+            ds.location, ds.default_table_expiration_ms = want, expiration_ms
+            try:
+                found = self.bq.create_dataset(ds, exists_ok=True, retry=self.retry)
+            except gexc.Forbidden as e:
+                raise ConfigError(f"BigQuery dataset {ref} does not exist, and this account may not create it "
+                                  f"({e.message}): create it in {want}, or grant bigquery.datasets.create") from e
+        if found.location and want and found.location.lower() != want.lower():
+            raise ConfigError(f"BigQuery dataset {ref} is in location {found.location}, but [bigquery] location is "
+                              f"{want}: every job would fail with 'Not found'; set [bigquery] location = "
+                              f"{found.location}, or use a dataset in {want}")
+        self._datasets.add(dataset)
 
     # -- loads
 
@@ -314,9 +336,7 @@ class BigQueryClient:
         as they come when ``arrow_text`` says Arrow writes them, else rows); the cleanup drops
         the table."""
         scratch = f"{self.settings.project}.{self.settings.scratch_dataset}"
-        ds = bigquery.Dataset(scratch)
-        ds.location, ds.default_table_expiration_ms = self.settings.location, 86_400_000
-        self.bq.create_dataset(ds, exists_ok=True, retry=self.retry)
+        self.ensure_dataset(self.settings.scratch_dataset, expiration_ms=86_400_000)
         table_id = f"{scratch}.export_{uuid.uuid4().hex}"
         self._rows(f"CREATE TABLE `{table_id}` OPTIONS(expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(),"
                    f" INTERVAL 1 DAY)) AS\n{sql}", config)
@@ -353,7 +373,13 @@ class BigQueryClient:
         return (existing.description or "") == _view_digest(sql)
 
     def deploy_view(self, view: str, sql: str) -> bool:
-        """Create or replace a view when its SQL changed; True if it was (re)deployed."""
+        """Create or replace a view when its SQL changed; True if it was (re)deployed.
+
+        An existing view is replaced in place (``tables.patch``), never deleted first: BigQuery
+        checks a view's SQL when it is written, and a create that failed after a delete left no
+        view at all. A view whose source tables do not exist yet (the first deploy before the
+        first load) is a TransientError that says so; the view stays as it was, and the next
+        run, after the load, deploys it."""
         view_id = self.table_id(view)
         digest = _view_digest(sql)
         self.ensure_dataset(view_id.split(".")[1])
@@ -363,12 +389,19 @@ class BigQueryClient:
             existing = None
         if existing is not None and (existing.description or "") == digest:
             return False
-        table = bigquery.Table(view_id)
-        table.view_query = sql
-        table.description = digest
-        if existing is not None:
-            self.bq.delete_table(view_id, retry=self.retry)
-        self.bq.create_table(table, retry=self.retry)
+        try:
+            if existing is not None:
+                existing.view_query, existing.description = sql, digest
+                self.bq.update_table(existing, ["view_query", "description"], retry=self.retry)
+            else:
+                table = bigquery.Table(view_id)
+                table.view_query, table.description = sql, digest
+                self.bq.create_table(table, retry=self.retry)
+        except gexc.NotFound as e:
+            stays = "stays as it was" if existing is not None else "is not created yet"
+            why = ((e.errors or [{}])[0] or {}).get("message") or e.message
+            raise TransientError(f"BigQuery view {view_id} reads what does not exist yet ({why}): the view "
+                                 f"{stays}; the next run deploys it once its sources are loaded") from e
         logger.info("deployed view %s", view_id)
         return True
 

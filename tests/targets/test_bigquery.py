@@ -294,3 +294,32 @@ def test_arrow_writes_the_bytes_csv_writer_writes(bq_client, tmp_path, monkeypat
         assert len(calls) == through_arrow, "ARROW_TEXT = False still went through Arrow's writer"
         assert (tmp_path / f"arrow{i}.csv").read_bytes() == (tmp_path / f"python{i}.csv").read_bytes(), dialect
         assert arrow.rows == python.rows == 440 and arrow.sha256 == python.sha256
+
+
+def test_a_dataset_is_looked_up_before_it_is_created_and_its_location_checked(bq_client):
+    """datasets.create was asked on every load, view and export (exists_ok), which a
+    least-privilege account may not; now a dataset is looked up first and created only when
+    absent. One in another location than [bigquery] location is a ConfigError naming both
+    (every job there would fail with "Not found … in location")."""
+    import dataclasses
+
+    from google.cloud import bigquery
+
+    from targets.bigquery import BigQueryClient
+    from targets.errors import ConfigError
+    ds = _ds()
+    eu = bigquery.Dataset(f"{bq_client.settings.project}.{ds}")
+    eu.location = "EU"
+    bq_client.bq.create_dataset(eu)
+    client = BigQueryClient(dataclasses.replace(bq_client.settings, location="US"))
+    with pytest.raises(ConfigError, match=rf"dataset {bq_client.settings.project}.{ds} is in location EU, but "
+                                          r"\[bigquery\] location is US"):
+        client.ensure_dataset(ds)
+    client = BigQueryClient(dataclasses.replace(bq_client.settings, location="EU"))
+    created = []
+    client.bq.create_dataset = lambda *a, **kw: created.append(a)  # never asked for one that exists
+    client.ensure_dataset(ds)
+    assert created == []
+    fresh = _ds()
+    BigQueryClient(dataclasses.replace(bq_client.settings, location="EU")).ensure_dataset(fresh)
+    assert bq_client.bq.get_dataset(f"{bq_client.settings.project}.{fresh}").location == "EU"

@@ -117,3 +117,30 @@ def test_the_stand_in_refuses_what_google_refuses(fronts, bq_client, tmp_path):
     forged = service_account.Credentials.from_service_account_file(str(other), scopes=[CLOUD_PLATFORM])
     with pytest.raises(RefreshError, match="Invalid JWT Signature"):
         AuthorizedSession(forged).get(url)
+
+
+def test_a_view_is_replaced_in_place_and_one_whose_sources_are_missing_waits(fronts, bq_client, tmp_path):
+    """Views were redeployed by delete, then create; BigQuery checks a view's SQL when it is
+    written (the front does too: 404 for a table that does not exist), so a failed create
+    left no view at all. Now a view is replaced in place (no DELETE reaches BigQuery); one
+    whose source is not loaded yet is a TransientError that says so, and the old view stays."""
+    from targets.bigquery import BigQueryClient
+    from targets.errors import TransientError
+    registry, bq, _ = fronts
+    key = service_account_key(registry, EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "key.json")
+    client = BigQueryClient(_settings(bq_client, bq, str(key)))
+    ds = f"v_{uuid.uuid4().hex[:8]}"
+    project = bq_client.settings.project
+    with pytest.raises(TransientError, match=rf"view {project}.{ds}.v reads what does not exist yet \(Not found: "
+                                             rf"Table {project}:{ds}.t was not found in location US\): the view is "
+                                             r"not created yet"):
+        client.deploy_view(f"{ds}.v", f"SELECT a FROM `{project}.{ds}.t`")  # the first deploy, before the first load
+    client.query(f"CREATE TABLE `{project}.{ds}.t` AS SELECT 1 AS a, 2 AS b")
+    assert client.deploy_view(f"{ds}.v", f"SELECT a FROM `{project}.{ds}.t`")
+    assert client.query(f"SELECT * FROM `{project}.{ds}.v`") == [{"a": 1}]
+    with pytest.raises(TransientError, match=r"Table .*\.later was not found .* the view stays as it was"):
+        client.deploy_view(f"{ds}.v", f"SELECT a FROM `{project}.{ds}.t` JOIN `{project}.{ds}.later` USING (a)")
+    assert client.query(f"SELECT * FROM `{project}.{ds}.v`") == [{"a": 1}]  # the old view, still there
+    assert client.deploy_view(f"{ds}.v", f"SELECT a, b FROM `{project}.{ds}.t`")
+    assert client.query(f"SELECT * FROM `{project}.{ds}.v`") == [{"a": 1, "b": 2}]
+    assert not [p for _, method, p in bq.seen if method == "DELETE" and f"/datasets/{ds}/tables/v" in p]
