@@ -16,7 +16,8 @@ passed there and failed on its first night at a district. Here:
   scope the API takes. It answers 401 (no token, an unknown or expired one) and 403
   (insufficient scopes) in Google's JSON error shape, before the emulator sees the request.
   It refuses a view whose SQL reads a table that does not exist (404 "Not found: Table …"),
-  as BigQuery checks a view's SQL when it is written; the emulator does not.
+  as BigQuery checks a view's SQL when it is written; the emulator does not. It keeps each
+  load job's configuration, which the tests assert on (the emulator ignores most of it).
 
 The stack writes the key files (``token_uri`` pointing here), so the official libraries run
 their real credential code against it. Tokens live in memory, for the life of the process.
@@ -211,6 +212,23 @@ def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
     return None
 
 
+def load_configuration(content_type: str, body: bytes) -> dict | None:
+    """A job insert's ``configuration.load`` (a plain, multipart or resumable upload), or None."""
+    import email
+    text = body
+    if content_type.startswith("multipart/"):
+        message = email.message_from_bytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        parts = message.get_payload()
+        if not isinstance(parts, list) or not parts:
+            return None
+        text = parts[0].get_payload(decode=True) or b""
+    try:
+        job = json.loads(text or b"{}")
+    except ValueError:
+        return None
+    return (job.get("configuration") or {}).get("load") if isinstance(job, dict) else None
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "IdentityFront"
@@ -246,6 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(404, _google_error(404, f"Not found: Table {missing} was not found in location "
                                                      f"{self.server.location}", "notFound", "NOT_FOUND"))
                 return
+        if self.server.api == "bigquery" and self.command == "POST" and "/jobs" in self.path:
+            load = load_configuration(self.headers.get("Content-Type", ""), body)
+            if load is not None:
+                self.server.loads.append(load)
         self.server.seen.append((checked.identity, self.command, self.path))
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "authorization", "content-length", "connection")}
@@ -267,6 +289,7 @@ class IdentityFront(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.registry, self.api, self.upstream, self.location = registry, api, upstream.rstrip("/"), location
         self.seen: list[tuple[str, str, str]] = []  # (identity, method, path) of what was let through
+        self.loads: list[dict] = []  # each load job's configuration, as BigQuery got it
 
     @property
     def url(self) -> str:

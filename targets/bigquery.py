@@ -30,6 +30,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.transport.requests import AuthorizedSession
 
 from formats.csv_dialect import CsvDialect
+from formats.csv_header import header_schema
 from formats.spreadsheet import is_spreadsheet, to_csv
 from targets import faults
 from targets.bq_csv import arrow_text, write_rows
@@ -196,8 +197,9 @@ class BigQueryClient:
         """Load one local file into ``table``, replacing it (``truncate``) or appending.
 
         Spreadsheets are converted to CSV first (explicit formatting). Without a schema the
-        columns are detected; with one, the file must have exactly those columns. The file's
-        own sha256 and size are returned for the ledger.
+        columns are read from the header, every one as text (``header_schema``: BigQuery's own
+        detection is never relied on); with one, the file must have exactly those columns. The
+        file's own sha256 and size are returned for the ledger.
         """
         path = Path(path)
         size, sha = file_digest(path)
@@ -215,6 +217,8 @@ class BigQueryClient:
                 source = Path(tmp) / path.name
                 _transcode(path, source, encoding)
                 encoding = "UTF-8"
+            if not schema and fmt in ("csv", "txt"):  # never BigQuery's guess: see header_schema
+                schema = header_schema(source, header_rows, delimiter, quote, encoding, str(path))
             config = self._load_config(fmt, schema, header_rows, delimiter, encoding, write, quote)
             if fmt == "parquet" and write == "truncate":
                 self._ensure_table(table_id, schema)  # the emulator cannot truncate a missing table
@@ -252,8 +256,6 @@ class BigQueryClient:
             raise ConfigError(f"unknown file format {fmt!r} (csv, txt, xlsx, xls, parquet)")
         if schema:
             config.schema = [bigquery.SchemaField(name, typ) for name, typ in schema]
-        elif fmt != "parquet":
-            config.autodetect = True
         return config
 
     def _ensure_table(self, table_id: str, schema) -> None:

@@ -144,3 +144,30 @@ def test_a_view_is_replaced_in_place_and_one_whose_sources_are_missing_waits(fro
     assert client.deploy_view(f"{ds}.v", f"SELECT a, b FROM `{project}.{ds}.t`")
     assert client.query(f"SELECT * FROM `{project}.{ds}.v`") == [{"a": 1, "b": 2}]
     assert not [p for _, method, p in bq.seen if method == "DELETE" and f"/datasets/{ds}/tables/v" in p]
+
+
+def test_a_load_without_pinned_columns_passes_the_header_as_text_columns_never_detection(fronts, bq_client, tmp_path):
+    """With every column text, BigQuery's own detection takes the header row for data and
+    names the columns string_field_N (powerschool.google_accounts: its view failed). The
+    header is read here and passed as the schema, every column STRING; the front keeps the
+    load's configuration as BigQuery got it."""
+    from targets.bigquery import BigQueryClient
+    from targets.errors import BadInputError
+    registry, bq, _ = fronts
+    key = service_account_key(registry, EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "key.json")
+    client = BigQueryClient(_settings(bq_client, bq, str(key)))
+    ds = f"l_{uuid.uuid4().hex[:8]}"
+    src = tmp_path / "clever_idm.csv"
+    src.write_text("\ufeffSIS_ID,Email,Client ID,1st Period,Email\nS1,a@x.org,7,A,b@x.org\n", encoding="utf-8")
+    assert client.load_file(src, f"{ds}.google_accounts").rows == 1
+    load = bq.loads[-1]
+    assert not load.get("autodetect") and int(load["skipLeadingRows"]) == 1, load  # the API sends it as a string
+    assert [(f["name"], f["type"]) for f in load["schema"]["fields"]] == [
+        ("SIS_ID", "STRING"), ("Email", "STRING"), ("Client_ID", "STRING"), ("_1st_Period", "STRING"),
+        ("Email_2", "STRING")]
+    assert client.query(f"SELECT SIS_ID, Client_ID FROM `{bq_client.settings.project}.{ds}.google_accounts`") == [
+        {"SIS_ID": "S1", "Client_ID": "7"}]
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",,\n1,2,3\n")
+    with pytest.raises(BadInputError, match=r"row 1: the header row is empty"):
+        client.load_file(empty, f"{ds}.empty")
