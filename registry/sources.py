@@ -28,7 +28,7 @@ class Source(Model):
     format: Literal["csv", "txt", "xlsx", "xls", "parquet"] | None = Field(
         None, description="Default: from the pattern's suffix, else csv.")
     columns: list[str] = Field(default_factory=list, description='["Name:TYPE", ...] in file order: the header '
-                                                                 'must be exactly these; omit to detect.')
+                               'must be exactly these; omit: named from the header, all text.')
     write: Literal["truncate", "append"] = Field("truncate", description="truncate: reruns never duplicate rows.")
     header_rows: int = Field(1, ge=0)
     delimiter: str = ","
