@@ -195,7 +195,8 @@ def bigquery() -> str:
         raise ConnectionError(f"{where} did not answer within {CHECK_TIMEOUT:.0f} s ({cause})") from e
     if rows != [{"one": 1}]:
         raise ValueError(f"SELECT 1 returned {rows!r}")
-    return f"project {client.settings.project}: a query ran"
+    from targets.google import identity
+    return f"project {client.settings.project} as {identity(client.creds)}: a query ran"
 
 
 def bigquery_exports() -> str:

@@ -49,6 +49,27 @@ def credentials(value: str | None, section: str):
     return found
 
 
+def identity(creds) -> str:
+    """Who the credentials are and what they may ask for, as the doctor says it: "service account
+    etl@p.iam.gserviceaccount.com, scopes cloud-platform"."""
+    from google.auth.credentials import AnonymousCredentials
+    if isinstance(creds, AnonymousCredentials):
+        return "anonymous (an emulator)"
+    email = getattr(creds, "service_account_email", None)
+    kind = type(creds).__module__.rsplit(".", 1)[-1]
+    if kind == "service_account":
+        who = f"service account {email}"
+    elif kind == "credentials" and hasattr(creds, "refresh_token"):
+        who = f"user {getattr(creds, 'account', '') or 'credentials'} (an authorized user's file)"
+    elif kind in ("identity_pool", "aws", "external_account", "pluggable"):
+        who = f"external account{f' acting as {email}' if email else ''} (workload identity federation)"
+    else:
+        who = f"{type(creds).__name__}{f' {email}' if email and email != 'default' else ''}"
+    scopes = getattr(creds, "scopes", None) or getattr(creds, "default_scopes", None) or ()
+    short = ", ".join(sc.rsplit("/auth/", 1)[-1] for sc in scopes) or "none"
+    return f"{who}, scopes {short}"
+
+
 def transient(e: Exception) -> bool:
     """A server error, throttling or a dropped connection: worth a retry or a rerun."""
     import requests

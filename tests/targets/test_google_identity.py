@@ -171,3 +171,26 @@ def test_a_load_without_pinned_columns_passes_the_header_as_text_columns_never_d
     empty.write_text(",,\n1,2,3\n")
     with pytest.raises(BadInputError, match=r"row 1: the header row is empty"):
         client.load_file(empty, f"{ds}.empty")
+
+
+def test_the_doctor_names_the_identity_and_its_scopes(fronts, bq_client, tmp_path):
+    import luigi.configuration
+
+    from ops import check
+    registry, bq, _ = fronts
+    key = service_account_key(registry, EMAIL, bq_client.settings.project, f"{bq.url}/token", tmp_path / "key.json")
+    parser = luigi.configuration.get_config()
+    saved = dict(parser.items("bigquery")) if parser.has_section("bigquery") else None
+    if saved is None:
+        parser.add_section("bigquery")
+    try:
+        for k, v in dict(project=bq_client.settings.project, api_endpoint=bq.url, credentials=str(key)).items():
+            parser.set("bigquery", k, v)
+        assert check.bigquery() == (f"project {bq_client.settings.project} as service account {EMAIL}, scopes "
+                                    "cloud-platform: a query ran")
+    finally:
+        if saved is None:
+            parser.remove_section("bigquery")
+        else:
+            for k, v in saved.items():
+                parser.set("bigquery", k, v)
