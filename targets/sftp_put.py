@@ -22,7 +22,9 @@ from targets.sftp_settings import SftpSettings
 
 logger = logging.getLogger("targets.sftp")
 
-_ASIDE = re.compile(r".+\.\d{8}T\d{6}\.old")  # how replace() names the vendor's file it moves aside
+# how replace() names the vendor's file it moves aside: to the microsecond, since on a server that
+# refuses delete the last one stays, and a second upload in the same second collided with it
+_ASIDE = re.compile(r".+\.\d{8}T\d{6}(\d{6})?\.old")
 _DIRECT_HINT = ("; or, for a server that never lets a file be renamed, [sftp_{name}] upload_mode = direct "
                 "(written under its final name: not atomic, docs/sftp.md)")
 
@@ -169,7 +171,7 @@ def replace(sftp: paramiko.SFTPClient, settings: SftpSettings, conn, part: str, 
         raise refusal(settings, f"rename {part} to", final, refused, _DIRECT_HINT) from refused
     except PermissionError:
         pass  # may not stat: try moving it aside
-    aside = f"{final}.{clock.now():%Y%m%dT%H%M%S}.old"
+    aside = f"{final}.{clock.now():%Y%m%dT%H%M%S%f}.old"
     try:
         sftp.rename(final, aside)
     except IOError as e:
