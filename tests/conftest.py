@@ -14,18 +14,6 @@ from targets.postgres import PostgresSettings
 from tests.feedfiles import feeds  # noqa: F401  (a test database as the Feeds database, with its tables and rows)
 
 
-def pytest_collection_finish(session):
-    """The quick faults bench (about 110 s on a private stack of its own, mostly waiting) starts
-    as soon as the suite is collected and runs beside the other tests; its test then reads what
-    it found (tests/stack/test_faults_bench.py). Alone, it made the suite 110 s longer."""
-    import tempfile
-    wanted = "test_quick_faults_bench_survives_every_kill_fault_and_bad_input"
-    if session.config.option.collectonly or not any(item.nodeid.endswith(wanted) for item in session.items):
-        return
-    from tests.stack.test_faults_bench import start
-    session.config.faults_bench = start(Path(tempfile.mkdtemp(prefix="faults-bench-")) / "var")
-
-
 @pytest.fixture(autouse=True)
 def the_day():
     """Every test runs on 2026-11-24 at noon in the district (a Tuesday), whatever the real date:

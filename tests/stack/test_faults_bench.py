@@ -7,29 +7,13 @@ checked; a cut and a refused connection for each server;
 all 65 bad inputs. The invariants themselves are proven to catch a torn file, debris and a
 touched file in the same run."""
 import re
-import tempfile
-import time
-from pathlib import Path
 
-from tests.tools import finish_tool, start_tool
-
-TIMEOUT = 280
+from tests.tools import run_tool
 
 
-def start(var: Path):
-    """The bench, started (tests/conftest.py starts it as soon as the suite is collected: it
-    runs on a private stack, mostly waiting, beside the other tests)."""
-    proc = start_tool(["bench", "faults", "--quick", "--students", "40", "--var", str(var)],
-                      output=var.parent / "bench")
-    proc.var, proc.started = var, time.monotonic()
-    return proc
-
-
-def test_quick_faults_bench_survives_every_kill_fault_and_bad_input(request):
-    proc = getattr(request.config, "faults_bench", None) or \
-        start(Path(tempfile.mkdtemp(prefix="faults-bench-")) / "var")
-    left = max(30.0, TIMEOUT - (time.monotonic() - proc.started))
-    run = finish_tool(proc, timeout=left, log=proc.var / "bench.log")
+def test_quick_faults_bench_survives_every_kill_fault_and_bad_input(tmp_path):
+    run = run_tool(["bench", "faults", "--quick", "--students", "40", "--var", str(tmp_path / "var")],
+                   timeout=280, log=tmp_path / "var" / "bench.log")
     out = run.stdout
     assert run.returncode == 0, out[-6000:] + run.stderr[-3000:]
     assert "invariant checks proven: 3/3" in out
