@@ -25,8 +25,7 @@ logger = logging.getLogger("targets.sftp")
 
 def record_path(s: SftpSettings) -> Path:
     """Where what was found about this server is kept."""
-    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{s.name}@{s.user}@{s.host}_{s.port}")
-    return var_dir() / "sftp" / f"{tag}.json"
+    return var_dir() / "sftp" / f"{s.file_tag}.json"
 
 
 def recalled(s: SftpSettings) -> dict:

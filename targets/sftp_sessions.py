@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import time
 from typing import Iterator
 
@@ -33,7 +32,7 @@ def session_slot(s: SftpSettings, on_release=None) -> Iterator[None]:
         return
     folder = var_dir() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{s.name}@{s.user}@{s.host}_{s.port}")
+    tag = s.file_tag
     deadline = time.monotonic() + s.session_wait
     fd = None
     while fd is None:

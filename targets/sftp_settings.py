@@ -77,6 +77,12 @@ class SftpSettings:
         return f"{self.host}:{self.port}"
 
     @property
+    def file_tag(self) -> str:
+        """This server's account as a file name (what was found about it, its session locks)."""
+        import re
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.name}@{self.user}@{self.host}_{self.port}")
+
+    @property
     def known_hosts_name(self) -> str:
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
