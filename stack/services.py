@@ -5,6 +5,7 @@ package's public API (``stack.up``, ``stack.down``, ...)."""
 from __future__ import annotations
 
 import configparser
+import fcntl
 import json
 import os
 import signal
@@ -260,6 +261,18 @@ def bq_venv() -> Path:
     want = req.read_text()
     if stamp.exists() and stamp.read_text() == want:
         return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # Two stacks started at once on a fresh checkout (the suite's workers, two districts) would
+    # install into the same venv together and break it: one installs, the other waits, then finds it ready.
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stamp.exists() and stamp.read_text() == want):
+            _install_bq_venv(venv, req)
+            stamp.write_text(want)
+    return venv
+
+
+def _install_bq_venv(venv: Path, req: Path) -> None:
     print("stack: preparing the BigQuery emulator's venv (first use)...", file=sys.stderr)
     # The one way to install a lock (exact pins, whatever the index publishes later).
     subprocess.run([str(ROOT / "ops" / "install_lock.sh"), str(venv), str(req)], check=True, stdout=subprocess.DEVNULL,
@@ -270,8 +283,6 @@ def bq_venv() -> Path:
         "import duckdb, pathlib, duckdb_extension_spatial as m\n"
         "f = next(pathlib.Path(m.__file__).parent.rglob('spatial.duckdb_extension'))\n"
         "duckdb.sql(f\"INSTALL '{f}'\")\n")], check=True)
-    stamp.write_text(want)
-    return venv
 
 
 def _start_daemon(var: Path, name: str, cmd: list[str], port: int, timeout: float, env: dict | None = None) -> None:

