@@ -15,6 +15,9 @@ passed there and failed on its first night at a district. Here:
 - **The front** forwards to the emulator only a request with a live token that carries a
   scope the API takes. It answers 401 (no token, an unknown or expired one) and 403
   (insufficient scopes) in Google's JSON error shape, before the emulator sees the request.
+  With a policy (stack/google_iam.py), it lets through only what the identity's roles allow,
+  and answers the rest with the API's own 403 (BigQuery's ``accessDenied``, Cloud Storage's
+  ``forbidden``).
   It refuses a view whose SQL reads a table that does not exist (404 "Not found: Table …"),
   as BigQuery checks a view's SQL when it is written; the emulator does not. It keeps each
   load job's configuration, which the tests assert on (the emulator ignores most of it).
@@ -193,7 +196,6 @@ def authenticate(registry: Registry, api: str, authorization: str | None) -> tup
 
 
 _TABLES_PATH = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables(?:/([^/?]+))?(?:\?|$)")
-_REFERENCE = re.compile(r"(?:FROM|JOIN)\s+`?([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_$-]+){1,2})`?", re.I)
 
 
 def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
@@ -203,7 +205,8 @@ def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
         query = (json.loads(body or b"{}").get("view") or {}).get("query")
     except ValueError:
         return None
-    for ref in _REFERENCE.findall(query or ""):
+    from stack.google_iam import read_references
+    for ref in read_references(query or ""):
         parts = ref.split(".")
         p, d, t = ([project] + parts) if len(parts) == 2 else parts
         got = requests.get(f"{upstream}/bigquery/v2/projects/{p}/datasets/{d}/tables/{t}", timeout=30)
@@ -212,8 +215,8 @@ def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
     return None
 
 
-def load_configuration(content_type: str, body: bytes) -> dict | None:
-    """A job insert's ``configuration.load`` (a plain, multipart or resumable upload), or None."""
+def job_resource(content_type: str, body: bytes) -> dict | None:
+    """A job insert's (or jobs.query's) JSON body, from a plain, multipart or resumable upload."""
     import email
     text = body
     if content_type.startswith("multipart/"):
@@ -226,7 +229,7 @@ def load_configuration(content_type: str, body: bytes) -> dict | None:
         job = json.loads(text or b"{}")
     except ValueError:
         return None
-    return (job.get("configuration") or {}).get("load") if isinstance(job, dict) else None
+    return job if isinstance(job, dict) else None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -257,6 +260,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(checked, Token):
             self._answer(*checked)
             return
+        job = job_resource(self.headers.get("Content-Type", ""), body) \
+            if self.server.api == "bigquery" and self.command == "POST" else None
+        if self.server.policy is not None:
+            refused = self._refused(checked.identity, job)
+            if refused:
+                self._answer(403, refused)
+                return
         if self.server.api == "bigquery" and self.command in ("POST", "PATCH", "PUT"):
             match = _TABLES_PATH.match(self.path)
             missing = match and missing_view_source(self.server.upstream, match.group(1), body)
@@ -264,10 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(404, _google_error(404, f"Not found: Table {missing} was not found in location "
                                                      f"{self.server.location}", "notFound", "NOT_FOUND"))
                 return
-        if self.server.api == "bigquery" and self.command == "POST" and "/jobs" in self.path:
-            load = load_configuration(self.headers.get("Content-Type", ""), body)
-            if load is not None:
-                self.server.loads.append(load)
+        load = ((job or {}).get("configuration") or {}).get("load") if "/jobs" in self.path else None
+        if load is not None:
+            self.server.loads.append(load)
         self.server.seen.append((checked.identity, self.command, self.path))
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "authorization", "content-length", "connection")}
@@ -277,6 +286,16 @@ class _Handler(BaseHTTPRequestHandler):
                if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
         self._answer(upstream.status_code, upstream.content, out)
 
+    def _refused(self, identity: str, job: dict | None) -> dict | None:
+        """Google's 403 for the first permission this call needs that the identity lacks."""
+        from stack.google_iam import bigquery_needs, storage_needs
+        if self.server.api == "bigquery":
+            need = self.server.policy.denied(identity, bigquery_needs(self.command, self.path, job))
+            return need and _google_error(403, need.message, "accessDenied", "PERMISSION_DENIED")
+        need = self.server.policy.denied(identity, storage_needs(self.command, self.path, identity))
+        return need and {"error": {"code": 403, "message": need.message,
+                                   "errors": [{"message": need.message, "domain": "global", "reason": "forbidden"}]}}
+
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
 
@@ -285,9 +304,11 @@ class IdentityFront(ThreadingHTTPServer):
     on ``port``; ``start()`` serves in a thread."""
     daemon_threads = True
 
-    def __init__(self, registry: Registry, api: str, upstream: str, port: int = 0, location: str = "US"):
+    def __init__(self, registry: Registry, api: str, upstream: str, port: int = 0, location: str = "US",
+                 policy=None):
         super().__init__(("127.0.0.1", port), _Handler)
         self.registry, self.api, self.upstream, self.location = registry, api, upstream.rstrip("/"), location
+        self.policy = policy  # stack.google_iam.Policy: who may do what (None: every identity everything)
         self.seen: list[tuple[str, str, str]] = []  # (identity, method, path) of what was let through
         self.loads: list[dict] = []  # each load job's configuration, as BigQuery got it
 

@@ -174,6 +174,9 @@ class BigQueryClient:
         ref, want = f"{self.settings.project}.{dataset}", self.settings.location
         try:
             found = self.bq.get_dataset(ref, retry=self.retry)
+        except gexc.Forbidden as e:
+            raise ConfigError(f"BigQuery dataset {ref}: this account may not read it ({e.message}); grant it "
+                              f"roles/bigquery.dataEditor on the dataset (or create the dataset in {want})") from e
         except gexc.NotFound:
             ds = bigquery.Dataset(ref)
             ds.location, ds.default_table_expiration_ms = want, expiration_ms

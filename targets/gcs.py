@@ -1,6 +1,7 @@
 """GCS raw archive: every file the warehouse loads is kept as
-``gs://<bucket>/<folder>/<date>/<file>`` (the bucket is created if missing; the same object is
-replaced by a rerun). ``[gcs] project, bucket, api_endpoint, credentials`` (see targets/google.py).
+``gs://<bucket>/<folder>/<date>/<file>`` (the bucket is looked up, and created only when absent
+and the account may; the same object is replaced by a rerun). An account with only its bucket's
+objects (no storage.buckets.get) works too. ``[gcs] project, bucket, api_endpoint, credentials`` (see targets/google.py).
 """
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from targets import faults
 from targets.config import Section
-from targets.errors import TransientError
+from targets.errors import ConfigError, TransientError
 from targets.google import credentials, transient
 from targets.google_down import GiveUpWhenUnreachable, check_up
 from targets.local import atomic_path
@@ -67,13 +69,26 @@ class GcsArchive:
             bucket = self.gcs.bucket(self.settings.bucket)
             try:
                 if not bucket.exists(retry=self.retry):
-                    bucket = self.gcs.create_bucket(self.settings.bucket, retry=self.retry)
+                    bucket = self._create(bucket)
+            except gexc.Forbidden:
+                # no storage.buckets.get: an account with objects in its bucket and nothing more
+                # (roles/storage.objectUser on the bucket); its object calls will tell
+                pass
             except Exception as e:
                 if transient(e):
                     raise TransientError(f"GCS bucket {self.settings.bucket}: {e}") from e
                 raise
             self._bucket = bucket
         return self._bucket
+
+    def _create(self, bucket):
+        """A bucket found absent, created (``storage.buckets.create`` on the project), or one
+        clear ConfigError when the account may not."""
+        try:
+            return self.gcs.create_bucket(bucket, retry=self.retry)
+        except gexc.Forbidden as e:
+            raise ConfigError(f"GCS bucket {bucket.name} does not exist, and this account may not create it "
+                              f"({e.message}): create it, or set [gcs] bucket to one that exists") from e
 
     @staticmethod
     def object_name(folder: str, run_date: dt.date, name: str) -> str:
@@ -84,8 +99,17 @@ class GcsArchive:
         name = self.object_name(folder, run_date, Path(path).name)
         blob = self.bucket().blob(name)
         try:
-            blob.upload_from_filename(os.fspath(path), retry=self.retry)
+            try:
+                blob.upload_from_filename(os.fspath(path), retry=self.retry)
+            except gexc.NotFound:  # no bucket (an account that may not look buckets up found out only now)
+                self._bucket = self._create(self.bucket())
+                blob = self._bucket.blob(name)
+                blob.upload_from_filename(os.fspath(path), retry=self.retry)
             faults.point(f"gcs.put:{Path(path).name}")
+        except gexc.Forbidden as e:
+            raise ConfigError(f"GCS bucket {self.settings.bucket}: this account may not write objects in it "
+                              f"({e.message}): grant it roles/storage.objectUser on the bucket, or create the bucket "
+                              "if it does not exist") from e
         except Exception as e:
             if transient(e):
                 raise TransientError(f"GCS upload of {Path(path).name}: {e}") from e

@@ -41,12 +41,40 @@ def credentials(value: str | None, section: str):
         return found
     if not Path(value).exists():
         raise ConfigError(f"[{section}] credentials: key file {value} does not exist")
+    return _from_file(value, section)
+
+
+def _from_file(value: str, section: str):
+    """A credentials file by its own ``type``, each kind through its own loader (Google's
+    library warns against loading a file of unchecked kind): a service-account key, an
+    authorized user's file, an external account (AWS or an identity pool)."""
+    import json
+
+    from google.auth import exceptions as auth_errors
     try:
-        found, _project = google.auth.load_credentials_from_file(value, scopes=SCOPES)
-    except auth_errors.DefaultCredentialsError as e:
-        raise ConfigError(f"[{section}] credentials: {value} is not a credentials file Google's library reads: "
+        info = json.loads(Path(value).read_text())
+        kind = info.get("type") if isinstance(info, dict) else None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"[{section}] credentials: {value} is not a JSON credentials file ({e})") from e
+    try:
+        if kind == "service_account":
+            from google.oauth2 import service_account
+            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        if kind == "authorized_user":
+            from google.oauth2 import credentials as user
+            return user.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+        if kind == "external_account":
+            source = info.get("credential_source") or {}
+            if str(source.get("environment_id", "")).startswith("aws"):
+                from google.auth import aws
+                return aws.Credentials.from_info(info, scopes=SCOPES)
+            from google.auth import identity_pool
+            return identity_pool.Credentials.from_info(info, scopes=SCOPES)
+    except (ValueError, auth_errors.GoogleAuthError) as e:
+        raise ConfigError(f"[{section}] credentials: {value} is a {kind} file Google's library does not take: "
                           f"{str(e).splitlines()[0]}") from e
-    return found
+    raise ConfigError(f"[{section}] credentials: {value} is of type {kind!r}; a service_account key, an "
+                      "authorized_user file or an external_account (workload identity federation) file is taken")
 
 
 def identity(creds) -> str:

@@ -6,6 +6,7 @@ Google refuses it, before the emulator sees the request."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 
 import pytest
@@ -83,6 +84,20 @@ def test_no_application_default_credentials_is_one_clear_config_error(monkeypatc
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
     with pytest.raises(ConfigError, match=r"\[bigquery\] credentials is empty, so application-default credentials"):
         BigQueryClient(dataclasses.replace(bq_client.settings, credentials=None))
+
+
+def test_a_credentials_file_of_another_kind_or_not_json_is_one_clear_config_error(bq_client, tmp_path):
+    from targets.bigquery import BigQueryClient
+    from targets.errors import ConfigError
+    other = tmp_path / "other.json"
+    other.write_text('{"type": "impersonated_service_account", "source_credentials": {}}')
+    with pytest.raises(ConfigError, match=r"is of type 'impersonated_service_account'; a service_account key, an "
+                                          "authorized_user file or an external_account"):
+        BigQueryClient(dataclasses.replace(bq_client.settings, credentials=str(other)))
+    broken = tmp_path / "broken.json"
+    broken.write_text("-----BEGIN PRIVATE KEY-----\n")
+    with pytest.raises(ConfigError, match=r"broken.json is not a JSON credentials file"):
+        BigQueryClient(dataclasses.replace(bq_client.settings, credentials=str(broken)))
 
 
 def test_the_stand_in_refuses_what_google_refuses(fronts, bq_client, tmp_path):
@@ -194,3 +209,81 @@ def test_the_doctor_names_the_identity_and_its_scopes(fronts, bq_client, tmp_pat
         else:
             for k, v in saved.items():
                 parser.set("bigquery", k, v)
+
+
+def test_a_least_privilege_identity_does_its_work_and_is_refused_the_rest_in_googles_shape(google_stack, bq_client,
+                                                                                           tmp_path):
+    """Permissions as Google's roles (stack/google_iam.py): an administrator makes a dataset and
+    a bucket and grants the ETL's account data on that dataset, objects in that bucket and jobs
+    on the project, as docs/google.md asks a district to. The account then loads, queries,
+    replaces a view and archives without one call it may not make (no datasets.create, no
+    buckets.get or create); reading a dataset it was not granted, creating one, or a bucket,
+    is Google's 403, and our errors say which permission to grant."""
+    from stack import StackState
+    from stack.google_iam import Policy, grant
+    from targets.bigquery import BigQueryClient
+    from targets.errors import ConfigError
+    from targets.gcs import GcsArchive, GcsSettings
+    ports = StackState.load(google_stack).ports
+    policy_file = tmp_path / "iam.json"
+    registry, policy = Registry(), Policy(policy_file)
+    bq = IdentityFront(registry, "bigquery", f"http://127.0.0.1:{ports['bigquery']}", policy=policy).start()
+    gcs = IdentityFront(registry, "storage", f"http://127.0.0.1:{ports['gcs']}", policy=policy).start()
+    try:
+        project = bq_client.settings.project
+        admin_email, etl_email = f"admin@{project}.iam.gserviceaccount.com", EMAIL
+        admin = service_account_key(registry, admin_email, project, f"{bq.url}/token", tmp_path / "admin.json")
+        etl = service_account_key(registry, etl_email, project, f"{bq.url}/token", tmp_path / "etl.json")
+        for role in ("roles/bigquery.admin", "roles/storage.admin"):
+            grant(policy_file, admin_email, role, f"projects/{project}")
+        ours, theirs = f"ours_{uuid.uuid4().hex[:8]}", f"theirs_{uuid.uuid4().hex[:8]}"
+        bucket = f"b-{uuid.uuid4().hex[:8]}"
+        as_admin = BigQueryClient(_settings(bq_client, bq, str(admin)))
+        for ds in (ours, theirs):
+            as_admin.ensure_dataset(ds)
+        as_admin.query(f"CREATE TABLE `{project}.{theirs}.secret` AS SELECT 1 AS a")
+        GcsArchive(GcsSettings(project=project, bucket=bucket, api_endpoint=gcs.url, credentials=str(admin))).bucket()
+        for role, resource in (("roles/bigquery.jobUser", f"projects/{project}"),
+                               ("roles/bigquery.dataEditor", f"projects/{project}/datasets/{ours}"),
+                               ("roles/storage.objectUser", f"projects/_/buckets/{bucket}")):
+            grant(policy_file, etl_email, role, resource)
+
+        client = BigQueryClient(_settings(bq_client, bq, str(etl)))
+        src = tmp_path / "students.csv"
+        src.write_text("id,name\n1,a\n2,b\n")
+        assert client.load_file(src, f"{ours}.students").rows == 2
+        assert client.query(f"SELECT count(*) AS n FROM `{project}.{ours}.students`") == [{"n": 2}]
+        assert client.deploy_view(f"{ours}.v", f"SELECT id FROM `{project}.{ours}.students`")
+        archive = GcsArchive(GcsSettings(project=project, bucket=bucket, api_endpoint=gcs.url, credentials=str(etl)))
+        assert archive.archive(src, "roster", dt.date(2026, 11, 24)) == f"gs://{bucket}/roster/2026-11-24/students.csv"
+        assert archive.names("roster", dt.date(2026, 11, 24)) == ["students.csv"]
+        etl_calls = [(m, p) for who, m, p in bq.seen + gcs.seen if who == etl_email]
+        assert etl_calls and not [c for c in etl_calls if c[0] == "POST" and c[1].split("?")[0].endswith("/datasets")]
+
+        # the 403s, as Google words them
+        token = registry.issue(etl_email, frozenset({CLOUD_PLATFORM}))["access_token"]
+        got = requests.get(f"{bq.url}/bigquery/v2/projects/{project}/datasets/{theirs}",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert got.status_code == 403 and got.json()["error"]["errors"][0]["reason"] == "accessDenied"
+        assert got.json()["error"]["message"] == (f"Access Denied: Dataset {project}:{theirs}: Permission "
+                                                  f"bigquery.datasets.get denied on dataset {project}:{theirs} (or it "
+                                                  "may not exist).")
+        from google.api_core.exceptions import Forbidden
+        with pytest.raises(Forbidden, match=rf"User does not have permission to query table {project}:{theirs}.secret"):
+            client.query(f"SELECT a FROM `{project}.{theirs}.secret`")
+        with pytest.raises(ConfigError, match=rf"BigQuery dataset {project}.{theirs}: this account may not read it .*"
+                                              r"grant it roles/bigquery.dataEditor on the dataset"):
+            client.ensure_dataset(theirs)
+        new_bucket = f"b-{uuid.uuid4().hex[:8]}"
+        got = requests.post(f"{gcs.url}/storage/v1/b?project={project}", json={"name": new_bucket},
+                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert got.status_code == 403 and got.json()["error"]["errors"][0]["reason"] == "forbidden"
+        assert "does not have storage.buckets.create access to the Google Cloud project" in got.json()["error"]["message"]
+        # an absent bucket: creating it is refused, one clear line
+        with pytest.raises(ConfigError, match=rf"GCS bucket {new_bucket}: this account may not write objects in it .*"
+                                              r"grant it roles/storage.objectUser on the bucket"):
+            GcsArchive(GcsSettings(project=project, bucket=new_bucket, api_endpoint=gcs.url,
+                                   credentials=str(etl))).archive(src, "roster", dt.date(2026, 11, 24))
+    finally:
+        bq.stop()
+        gcs.stop()
