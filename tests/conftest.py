@@ -158,7 +158,9 @@ def sftp_settings(request, stack_var, stack_state):
 @pytest.fixture
 def loaded_district(google_stack, stack_config, tmp_path):
     """A small fixed synthetic district loaded into a BigQuery dataset of this test's own
-    (the views read it through [views] source_dataset); returns the dataset name."""
+    (the views read it through [views] source_dataset); returns the dataset name. The
+    administrator makes the dataset and grants it to the ETL account, which may not create one
+    (stack/google_stack.py)."""
     import datetime as dt
 
     import luigi
@@ -168,7 +170,9 @@ def loaded_district(google_stack, stack_config, tmp_path):
     from pipelines.warehouse import BigQueryOperations
     from stack.district import generate, generate_merge_inputs
     day = dt.date(2026, 11, 24)
+    from stack.google_stack import grant_dataset
     ds = f"ps_{uuid.uuid4().hex[:8]}"
+    grant_dataset(google_stack, ds)
     reg = tmp_path / "sources.toml"
     reg.write_text((ROOT / "sources.toml").read_text().replace('table = "powerschool.', f'table = "{ds}.'))
     parser = luigi.configuration.get_config()

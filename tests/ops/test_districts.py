@@ -20,7 +20,7 @@ import pytest
 
 import stack
 from pipelines.base import ROOT
-from stack import free_port
+from stack import StackState, free_port
 from stack.district import generate, generate_merge_inputs
 from tests.ledger import ledger_rows
 from tests.luigid import child_config, start_luigid
@@ -71,8 +71,11 @@ def _done_tasks(url: str) -> list[dict]:
 
 def test_two_districts_the_same_night_never_see_each_other(google_stack, stack_config, stack_var, pg_settings,
                                                            tmp_path):
+    from stack import google_stack
     tag = uuid.uuid4().hex[:6]
     districts = {name: _district(name, tmp_path, stack_var, tag) for name in STUDENTS}
+    for name in STUDENTS:  # each district its own project, made by its administrator for the ETL account
+        google_stack.provision(StackState.load(stack_var), f"{name}-{tag}", bucket=f"{name}-{tag}-raw")
     cfg = child_config(tmp_path, worker_disconnect_delay=3, retry_delay=1)
     port = free_port()
     luigid = start_luigid(tmp_path, cfg, port)

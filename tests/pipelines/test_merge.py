@@ -59,7 +59,9 @@ def test_broken_inputs_name_file_row_and_rule(tmp_path):
 
 
 def test_stacked_file_loads_before_the_0300_load_and_reruns_are_noops(google_stack, stack_config, tmp_path):
+    from stack.google_stack import grant_dataset
     ds = f"ps_{uuid.uuid4().hex[:8]}"
+    grant_dataset(google_stack, ds)  # made and granted by the administrator
     reg = tmp_path / "sources.toml"
     reg.write_text((ROOT / "sources.toml").read_text().replace('table = "powerschool.', f'table = "{ds}.'))
     luigi.configuration.get_config().set("warehouse", "sources_file", str(reg))

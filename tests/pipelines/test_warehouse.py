@@ -45,12 +45,15 @@ pattern = "*.xlsx"
 table = "{ds}_misc.{{stem}}"
 format = "xlsx"
 ''')
+    from stack.google_stack import grant_dataset
+    for dataset in (f"{ds}_ps", f"{ds}_eis", f"{ds}_misc"):  # made and granted by the administrator
+        grant_dataset(google_stack, dataset)
     parser = luigi.configuration.get_config()
     parser.set("warehouse", "sources_file", str(reg))
     data = tmp_path / "data"
     for folder in ("powerschool_combined", "eis", "misc_imports"):
         (data / folder).mkdir(parents=True)
-    return {"ds": ds, "data": data, "settings": pg_settings}
+    return {"ds": ds, "data": data, "settings": pg_settings, "stack": google_stack}
 
 
 def _students(path, rows):
@@ -179,7 +182,10 @@ def test_a_past_day_loads_its_archived_copy_or_refuses(env):
     from pipelines.failures import RunReport
     from targets import clock
     data, ds = env["data"], env["ds"]
-    luigi.configuration.get_config().set("gcs", "bucket", f"w-{uuid.uuid4().hex[:10]}")
+    from stack.google_stack import grant_bucket
+    bucket = f"w-{uuid.uuid4().hex[:10]}"
+    grant_bucket(env["stack"], bucket)  # made and granted by the administrator
+    luigi.configuration.get_config().set("gcs", "bucket", bucket)
     _students(data / "powerschool_combined" / "students.csv", [("000123", "Kim", 3, "2017-05-01")])
     assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
     clock.set_now(dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone(dt.timedelta(hours=-6))))

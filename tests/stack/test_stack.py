@@ -69,8 +69,41 @@ def test_bigquery_emulator_through_the_official_client(full_stack):
     job.result()
     rows = list(client.query("SELECT id, name FROM smoke.students ORDER BY id").result())
     assert [(r["id"], r["name"]) for r in rows] == [(1, "Ana"), (2, "O'Brien")]
-    cfg = (full_stack / "luigi.cfg").read_text()
-    assert f"api_endpoint = http://127.0.0.1:{port}" in cfg
+
+
+
+def test_the_pipelines_reach_google_through_the_identity_front_as_the_least_privilege_account(full_stack):
+    """The generated config names the front (not the emulator) and the ETL account's key; that
+    account works in the datasets the registries name and the bucket, and may not create a
+    dataset: the stack's administrator made them (stack/google_stack.py)."""
+    import configparser
+
+    from google.api_core.exceptions import Forbidden
+
+    from stack import google_stack
+    from targets.bigquery import BigQueryClient, BigQuerySettings
+    from targets.gcs import GcsArchive, GcsSettings
+    ports = json.loads((full_stack / "stack.json").read_text())["ports"]
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(full_stack / "luigi.cfg")
+    bq, gcs = cfg["bigquery"], cfg["gcs"]
+    assert bq["api_endpoint"] == f"http://127.0.0.1:{ports['bigquery_front']}" != f"http://127.0.0.1:{ports['bigquery']}"
+    assert gcs["api_endpoint"] == f"http://127.0.0.1:{ports['gcs_front']}"
+    assert bq["credentials"] == gcs["credentials"] == str(full_stack / "google" / "etl.json")
+    assert json.loads((full_stack / "google" / "etl.json").read_text())["client_email"] == google_stack.ETL
+    client = BigQueryClient(BigQuerySettings(project=bq["project"], api_endpoint=bq["api_endpoint"],
+                                             credentials=bq["credentials"], timeout=30, io_timeout=10))
+    assert {"powerschool", "roster_files", "etl_scratch"} <= set(google_stack.registry_datasets())
+    for dataset in google_stack.registry_datasets():
+        client.ensure_dataset(dataset)
+    with pytest.raises(Forbidden, match="User does not have bigquery.datasets.create permission"):
+        client.bq.create_dataset(f"{bq['project']}.not_granted")
+    archive = GcsArchive(GcsSettings(project=gcs["project"], bucket=gcs["bucket"], api_endpoint=gcs["api_endpoint"],
+                                     credentials=gcs["credentials"]))
+    src = full_stack / "smoke.csv"
+    src.write_text("id\n1\n")
+    import datetime as dt
+    assert archive.archive(src, "smoke", dt.date(2026, 11, 24)) == f"gs://{gcs['bucket']}/smoke/2026-11-24/smoke.csv"
 
 
 def test_each_vendor_has_its_own_key_and_folder(full_stack):
