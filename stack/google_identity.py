@@ -354,23 +354,3 @@ class IdentityFront(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
-
-def main(argv: list[str] | None = None) -> None:
-    """The stack's daemon: a front before the BigQuery emulator and one before the GCS emulator,
-    each also the token endpoint, with the stack's service accounts and bindings."""
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m stack.google_identity")
-    ap.add_argument("--dir", type=Path, required=True, help="accounts.json and iam.json")
-    ap.add_argument("--bigquery", type=int, required=True, help="the BigQuery front's port")
-    ap.add_argument("--bigquery-upstream", required=True)
-    ap.add_argument("--gcs", type=int, required=True, help="the GCS front's port")
-    ap.add_argument("--gcs-upstream", required=True)
-    args = ap.parse_args(argv)
-    from stack.google_iam import Policy
-    registry, policy = Registry(path=args.dir / "accounts.json"), Policy(args.dir / "iam.json")
-    IdentityFront(registry, "bigquery", args.bigquery_upstream, port=args.bigquery, policy=policy).start()
-    IdentityFront(registry, "storage", args.gcs_upstream, port=args.gcs, policy=policy).serve_forever()
-
-
-if __name__ == "__main__":
-    main()

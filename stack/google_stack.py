@@ -51,9 +51,10 @@ def front_up(state: StackState, start_daemon) -> None:
     import os
     port = state.port("bigquery_front")
     start_daemon(state.var, "google-front", [
-        sys.executable, "-m", "stack.google_identity", "--dir", str(google_dir(state.var)),
+        sys.executable, "-m", "stack.google_stack", "--dir", str(google_dir(state.var)),
         "--bigquery", str(port), "--bigquery-upstream", f"http://127.0.0.1:{state.ports['bigquery']}",
-        "--gcs", str(state.port("gcs_front")), "--gcs-upstream", f"http://127.0.0.1:{state.ports['gcs']}"],
+        "--gcs", str(state.port("gcs_front")), "--gcs-upstream", f"http://127.0.0.1:{state.ports['gcs']}",
+        "--grpc", str(state.port("bigquery_grpc_front")), "--grpc-upstream", f"127.0.0.1:{state.ports['bigquery_grpc']}"],
         port, 30, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
@@ -107,3 +108,30 @@ def _admin_archive(state: StackState, project: str, bucket: str):
     from targets.gcs import GcsArchive, GcsSettings
     return GcsArchive(GcsSettings(project=project, bucket=bucket, api_endpoint=front_url(state, "gcs"),
                                   credentials=str(key_file(state.var, ADMIN))))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The stack's daemon: a front before the BigQuery emulator's REST and gRPC (Storage Read)
+    APIs and one before the GCS emulator, the REST ones also the token endpoint, with the
+    stack's service accounts and bindings."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m stack.google_stack")
+    ap.add_argument("--dir", type=Path, required=True, help="accounts.json and iam.json")
+    ap.add_argument("--bigquery", type=int, required=True, help="the BigQuery front's port")
+    ap.add_argument("--bigquery-upstream", required=True)
+    ap.add_argument("--gcs", type=int, required=True, help="the GCS front's port")
+    ap.add_argument("--gcs-upstream", required=True)
+    ap.add_argument("--grpc", type=int, required=True, help="the Storage Read API front's port")
+    ap.add_argument("--grpc-upstream", required=True, help="the emulator's gRPC host:port")
+    args = ap.parse_args(argv)
+    from stack.google_grpc import ReadFront
+    from stack.google_iam import Policy
+    from stack.google_identity import IdentityFront, Registry
+    registry, policy = Registry(path=args.dir / "accounts.json"), Policy(args.dir / "iam.json")
+    ReadFront(registry, args.grpc_upstream, port=args.grpc, policy=policy).start()
+    IdentityFront(registry, "bigquery", args.bigquery_upstream, port=args.bigquery, policy=policy).start()
+    IdentityFront(registry, "storage", args.gcs_upstream, port=args.gcs, policy=policy).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -402,11 +402,11 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                    "operators": "data-team@district.example"}
     if with_bigquery:
         # through the identity front, as the least-privilege ETL account (its key: token_uri is
-        # the front); the Storage Read API's gRPC still goes to the emulator directly
+        # the front), the Storage Read API's gRPC too
         etl_key = str(google_stack.key_file(var, google_stack.ETL))
         cfg["bigquery"] = {"project": BQ_PROJECT, "location": "US",
                            "api_endpoint": google_stack.front_url(state),
-                           "storage_endpoint": f"127.0.0.1:{state.ports['bigquery_grpc']}",
+                           "storage_endpoint": f"127.0.0.1:{state.ports['bigquery_grpc_front']}",
                            "credentials": etl_key}
         cfg["gcs"] = {"project": BQ_PROJECT, "bucket": google_stack.BUCKET,
                       "api_endpoint": google_stack.front_url(state, "gcs"), "credentials": etl_key}
@@ -479,7 +479,7 @@ def up(var: Path, with_bigquery: bool = True, dps_standin: bool = True) -> Stack
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o755)
     state = StackState.load(var)
-    google = ("bigquery", "bigquery_grpc", "gcs", "bigquery_front", "gcs_front")
+    google = ("bigquery", "bigquery_grpc", "gcs", "bigquery_front", "gcs_front", "bigquery_grpc_front")
     for name in ("postgres", "sftp", "smtp", "meetmax", "eis") + (google if with_bigquery else ()):
         state.port(name)
     state.save()

@@ -357,10 +357,12 @@ class BigQueryClient:
             if self._read_client is None:
                 self._read_client = read_client(self.settings.storage_endpoint, self.creds)
             s = self.settings
+            reopen = lambda: read_client(s.storage_endpoint, self.creds)  # noqa: E731  (a new connection after a stall)
             if arrow_text(table.schema, dialect):
-                rows = table_batches(self._read_client, s.project, table_id, s.timeout, s.io_timeout)
+                rows = table_batches(self._read_client, s.project, table_id, s.timeout, s.io_timeout, reopen)
             else:
-                rows = table_rows(self._read_client, s.project, table_id, s.timeout, min(page_size, 5000), s.io_timeout)
+                rows = table_rows(self._read_client, s.project, table_id, s.timeout, min(page_size, 5000), s.io_timeout,
+                                  reopen)
         except BaseException:
             cleanup()
             raise
