@@ -282,6 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = grant(self.server.registry, form)
             self._answer(status, answer)
             return
+        if self.server.federation is not None and self._federation(body):
+            return
         checked = authenticate(self.server.registry, self.server.api, self.headers.get("Authorization"))
         if not isinstance(checked, Token):
             self._answer(*checked)
@@ -312,6 +314,25 @@ class _Handler(BaseHTTPRequestHandler):
                if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
         self._answer(upstream.status_code, upstream.content, out)
 
+    def _federation(self, body: bytes) -> bool:
+        """AWS's instance metadata, Google's STS and IAM Credentials (stack/google_federation.py),
+        when the path is theirs."""
+        from stack import google_federation as fed
+        path = self.path.split("?")[0]
+        if path.startswith("/latest/"):
+            status, text = fed.imds(self.server.federation, self.command, path, self.headers)
+            self._answer(status, text.encode(), {"Content-Type": "text/plain"})
+        elif self.command == "POST" and path == "/v1/token":
+            form = dict(urllib.parse.parse_qsl(body.decode()))
+            self._answer(*fed.exchange(self.server.federation, self.server.registry, form))
+        elif self.command == "POST" and path.endswith(":generateAccessToken") and "/serviceAccounts/" in path:
+            email = urllib.parse.unquote(path.rsplit("/serviceAccounts/", 1)[1].removesuffix(":generateAccessToken"))
+            self._answer(*fed.generate_access_token(self.server.federation, self.server.registry, email,
+                                                    self.headers.get("Authorization"), json.loads(body or b"{}")))
+        else:
+            return False
+        return True
+
     def _refused(self, identity: str, job: dict | None) -> dict | None:
         """Google's 403 for the first permission this call needs that the identity lacks."""
         from stack.google_iam import bigquery_needs, storage_needs
@@ -335,6 +356,7 @@ class IdentityFront(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.registry, self.api, self.upstream, self.location = registry, api, upstream.rstrip("/"), location
         self.policy = policy  # stack.google_iam.Policy: who may do what (None: every identity everything)
+        self.federation = None  # stack.google_federation.Federation: AWS's metadata, Google's STS (tests set it)
         self.session = requests.Session()  # kept connections to the emulator
         self.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
         # (identity, method, path) of what was let through, and each load job's configuration as

@@ -32,6 +32,16 @@ def credentials(value: str | None, section: str):
     import google.auth
     from google.auth import exceptions as auth_errors
     if value in (None, ""):
+        import os
+        named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if named:
+            # the file, by its own loader: google.auth.default() would also look up an external
+            # account's project on cloudresourcemanager.googleapis.com, a call (and a permission)
+            # the night does not need, before the first of its own
+            if not Path(named).exists():
+                raise ConfigError(f"[{section}] credentials is empty, so application-default credentials are used: "
+                                  f"GOOGLE_APPLICATION_CREDENTIALS names {named}, which does not exist")
+            return _from_file(named, section)
         try:
             found, _project = google.auth.default(scopes=SCOPES)
         except auth_errors.DefaultCredentialsError as e:

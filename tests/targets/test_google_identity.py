@@ -86,7 +86,7 @@ def test_no_application_default_credentials_is_one_clear_config_error(monkeypatc
         BigQueryClient(dataclasses.replace(bq_client.settings, credentials=None))
 
 
-def test_a_credentials_file_of_another_kind_or_not_json_is_one_clear_config_error(bq_client, tmp_path):
+def test_a_credentials_file_of_another_kind_or_not_json_is_one_clear_config_error(bq_client, tmp_path, monkeypatch):
     from targets.bigquery import BigQueryClient
     from targets.errors import ConfigError
     other = tmp_path / "other.json"
@@ -94,6 +94,9 @@ def test_a_credentials_file_of_another_kind_or_not_json_is_one_clear_config_erro
     with pytest.raises(ConfigError, match=r"is of type 'impersonated_service_account'; a service_account key, an "
                                           "authorized_user file or an external_account"):
         BigQueryClient(dataclasses.replace(bq_client.settings, credentials=str(other)))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "gone.json"))
+    with pytest.raises(ConfigError, match=r"GOOGLE_APPLICATION_CREDENTIALS names .*gone.json, which does not exist"):
+        BigQueryClient(dataclasses.replace(bq_client.settings, credentials=None))
     broken = tmp_path / "broken.json"
     broken.write_text("-----BEGIN PRIVATE KEY-----\n")
     with pytest.raises(ConfigError, match=r"broken.json is not a JSON credentials file"):
@@ -395,3 +398,57 @@ def test_the_read_front_refuses_no_token_and_a_missing_read_session_permission(f
         assert sum(r.row_count for r in bq_storage._responses(reader, made.streams[0].name, 30, 10)) == 1
     finally:
         front.stop()
+
+
+def test_an_aws_servers_external_account_file_reaches_bigquery_as_its_service_account(fronts, bq_client, tmp_path,
+                                                                                     monkeypatch):
+    """Workload identity federation, as docs/deploy-aws.md has it: no key on the server. The
+    library asks AWS's instance metadata (IMDSv2) for the region and the role's credentials,
+    signs a GetCallerIdentity request with them, exchanges it at Google's STS for a federated
+    token and that for the service account's token (stack/google_federation.py plays all
+    three). A signature made with another secret, or a role not allowed to act as the
+    account, is refused in the services' own words."""
+    import json
+
+    from google.auth.exceptions import GoogleAuthError, RefreshError
+
+    from stack.google_federation import Federation, credential_config, provider_audience
+    from targets.bigquery import BigQueryClient
+    from targets.google import identity
+    registry, bq, _ = fronts
+    fed = Federation()
+    bq.federation = fed
+    audience = provider_audience("314159265358", "district-pool", "aws")
+    fed.providers[audience] = fed.account
+    fed.impersonators[EMAIL] = {f"arn:aws:iam::{fed.account}:role/{fed.role}"}
+    config = tmp_path / "external.json"
+    config.write_text(json.dumps(credential_config(audience, bq.url, EMAIL)))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(config))
+    try:
+        client = BigQueryClient(_settings(bq_client, bq, None))  # empty: application-default credentials
+        assert client.query("SELECT 3 AS z") == [{"z": 3}]
+        assert bq.seen[-1][0] == EMAIL
+        assert identity(client.creds) == f"external account acting as {EMAIL} (workload identity federation), " \
+                                         "scopes cloud-platform"
+        # the same file named in [bigquery] credentials
+        assert BigQueryClient(_settings(bq_client, bq, str(config))).query("SELECT 4 AS z") == [{"z": 4}]
+
+        # another role may not act as the account
+        fed.impersonators[EMAIL] = {f"arn:aws:iam::{fed.account}:role/someone-else"}
+        with pytest.raises(RefreshError, match="iam.serviceAccounts.getAccessToken"):
+            BigQueryClient(_settings(bq_client, bq, str(config))).query("SELECT 5 AS z")
+        # a forged signature: AWS's keys are not the ones the server signed with
+        fed.impersonators[EMAIL] = {f"arn:aws:iam::{fed.account}:role/{fed.role}"}
+        real = fed.instance_role
+
+        def forged():
+            made = real()
+            fed.keys[made["AccessKeyId"]]["secret"] = "not-the-secret"
+            return made
+        fed.instance_role = forged
+        with pytest.raises(GoogleAuthError, match="signature we calculated does not match"):
+            BigQueryClient(_settings(bq_client, bq, str(config))).query("SELECT 6 AS z")
+    finally:
+        bq.federation = None
