@@ -40,6 +40,7 @@ class Federation:
     impersonators: dict[str, set[str]] = field(default_factory=dict)  # service account -> AWS role ARNs
     imds_tokens: set[str] = field(default_factory=set)
     role: str = "district-etl-instance"
+    ecs_token: str | None = None  # the container credentials endpoint's authorization token, if any
 
     def instance_role(self) -> dict:
         """New temporary credentials for the instance's role (what IMDS hands out)."""
@@ -76,7 +77,12 @@ def credential_config(audience: str, base: str, service_account: str) -> dict:
 # ---------------------------------------------------------------- IMDSv2
 
 def imds(fed: Federation, method: str, path: str, headers) -> tuple[int, str]:
-    """The instance metadata service's answer (status, text)."""
+    """The instance metadata service's answer (status, text), or ECS's container credentials
+    endpoint's (``/v2/credentials/…``, with the task's authorization token when one is set)."""
+    if path.startswith("/v2/credentials/"):
+        if fed.ecs_token is not None and headers.get("Authorization") != fed.ecs_token:
+            return 401, "Unauthorized"
+        return 200, json.dumps({**fed.instance_role(), "RoleArn": f"arn:aws:iam::{fed.account}:role/{fed.role}"})
     if method == "PUT" and path == "/latest/api/token":
         if not headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
             return 400, "Missing TTL header"

@@ -319,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
         when the path is theirs."""
         from stack import google_federation as fed
         path = self.path.split("?")[0]
-        if path.startswith("/latest/"):
+        if path.startswith(("/latest/", "/v2/credentials/")):
             status, text = fed.imds(self.server.federation, self.command, path, self.headers)
             self._answer(status, text.encode(), {"Content-Type": "text/plain"})
         elif self.command == "POST" and path == "/v1/token":

@@ -77,6 +77,10 @@ def _from_file(value: str, section: str):
             source = info.get("credential_source") or {}
             if str(source.get("environment_id", "")).startswith("aws"):
                 from google.auth import aws
+
+                from targets.google_aws import ecs_credentials, on_ecs
+                if on_ecs():  # a task role: its keys from ECS, not EC2's metadata (targets/google_aws.py)
+                    return ecs_credentials(info, SCOPES)
                 return aws.Credentials.from_info(info, scopes=SCOPES)
             from google.auth import identity_pool
             return identity_pool.Credentials.from_info(info, scopes=SCOPES)

@@ -400,14 +400,16 @@ def test_the_read_front_refuses_no_token_and_a_missing_read_session_permission(f
         front.stop()
 
 
+@pytest.mark.parametrize("where", ["ec2", "ecs"])
 def test_an_aws_servers_external_account_file_reaches_bigquery_as_its_service_account(fronts, bq_client, tmp_path,
-                                                                                     monkeypatch):
+                                                                                     monkeypatch, where):
     """Workload identity federation, as docs/deploy-aws.md has it: no key on the server. The
-    library asks AWS's instance metadata (IMDSv2) for the region and the role's credentials,
-    signs a GetCallerIdentity request with them, exchanges it at Google's STS for a federated
-    token and that for the service account's token (stack/google_federation.py plays all
-    three). A signature made with another secret, or a role not allowed to act as the
-    account, is refused in the services' own words."""
+    role's credentials come from EC2's instance metadata (IMDSv2, the library's own code) or,
+    in an ECS task, from the container credentials endpoint (targets/google_aws.py: the library
+    does not read it, and a Fargate task has no IMDS). They sign a GetCallerIdentity request,
+    exchanged at Google's STS for a federated token and that for the service account's token
+    (stack/google_federation.py plays all of them). A signature made with another secret, or
+    a role not allowed to act as the account, is refused in the services' own words."""
     import json
 
     from google.auth.exceptions import GoogleAuthError, RefreshError
@@ -426,10 +428,21 @@ def test_an_aws_servers_external_account_file_reaches_bigquery_as_its_service_ac
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(config))
+    for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    if where == "ecs":  # as ECS sets them for a task with a task role
+        fed.ecs_token = "task-token-" + uuid.uuid4().hex
+        (tmp_path / "ecs-token").write_text(fed.ecs_token + "\n")
+        monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"{bq.url}/v2/credentials/{uuid.uuid4()}")
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(tmp_path / "ecs-token"))
+        monkeypatch.setenv("AWS_REGION", fed.region)
     try:
         client = BigQueryClient(_settings(bq_client, bq, None))  # empty: application-default credentials
         assert client.query("SELECT 3 AS z") == [{"z": 3}]
         assert bq.seen[-1][0] == EMAIL
+        assert type(client.creds).__module__ == "google.auth.aws" and fed.keys
+        assert bool(fed.imds_tokens) == (where == "ec2")  # ECS's endpoint, never EC2's metadata, in a task
         assert identity(client.creds) == f"external account acting as {EMAIL} (workload identity federation), " \
                                          "scopes cloud-platform"
         # the same file named in [bigquery] credentials
@@ -450,5 +463,9 @@ def test_an_aws_servers_external_account_file_reaches_bigquery_as_its_service_ac
         fed.instance_role = forged
         with pytest.raises(GoogleAuthError, match="signature we calculated does not match"):
             BigQueryClient(_settings(bq_client, bq, str(config))).query("SELECT 6 AS z")
+        if where == "ecs":  # the task's authorization token is checked
+            fed.ecs_token = "another"
+            with pytest.raises(GoogleAuthError, match="container credentials endpoint answered 401"):
+                BigQueryClient(_settings(bq_client, bq, str(config))).query("SELECT 7 AS z")
     finally:
         bq.federation = None
