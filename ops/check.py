@@ -199,6 +199,16 @@ def bigquery() -> str:
     return f"project {client.settings.project} as {identity(client.creds)}: a query ran"
 
 
+def google_permissions() -> str:
+    """Each permission the night needs that the account lacks, asked of Google (ops/google_permissions.py)."""
+    from ops.google_permissions import check as permissions
+    archive = None
+    if luigi.configuration.get_config().has_section("gcs"):
+        from targets.gcs import GcsArchive, GcsSettings
+        archive = GcsArchive(dataclasses.replace(GcsSettings.from_config(), io_timeout=CHECK_TIMEOUT))
+    return permissions(_bigquery_client(), archive)
+
+
 def bigquery_exports() -> str:
     """A one-row export the way the vendor pushes export their views: through the Storage Read
     API, the account needs to create a table in the scratch dataset and a read session."""
@@ -280,6 +290,8 @@ def run_checks(probe: bool = False) -> Check:
     if cfg.has_section("bigquery"):
         check.run("BigQuery", bigquery, "is it reachable? check [bigquery] project and credentials "
                   "(GOOGLE_APPLICATION_CREDENTIALS)")
+        check.run("Google permissions", google_permissions if check.passed("BigQuery") else _not_tried("BigQuery"),
+                  "grant the roles named (docs/google.md, Permissions)")
         check.run("BigQuery exports", bigquery_exports if check.passed("BigQuery") else _not_tried("BigQuery"),
                   "the account needs bigquery.tables.create on the scratch dataset ([bigquery] scratch_dataset) "
                   "and bigquery.readsessions.create, or set [bigquery] storage_api = false (slower exports); "

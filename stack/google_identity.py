@@ -288,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(checked, Token):
             self._answer(*checked)
             return
+        if self.server.policy is not None and self._test_permissions(checked.identity, body):
+            return
         job = job_resource(self.headers.get("Content-Type", ""), body) \
             if self.server.api == "bigquery" and self.command == "POST" else None
         if self.server.policy is not None:
@@ -332,6 +334,37 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+    def _test_permissions(self, identity: str, body: bytes) -> bool:
+        """testIamPermissions, answered from the policy: Cloud Resource Manager's for a project
+        (``POST /v1/projects/P:testIamPermissions``, on the BigQuery front), BigQuery's for a
+        table (empty for one that does not exist, as BigQuery answers), Cloud Storage's for a
+        bucket (``GET …/b/B/iam/testPermissions``). No permission is needed to ask."""
+        path, _, query = self.path.partition("?")
+        policy = self.server.policy
+        if self.command == "POST" and path.endswith(":testIamPermissions"):
+            asked = json.loads(body or b"{}").get("permissions") or []
+            project = re.match(r"^/v1/projects/([^/:]+):testIamPermissions$", path)
+            table = _TABLES_PATH.match(path.removesuffix(":testIamPermissions"))
+            if project:
+                resource = f"projects/{project.group(1)}"
+            elif table and table.group(3):
+                exists = self.server.session.get(self.server.upstream + path.removesuffix(":testIamPermissions"),
+                                                 timeout=30).status_code == 200
+                resource = f"projects/{table.group(1)}/datasets/{table.group(2)}" if exists else None
+            else:
+                return False
+            held = [p for p in asked if resource and policy.allows(identity, p, resource)]
+            self._answer(200, {"permissions": held} if held else {})
+            return True
+        bucket = re.match(r"^/storage/v1/b/([^/]+)/iam/testPermissions$", path)
+        if self.command == "GET" and bucket:
+            asked = urllib.parse.parse_qs(query).get("permissions", [])
+            resource = f"projects/_/buckets/{urllib.parse.unquote(bucket.group(1))}"
+            self._answer(200, {"kind": "storage#testIamPermissionsResponse",
+                               "permissions": [p for p in asked if policy.allows(identity, p, resource)]})
+            return True
+        return False
 
     def _refused(self, identity: str, job: dict | None) -> dict | None:
         """Google's 403 for the first permission this call needs that the identity lacks."""

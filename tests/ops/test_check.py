@@ -26,6 +26,8 @@ def test_the_stack_passes_and_each_broken_part_is_one_clear_line(stack_config, g
     assert "ok   SMTP: " in out and "TLS, certificate trusted" in out
     assert "ok   PostgreSQL ledger: signed in as" in out and "ok   BigQuery: " in out
     assert "ok   BigQuery exports: a one-row export through the Storage Read API" in out
+    assert "ok   Google permissions: service account district-etl@district-local.iam.gserviceaccount.com holds " \
+           "the " in out  # the stack's least-privilege account, asked through the front
     assert "ok   PostgreSQL Feeds database" in out
 
     # the clever server's key changed (or a man in the middle answers): another ed25519 key recorded for it

@@ -469,3 +469,59 @@ def test_an_aws_servers_external_account_file_reaches_bigquery_as_its_service_ac
                 BigQueryClient(_settings(bq_client, bq, str(config))).query("SELECT 7 AS z")
     finally:
         bq.federation = None
+
+
+def test_the_doctor_names_each_permission_the_night_needs_that_the_account_lacks(google_stack, bq_client, tmp_path):
+    """Item 8: ./run.sh check asks Google (Cloud Resource Manager's, BigQuery's and Cloud
+    Storage's testIamPermissions, a dataset lookup) and names each missing permission with
+    its resource and the role that grants it; with the grants of docs/google.md, it says the
+    account holds what was asked."""
+    from ops.google_permissions import check, night_datasets
+    from stack import StackState
+    from stack.google_iam import Policy, grant
+    from targets.bigquery import BigQueryClient
+    from targets.gcs import GcsArchive, GcsSettings
+    ports = StackState.load(google_stack).ports
+    project = bq_client.settings.project
+    registry, policy_file = Registry(), tmp_path / "iam.json"
+    bq = IdentityFront(registry, "bigquery", f"http://127.0.0.1:{ports['bigquery']}", policy=Policy(policy_file)).start()
+    gcs = IdentityFront(registry, "storage", f"http://127.0.0.1:{ports['gcs']}", policy=Policy(policy_file)).start()
+    try:
+        key = service_account_key(registry, EMAIL, project, f"{bq.url}/token", tmp_path / "key.json")
+        scratch = f"scratch_{uuid.uuid4().hex[:6]}"
+        client = BigQueryClient(dataclasses.replace(_settings(bq_client, bq, str(key)), storage_api=True,
+                                                    storage_endpoint="127.0.0.1:1", scratch_dataset=scratch))
+        datasets = night_datasets(scratch)
+        assert {"powerschool", "roster_files", scratch} <= set(datasets)
+        for ds in datasets:
+            bq_client.ensure_dataset(ds)
+        bq_client.query(f"CREATE OR REPLACE TABLE `{project}.roster_files.doctor_probe` AS SELECT 1 AS a")
+        bucket = f"b-{uuid.uuid4().hex[:8]}"
+        GcsArchive(GcsSettings(project=project, bucket=bucket, api_endpoint=f"http://127.0.0.1:{ports['gcs']}",
+                               credentials="anonymous")).bucket()
+        archive = GcsArchive(GcsSettings(project=project, bucket=bucket, api_endpoint=gcs.url, credentials=str(key)))
+        grant(policy_file, EMAIL, "roles/bigquery.jobUser", f"projects/{project}")
+        for ds in datasets:
+            if ds != "powerschool":
+                grant(policy_file, EMAIL, "roles/bigquery.dataViewer" if ds == "roster_files" else
+                      "roles/bigquery.dataEditor", f"projects/{project}/datasets/{ds}")
+        with pytest.raises(RuntimeError) as refused:
+            check(client, archive)
+        said = str(refused.value)
+        assert said.startswith(f"service account {EMAIL} lacks ")
+        for missing in (f"bigquery.readsessions.create on project {project} (roles/bigquery.readSessionUser)",
+                        f"bigquery.datasets.get on dataset {project}.powerschool (roles/bigquery.dataEditor)",
+                        f"bigquery.tables.updateData on dataset {project}.roster_files (roles/bigquery.dataEditor)",
+                        f"storage.objects.create on bucket {bucket} (roles/storage.objectUser)"):
+            assert missing in said, (missing, said)
+        assert "bigquery.jobs.create" not in said and "bigquery.tables.getData on dataset" not in said
+
+        grant(policy_file, EMAIL, "roles/bigquery.readSessionUser", f"projects/{project}")
+        for ds in datasets:
+            grant(policy_file, EMAIL, "roles/bigquery.dataEditor", f"projects/{project}/datasets/{ds}")
+        grant(policy_file, EMAIL, "roles/storage.objectUser", f"projects/_/buckets/{bucket}")
+        line = check(client, archive)
+        assert line.startswith(f"service account {EMAIL} holds the ") and "lacks" not in line, line
+    finally:
+        bq.stop()
+        gcs.stop()
