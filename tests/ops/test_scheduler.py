@@ -35,6 +35,11 @@ def _luigid(var, port) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "ops.scheduler", "--port", str(port), "--logdir", str(var / "logs")],
                             cwd=stack.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wait_port(port, 20, "luigid", var / "logs" / "luigid.log")
+    # it listens a moment before it writes where (luigid.url, luigid.pid): on a busy machine a
+    # test could look in between
+    deadline = time.monotonic() + 10
+    while scheduler_url(var) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     return proc
 
 
