@@ -116,6 +116,19 @@ class TakeFeedFile(FeedFileTask):
                                 note=f"config {self.row.config_id} ({self.row.job_name})")
 
 
+def reader_fault(e: BaseException) -> bool:
+    """An error a workbook reader raised about the file it read (anything but an interrupt, an
+    exit, memory or the operating system's own errors, which are not the file's)."""
+    return not isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError, OSError))
+
+
+def crash_site(e: BaseException) -> str:
+    """Where an exception was raised: ``module.py:line`` of its innermost frame."""
+    import traceback
+    frames = traceback.extract_tb(e.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "native code"
+
+
 class ConvertFeedFile(FeedFileTask):
     """A workbook in processing → one CSV per configured sheet (``sheet``: a name, names
     separated by commas, ``*`` for all, or empty for the first) and a manifest naming them."""
@@ -148,9 +161,19 @@ class ConvertFeedFile(FeedFileTask):
                 written.append(self.converted / csv_name)
                 sheets.append({"sheet": sheet, "file": csv_name, "rows": rows})
                 self.set_progress_percentage(int((n + 1) * 100 / len(names)))
-        except BadInputError as e:
+        except BaseException as e:
+            if not isinstance(e, BadInputError) and not reader_fault(e):
+                raise  # an interrupt, a full disk, no memory: not the file's fault, so retried
             for path in written:
                 path.unlink()
+            if not isinstance(e, BadInputError):
+                # a reader's crash on this file (native code's panics are BaseExceptions): set
+                # aside with its reason like any bad workbook, never retried on every pass. Its
+                # message may quote a cell, so only its type and where it was raised are said.
+                where = crash_site(e)
+                logger.warning("the workbook reader failed on %s: %s at %s", self.name, type(e).__name__, where)
+                e = BadInputError(str(self.processing), f"the workbook reader failed on it ({type(e).__name__} at "
+                                                        f"{where}); the file is set aside")
             raise self.set_aside(self.processing, e) from e
         with self.output().open("w") as fh:
             json.dump({"source": self.name, "header_row": self.row.header_row, "sheets": sheets}, fh, indent=1)

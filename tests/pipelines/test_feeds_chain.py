@@ -186,3 +186,45 @@ def test_a_refused_file_dropped_again_after_the_fix_goes_through_the_whole_chain
     assert ledger_rows(pg_settings, "split_part(item, '|', 1), rows, rejected", job="feeds_events",
                        succeeded_only=True) == [("events_20261122.xlsx", 1, 2)]
     assert [p.name.split("_", 1)[1] for p in (inbox / "archive").rglob("*.xlsx")] == ["events_20261122.xlsx"]
+
+
+def test_a_workbook_that_crashes_its_reader_is_set_aside_not_retried_on_every_pass(feeds, pg_settings, monkeypatch):
+    """Issue 27 item 3: ConvertFeedFile set aside only BadInputError; any other error from a
+    reader (an ISO time cell's ValueError, a KeyError for a missing sheet part, a native
+    panic, which is a BaseException) left the file in processing, failed again on every pass.
+    Now the file goes to the error folder with a failed row naming the error's type and where
+    it was raised (never its message: it may quote a cell), and the other files load. A full
+    disk is not the file's fault: it stays and is retried."""
+    import pipelines.feeds as feeds_module
+    client, inbox = feeds
+    events_workbook(inbox / "events_20261124.xlsx", [(1, "Panics", None, "A")])
+    events_workbook(inbox / "events_20261125.xlsx", [(2, "Fine", None, "B")])
+
+    class PanicException(BaseException):  # what pyo3 raises for a Rust panic (python-calamine), by its name
+        pass
+    real = feeds_module.to_csv
+
+    def reader(path, dest, **kw):
+        if "20261124" in str(path):
+            raise PanicException("assertion failed: cell value 'SECRET-NAME' out of range")
+        return real(path, dest, **kw)
+    monkeypatch.setattr(feeds_module, "to_csv", reader)
+    assert not watch_pass()
+    assert table(client, "SELECT event_id FROM feeds.events") == [(2,)]
+    assert [p.name for p in (inbox / "error").rglob("*.xlsx")] == ["events_20261124.xlsx"]
+    (error,) = [e for i, e in ledger_rows(pg_settings, "item, error", job="feeds_events") if e]
+    assert "the workbook reader failed on it (PanicException at test_feeds_chain.py:" in error
+    assert "SECRET-NAME" not in error
+    assert watch_pass()  # set aside: the next pass has nothing to fail
+
+    # a full disk while converting: the file stays where it is, and the next pass converts it
+    events_workbook(inbox / "events_20261126.xlsx", [(3, "Later", None, "C")])
+
+    def full(path, dest, **kw):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(feeds_module, "to_csv", full)
+    assert not watch_pass()
+    assert not list((inbox / "error").rglob("events_20261126.xlsx"))
+    monkeypatch.setattr(feeds_module, "to_csv", real)
+    assert watch_pass()
+    assert table(client, "SELECT event_id FROM feeds.events ORDER BY 1") == [(2,), (3,)]
