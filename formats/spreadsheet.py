@@ -116,6 +116,7 @@ def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None =
     held back, so trailing ones are dropped; columns past the header's last name are dropped
     when empty, and a row with a value there is an error naming the row."""
     rows = text_rows(path, sheet)
+    name = sheet if sheet is not None else next(iter(sheet_names(path)), None)  # what errors name
     header: list[str] | None = None
     count, held = 0, 0
     with open(dest, "w", encoding="utf-8", newline="") as fh:
@@ -128,7 +129,7 @@ def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None =
                 while header and header[-1] == "":
                     header.pop()
                 if not header:
-                    raise BadInputError(str(path), "the header row is empty", row=n)
+                    raise BadInputError(str(path), "the header row is empty", row=n, sheet=name)
                 writer.writerow(header)
                 continue
             if not any(cells):
@@ -143,11 +144,12 @@ def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None =
                 count += 1
                 continue
             if any(cells[width:]):
-                raise BadInputError(str(path), f"has {len(cells)} cells but the header has {width}", row=n)
+                raise BadInputError(str(path), f"has {len(cells)} cells but the header has {width}", row=n,
+                                    sheet=name)
             writer.writerow(cells[:width] + [""] * (width - len(cells)))
             count += 1
     if not header:
-        raise BadInputError(str(path), "sheet is empty: no header row")
+        raise BadInputError(str(path), "the sheet is empty: no header row", sheet=name)
     return count
 
 

@@ -16,9 +16,12 @@ class TransientError(EtlError):
 class BadInputError(EtlError):
     """A file or row breaks a rule; names the file, row, column and rule."""
 
-    def __init__(self, file: str, rule: str, row: int | None = None, column: str | None = None):
-        self.file, self.rule, self.row, self.column = file, rule, row, column
+    def __init__(self, file: str, rule: str, row: int | None = None, column: str | None = None,
+                 sheet: str | None = None):
+        self.file, self.rule, self.row, self.column, self.sheet = file, rule, row, column, sheet
         where = file
+        if sheet is not None:
+            where += f", sheet {sheet!r}"
         if row is not None:
             where += f", row {row}"
         if column is not None:

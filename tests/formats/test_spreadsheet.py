@@ -37,7 +37,7 @@ def test_a_value_past_the_header_names_its_row(tmp_path):
     book.active.append(["A", "B"])
     book.active.append(["1", "2", "stray"])
     book.save(tmp_path / "w.xlsx")
-    with pytest.raises(BadInputError, match=r"w\.xlsx, row 2: has 3 cells but the header has 2"):
+    with pytest.raises(BadInputError, match=r"w\.xlsx, sheet 'Sheet', row 2: has 3 cells but the header has 2"):
         to_csv(tmp_path / "w.xlsx", tmp_path / "w.csv")
 
 
