@@ -38,7 +38,7 @@ from targets.bq_pages import raw_pages
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, TransientError
 from targets.google import credentials, said, transient
-from targets.google_down import GiveUpWhenUnreachable, check_up
+from targets.google_down import GiveUpWhenUnreachable, backoff_cap, check_up
 from targets.local import atomic_open, file_digest
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ class BigQueryClient:
         # every call retries a server that does not answer for at most ``timeout`` seconds, and
         # one that cannot be reached for ``io_timeout`` (then not at all for the rest of the run)
         self.retry = DEFAULT_RETRY.with_timeout(settings.timeout).with_predicate(
-            GiveUpWhenUnreachable(self.service, settings.io_timeout))
+            GiveUpWhenUnreachable(self.service, settings.io_timeout)).with_delay(
+            maximum=backoff_cap(settings.io_timeout))
         self.job_retry = DEFAULT_JOB_RETRY.with_timeout(settings.timeout)
 
     @classmethod

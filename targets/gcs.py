@@ -19,7 +19,7 @@ from targets import faults
 from targets.config import Section
 from targets.errors import ConfigError, TransientError
 from targets.google import credentials, said, transient
-from targets.google_down import GiveUpWhenUnreachable, check_up
+from targets.google_down import GiveUpWhenUnreachable, backoff_cap, check_up
 from targets.local import atomic_path
 
 
@@ -53,7 +53,8 @@ class GcsArchive:
         # a GCS that cannot be reached: a call gives up after io_timeout, and the rest of the
         # run's archive work fails at once (targets/google_down.py)
         self.service = f"GCS ({settings.api_endpoint or 'storage.googleapis.com'})"
-        self.retry = DEFAULT_RETRY.with_predicate(GiveUpWhenUnreachable(self.service, settings.io_timeout))
+        self.retry = DEFAULT_RETRY.with_predicate(GiveUpWhenUnreachable(self.service, settings.io_timeout)).with_delay(
+            maximum=backoff_cap(settings.io_timeout))
 
     @classmethod
     def from_config(cls, section: str = "gcs") -> "GcsArchive":
