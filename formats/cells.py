@@ -1,7 +1,7 @@
 """How a spreadsheet cell's value is written as CSV text: explicitly, since the readers
 disagree on how to print values (``1.0`` vs ``1``, date text). Integral floats without ``.0``,
-dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, booleans ``true``/``false``, empty cells
-empty; text as it is (so leading zeros stay). ``formula_like``: text a spreadsheet program
+dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, durations ``H:MM:SS`` (hours past 24, as
+Excel's ``[h]:mm:ss``), booleans ``true``/``false``, empty cells empty; text as it is (so leading zeros stay). ``formula_like``: text a spreadsheet program
 would run as a formula (CSV/formula injection), for the files we write for people."""
 from __future__ import annotations
 
@@ -23,8 +23,16 @@ def format_cell(value) -> str:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
-        return str(value)
+        return duration(value)
     return str(value)
+
+
+def duration(value: dt.timedelta) -> str:
+    """A duration as Excel shows an elapsed-time format (``[h]:mm:ss``): hours past 24 as they
+    are, seconds rounded (``255:10:10``, not Python's ``10 days, 15:10:10``)."""
+    total = round(value.total_seconds())
+    sign, total = ("-" if total < 0 else ""), abs(total)
+    return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

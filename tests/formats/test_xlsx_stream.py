@@ -138,7 +138,7 @@ def test_a_workbook_written_as_excel_writes_them_reads_as_calamine_reads_it(tmp_
     assert ours == _calamine(path, "Events")
     assert ours[0] == ["Event ID", "Company ", "日本", "", "Fee & tax"]
     assert ours[1] == ["2026-11-24", "", "A&B", "", "true"]  # an error value is empty, as calamine gives it
-    assert ours[3] == ["rich text", "", "2026-11-24 18:00:00", "1 day, 12:00:00", "2026-11-24 00:00:00"]
+    assert ours[3] == ["rich text", "", "2026-11-24 18:00:00", "36:00:00", "2026-11-24 00:00:00"]  # [h]:mm:ss
     assert ours[5] == ["0.1", "0.001", "-42", "06:00:00", "00123"]
     unprefixed = _handmade(tmp_path / "plain.xlsx", SHEET.replace("x:", "").replace("xmlns:x=", "xmlns="))
     assert _ours(unprefixed, "Events") == ours  # the fast path and the general one agree
@@ -168,3 +168,13 @@ def test_a_sheet_of_many_blocks_reads_as_calamine_reads_it(tmp_path):
     book.save(path)
     ours = _ours(path, "Big")
     assert len(ours) == 25001 + 25 and ours == _calamine(path, "Big")
+
+
+@pytest.mark.parametrize("value, shown", [(dt.timedelta(days=10, hours=15, minutes=10, seconds=10), "255:10:10"),
+                                          (dt.timedelta(minutes=5), "0:05:00"),
+                                          (dt.timedelta(seconds=59.6), "0:01:00"),
+                                          (-dt.timedelta(hours=1, minutes=30), "-1:30:00")])
+def test_a_duration_is_written_as_excel_shows_elapsed_time(value, shown):
+    """Issue 27 item 5: Python's str() gave '10 days, 15:10:10'; Excel's [h]:mm:ss shows 255:10:10."""
+    from formats.cells import format_cell
+    assert format_cell(value) == shown
