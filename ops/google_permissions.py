@@ -37,17 +37,24 @@ class Findings:
 
 
 def night_datasets(scratch: str | None) -> list[str]:
-    """The datasets the night's loads, views and exports use."""
+    """The datasets the night's loads, views and exports use, as this installation's config names them."""
     from pipelines.base import sources_file
-    from pipelines.views import view_files
     from targets.config import Section
     from targets.errors import ConfigError
-    found = {s.table.split(".")[-2] for s in sources_file().source}
-    found |= {name.split(".")[0] for name in view_files()}
     try:
-        found.add(Section("views").str("source_dataset", "powerschool"))
+        source = Section("views").str("source_dataset", "powerschool")
     except ConfigError:  # no [views]: the views read the default, as pipelines/views.py does
-        found.add("powerschool")
+        source = "powerschool"
+    return datasets_of(sources_file(), source, scratch)
+
+
+def datasets_of(sources, source_dataset: str, scratch: str | None) -> list[str]:
+    """The datasets of a sources.toml (its tables), of sql/views, the views' source dataset and
+    the exports' scratch dataset (stack/google_stack.py provisions the same list)."""
+    from pipelines.views import view_files
+    found = {s.table.split(".")[-2] for s in sources.source}
+    found |= {name.split(".")[0] for name in view_files()}
+    found.add(source_dataset)
     if scratch:
         found.add(scratch)
     return sorted(found)

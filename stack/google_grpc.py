@@ -84,7 +84,7 @@ class ReadFront:
                       f"request failed: the user does not have 'bigquery.readsessions.create' permission for "
                       f"'projects/{project}'")]
         if len(table) == 6:
-            needs.append(table_need("bigquery.tables.getData", table[1], table[3], table[5], "read"))
+            needs.append(table_need("bigquery.tables.getData", table[1], table[3], table[5]))
         self._allow(context, identity, needs)
         answer = self._forward(context, "CreateReadSession", request)
         session = types.ReadSession.deserialize(answer)

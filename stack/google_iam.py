@@ -142,7 +142,7 @@ def _dataset_of(project: str, ref: str) -> tuple[str, str] | None:
     return None
 
 
-def table_need(permission: str, project: str, dataset: str, table: str | None, verb: str) -> Need:
+def table_need(permission: str, project: str, dataset: str, table: str | None) -> Need:
     what = f"Table {project}:{dataset}.{table}" if table else f"Dataset {project}:{dataset}"
     if permission == "bigquery.tables.getData":
         message = f"Access Denied: {what}: User does not have permission to query table {project}:{dataset}.{table}, " \
@@ -171,11 +171,11 @@ def _query_needs(project: str, sql: str, default_dataset: dict | None) -> list[N
             written.add(ref)
             permission = "bigquery.tables.delete" if m.group(0).upper().startswith("DROP") else \
                 "bigquery.tables.create" if m.group(0).upper().startswith("CREATE") else "bigquery.tables.updateData"
-            needs.append(table_need(permission, *where, ref.split(".")[-1], "write"))
+            needs.append(table_need(permission, *where, ref.split(".")[-1]))
     for ref in read_references(sql):
         where = _dataset_of(project, ref)
         if where and ref not in written:
-            needs.append(table_need("bigquery.tables.getData", *where, ref.split(".")[-1], "read"))
+            needs.append(table_need("bigquery.tables.getData", *where, ref.split(".")[-1]))
     return needs
 
 
@@ -189,10 +189,10 @@ def _job_needs(project: str, job: dict) -> list[Need]:
         table = (config.get(kind) or {}).get(key)
         if table:
             needs.append(table_need(permission, table.get("projectId", project), table["datasetId"],
-                                     table.get("tableId"), kind))
+                                     table.get("tableId")))
     for table in (config.get("copy") or {}).get("sourceTables") or []:
         needs.append(table_need("bigquery.tables.getData", table.get("projectId", project), table["datasetId"],
-                                 table.get("tableId"), "copy"))
+                                 table.get("tableId")))
     query = config.get("query") or {}
     needs += _query_needs(project, query.get("query", ""), query.get("defaultDataset"))
     return needs
@@ -226,14 +226,14 @@ def bigquery_needs(method: str, path: str, job: dict | None) -> list[Need]:
                      f"{project}:{dataset} (or it may not exist).")]
     if len(parts) == 3:  # tables: list, or insert
         permission = "bigquery.tables.list" if method == "GET" else "bigquery.tables.create"
-        return [table_need(permission, project, dataset, None, "tables")]
+        return [table_need(permission, project, dataset, None)]
     table = parts[3]
     if len(parts) == 5 and parts[4] in ("data", "insertAll"):
         permission = "bigquery.tables.getData" if method == "GET" else "bigquery.tables.updateData"
     else:
         permission = {"GET": "bigquery.tables.get", "DELETE": "bigquery.tables.delete"}.get(
             method, "bigquery.tables.update")
-    return [table_need(permission, project, dataset, table, "table")]
+    return [table_need(permission, project, dataset, table)]
 
 
 # ---------------------------------------------------------------- Cloud Storage

@@ -76,9 +76,8 @@ class Registry:
     path: Path | None = None  # the service accounts kept in a file (the stack's), read again when it changes
 
     def account(self, email: str) -> dict | None:
-        if email not in self.service_accounts and self.path is not None:
-            from stack.google_iam import WatchedJson
-            self.service_accounts.update(WatchedJson(self.path, {}).read())
+        if email not in self.service_accounts and self.path is not None and self.path.exists():
+            self.service_accounts.update(json.loads(self.path.read_text()))  # one added since: read again
         return self.service_accounts.get(email)
 
     def save(self) -> None:
@@ -218,7 +217,7 @@ def authenticate(registry: Registry, api: str, authorization: str | None) -> tup
 _TABLES_PATH = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables(?:/([^/?]+))?(?:\?|$)")
 
 
-def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
+def missing_view_source(session: requests.Session, upstream: str, project: str, body: bytes) -> str | None:
     """For a table insert or patch that writes a view: the first table its SQL reads that does
     not exist (``project:dataset.table``), else None."""
     try:
@@ -229,7 +228,7 @@ def missing_view_source(upstream: str, project: str, body: bytes) -> str | None:
     for ref in read_references(query or ""):
         parts = ref.split(".")
         p, d, t = ([project] + parts) if len(parts) == 2 else parts
-        got = requests.get(f"{upstream}/bigquery/v2/projects/{p}/datasets/{d}/tables/{t}", timeout=30)
+        got = session.get(f"{upstream}/bigquery/v2/projects/{p}/datasets/{d}/tables/{t}", timeout=30)
         if got.status_code == 404:
             return f"{p}:{d}.{t}"
     return None
@@ -299,7 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if self.server.api == "bigquery" and self.command in ("POST", "PATCH", "PUT"):
             match = _TABLES_PATH.match(self.path)
-            missing = match and missing_view_source(self.server.upstream, match.group(1), body)
+            missing = match and missing_view_source(self.server.session, self.server.upstream, match.group(1),
+                                                          body)
             if missing:
                 self._answer(404, _google_error(404, f"Not found: Table {missing} was not found in location "
                                                      f"{self.server.location}", "notFound", "NOT_FOUND"))

@@ -61,11 +61,9 @@ def front_up(state: StackState, start_daemon) -> None:
 def registry_datasets() -> list[str]:
     """The datasets the pipelines use: the tables of sources.toml, the views of sql/views, and the
     exports' scratch dataset."""
-    from pipelines.views import view_files
+    from ops.google_permissions import datasets_of
     from registry.sources import load_sources
-    datasets = {s.table.split(".")[-2] for s in load_sources(ROOT / "sources.toml").source}
-    datasets |= {name.split(".")[0] for name in view_files()}
-    return sorted(datasets | {"etl_scratch"})
+    return datasets_of(load_sources(ROOT / "sources.toml"), "powerschool", "etl_scratch")
 
 
 def provision(state: StackState, project: str, bucket: str = BUCKET) -> None:
