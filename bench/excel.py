@@ -13,8 +13,13 @@ then converted, each in its own process so its peak RSS is its own, by
 - ``pandas.read_excel(engine="openpyxl")`` + ``to_csv`` (the speed baseline), in a
   throwaway venv under var/ (pandas is not a dependency).
 
-The last lines are ``excel_speedup=X`` (pandas' seconds / ours; goal ≥ 5) and
-``excel_peak_rss_mb=Y`` (ours; goal ≤ 2 × openpyxl read-only's, printed above it).
+Then, where ``../shared/spreadsheets/files`` is (the real-spreadsheet corpus, never copied
+into the repository), ours on its 57 MB-XML sheet of long strings (goal ≤ 64 MB, as on the
+200,000 rows) and the corpus through ConvertFeedFile's path (tests/spreadsheet_corpus.py).
+
+The last lines are ``excel_speedup=X`` (pandas' seconds / ours; goal ≥ 5),
+``excel_peak_rss_mb=Y`` (ours; goal ≤ 2 × openpyxl read-only's, printed above it, and
+≤ 64), ``excel_long_strings_rss_mb=Z`` and ``excel_corpus_right=N/M``.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 from stack import ROOT
+from tests.spreadsheet_corpus import CORPUS, run as run_corpus
 
 VENV_REQS = ["pandas==3.1.1", "openpyxl==3.1.5", "xlsxwriter==3.3.1"]
 
@@ -66,6 +72,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t,
 """
 
 OURS = "from formats.spreadsheet import to_csv\nto_csv(sys.argv[1], sys.argv[2])"
+LONG = "from formats.spreadsheet import to_csv\nto_csv(sys.argv[1], sys.argv[2], sheet='Large Strings')"
 CALAMINE = """import csv
 from python_calamine import CalamineWorkbook
 from formats.cells import format_cell
@@ -123,8 +130,21 @@ def main() -> int:
         print(f"openpyxl read-only:                {read_only['seconds']:6.2f} s  peak {read_only['rss_mb']:6.0f} MB")
         print(f"pandas.read_excel(openpyxl)+to_csv: {pandas['seconds']:6.2f} s  peak {pandas['rss_mb']:6.0f} MB")
         print(f"memory: ours / openpyxl read-only = {ours_mb / read_only['rss_mb']:.2f} (goal <= 2)")
+        long_strings = CORPUS / "sheetjs__large_strings.xlsx"
+        long_mb = _measure(sys.executable, LONG, long_strings, tmp / "long.csv")["rss_mb"] \
+            if long_strings.exists() else None
+        right = run_corpus() if CORPUS.exists() else None
         print(f"excel_speedup={pandas['seconds'] / ours_s:.1f}")
         print(f"excel_peak_rss_mb={ours_mb:.0f}")
+        print(f"excel_long_strings_rss_mb={long_mb:.0f}" if long_mb is not None
+              else f"excel_long_strings_rss_mb=skipped ({CORPUS} is absent)")
+        if right is None:
+            print(f"excel_corpus_right=skipped ({CORPUS} is absent)")
+        else:
+            for o in right:
+                if not o.ok:
+                    print(f"  not right: {o.file}: {o.said}")
+            print(f"excel_corpus_right={sum(o.ok for o in right)}/{len(right)}")
     return 0 if same else 1
 
 

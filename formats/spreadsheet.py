@@ -2,8 +2,8 @@
 workbooks written for people (bold frozen header, typed cells, readable widths).
 
 .xlsx and .xlsm sheets stream through formats/xlsx_stream.py (bounded memory: a block of
-XML, the shared strings and one row); calamine reads .xls, .xlsb and .ods (whole sheets in
-memory). Every value is formatted explicitly (formats/cells.py): integral floats without
+XML, the shared strings and one row); xlrd reads .xls (formats/xls.py: at most 65,536 rows),
+calamine .xlsb and .ods (whole sheets in memory). Every value is formatted explicitly (formats/cells.py): integral floats without
 ``.0``, dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, booleans ``true``/``false``,
 empty cells empty. ``./run.sh bench excel`` measures the converter against pandas and
 openpyxl. openpyxl writes the workbooks.
@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 from python_calamine import CalamineWorkbook
 
 from formats.cells import format_cell, formula_like
+from formats.xls import XlsBook
 from formats.xlsx_stream import XlsxBook
 from targets.errors import BadInputError
 
@@ -77,36 +78,64 @@ def _sheet(book: CalamineWorkbook, path, sheet: str | None):
 STREAMED = (".xlsx", ".xlsm")  # read by formats/xlsx_stream.py in bounded memory
 
 
-def _streamed(path) -> XlsxBook | None:
-    """The streaming reader for an .xlsx/.xlsm (None for other types, or a workbook it does
-    not know, e.g. Strict OOXML: calamine reads those)."""
-    if Path(path).suffix.lower() not in STREAMED:
+def _own(path) -> XlsxBook | XlsBook | None:
+    """Our reader for the file: the streaming one for .xlsx/.xlsm, xlrd's for .xls (None for
+    .xlsb and .ods: calamine reads those)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in STREAMED and suffix != ".xls":
         return None
     check_workbook(path)
-    book = XlsxBook(path)
-    return book if book.sheets else None
+    return XlsxBook(path) if suffix in STREAMED else XlsBook(path)
+
+
+class EmptySheetError(BadInputError):
+    """A sheet without a cell: ``sheet = *`` passes over it, a sheet named is refused."""
+
+
+def sheet_kinds(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(the worksheets, the chart sheets), each in the workbook's order."""
+    book = _own(path)
+    if isinstance(book, XlsBook):
+        return list(book.names), []  # xlrd lists worksheets only
+    if book is not None:
+        return list(book.sheets), list(book.charts)
+    from python_calamine import SheetTypeEnum
+    meta = open_workbook(path).sheets_metadata
+    return [m.name for m in meta if m.typ == SheetTypeEnum.WorkSheet], \
+        [m.name for m in meta if m.typ == SheetTypeEnum.ChartSheet]
 
 
 def sheet_names(path: str | os.PathLike) -> list[str]:
-    """The workbook's sheets in order (checked and opened as ``to_csv`` does)."""
-    book = _streamed(path)
-    return list(book.sheets) if book else list(open_workbook(path).sheet_names)
+    """The workbook's worksheets in order (checked and opened as ``to_csv`` does); a workbook
+    without one is refused."""
+    names, charts = sheet_kinds(path)
+    if not names:
+        raise BadInputError(str(path), f"has no worksheet{f' (only chart sheets: {len(charts)})' if charts else ''}")
+    return names
+
+
+def _calamine_cell(value) -> str:
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        value = value.date()  # a whole day is a date, as the other readers give it
+    return format_cell(value)
 
 
 def text_rows(path: str | os.PathLike, sheet: str | None = None) -> Iterator[list[str]]:
-    """A sheet's rows as CSV text (``format_cell``), from sheet row 1: streamed from .xlsx and
-    .xlsm, through calamine for .xls, .xlsb and .ods."""
-    book = _streamed(path)
+    """A sheet's rows as CSV text (``format_cell``), from A1: streamed from .xlsx and .xlsm,
+    read by xlrd from .xls, by calamine from .xlsb and .ods."""
+    book = _own(path)
     if book is not None:
         return book.rows(sheet)
-    rows = _sheet(open_workbook(path), path, sheet).iter_rows()
-    return ([format_cell(c) for c in row] for row in rows)
+    found = _sheet(open_workbook(path), path, sheet)
+    pad = [""] * (found.start[1] if found.start else 0)  # iter_rows starts at the first used column
+    return (pad + [_calamine_cell(c) for c in row] for row in found.iter_rows())
 
 
-def sheet_rows(path: str | os.PathLike, sheet: str | None = None, header_row: int = 1):
-    """Rows of a sheet (by name, or the first), starting at the 1-based header row."""
-    data = _sheet(open_workbook(path), path, sheet).to_python(skip_empty_area=False)
-    return data[header_row - 1:]
+def header_cells(path: str | os.PathLike, sheet: str | None = None, header_row: int = 1) -> list[str]:
+    """A sheet's header row (1-based) as CSV text, read as far as that row only ([] for none)."""
+    if header_row < 1:
+        return []
+    return next(itertools.islice(text_rows(path, sheet), header_row - 1, None), [])
 
 
 def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None = None,
@@ -149,7 +178,7 @@ def to_csv(path: str | os.PathLike, dest: str | os.PathLike, sheet: str | None =
             writer.writerow(cells[:width] + [""] * (width - len(cells)))
             count += 1
     if not header:
-        raise BadInputError(str(path), "the sheet is empty: no header row", sheet=name)
+        raise EmptySheetError(str(path), "the sheet is empty: no header row", sheet=name)
     return count
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import luigi
 
-from formats.spreadsheet import sheet_names, to_csv
+from formats.spreadsheet import EmptySheetError, sheet_kinds, sheet_names, to_csv
 from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, RunDateParameter, counted, file_group,
                             local_target, timezone)
 from pipelines.feed_files import (SPREADSHEETS, configs, config, feeds_ledger, folders, is_temporary, match, move,
@@ -143,6 +143,9 @@ class ConvertFeedFile(FeedFileTask):
         """Its failure is the load's: recorded under the load's ledger key."""
         return self.chain(ImportFeedFile).output()
 
+    def every_sheet(self) -> bool:
+        return (self.row.sheet or "").strip() == "*"
+
     def sheets(self) -> list[str]:
         wanted = [s.strip() for s in (self.row.sheet or "").split(",") if s.strip()]
         if wanted == ["*"]:
@@ -151,16 +154,30 @@ class ConvertFeedFile(FeedFileTask):
 
     def run(self):
         self.set_status_message(f"converting {self.name}")
-        sheets, written = [], []
+        sheets, written, skipped = [], [], []
         try:
             names = self.sheets()
             for n, sheet in enumerate(names):
                 csv_name = f"{Path(self.name).stem}.csv" if len(names) == 1 else f"{Path(self.name).stem}.{n + 1}.csv"
-                with atomic_path(self.converted / csv_name, group=file_group()) as tmp:
-                    rows = to_csv(self.processing, tmp, sheet=sheet, header_row=self.row.header_row)
+                try:
+                    with atomic_path(self.converted / csv_name, group=file_group()) as tmp:
+                        rows = to_csv(self.processing, tmp, sheet=sheet, header_row=self.row.header_row)
+                except EmptySheetError:
+                    if not self.every_sheet():
+                        raise  # a sheet named in the job is expected to hold rows
+                    skipped.append({"sheet": sheet, "why": "empty"})
+                    continue
                 written.append(self.converted / csv_name)
                 sheets.append({"sheet": sheet, "file": csv_name, "rows": rows})
                 self.set_progress_percentage(int((n + 1) * 100 / len(names)))
+            if self.every_sheet():
+                skipped += [{"sheet": chart, "why": "chart"} for chart in sheet_kinds(self.processing)[1]]
+                if skipped:
+                    logger.info("%s: sheets passed over: %s", self.name,
+                                ", ".join(f"{s['sheet']!r} ({s['why']})" for s in skipped))
+                if not sheets:
+                    raise BadInputError(str(self.processing), f"no sheet has cells ({len(skipped)} empty or chart "
+                                                              "sheets)")
         except BaseException as e:
             if not isinstance(e, BadInputError) and not reader_fault(e):
                 raise  # an interrupt, a full disk, no memory: not the file's fault, so retried
@@ -176,7 +193,8 @@ class ConvertFeedFile(FeedFileTask):
                                                         f"{where}); the file is set aside")
             raise self.set_aside(self.processing, e) from e
         with self.output().open("w") as fh:
-            json.dump({"source": self.name, "header_row": self.row.header_row, "sheets": sheets}, fh, indent=1)
+            json.dump({"source": self.name, "header_row": self.row.header_row, "sheets": sheets, "skipped": skipped},
+                      fh, indent=1)
 
 
 class ImportFeedFile(FeedFileTask):

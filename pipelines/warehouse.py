@@ -22,7 +22,7 @@ from pathlib import Path
 
 import luigi
 
-from formats.spreadsheet import sheet_rows
+from formats.spreadsheet import header_cells
 from pipelines.base import (DistrictTask, DistrictWrapperTask, Refusal, RunDateParameter, SourceFile, data_dir,
                             define_slots, local_target, sources_file, today)
 from pipelines.merge import MergeExports
@@ -201,8 +201,7 @@ def check_file(path: Path, source: Source) -> None:
     """The rules a file must pass before it is loaded: decodable in its encoding, and (when
     the registry pins columns) exactly the pinned header. Errors name file, row and rule."""
     if source.file_format in ("xlsx", "xls"):
-        rows = sheet_rows(path, source.sheet, source.header_rows)
-        header = [str(c).strip() for c in (rows[0] if rows else []) if c not in (None, "")]
+        header = [c.strip() for c in header_cells(path, source.sheet, source.header_rows) if c]
     elif source.file_format == "parquet":
         return
     else:

@@ -233,6 +233,11 @@ def load_feed(client: PostgresClient, parts: list[FeedPart], schema: str, table:
                     _load_part(cur, part, n, target, columns, mode, keys, result, Path(tmp), progress)
                 if len(result.rejects) > max_rejects:
                     raise TooManyRejects(", ".join(str(p.path) for p in parts), result.rejects, max_rejects)
+                if mode == "replace" and not result.rows:  # rolled back with the TRUNCATE: the table stays
+                    rejected = f" ({len(result.rejects)} rejected)" if result.rejects else ""
+                    raise BadInputError(", ".join(str(p.path) for p in parts),
+                                        f"has no rows to load{rejected}: a replace would leave {schema}.{table} "
+                                        "empty, so nothing was changed")
                 entry.rows, entry.rejected, entry.note = result.rows, len(result.rejects), result.note()
                 entry.bytes, entry.sha256 = result.bytes, entry.sha256 or result.sha256
                 if on_rejects is not None and result.rejects:
