@@ -24,6 +24,7 @@ The last lines are ``excel_speedup=X`` (pandas' seconds / ours; goal ≥ 5),
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import statistics
@@ -63,12 +64,14 @@ for r in range(1, rows + 1):
 book.close()
 """
 
+# the peak is VmHWM, the high-water mark of this process's own memory since exec: ru_maxrss
+# survives exec, so a child started by a big parent would report the parent's peak
 MEASURE = """
-import json, resource, sys, time
+import json, sys, time
 t = time.perf_counter()
 {body}
-print(json.dumps({{"seconds": time.perf_counter() - t,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"seconds": time.perf_counter() - t, "rss_mb": hwm / 1024}}))
 """
 
 OURS = "from formats.spreadsheet import to_csv\nto_csv(sys.argv[1], sys.argv[2])"
@@ -123,7 +126,7 @@ def main() -> int:
         pandas = _measure(venv_python, PANDAS, book, tmp / "pandas.csv")
         ours_s = statistics.median(r["seconds"] for r in ours)
         ours_mb = max(r["rss_mb"] for r in ours)
-        same = (tmp / "ours0.csv").read_bytes() == (tmp / "calamine.csv").read_bytes()
+        same = filecmp.cmp(tmp / "ours0.csv", tmp / "calamine.csv", shallow=False)
         print(f"ours (streaming, median of {args.repeat}): {ours_s:6.2f} s  peak {ours_mb:6.0f} MB")
         print(f"calamine whole sheet:              {calamine['seconds']:6.2f} s  peak {calamine['rss_mb']:6.0f} MB"
               f"  (same CSV as ours: {'yes' if same else 'NO'})")
