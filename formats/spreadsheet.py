@@ -27,6 +27,7 @@ from targets.errors import BadInputError
 
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003, and the wrapper of an encrypted xlsx
+BIFF_STREAMS = (b"\x09\x00", b"\x09\x02", b"\x09\x04")  # the BOF of a bare BIFF2, 3, 4 file (Excel 2.x-4.0)
 ZIPPED = (".xlsx", ".xlsm", ".xlsb", ".ods")
 MAX_EXPANDED = 1 << 30  # bytes a workbook may expand to (its zip members)
 MAX_RATIO = 200  # how much a workbook's members may compress; more is a zip bomb
@@ -53,8 +54,9 @@ def check_workbook(path: str | os.PathLike, max_expanded: int = MAX_EXPANDED, ma
         if packed and expanded / packed > max_ratio:
             raise BadInputError(str(path), f"compresses {expanded / packed:.0f}:1, more than {max_ratio:g}:1 (a zip "
                                            "bomb?)")
-    elif suffix == ".xls" and magic != OLE2:
-        raise BadInputError(str(path), "is not an Excel 97-2003 .xls workbook")
+    elif suffix == ".xls" and magic != OLE2 and magic[:2] not in BIFF_STREAMS:
+        raise BadInputError(str(path), "is not an Excel .xls workbook (neither a compound file nor a BIFF2-4 "
+                                       "worksheet)")
 
 
 def open_workbook(path: str | os.PathLike) -> CalamineWorkbook:

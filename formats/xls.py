@@ -10,17 +10,25 @@ whole is bounded.
 """
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
 from formats.cells import builtin_kind, format_cell, format_kind, serial_value
 from targets.errors import BadInputError
 
 
+class _Quiet:
+    """xlrd's log (its warnings about a file's oddities): not the console's business."""
+
+    def write(self, _text) -> None:
+        pass
+
+
 def _book(path: str):
     import xlrd  # loads when a .xls is read
     try:
-        return xlrd.open_workbook(path, formatting_info=True, on_demand=True, logfile=open(os.devnull, "w"))
+        # a compound file whose directory points at a sector twice (PHPExcel wrote such files;
+        # Excel and LibreOffice open them) is read as they read it
+        return xlrd.open_workbook(path, formatting_info=True, logfile=_Quiet(), ignore_workbook_corruption=True)
     except xlrd.XLRDError as e:
         rule = "is encrypted (password-protected): save it without a password" if "encrypt" in str(e).lower() \
             else f"is not a readable .xls workbook ({e})"

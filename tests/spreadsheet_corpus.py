@@ -98,7 +98,9 @@ def check_file(files: Path, name: str, entry: dict) -> Outcome:
             return Outcome(name, True, f"refused: {str(e)[:100]}")
         # a file that converts may still be refused by the feed's own rules (an empty header
         # row, a row longer than its header): right, when the refusal names the sheet
-        if sheet is not None and repr(sheet) not in str(e) and f"sheet {sheet}" not in str(e):
+        if sheet is None:
+            return Outcome(name, False, f"refused, but it should convert: {str(e)[:160]}")
+        if repr(sheet) not in str(e) and f"sheet {sheet}" not in str(e):
             return Outcome(name, False, f"refused without naming sheet {sheet!r}: {str(e)[:160]}")
         return Outcome(name, True, f"refused by the feed's rules: {str(e)[:100]}")
     except BaseException as e:  # noqa: BLE001  (a native panic too: what the corpus is for)

@@ -59,13 +59,29 @@ def test_corrupt_encrypted_and_bomb_workbooks_are_refused(tmp_path):
         check_workbook(bomb, max_expanded=1_000_000)
     fake = tmp_path / "old.xls"
     fake.write_text("Id,Name\n1,a\n")
-    with pytest.raises(BadInputError, match=r"old\.xls: is not an Excel 97-2003 \.xls workbook"):
+    with pytest.raises(BadInputError, match=r"old\.xls: is not an Excel \.xls workbook \(neither a compound file"):
         to_csv(fake, tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_an_excel_2_workbook_is_read_in_its_code_page(tmp_path):
+    """Issue 27: BIFF2-4 files (Excel 2.x to 4.0: a bare record stream, no compound file) were
+    refused. Made record by record: a CODEPAGE record (Windows-1251), a label, a number."""
+    import struct
+
+    def record(rid, data):
+        return struct.pack("<HH", rid, len(data)) + data
+    text = "Привет".encode("cp1251")
+    book = record(0x0009, struct.pack("<HH", 2, 0x10)) + record(0x0042, struct.pack("<H", 1251))
+    book += record(0x0004, struct.pack("<HH", 0, 1) + b"\0\0\0" + bytes([len(text)]) + text)
+    book += record(0x0003, struct.pack("<HH", 1, 1) + b"\0\0\0" + struct.pack("<d", 42.5)) + record(0x000A, b"")
+    (tmp_path / "old.xls").write_bytes(book)
+    assert to_csv(tmp_path / "old.xls", tmp_path / "old.csv") == 1
+    assert _csv(tmp_path / "old.csv") == [["", "Привет"], ["", "42.5"]]
+
+
 def test_a_real_excel_97_2003_workbook_converts(tmp_path):
-    """tests/fixtures/feeds/events_biff8.xls: BIFF8 written by xlwt (make_xls.py), read by calamine."""
+    """tests/fixtures/feeds/events_biff8.xls: BIFF8 written by xlwt (make_xls.py), read by xlrd."""
     from pathlib import Path
 
     from formats.spreadsheet import sheet_names
