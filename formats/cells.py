@@ -60,24 +60,26 @@ def builtin_kind(format_id: int) -> str | None:
     return "duration" if format_id in DURATION_FORMATS else None
 
 
-def serial_value(number: float, kind: str | None, date1904: bool, negative_from_31st: bool = False):
+def serial_value(number: float, kind: str | None, date1904: bool, negative_from_31st: bool = False,
+                 null_date: dt.datetime | None = None):
     """A number as a cell's format kind shows it: a ``timedelta`` for a duration; for a date
     format a ``time`` (under a day), ``date`` (a whole day) or ``datetime``, to the
     millisecond Excel keeps, in the 1900 or 1904 date system; else the number.
 
     Excel has no date for a negative serial (it shows #######). One is counted back from
     30 December 1899, as LibreOffice and openpyxl show it, or with ``negative_from_31st`` from
-    31 December, as xlrd has always read a .xls."""
+    31 December, as xlrd has always read a .xls. With ``null_date`` (an OpenDocument file's),
+    serials count from it as LibreOffice counts, with no 29 February 1900."""
     if kind is None or abs(number) > LAST_SERIAL:
         return number
     if kind == "duration":
         return dt.timedelta(milliseconds=round(number * 86_400_000))
     if 0 <= number < 1:
         return (dt.datetime(2000, 1, 1) + dt.timedelta(milliseconds=round(number * 86_400_000))).time()
-    if not date1904 and (0 < number < 60 or (number < 0 and negative_from_31st)):
+    if null_date is None and not date1904 and (0 < number < 60 or (number < 0 and negative_from_31st)):
         number += 1  # 1900 is not a leap year; Excel's serial 60 is a 29 February that never was
-    moment = (dt.datetime(1904, 1, 1) if date1904 else dt.datetime(1899, 12, 30)) + \
-        dt.timedelta(milliseconds=round(number * 86_400_000))
+    epoch = null_date or (dt.datetime(1904, 1, 1) if date1904 else dt.datetime(1899, 12, 30))
+    moment = epoch + dt.timedelta(milliseconds=round(number * 86_400_000))
     return moment.date() if moment.time() == dt.time(0) else moment
 
 

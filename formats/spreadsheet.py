@@ -2,8 +2,9 @@
 workbooks written for people (bold frozen header, typed cells, readable widths).
 
 .xlsx and .xlsm sheets stream through formats/xlsx_stream.py (bounded memory: a block of
-XML, the shared strings and one row); xlrd reads .xls (formats/xls.py: at most 65,536 rows),
-calamine .xlsb and .ods (whole sheets in memory). Every value is formatted explicitly (formats/cells.py): integral floats without
+XML, the shared strings and one row) and .ods sheets through formats/ods.py (a block of
+content.xml, the styles, one row); xlrd reads .xls (formats/xls.py: at most 65,536 rows),
+calamine .xlsb (whole sheets in memory). Every value is formatted explicitly (formats/cells.py): integral floats without
 ``.0``, dates ``YYYY-MM-DD``, times ``YYYY-MM-DD HH:MM:SS``, booleans ``true``/``false``,
 empty cells empty. ``./run.sh bench excel`` measures the converter against pandas and
 openpyxl. openpyxl writes the workbooks.
@@ -21,6 +22,7 @@ from typing import Iterable, Iterator
 from python_calamine import CalamineWorkbook
 
 from formats.cells import format_cell, formula_like
+from formats.ods import OdsBook
 from formats.xls import XlsBook
 from formats.xlsx_stream import XlsxBook
 from targets.errors import BadInputError
@@ -80,14 +82,14 @@ def _sheet(book: CalamineWorkbook, path, sheet: str | None):
 STREAMED = (".xlsx", ".xlsm")  # read by formats/xlsx_stream.py in bounded memory
 
 
-def _own(path) -> XlsxBook | XlsBook | None:
-    """Our reader for the file: the streaming one for .xlsx/.xlsm, xlrd's for .xls (None for
-    .xlsb and .ods: calamine reads those)."""
+def _own(path) -> XlsxBook | XlsBook | OdsBook | None:
+    """Our reader for the file: the streaming ones for .xlsx/.xlsm and .ods, xlrd's for .xls
+    (None for .xlsb: calamine reads those)."""
     suffix = Path(path).suffix.lower()
-    if suffix not in STREAMED and suffix != ".xls":
+    if suffix not in STREAMED and suffix not in (".xls", ".ods"):
         return None
     check_workbook(path)
-    return XlsxBook(path) if suffix in STREAMED else XlsBook(path)
+    return XlsxBook(path) if suffix in STREAMED else XlsBook(path) if suffix == ".xls" else OdsBook(path)
 
 
 class EmptySheetError(BadInputError):
@@ -97,8 +99,8 @@ class EmptySheetError(BadInputError):
 def sheet_kinds(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """(the worksheets, the chart sheets), each in the workbook's order."""
     book = _own(path)
-    if isinstance(book, XlsBook):
-        return list(book.names), []  # xlrd lists worksheets only
+    if isinstance(book, (XlsBook, OdsBook)):
+        return list(book.names), []  # xlrd lists worksheets only; an .ods chart is not a sheet
     if book is not None:
         return list(book.sheets), list(book.charts)
     from python_calamine import SheetTypeEnum
@@ -123,8 +125,8 @@ def _calamine_cell(value) -> str:
 
 
 def text_rows(path: str | os.PathLike, sheet: str | None = None) -> Iterator[list[str]]:
-    """A sheet's rows as CSV text (``format_cell``), from A1: streamed from .xlsx and .xlsm,
-    read by xlrd from .xls, by calamine from .xlsb and .ods."""
+    """A sheet's rows as CSV text (``format_cell``), from A1: streamed from .xlsx, .xlsm and
+    .ods, read by xlrd from .xls, by calamine from .xlsb."""
     book = _own(path)
     if book is not None:
         return book.rows(sheet)

@@ -1,8 +1,8 @@
 """The real-spreadsheet corpus (``../shared/spreadsheets/files``, never copied into the
 repository: its README) through ConvertFeedFile's path: ``sheet_names``, then ``to_csv`` for
-every sheet, header row 1; each sheet compared with its reference CSV, cell by cell, in the
-reference's representation (its README), or the file refused with a BadInputError where
-``INDEX.json`` says ``refuse``.
+every sheet, header row 1; each sheet, as read and as converted, compared with its reference
+CSV, cell by cell, in the reference's representation (its README), or the file refused with
+a BadInputError where ``INDEX.json`` says ``refuse``.
 
     python -m tests.spreadsheet_corpus [FILES_DIR]     # one line per file that is not right
 
@@ -79,30 +79,45 @@ def _lenient(entry: dict, sheet: dict) -> set[int]:
     return {int(key.split()[-1]) - 1 for key in rows}
 
 
+def _reference(files: Path, name: str, sheet: dict) -> list[list[str]]:
+    reference_file = files / "_reference" / name / sheet["csv"]
+    if not reference_file.exists() or reference_file.suffix == ".gz":  # the large ones are kept gzipped
+        import gzip
+        gz = reference_file if reference_file.suffix == ".gz" else Path(f"{reference_file}.gz")
+        with gzip.open(gz, "rt", newline="", encoding="utf-8") as fh:
+            return list(csv.reader(fh))
+    with open(reference_file, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
 def check_file(files: Path, name: str, entry: dict) -> Outcome:
-    from formats.spreadsheet import sheet_names, to_csv
+    """Every sheet as the reader gives it (``text_rows``) against its reference, cell for cell;
+    then ``to_csv``'s output against it too, where the feed's own rules (an empty header row, a
+    row longer than its header) do not refuse the sheet, naming it."""
+    from formats.spreadsheet import sheet_names, text_rows, to_csv
     from targets.errors import BadInputError
     path = files / name
-    sheet = None
+    refused: list[str] = []
     try:
         names = sheet_names(path)
+        got = {sheet: list(text_rows(path, sheet)) for sheet in names}
         with tempfile.TemporaryDirectory() as tmp:
-            got = {}
+            converted = {}
             for i, sheet in enumerate(names):
                 dest = Path(tmp) / f"{i}.csv"
-                to_csv(path, dest, sheet=sheet, header_row=1)
+                try:
+                    to_csv(path, dest, sheet=sheet, header_row=1)
+                except BadInputError as e:
+                    if repr(sheet) not in str(e):
+                        return Outcome(name, False, f"refused without naming sheet {sheet!r}: {str(e)[:160]}")
+                    refused.append(sheet)
+                    continue
                 with open(dest, newline="", encoding="utf-8") as fh:
-                    got[sheet] = list(csv.reader(fh))
+                    converted[sheet] = list(csv.reader(fh))
     except BadInputError as e:
         if entry.get("expect") in ("refuse", "either"):  # either: repaired or refused, both right
             return Outcome(name, True, f"refused: {str(e)[:100]}")
-        # a file that converts may still be refused by the feed's own rules (an empty header
-        # row, a row longer than its header): right, when the refusal names the sheet
-        if sheet is None:
-            return Outcome(name, False, f"refused, but it should convert: {str(e)[:160]}")
-        if repr(sheet) not in str(e) and f"sheet {sheet}" not in str(e):
-            return Outcome(name, False, f"refused without naming sheet {sheet!r}: {str(e)[:160]}")
-        return Outcome(name, True, f"refused by the feed's rules: {str(e)[:100]}")
+        return Outcome(name, False, f"refused, but it should convert: {str(e)[:160]}")
     except BaseException as e:  # noqa: BLE001  (a native panic too: what the corpus is for)
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -112,23 +127,18 @@ def check_file(files: Path, name: str, entry: dict) -> Outcome:
     for sheet in entry.get("sheets") or []:
         if sheet.get("chart"):
             continue
-        reference_file = files / "_reference" / name / sheet["csv"]
-        if not reference_file.exists() or reference_file.suffix == ".gz":  # the large ones are kept gzipped
-            import gzip
-            gz = reference_file if reference_file.suffix == ".gz" else Path(f"{reference_file}.gz")
-            with gzip.open(gz, "rt", newline="", encoding="utf-8") as fh:
-                reference = list(csv.reader(fh))
-        else:
-            with open(reference_file, newline="", encoding="utf-8") as fh:
-                reference = list(csv.reader(fh))
+        reference = _reference(files, name, sheet)
         if sheet["name"] not in got:
             if not _trimmed(reference):
                 continue
             return Outcome(name, False, f"sheet {sheet['name']!r} missing (ours: {list(got)})")
-        wrong = compare(got[sheet["name"]], reference, _lenient(entry, sheet))
-        if wrong:
-            return Outcome(name, False, f"sheet {sheet['name']!r}: {wrong}")
-    return Outcome(name, True, f"{len(got)} sheets right")
+        for what, rows in (("read", got[sheet["name"]]), ("converted", converted.get(sheet["name"]))):
+            wrong = compare(rows, reference, _lenient(entry, sheet)) if rows is not None else None
+            if wrong:
+                return Outcome(name, False, f"sheet {sheet['name']!r} {what}: {wrong}")
+    said = f"{len(got)} sheets right" + (f" ({len(refused)} refused by the feed's rules, naming them)" if refused
+                                           else "")
+    return Outcome(name, True, said)
 
 
 def run(files: Path = CORPUS) -> list[Outcome]:
