@@ -31,6 +31,7 @@ import luigi.configuration
 from pipelines.base import timezone, var_dir
 from pipelines.workers import apply_session_limits
 from targets import clock
+from targets.luigi_patches import history_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 RERUN = "luigi --module {{taskModule}} {{taskFamily}} {{taskParams}}"
@@ -99,7 +100,7 @@ def make_app(scheduler):
     index = visualiser_index(timezone())
     templates = str(offline_templates(Path(luigi.configuration.get_config().get("scheduler", "state_path")).parent
                                       / "templates", timezone()))
-    luigi.server.BaseTaskHistoryHandler.get_template_path = lambda self: templates  # this process only
+    history_templates(templates)  # this process only (targets/luigi_patches.py)
 
     class Index(tornado.web.RequestHandler):
         def get(self):

@@ -19,6 +19,7 @@ from targets import clock, faults
 from targets.config import Section, district, var_dir  # noqa: F401 - var_dir: imported from here too
 from targets.errors import ConfigError, RefusedError
 from targets.local import LocalFileTarget
+from targets.luigi_patches import late_default
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,12 +53,8 @@ def today() -> dt.date:
 class RunDateParameter(luigi.DateParameter):
     """A date whose default is *today when the task is built* (never frozen at import time)."""
 
-    def _value_iterator(self, task_name, param_name):
-        # Luigi yields command line, then config, then the default; our default is computed late.
-        for value, warning in super()._value_iterator(task_name, param_name):
-            if value is not luigi.parameter._no_value:
-                yield value, warning
-        yield today(), None
+    def _value_iterator(self, task_name, param_name):  # Luigi's private hook: targets/luigi_patches.py
+        return late_default(self, task_name, param_name, today)
 
 
 class DistrictParameter(luigi.Parameter):
@@ -65,11 +62,8 @@ class DistrictParameter(luigi.Parameter):
     in one luigid; its default is this process's district (``--district``, read late). A task
     for another district than the process's is refused: its config would be the wrong one."""
 
-    def _value_iterator(self, task_name, param_name):
-        for value, warning in super()._value_iterator(task_name, param_name):
-            if value is not luigi.parameter._no_value:
-                yield value, warning
-        yield district(), None
+    def _value_iterator(self, task_name, param_name):  # Luigi's private hook: targets/luigi_patches.py
+        return late_default(self, task_name, param_name, district)
 
     def normalize(self, x):
         if x != district():

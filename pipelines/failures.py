@@ -18,11 +18,11 @@ import os
 
 import luigi
 import luigi.configuration
-import luigi.worker
 
 from pipelines.base import today
 from targets.config import with_district
 from targets.errors import EtlError
+from targets.luigi_patches import on_complete_error
 from targets.logdb import redact
 from targets.ledger import LedgerEntry, LedgerTarget, new_run, run_uuid
 from targets.postgres import PostgresClient
@@ -154,16 +154,12 @@ def _install() -> None:
     luigi.Task.event_handler(luigi.Event.SUCCESS)(succeeded)
 
     # An exception in complete() (a server down, a changed host key) reaches no event with the
-    # exception: Luigi 3.8.1 logs its traceback through this method and fires DEPENDENCY_MISSING,
-    # as for data that is merely missing. Wrap it to record those too (tests/test_run_sh.py).
-    logged = luigi.worker.Worker._log_complete_error
-
-    def complete_error(worker, task, formatted_traceback):
-        logged(worker, task, formatted_traceback)
+    # exception (targets/luigi_patches.py): recorded too (tests/test_run_sh.py).
+    def complete_error(task, formatted_traceback):
         if _current is not None:
             _current.task_failed(task, traceback_error(formatted_traceback))
 
-    luigi.worker.Worker._log_complete_error = complete_error
+    on_complete_error(complete_error)
     _installed = True
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 
 import luigi
-import luigi.worker
 
 from targets.errors import ConfigError
+from targets.luigi_patches import run_only_if_not_done
 
 logger = logging.getLogger(__name__)
 
@@ -59,31 +59,11 @@ def apply_worker_count(config=None) -> None:
         config.remove_option("worker", "workers")  # Luigi's [worker] has no such setting: it would warn
 
 
-_skipping = False
-
-
 def skip_done() -> None:
-    """A task is run only if it is not complete when its worker starts it. luigid hands a task
-    again when the worker that ran it died before saying so (killed after its ledger row was
-    written): run again, it would send the file a second time. Luigi checks the task's
-    dependencies then, not the task itself."""
-    global _skipping
-    if _skipping:
-        return
-    run = luigi.worker.TaskProcess._run_get_new_deps
-
-    def run_unless_done(process):
-        try:
-            done = process.task.complete()
-        except Exception:  # let run() meet the problem, as before
-            done = False
-        if done:
-            logger.info("%s is complete already (another worker finished it); not run again", process.task)
-            return []
-        return run(process)
-
-    luigi.worker.TaskProcess._run_get_new_deps = run_unless_done
-    _skipping = True
+    """A task is run only if it is not complete when its worker starts it: luigid hands a
+    task again when the worker that ran it died before saying so (killed after its ledger row
+    was written), and run again it would send the file a second time (targets/luigi_patches.py)."""
+    run_only_if_not_done(logger)
 
 
 def done_by_others(task) -> bool:

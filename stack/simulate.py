@@ -46,6 +46,7 @@ from stack.district import generate, generate_merge_inputs, generate_partner_fil
 from stack.dps_standin import respond
 from targets import clock
 from targets.ledger import run_uuid
+from targets.luigi_patches import set_config_paths
 from targets.postgres import PostgresClient
 from targets.sftp import SftpSettings
 
@@ -107,10 +108,8 @@ class Simulation:
         cfg.write_text(text + "\n[simulation]\nstart = " + self.start.isoformat() + "\n"
                        f"\n[retention]\nrun_logs_dir = {self.var / 'logs'}\n")
         os.environ.update(stack.config_env(self.var))
+        set_config_paths([str(cfg)])
         parser = luigi.configuration.get_config()
-        type(parser)._config_paths = [str(cfg)]
-        parser.clear()
-        parser.reload()
         parser.set("core", "no_configure_logging", "true")  # our log file, not Luigi's console output
         for server in ("clever", "savvas", "ellevation", "otus", "powerschool", "clever_reports", "easyiep", "dps"):
             parser.set(f"sftp_{server}", "retries", "1")

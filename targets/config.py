@@ -14,6 +14,7 @@ from pathlib import Path
 import luigi.configuration
 
 from targets.errors import ConfigError
+from targets.luigi_patches import add_config_path
 
 _SECRETS: set[str] = set()
 
@@ -132,9 +133,8 @@ def use_district(name: str) -> None:
     if _district_loaded is not None:
         raise ConfigError(f"--district {name}: this process already serves district {_district_loaded}")
     path = district_overlay(name)
+    add_config_path(str(path))
     parser = luigi.configuration.get_config()
-    type(parser)._config_paths.append(str(path))
-    parser.reload()
     if not parser.has_section("etl"):
         parser.add_section("etl")
     parser.set("etl", "district", name)

@@ -124,3 +124,15 @@ def test_a_dtd_is_refused(tmp_path):
     with pytest.raises(BadInputError, match=r"sheet 'Events': .*declares a DTD"):
         list(XlsxBook(path).rows("Events"))
 
+
+
+def test_a_sheet_whose_part_is_missing_is_refused_naming_it(tmp_path):
+    import zipfile
+    path = _handmade(tmp_path / "gone.xlsx", _sheet('<row r="1"><c r="A1"><v>1</v></c></row>'))
+    cut = tmp_path / "cut.xlsx"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(cut, "w") as dst:
+        for item in src.infolist():
+            if item.filename != "xl/worksheets/sheet1.xml":
+                dst.writestr(item, src.read(item))
+    with pytest.raises(BadInputError, match=r"cut\.xlsx: sheet 'Events' has no part xl/worksheets/sheet1\.xml"):
+        list(XlsxBook(cut).rows("Events"))
