@@ -1,8 +1,8 @@
 """The vendor rule engine: checks files against their FileSpecs, as pure functions over the
 files it is handed. Every problem names file, row, column and rule; ids may appear, names and
 other personal values never do. The rules themselves are data: each vendor's in
-``vendors.toml`` (registry/vendors.py builds the FileSpecs), traced to
-../shared/vendor-specs.md in docs/vendors.md.
+``vendors.toml`` (registry/vendors.py builds the FileSpecs), traced to the vendors' file
+specifications in docs/vendor-rules.md.
 """
 from __future__ import annotations
 

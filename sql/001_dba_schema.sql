@@ -1,4 +1,4 @@
--- Schema dba: the load ledger, the feed import registry and the run log (design.md section 4).
+-- Schema dba: the load ledger, the feed import registry and the run log.
 -- Names are unquoted, so `dba.tDataLoads` in hand-written SQL finds dba.tdataloads.
 CREATE SCHEMA IF NOT EXISTS dba;
 

@@ -1,4 +1,4 @@
-"""The kinds of failure every flow distinguishes (design.md section 8)."""
+"""The kinds of failure every flow distinguishes."""
 
 
 class EtlError(Exception):

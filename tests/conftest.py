@@ -14,6 +14,15 @@ from targets.postgres import PostgresSettings
 from tests.feedfiles import feeds  # noqa: F401  (a test database as the Feeds database, with its tables and rows)
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the embedded stack (any fixture built on ``stack_var``, or in
+    tests/stack/) is marked ``stack``; so are, by hand, the modules that start servers,
+    browsers or ./run.sh of their own. ``./run.sh test --fast`` leaves them all out."""
+    for item in items:
+        if "stack_var" in getattr(item, "fixturenames", ()) or Path(str(item.fspath)).parent.name == "stack":
+            item.add_marker(pytest.mark.stack)  # tests/stack/: the stack itself, the benches, simulate
+
+
 @pytest.fixture(autouse=True)
 def the_day():
     """Every test runs on 2026-11-24 at noon in the district (a Tuesday), whatever the real date:

@@ -25,3 +25,20 @@ def test_every_test_docs_vendor_rules_names_exists():
     defined = {m for path in (ROOT / "tests").rglob("test_*.py")
                for m in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
     assert len(named) > 20 and named - defined == set()
+
+
+def test_no_document_or_comment_cites_a_file_outside_the_repository():
+    """Issue 28: a newcomer has only the repository. The one folder beside it that is named is
+    the real-spreadsheet corpus, test data a test reads where it is and skips where it is not."""
+    import subprocess
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    outside = re.compile(r"\.\./shared(?!/spreadsheets/files)|\.\./shared`|\b(?:design|style)\.md\b|vendor-specs")
+    found = []
+    for name in tracked:
+        if not name.endswith((".md", ".py", ".sql", ".toml", ".cfg", ".sh", ".ini", ".txt", ".in")) \
+                or name == "tests/test_docs.py":
+            continue
+        for n, line in enumerate((ROOT / name).read_text(encoding="utf-8").splitlines(), start=1):
+            if outside.search(line):
+                found.append(f"{name}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)

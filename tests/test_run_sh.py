@@ -11,6 +11,8 @@ import pytest
 
 import stack
 
+pytestmark = pytest.mark.stack  # runs ./run.sh and the demo's stack: ./run.sh test --fast leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

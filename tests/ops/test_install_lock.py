@@ -17,6 +17,8 @@ import pytest
 
 from pipelines.base import ROOT
 
+pytestmark = pytest.mark.stack  # builds virtual environments: ./run.sh test --fast leaves it out
+
 INSTALL = ROOT / "ops" / "install_lock.sh"
 
 

@@ -19,7 +19,8 @@ from ops.systemd import on_calendar, unit_name, units
 from registry.schedule import load_schedule
 
 ZONE = "America/Chicago"
-pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+pytestmark = [pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze"),
+              pytest.mark.stack]  # systemd-analyze on every unit: ./run.sh test --fast leaves it out
 
 
 def _systemd_times(specs: list[str], base: dt.datetime, n: int) -> list[dt.datetime]:

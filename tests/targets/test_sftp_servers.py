@@ -20,6 +20,8 @@ from stack.openssh import GESFTPSERVER, SFTP_SERVER, OpenSshServer
 from targets.errors import ServerRefusedError
 from targets.sftp import SftpClient
 
+pytestmark = pytest.mark.stack  # starts OpenSSH, ProFTPD and gesftpserver: ./run.sh test --fast leaves it out
+
 # sshd offering only SHA-1 (with an RSA host key), and our RSA key taken only as ssh-rsa, although the server lists SHA-2 signatures (OpenSSH's own
 # client fails there; a server older than SHA-2 signatures lists nothing and refuses them alike)
 SHA1_ONLY = openssh.SHA1_ONLY + "PubkeyAcceptedAlgorithms ssh-rsa\n"
