@@ -1,34 +1,12 @@
 #!/usr/bin/env bash
 # The one entry point for operators, cron and CI. See README.md.
 #
-#   ./run.sh demo [--students N]     start the embedded stack, run the demo flows, print a summary
-#   ./run.sh test [PYTEST ARGS]      the whole test suite (--fast: without the tests that need the stack)
-#   ./run.sh luigi ARGS...           luigi with the project's config (the cron form), one copy per task;
-#                                    --from D1 --to D2: one run per day
-#   ./run.sh stack up|down|status    the embedded local stack (state under var/)
-#   ./run.sh scheduler [stop]        luigid (visualiser, history) on 127.0.0.1:8082, state under var/; stop ends it
-#   ./run.sh status [--date D]       what ran, what failed and what was sent (from the ledger)
-#   ./run.sh clear JOB --date D [--item NAME]   the next run redoes that job's day (ledger rows superseded)
-#   ./run.sh resend VENDOR           the files last pushed to a vendor, sent again (recorded as a resend)
-#   ./run.sh pause [FLOW] / resume FLOW   a paused flow's runs do nothing and exit 0 (no FLOW: list)
-#   ./run.sh prune [--dry-run]       remove files older than their [retention] age (recorded)
-#   ./run.sh check                   the doctor: config, secrets, folders, SFTP, PostgreSQL, BigQuery, SMTP
-#   ./run.sh cron [--plain] [--markdown]  print the crontab (or the README's schedule) from schedule.toml
-#   ./run.sh systemd [--user U] [--out DIR]  systemd services and timers from schedule.toml (instead of cron; per --district)
-#   ./run.sh sftp-trust NAME [--yes] show an SFTP server's host key and record it on request
-#   ./run.sh validate VENDOR PATH    a vendor's rules on a folder (or zip) of files; exit 1 on a problem
-#   ./run.sh feeds-db init           the Feeds database, its owner and application roles, schema dba (idempotent)
-#   ./run.sh dropoff sshd-config     the clients' upload-only SFTP accounts for OpenSSH (setup and sshd_config)
-#   ./run.sh feeds-watch             the feeds watcher as a long-running process (watchdog) instead of cron
-#   ./run.sh simulate --start D --days N   the schedule run day by day on a private stack, invariants checked
-#   ./run.sh bench NAME              a benchmark from bench/ (sftp, copy, bq-export, nightly, excel, import, eis, rules,
-#                                    memory, faults: kill -9 everywhere, network faults, the bad-input corpus)
-#   ./run.sh install [--dev]         reinstall .venv from the locks (the runtime's; --dev: the tests' too)
-#   ./run.sh lock [-P NAME]          regenerate the hash-pinned requirements*.txt from requirements*.in (pip-tools)
-#   ./run.sh audit [--strict]        known vulnerabilities of the runtime pins (requirements.txt); CI runs it
+#   ./run.sh                         the commands, from their table (ops/commands.py)
+#   ./run.sh COMMAND [ARGS] [--district NAME]
 #
-#   --district NAME with any command: that district of several (its overlay districts/NAME.cfg read
-#   over luigi.cfg; ETL_DISTRICTS_DIR names another folder); see docs/operations.md.
+# This file keeps what must be shell: the venv from the locks (bootstrap), the config and
+# secrets (load_config), luigi runs with their locks and logs, the tests, the stack and the
+# locks; every other command is a row of ops/commands.py, run with its errors in one line.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -211,7 +189,7 @@ range_luigi() {
 }
 
 cmd="${1:-}"
-[ -n "$cmd" ] || { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2; }
+[ -n "$cmd" ] || { "${PYTHON:-python3}" -S "$ROOT/ops/commands.py" usage; exit 2; }
 shift
 
 # --district NAME (anywhere after the command): this process serves that district. Python reads
@@ -262,36 +240,6 @@ case "$cmd" in
         load_config
         range_luigi "$@"
         ;;
-    scheduler)
-        bootstrap
-        # State, history and the visualiser's re-run command: ops/scheduler.py.
-        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
-        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" -m ops.scheduler "$@"
-        ;;
-    cron)
-        bootstrap
-        # The configuration decides which flows are printed; no secrets are needed for that.
-        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
-        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" -m ops.cron "$ROOT/run.sh" "$@"
-        ;;
-    systemd)
-        bootstrap
-        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
-        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" -m ops.systemd --run-sh "$ROOT/run.sh" "$@"
-        ;;
-    clear|pause|resume)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.verbs "$cmd" "$@"
-        ;;
-    check)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.check "$@"
-        ;;
     prune)
         bootstrap
         load_config
@@ -304,38 +252,6 @@ case "$cmd" in
         [ -n "${1:-}" ] || die "resend needs a vendor: ./run.sh resend VENDOR"
         vendor_name="$1"; shift
         range_luigi --module pipelines.vendors ResendVendorPush --vendor "$vendor_name" --at "$(date +%H%M%S)" "$@"
-        ;;
-    status)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.status "$@"
-        ;;
-    validate)
-        bootstrap
-        # Needs no secrets: the repository's luigi.cfg (or the production config) names vendors.toml.
-        if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi
-        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" -m ops.validate "$@"
-        ;;
-    sftp-trust)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.sftp_trust "$@"
-        ;;
-    feeds-db)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.feeds_db "$@"
-        ;;
-    dropoff)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.dropoff "$@"
-        ;;
-    feeds-watch)
-        bootstrap
-        load_config
-        exec "$PY" -m ops.feeds_watch "$@"
         ;;
     install)
         # What bootstrap does when a lock changed, now: after a package was changed by hand (the
@@ -360,11 +276,6 @@ case "$cmd" in
                 -o "${name%%:*}.txt" "$@" "${name%%:*}.in"
         done
         ;;
-    audit)
-        bootstrap
-        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-        exec "$PY" -m ops.audit "$@"
-        ;;
     simulate)
         bootstrap dev
         export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -379,6 +290,14 @@ case "$cmd" in
         exec "$PY" -m "bench.$name" "$@"
         ;;
     *)
-        die "unknown command '$cmd' (demo, test, luigi, stack, scheduler, status, check, clear, resend, pause, resume, prune, cron, systemd, sftp-trust, validate, feeds-db, dropoff, feeds-watch, simulate, bench, install, lock, audit)"
+        # a row of ops/commands.py: its venv and config, then the command with one-line errors
+        spec="$("${PYTHON:-python3}" -S "$ROOT/ops/commands.py" need "$cmd")" || exit 2
+        bootstrap "${spec% *}"
+        case "${spec#* }" in
+            required) load_config ;;
+            optional) if [ -n "${ETL_SECRETS_ENV:-}" ] || [ -f "$ETL_VAR/luigi.cfg" ]; then load_config; fi ;;
+        esac
+        export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+        exec "$PY" -m ops.commands run "$cmd" "$@"
         ;;
 esac
