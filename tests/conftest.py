@@ -9,6 +9,7 @@ import pytest
 from psycopg2 import sql
 
 import stack
+from registry.vendors import load_vendors
 from stack import StackState
 from targets.postgres import PostgresSettings
 from tests.feedfiles import feeds  # noqa: F401  (a test database as the Feeds database, with its tables and rows)
@@ -203,12 +204,35 @@ def vendors(loaded_district, stack_var, tmp_path):
     tag = uuid.uuid4().hex[:8]
     text = (ROOT / "vendors.toml").read_text()
     remotes = {}
-    for name, base in (("clever", "/home/clever"), ("savvas", "/SIS"), ("ellevation", "/data"),
-                       ("otus", "/home/incoming"), ("powerschool", "/PS_imports")):
-        remotes[name] = stack_var / "sftp" / "root" / name / base.strip("/") / tag
+    for name, vendor in load_vendors(ROOT / "vendors.toml").vendors.items():  # every push, as vendors.toml has it
+        base = vendor.remote_dir or stack.sftp_remote_dir(vendor.server)
+        remotes[name] = stack_var / "sftp" / "root" / vendor.server / base.strip("/") / tag
         remotes[name].mkdir(parents=True)
         text = text.replace(f'[{name}]\n', f'[{name}]\nremote_dir = "{base}/{tag}"\n', 1)
     path = tmp_path / "vendors.toml"
     path.write_text(text)
     luigi.configuration.get_config().set("vendors", "vendors_file", str(path))
     return remotes
+
+
+@pytest.fixture
+def acme_vendor(loaded_district, stack_var, tmp_path):
+    """A vendor added as a table (tests/fixtures/vendors/acme.toml, server acme_rostering) to a
+    copy of vendors.toml, pushing to a folder of this test's own: the stack gives its server an
+    account from that registry, and its [sftp_acme_rostering] section. Returns (the registry,
+    the vendor's TOML, the remote folder)."""
+    import luigi.configuration
+
+    from pipelines.base import ROOT
+    tag = uuid.uuid4().hex[:8]
+    text = (ROOT / "tests" / "fixtures" / "vendors" / "acme.toml").read_text().replace("{remote_dir}", f"/upload/{tag}")
+    registry = tmp_path / "vendors.toml"
+    registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + text)
+    home, folders = stack.sftp_accounts(registry)["acme_rostering"]
+    stack.add_sftp_account(stack_var, "acme_rostering", folders)
+    parser = luigi.configuration.get_config()
+    parser.set("vendors", "vendors_file", str(registry))
+    parser.add_section("sftp_acme_rostering")
+    for key, value in stack.sftp_section(stack_var, "acme_rostering", home).items():
+        parser.set("sftp_acme_rostering", key, value)
+    return registry, text, stack_var / "sftp" / "root" / "acme_rostering" / "upload" / tag

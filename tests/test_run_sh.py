@@ -87,8 +87,8 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     assert re.search(r"DPS workbooks on the share .*: DPS_not_in_IMPACT_FY2026_Q4\.xlsx, "
                      r"DPS_total_runaway_events_FY2026_Q4\.xlsx, IMPACT_not_in_DPS_FY2026_Q4\.xlsx", first.stdout)
     # 2026-11-02 is a Monday: OTUS gets its weekly file too
-    assert re.search(r"clever\s+home/clever/enrollments.csv, .*home/clever/teachers.csv", first.stdout)
-    assert re.search(r"otus\s+home/incoming/OTUS_Attendance_Discipline.csv, home/incoming/savvas_scores_20261102.csv",
+    assert re.search(r"clever\s+upload/enrollments.csv, .*upload/teachers.csv", first.stdout)
+    assert re.search(r"otus\s+upload/OTUS_Attendance_Discipline.csv, upload/savvas_scores_20261102.csv",
                      first.stdout)
     second = _run(["demo", "--students", "300", "--date", "2026-11-02"], demo_var)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -100,7 +100,7 @@ def test_demo_twice_second_run_does_no_work(demo_var):
     status = _run(["status", "--date", "2026-11-02"], demo_var)
     assert status.returncode == 0, status.stderr
     assert re.search(r"push_clever\s+6 succeeded\s+0 failed", status.stdout)
-    assert re.search(r"push_clever\s+students\.csv\s+\d+ rows .* -> sftp://clever/home/clever/students\.csv",
+    assert re.search(r"push_clever\s+students\.csv\s+\d+ rows .* -> sftp://clever/upload/students\.csv",
                      status.stdout)
     assert "Still failing (no success since):\n  nothing" in status.stdout
     assert first_hour_problems("demo", first.stdout + first.stderr) == [], first_hour_problems("demo", first.stdout + first.stderr)

@@ -20,6 +20,7 @@ import pytest
 
 import stack
 from pipelines.base import ROOT
+from registry.vendors import load_vendors
 from stack import StackState, free_port
 from stack.district import generate, generate_merge_inputs
 from tests.ledger import ledger_rows
@@ -29,8 +30,9 @@ DAY = dt.date(2026, 11, 24)  # a Tuesday: Clever, SAVVAS, Ellevation (OTUS goes 
 ITEMS = {"push_clever": 6, "push_savvas": 1, "push_ellevation": 3}
 STUDENTS = {"north": 40, "south": 55}
 SEEDS = {"north": 7, "south": 11}
-REMOTES = (("clever", "/home/clever"), ("savvas", "/SIS"), ("ellevation", "/data"), ("otus", "/home/incoming"),
-           ("powerschool", "/PS_imports"))
+# each push's folder on the stack's SFTP server, as vendors.toml and the stack name them
+REMOTES = [(name, v.server, v.remote_dir or stack.sftp_remote_dir(v.server))
+           for name, v in load_vendors(ROOT / "vendors.toml").vendors.items()]
 
 
 def _district(name: str, tmp_path, stack_var, tag: str) -> dict:
@@ -42,8 +44,8 @@ def _district(name: str, tmp_path, stack_var, tag: str) -> dict:
     generate_merge_inputs(data, seed=SEEDS[name])
     text = (ROOT / "vendors.toml").read_text()
     remotes = {}
-    for vendor, base in REMOTES:
-        remotes[vendor] = stack_var / "sftp" / "root" / vendor / base.strip("/") / f"{tag}-{name}"
+    for vendor, server, base in REMOTES:
+        remotes[vendor] = stack_var / "sftp" / "root" / server / base.strip("/") / f"{tag}-{name}"
         remotes[vendor].mkdir(parents=True)
         text = text.replace(f"[{vendor}]\n", f'[{vendor}]\nremote_dir = "{base}/{tag}-{name}"\n', 1)
     (home / "vendors.toml").write_text(text)

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import uuid
 
 import luigi
 import luigi.configuration
@@ -19,25 +18,13 @@ from pipelines.vendors import ResendVendorPush, VendorPush
 from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)
-FIXTURE = ROOT / "tests" / "fixtures" / "vendors" / "acme.toml"
 
 
 @pytest.fixture
-def acme(loaded_district, stack_var, tmp_path, monkeypatch):
-    """The acme vendor (tests/fixtures/vendors/acme.toml) pushing to a folder of its own."""
+def acme(acme_vendor, tmp_path, monkeypatch):
+    """The acme vendor (tests/conftest.py ``acme_vendor``) pushing to a folder of its own."""
     monkeypatch.setenv("ETL_VAR", str(tmp_path / "var"))  # this test's pauses
-    tag = uuid.uuid4().hex[:8]
-    remote = stack_var / "sftp" / "root" / "feeds" / "inbound" / tag
-    remote.mkdir(parents=True)
-    registry = tmp_path / "vendors.toml"
-    registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + FIXTURE.read_text().replace(
-        "{remote_dir}", f"/inbound/{tag}"))
-    parser = luigi.configuration.get_config()
-    parser.set("vendors", "vendors_file", str(registry))
-    parser.add_section("sftp_acme")
-    for key, value in parser.items("sftp_feeds"):
-        parser.set("sftp_acme", key, value)
-    return remote
+    return acme_vendor[2]
 
 
 def test_resend_and_clear_redo_exactly_what_was_asked(acme, pg_settings, capsys):

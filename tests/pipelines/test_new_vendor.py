@@ -1,13 +1,13 @@
 """A new vendor of a known kind, with its own rules, is a vendors.toml table and an SFTP
 section: this test adds one from tests/fixtures/vendors/acme.toml and an [sftp_acme] section,
 pushes it through the generic VendorPush, reruns it (no-op), then tightens one of its rules in
-the TOML and sees the next push refused and mailed. No Python is written for the vendor."""
+the TOML and sees the next push refused and mailed. No Python is written for the vendor, and
+the stack gives it an SFTP account of its own from the registry (stack.sftp_accounts)."""
 import datetime as dt
-import uuid
 
 import luigi
-import luigi.configuration
 
+import stack
 from ops.validate import check
 from pipelines.base import ROOT
 from pipelines.vendors import VendorPush, export_dir, vendor
@@ -15,21 +15,13 @@ from targets import clock
 from tests.ledger import ledger_rows
 
 DAY = dt.date(2026, 11, 24)
-FIXTURE = ROOT / "tests" / "fixtures" / "vendors" / "acme.toml"
 
 
-def test_a_new_vendor_from_a_fixture_file(loaded_district, stack_var, pg_settings, tmp_path):
-    tag = uuid.uuid4().hex[:8]
-    remote = stack_var / "sftp" / "root" / "feeds" / "inbound" / tag
-    remote.mkdir(parents=True)
-    registry = tmp_path / "vendors.toml"
-    acme = FIXTURE.read_text().replace("{remote_dir}", f"/inbound/{tag}")
-    registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + acme)
-    parser = luigi.configuration.get_config()
-    parser.set("vendors", "vendors_file", str(registry))
-    parser.add_section("sftp_acme")  # the vendor's server: here the stack's feeds account
-    for key, value in parser.items("sftp_feeds"):
-        parser.set("sftp_acme", key, value)
+def test_a_new_vendor_from_a_fixture_file(acme_vendor, stack_var, pg_settings):
+    registry, acme, remote = acme_vendor
+    # the stack took the vendor from the registry: an account of its own, with the push's folder
+    assert stack.sftp_accounts(registry)["acme_rostering"] == ("/upload", ["upload", f"upload/{remote.name}"])
+    assert remote.is_dir()
 
     assert luigi.build([VendorPush(vendor="acme", date=DAY)], local_scheduler=True)
     assert sorted(p.name for p in remote.iterdir()) == ["acme_schools.csv", "acme_students.csv"]

@@ -15,7 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 import stack as cli
-from stack import SFTP_ACCOUNTS, port_open
+from stack import port_open, sftp_accounts
 from targets.sftp import SftpClient, SftpSettings
 
 
@@ -108,13 +108,13 @@ def test_the_pipelines_reach_google_through_the_identity_front_as_the_least_priv
 
 def test_each_vendor_has_its_own_key_and_folder(full_stack):
     ports = json.loads((full_stack / "stack.json").read_text())["ports"]
-    for user in SFTP_ACCOUNTS:
+    for user, (_, folders) in sftp_accounts().items():
         s = SftpSettings(name=user, host="127.0.0.1", port=ports["sftp"], user=user,
                          key_file=full_stack / "sftp" / "keys" / user, known_hosts=full_stack / "known_hosts",
                          remote_dir="/", retries=0)
         with SftpClient(s) as client:
             top = set(client.listdir("/"))
-            assert top == {p.split("/")[0] for p in SFTP_ACCOUNTS[user]}
+            assert top == {p.split("/")[0] for p in folders}
     # clever's key does not open savvas's folder
     wrong = SftpSettings(name="savvas", host="127.0.0.1", port=ports["sftp"], user="savvas",
                          key_file=full_stack / "sftp" / "keys" / "clever", known_hosts=full_stack / "known_hosts",
