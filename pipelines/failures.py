@@ -24,7 +24,9 @@ from targets.config import with_district
 from targets.errors import EtlError
 from targets.luigi_patches import on_complete_error
 from targets.logdb import redact
-from targets.ledger import LedgerEntry, LedgerTarget, new_run, run_uuid
+from targets.ledger import LedgerEntry, LedgerTarget
+from targets.process import new_run, run_uuid
+from targets.runs import RunTracker
 from targets.postgres import PostgresClient
 from targets.smtp import Mailer
 
@@ -115,7 +117,7 @@ class RunReport:
 
     def _send_mail(self) -> None:
         try:
-            rows = PostgresClient.from_config().run_failures(str(run_uuid()))
+            rows = RunTracker(PostgresClient.from_config()).run_failures(str(run_uuid()))
             failed = [(r["job_name"], r["item"], r["run_date"], r["error"]) for r in rows]
         except (EtlError, OSError):
             failed = []
@@ -195,9 +197,9 @@ def run_row(task: luigi.Task | None, argv: list[str]):
     if task is None:
         return None
     try:
-        client = PostgresClient.from_config(run_ledger_section())
+        runs = RunTracker(PostgresClient.from_config(run_ledger_section()))
         day = getattr(task, "date", None)
-        return client, client.run_started(task.task_family, day if day is not None else today(), command_line(argv))
+        return runs, runs.run_started(task.task_family, day if day is not None else today(), command_line(argv))
     except Exception as e:
         logger.warning("this run is not in the ledger: %s", e)
         return None

@@ -45,7 +45,7 @@ from registry.schedule import load_schedule
 from stack.district import generate, generate_merge_inputs, generate_partner_files
 from stack.dps_standin import respond
 from targets import clock
-from targets.ledger import run_uuid
+from targets.process import run_uuid
 from targets.luigi_patches import set_config_paths
 from targets.postgres import PostgresClient
 from targets.sftp import SftpSettings

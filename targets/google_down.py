@@ -25,7 +25,7 @@ from google.api_core.retry import if_transient_error
 from targets import clock
 from targets.config import var_dir
 from targets.errors import TransientError
-from targets.ledger import run_uuid
+from targets.process import run_uuid
 
 logger = logging.getLogger(__name__)
 

@@ -5,16 +5,14 @@ job's items for a date, failures are recorded once per run, ...) and the targets
 ``mark_failed``. Timestamps come from the one clock (targets/clock.py). Every row belongs to
 the district this process serves (``--district``; '' for one district) and every verb reads
 that district's rows only: several districts share one ledger without seeing each other.
+Every row is written through one column list (``LEDGER_COLUMNS``, ``ledger_row``); run
+tracking lives in targets/runs.py, the process identity in targets/process.py.
 """
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-import socket
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import luigi
 import psycopg2
@@ -23,60 +21,9 @@ from psycopg2 import sql
 
 from targets import clock
 from targets.config import district
-
-_HOST = socket.gethostname().split(".")[0]
-
-
-def _start_ticks(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot; Linux), or None where unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_id() -> str:
-    """This process as the ledger's run rows name it: ``pid.start`` (a reused pid is another process)."""
-    start = _start_ticks(os.getpid())
-    return f"{os.getpid()}.{start}" if start else str(os.getpid())
-
-
-def worker() -> str:
-    """Who writes a ledger row: ``host:pid`` (with ``--workers N`` each task has a process of its
-    own; workers on several hosts share the ledger)."""
-    return f"{_HOST}:{os.getpid()}"
-
-
-def process_alive(ident: str) -> bool:
-    """Whether the process a run row names (``pid`` or ``pid.start``) still runs on this machine."""
-    pid, _, start = ident.partition(".")
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, another user's
-    return not start or _start_ticks(int(pid)) in (None, start)
+from targets.process import run_uuid, worker
 
 LEDGER = sql.Identifier("dba", "tdataloads")
-
-_run_uuid: uuid.UUID | None = None
-
-
-def new_run() -> uuid.UUID:
-    """Start a new run id (several runs in one process, e.g. ./run.sh simulate)."""
-    global _run_uuid
-    _run_uuid = uuid.uuid4()
-    return _run_uuid
-
-
-def run_uuid() -> uuid.UUID:
-    """One id per process invocation, shared by ledger rows and log entries."""
-    global _run_uuid
-    if _run_uuid is None:
-        _run_uuid = uuid.uuid4()
-    return _run_uuid
 
 
 @dataclass
@@ -95,6 +42,27 @@ class LedgerEntry:
     started_at: dt.datetime | None = None
     rejected: int | None = None  # rows a load refused (and wrote to its rejects file)
     note: str | None = None  # what is special about the row, e.g. a resend of the current data
+
+
+# The ledger row's columns, written in one place (every INSERT into dba.tDataLoads is made here).
+LEDGER_COLUMNS = ("run_uuid", "job_name", "item", "run_date", "direction", "source", "destination", "status", "rows",
+                  "bytes", "sha256", "started_at", "finished_at", "error", "note", "rejected", "worker", "district")
+
+
+def ledger_row(e: "LedgerEntry", status: str, error: str | None,
+               finished: "dt.datetime | None | bool" = True) -> tuple[sql.Composable, list]:
+    """(the column list, the values) of ``e``'s row with ``status``: finished now by the one
+    clock (so a simulated day's rows carry its times) unless ``finished`` is None (a run that
+    has only started)."""
+    now = clock.now()
+    end = now if finished is True else finished
+    values = [str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination, status, e.rows,
+              e.bytes, e.sha256, e.started_at or now, end, error, e.note, e.rejected, worker(), district()]
+    return sql.SQL(", ").join(sql.Identifier(c) for c in LEDGER_COLUMNS), values
+
+
+def _placeholders(values: list) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Placeholder() * len(values))
 
 
 class LedgerVerbs:
@@ -215,29 +183,19 @@ class LedgerVerbs:
             return False
 
     def _insert_ledger(self, cur, e: LedgerEntry, status: str, error: str | None = None) -> None:
-        finished = clock.now()  # the one clock, so a simulated day's rows carry its times
-        cur.execute(sql.SQL(
-            "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-            " rows, bytes, sha256, started_at, finished_at, error, note, rejected, worker, district)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        ).format(LEDGER), (str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination,
-                           status, e.rows, e.bytes, e.sha256, e.started_at or finished, finished, error, e.note,
-                           e.rejected, worker(), district()))
+        names, values = ledger_row(e, status, error)
+        cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(LEDGER, names, _placeholders(values)), values)
 
     def record_failure_once(self, entry: LedgerEntry, error: str) -> bool:
         """A failed row for this run's (job, item, date) unless this run wrote one already (a
         task that recorded its own failure, then raised); True if written."""
         self.ensure_schema()
-        finished = clock.now()
+        names, values = ledger_row(entry, "failed", error)
         with self.transaction() as cur:
-            cur.execute(sql.SQL(
-                "INSERT INTO {0} (run_uuid, job_name, item, run_date, direction, source, destination, status,"
-                " started_at, finished_at, error, worker, district) SELECT %s, %s, %s, %s, %s, %s, %s, 'failed', %s,"
-                " %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE run_uuid = %s AND job_name = %s"
-                " AND item = %s AND run_date = %s AND status = 'failed')").format(LEDGER),
-                (str(run_uuid()), entry.job, entry.item, entry.run_date, entry.direction, entry.source,
-                 entry.destination, entry.started_at or finished, finished, error, worker(), district(),
-                 str(run_uuid()), entry.job, entry.item, entry.run_date))
+            cur.execute(sql.SQL("INSERT INTO {0} ({1}) SELECT {2} WHERE NOT EXISTS (SELECT 1 FROM {0} WHERE"
+                                " run_uuid = %s AND job_name = %s AND item = %s AND run_date = %s AND status ="
+                                " 'failed')").format(LEDGER, names, _placeholders(values)),
+                        values + [str(run_uuid()), entry.job, entry.item, entry.run_date])
             return cur.rowcount == 1
 
     def supersede_failures(self, job: str, item: str, run_date: dt.date) -> int:
@@ -279,57 +237,6 @@ class LedgerVerbs:
                 self._insert_ledger(cur, action, "succeeded")
         self.forget()
         return cleared
-
-    def run_started(self, task: str, run_date: dt.date, command: str) -> int:
-        """A run of ``./run.sh luigi`` begins: a 'started' row of job ``run`` (what ./run.sh
-        status compares with the schedule); returns its id for ``run_finished``. Runs of this
-        host still 'started' whose process is gone (killed, power cut) become 'failed' first."""
-        self.ensure_schema()
-        self.reap_killed_runs()
-        started = clock.now()
-        with self.transaction() as cur:
-            cur.execute(sql.SQL(
-                "INSERT INTO {} (run_uuid, job_name, item, run_date, direction, source, status, started_at, worker,"
-                " district) VALUES (%s, 'run', %s, %s, 'task', %s, 'started', %s, %s, %s) RETURNING load_id"
-            ).format(LEDGER), (str(run_uuid()), f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{process_id()}",
-                               run_date, command[:500], started, worker(), district()))
-            return cur.fetchone()[0]
-
-    def reap_killed_runs(self) -> list[str]:
-        """'started' runs of this host whose process no longer exists: they were killed (kill -9,
-        out of memory, a reboot) before they could say how they ended. Each becomes 'failed' with
-        a note, so status and the digest show it; returns their items."""
-        with self.transaction() as cur:
-            cur.execute(sql.SQL("SELECT load_id, item FROM {} WHERE job_name = 'run' AND status = 'started'"
-                                " FOR UPDATE SKIP LOCKED").format(LEDGER))
-            dead = []
-            for load_id, item in cur.fetchall():
-                host, _, pid = item.rsplit(" ", 1)[-1].rpartition(":")
-                if (host or _HOST) == _HOST and pid.split(".")[0].isdigit() and not process_alive(pid):
-                    dead.append((load_id, item))
-            for load_id, _ in dead:
-                cur.execute(sql.SQL("UPDATE {} SET status = 'failed', finished_at = %s, note = %s, error = %s"
-                                    " WHERE load_id = %s").format(LEDGER),
-                            (clock.now(), "killed", "the run's process ended without finishing (killed or the machine"
-                             " stopped); the next run of its slot resumes it", load_id))
-        return [item for _, item in dead]
-
-    def run_finished(self, load_id: int, code: int, skipped: str | None = None) -> None:
-        """The run ended with exit status ``code`` (0, or 20 while waiting for a partner: it ran;
-        anything else: failed; its failed tasks have their own rows), or did nothing on purpose
-        (``skipped``: why, e.g. its flow is paused). A run killed before this stays 'started'."""
-        status = "skipped" if skipped else "succeeded" if code in (0, 20) else "failed"
-        note = f"exit {code}" + (f", {skipped}" if skipped else "")
-        with self.transaction() as cur:
-            cur.execute(sql.SQL("UPDATE {} SET status = %s, finished_at = %s, note = %s WHERE load_id = %s").format(
-                LEDGER), (status, clock.now(), note, load_id))
-
-    def run_failures(self, uuid: str) -> list[dict]:
-        """The failed rows one run wrote (what its failure mail lists)."""
-        with self.transaction() as cur:
-            cur.execute(sql.SQL("SELECT job_name, item, run_date, error FROM {} WHERE run_uuid = %s"
-                                " AND status = 'failed' ORDER BY load_id").format(LEDGER), (uuid,))
-            return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
 
     def record(self, entry: LedgerEntry, status: str = "succeeded", error: str | None = None,
                replace: bool = False) -> None:

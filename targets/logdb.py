@@ -27,7 +27,7 @@ import psycopg2
 from psycopg2.extras import execute_values
 
 from targets.config import known_secrets
-from targets.ledger import run_uuid
+from targets.process import run_uuid
 from targets.postgres import PostgresSettings
 
 FIELDS = ["logged_at", "run_uuid", "process_type", "pid", "stepcounter", "username", "step_runtime",

@@ -42,7 +42,7 @@ def own_var(tmp_path_factory, monkeypatch):
     """Each test its own state folder (ETL_VAR: pauses, locks, what SFTP servers allow), never
     the checkout's var/, and its own run (a service found down in one test's run is not in the
     next one's: targets/google_down.py)."""
-    from targets.ledger import new_run
+    from targets.process import new_run
     monkeypatch.setenv("ETL_VAR", str(tmp_path_factory.mktemp("var")))
     new_run()
 

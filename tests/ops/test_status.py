@@ -13,6 +13,7 @@ from pipelines import digest
 from pipelines.base import ROOT
 from targets import clock
 from targets.ledger import LedgerEntry
+from targets.runs import RunTracker
 from targets.postgres import PostgresClient
 from tests.ledger import ledger_rows
 
@@ -31,7 +32,8 @@ def test_nothing_is_missed_before_the_installations_first_run(stack_config, pg_s
     client = PostgresClient(pg_settings)
     client.migrate()
     _at(12, 0)
-    client.run_finished(client.run_started("DemoPipeline", DAY, "./run.sh demo"), 0)
+    tracker = RunTracker(client)
+    tracker.run_finished(tracker.run_started("DemoPipeline", DAY, "./run.sh demo"), 0)
     _at(12, 40)
     runs = {r["task"]: r for r in digest.collect(client, DAY, sections=CONFIGURED)["runs"]}
     assert [r["task"] for r in runs.values() if r["missed"]] == []
@@ -46,17 +48,18 @@ def test_nothing_is_missed_before_the_installations_first_run(stack_config, pg_s
 def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, pg_settings, capsys, tmp_path):
     client = PostgresClient(pg_settings)
     client.migrate()
+    tracker = RunTracker(client)
     clock.set_now(dt.datetime(2026, 11, 23, 5, 0, 2, tzinfo=CST))  # the installation ran yesterday already
-    client.run_finished(client.run_started("SftpOperations", DAY - dt.timedelta(days=1), "./run.sh luigi"), 0)
+    tracker.run_finished(tracker.run_started("SftpOperations", DAY - dt.timedelta(days=1), "./run.sh luigi"), 0)
     _at(5, 0, 2)
-    run = client.run_started("SftpOperations", DAY, "./run.sh luigi --module pipelines.slots SftpOperations")
+    run = tracker.run_started("SftpOperations", DAY, "./run.sh luigi --module pipelines.slots SftpOperations")
     _at(5, 4)
     client.record(LedgerEntry(job="push_clever", item="students.csv", run_date=DAY, direction="out", rows=40,
                               destination="sftp://clever/students.csv"))
-    client.run_finished(run, 0)
+    tracker.run_finished(run, 0)
     _at(6, 50, 1)
-    misc = client.run_started("SftpOperationsMisc", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsMisc")
-    client.run_finished(misc, 30)
+    misc = tracker.run_started("SftpOperationsMisc", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsMisc")
+    tracker.run_finished(misc, 30)
     _at(8, 0, 30)  # BigQueryOperations (03:00), BigQueryOperationsMisc (06:55) and SftpOperationsLocal (07:05) never ran
     data = digest.collect(client, DAY, sections=CONFIGURED)
     by_task = {r["task"]: r for r in data["runs"]}
@@ -66,8 +69,8 @@ def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, 
     assert by_task["SftpOperationsLocal"]["missed"] == ["2026-11-24T07:05:00-06:00"]
     assert "SendToDps" not in by_task and "EisCohortTracking" not in by_task  # not configured here
     _at(7, 5, 1)  # a paused slot's run is recorded as skipped: it happened, it is not missed
-    local = client.run_started("SftpOperationsLocal", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsLocal")
-    client.run_finished(local, 0, "paused: powerschool")
+    local = tracker.run_started("SftpOperationsLocal", DAY, "./run.sh luigi --module pipelines.slots SftpOperationsLocal")
+    tracker.run_finished(local, 0, "paused: powerschool")
     _at(8, 0, 30)
     data = digest.collect(client, DAY, sections=CONFIGURED)
     by_task = {r["task"]: r for r in data["runs"]}
@@ -138,16 +141,17 @@ def test_a_killed_run_becomes_failed_with_a_note_when_the_next_run_starts(stack_
     client = PostgresClient(pg_settings)
     client.migrate()
     code = ("import sys, os, signal, datetime as dt; from targets.postgres import PostgresClient, PostgresSettings;"
+            "from targets.runs import RunTracker;"
             f"s = PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port}, dbname={pg_settings.dbname!r},"
             f" user={pg_settings.user!r}, password=os.environ['PGPW']);"
-            "PostgresClient(s).run_started('SftpOperationsMisc', dt.date(2026, 11, 24), './run.sh luigi x');"
+            "RunTracker(PostgresClient(s)).run_started('SftpOperationsMisc', dt.date(2026, 11, 24), './run.sh luigi x');"
             "os.kill(os.getpid(), signal.SIGKILL)")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PGPW": pg_settings.password,
                                                              "ETL_CLOCK": "2026-11-24T06:50:00-06:00",
                                                              "PYTHONPATH": str(ROOT)}, capture_output=True)
     assert done.returncode == -9, done.stderr
     _at(6, 55)
-    alive = client.run_started("SftpOperations", DAY, "./run.sh luigi y")  # this process: alive, left alone
+    alive = RunTracker(client).run_started("SftpOperations", DAY, "./run.sh luigi y")  # this process: alive, left alone
     with client.transaction() as cur:
         cur.execute("SELECT split_part(item, ' ', 1), status, note, error FROM dba.tdataloads WHERE job_name = 'run'"
                     " AND run_date = %s", (DAY,))
@@ -155,7 +159,7 @@ def test_a_killed_run_becomes_failed_with_a_note_when_the_next_run_starts(stack_
     assert rows["SftpOperationsMisc"][:2] == ("failed", "killed"), rows
     assert "ended without finishing" in rows["SftpOperationsMisc"][2]
     assert rows["SftpOperations"][0] == "started"
-    client.run_finished(alive, 0)
+    RunTracker(client).run_finished(alive, 0)
     _at(8, 0)
     data = digest.collect(client, DAY, sections=CONFIGURED)
     by_task = {r["task"]: r for r in data["runs"]}

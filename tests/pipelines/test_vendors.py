@@ -246,7 +246,7 @@ def test_a_bigquery_that_refuses_connections_fails_the_slot_within_twice_io_time
     assert len(fast) == 5 and all("ConnectionError" in r[2] for r in failed), failed
     mails = [f.read_text() for f in set((stack_var / "mail").glob("*.eml")) - before]
     assert len(mails) == 1 and "Subject: FAILED:" in mails[0]
-    from targets.ledger import new_run
+    from targets.process import new_run
     new_run()  # the next run asks again
     with RunReport("rerun"):
         assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)

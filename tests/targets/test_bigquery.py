@@ -177,7 +177,7 @@ def test_a_bigquery_that_refuses_connections_fails_the_runs_calls_fast(bq_client
     from stack import ROOT, free_port
     from targets.bigquery import BigQueryClient
     from targets.errors import TransientError
-    from targets.ledger import new_run, run_uuid
+    from targets.process import new_run, run_uuid
     from targets.google_down import GiveUpWhenUnreachable
     settings = dataclasses.replace(bq_client.settings, api_endpoint=f"http://127.0.0.1:{free_port()}",
                                    timeout=600.0, io_timeout=2.0)

@@ -10,7 +10,7 @@ import uuid
 
 from targets.config import register_secret
 from targets.logdb import LogEntryHandler, RedactingFormatter, redact
-from targets.ledger import run_uuid
+from targets.process import run_uuid
 from targets.postgres import PostgresClient, PostgresSettings
 from stack import free_port
 
