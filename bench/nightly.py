@@ -12,7 +12,9 @@ median is the figure). Each task's
 peak resident memory comes from its run log (pipelines/peaks.py). Last lines:
 ``slot_0500_seconds=X`` (one worker), ``slot_parallel_speedup=Y`` (one worker's time over N
 workers'; goal >= 1.8), ``nightly_peak_rss_mb=Z`` (the largest task; goal <= 500) and
-``noop_rerun_seconds=W`` (goal < 1); the rerun's SSH connections are counted from the SFTP
+``noop_rerun_seconds=W`` (goal < 1), with a fourth no-op under cProfile showing where its
+time goes (imports, config and registries, the ledger's queries, file hashing, Luigi's
+scheduling); the rerun's SSH connections are counted from the SFTP
 server's log (goal: none).
 """
 from __future__ import annotations
@@ -59,14 +61,16 @@ def _stack_cpu(var: Path) -> float:
 _CPU: dict[str, float] = {}  # the last run's CPU seconds: its own processes, and the stack's
 
 
-def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY, log: Path | None = None) -> float:
+def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY, log: Path | None = None,
+           profile: Path | None = None) -> float:
     env = _env(var, day)
     if log is not None:
         env["ETL_RUN_LOG"] = str(log)
     before, stack_before = resource.getrusage(resource.RUSAGE_CHILDREN), _stack_cpu(var)
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pipelines", "--module", module, task, "--local-scheduler",
+    profiled = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    proc = subprocess.run([sys.executable, *profiled, "-m", "pipelines", "--module", module, task, "--local-scheduler",
                            *extra], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - t0
@@ -79,6 +83,34 @@ def _luigi(var: Path, module: str, task: str, *extra: str, day: dt.date = MONDAY
         print(proc.stdout[-4000:])
         raise SystemExit(f"{task} failed (exit {proc.returncode})")
     return seconds
+
+
+# where a no-op rerun's time goes: the functions whose cumulative time is each part's
+BREAKDOWN = (("imports", ("<frozen importlib._bootstrap>:1165(_find_and_load)",)),
+             ("config and registries", ("targets/config.py", "registry/", "pipelines/base.py:9")),
+             ("the ledger's queries", ("targets/ledger.py",)),
+             ("hashing files", ("targets/local.py",)),
+             ("Luigi's scheduling", ("luigi/worker.py", "luigi/scheduler.py", "luigi/interface.py")))
+
+
+def breakdown(profile: Path) -> list[tuple[str, float]]:
+    """The no-op rerun's parts (seconds of cumulative time, from a cProfile file): imports,
+    config, the ledger's queries, file hashing, Luigi's own scheduling; the largest function of
+    each comes from the profile itself, so a part that grows shows."""
+    import pstats
+    stats = pstats.Stats(str(profile)).stats
+    total = max(ct for (_, _, _, ct, _) in stats.values())
+    parts = []
+    for name, where in BREAKDOWN:
+        seconds = 0.0
+        for (path, line, func), (_, _, _, cum, callers) in stats.items():
+            key = f"{path}:{line}({func})"
+            mine = any(w in key for w in where)
+            outer = any(any(w in f"{c[0]}:{c[1]}({c[2]})" for w in where) for c in callers)
+            if mine and not outer:
+                seconds += cum
+        parts.append((name, seconds))
+    return parts + [("whole process", total)]
 
 
 def _cpu_line(cpu: dict[str, float], wall: float) -> str:
@@ -199,6 +231,15 @@ def main() -> int:
             ssh = _ssh_connections(var) - before
             print(f"no-op rerun: {rerun:.2f}s (median of {', '.join(f'{r:.2f}' for r in reruns)}), {ssh} SSH "
                   "connections opened (0 = every output answered by the ledger, one query per vendor)")
+            _luigi(var, "pipelines.slots", "SftpOperations", "--date", later.isoformat(), day=later,
+                   log=logs / "noop-profiled.log", profile=var / "noop.prof")
+            parts = breakdown(var / "noop.prof")
+            if args.keep_logs:
+                shutil.copy(var / "noop.prof", args.keep_logs)
+            scale = rerun / parts[-1][1]  # the profiler's own cost taken out: each part as a share of the run
+            print(f"  where a no-op's {rerun:.2f}s go (cProfile's shares of its {parts[-1][1]:.2f}s, scaled to the "
+                  "run; imports overlap the others): " + ", ".join(f"{name} {seconds * scale:.3f}s"
+                                                                    for name, seconds in parts[:-1]))
             if links:
                 print(f"  the no-op reruns opened {sum(link.connections for link in links) - wan_before} "
                       "connections over the WAN (SFTP or BigQuery)")
