@@ -1,6 +1,7 @@
 # district-etl as a container image: the same checkout, run.sh as the entry point, a service
 # user, no secrets inside (they come from the environment: ECS task secrets or --env-file).
-# docs/deploy-aws.md. Not built here: the machine has the docker client but no daemon.
+# docs/deploy-aws.md. Built and run here without a daemon by `./run.sh bench image` (podman,
+# from a debootstrapped Debian base standing in for python:3.11-slim-bookworm).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -11,6 +12,10 @@ RUN useradd --system --create-home --home-dir /srv/district-etl --user-group etl
 WORKDIR /srv/district-etl/app
 COPY --chown=etl:etl requirements.txt ./
 COPY --chown=etl:etl ops/install_lock.sh ops/
+# Behind a proxy that re-signs TLS (a district's, or this development machine's), the build is
+# given its CA: --build-arg PIP_CERT=/path -v host-ca.pem:/path:ro (bench/image.py does so). An
+# ARG is not kept in the image.
+ARG PIP_CERT
 RUN PIP_NO_CACHE_DIR=1 ops/install_lock.sh .venv requirements.txt
 COPY --chown=etl:etl . .
 # The project itself, editable (the checkout is the code), as run.sh's bootstrap installs it; the

@@ -21,6 +21,9 @@ def test_short_nightly_bench_runs_the_slot_on_one_and_two_workers():
     assert re.search(r"2 workers \(2026-11-30\): [\d.]+s, sent 11 files", out), out
     assert 0 < int(figures["nightly_peak_rss_mb"]) <= 500
     assert re.search(r"no-op rerun: [\d.]+s \(median of [\d., ]+\), 0 SSH connections opened", out), out
+    parts = re.search(r"where a no-op's [\d.]+s go .*: imports ([\d.]+)s, config and registries [\d.]+s, the ledger's "
+                      r"queries ([\d.]+)s, hashing files [\d.]+s, Luigi's scheduling [\d.]+s", out)
+    assert parts and float(parts.group(1)) > 0, out  # the breakdown of issue 28 item 7
     assert "over a modelled WAN, 2 ms round trip, 1000 Mbit/s per connection" in out
     carried = re.search(r"the WAN links carried ([\d.]+) MB in (\d+) connections", out)
     assert carried and float(carried.group(1)) > 5 and int(carried.group(2)) >= 4, out  # the slots' traffic
