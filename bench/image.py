@@ -9,9 +9,11 @@ debootstrapped Debian bookworm with Python 3.11, standing in for ``python:3.11-s
 2. ``podman build`` of the repository's Dockerfile (a clean ``git archive`` of HEAD), chroot
    isolation, the host's network; behind a proxy that re-signs TLS, the host's CA bundle is
    lent to pip's step (``--build-arg PIP_CERT``), never kept in the image;
-3. the embedded stack up on the host, then in the image, as root (the stack's keys are mode
-   600) with the stack's var/ mounted at its own path: ``./run.sh check`` (the doctor) and the
-   ``DailyDigest`` slot (the ledger, the schedule, a mail).
+3. the embedded stack up on the host, then in a container of the image (buildah's chroot
+   isolation: podman's runtime cannot set limits on this machine), as root (the stack's keys
+   are mode 600) with the stack's var/ mounted at its own path: ``./run.sh feeds-db init``,
+   ``./run.sh check`` (the doctor) and the ``DailyDigest`` slot (the ledger, the schedule, a
+   mail).
 
 Last lines: ``image_build_seconds=``, ``image_size_mb=``, ``image_check_exit=``,
 ``image_slot_exit=``. Needs root (apt-get installs podman and debootstrap when missing).
@@ -35,9 +37,8 @@ IMAGE = "localhost/district-etl:latest"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def podman(*args: str, **kw) -> subprocess.CompletedProcess:
-    cmd = ["podman", "--root", str(WORK / "storage"), "--runroot", str(WORK / "run"), "--storage-driver", "overlay",
-           *args]
+def podman(*args: str, tool: str = "podman", **kw) -> subprocess.CompletedProcess:
+    cmd = [tool, "--root", str(WORK / "storage"), "--runroot", str(WORK / "run"), "--storage-driver", "overlay", *args]
     return subprocess.run(cmd, text=True, **kw)
 
 
@@ -82,9 +83,12 @@ def _build() -> float:
     return time.perf_counter() - t0
 
 
-def _in_image(var: Path, *args: str) -> subprocess.CompletedProcess:
-    return podman("run", "--rm", "--network", "host", "--user", "0", "-v", f"{var}:{var}", "-e", f"ETL_VAR={var}",
-                  IMAGE, *args, capture_output=True)
+def _in_image(container: str, var: Path, *args: str) -> subprocess.CompletedProcess:
+    """``./run.sh ARGS`` in a container of the image. buildah's chroot isolation, as the build's
+    own steps run: podman's OCI runtime (crun) may not set a container's limits on this machine
+    (``setrlimit RLIMIT_NPROC: Operation not permitted``, itself a container)."""
+    return podman("run", "--isolation", "chroot", "--network", "host", "--user", "0", "-v", f"{var}:{var}",
+                  "--env", f"ETL_VAR={var}", container, "--", "./run.sh", *args, tool="buildah", capture_output=True)
 
 
 def main() -> int:
@@ -98,16 +102,21 @@ def main() -> int:
     size = podman("image", "inspect", IMAGE, "--format", "{{.Size}}", capture_output=True, check=True).stdout
     print(f"built {IMAGE} in {seconds:.0f}s from a debootstrapped {BASE}, {int(size) / 1e6:.0f} MB")
     var = WORK / "stack"
+    container = podman("from", "--pull=never", IMAGE, tool="buildah", capture_output=True,
+                       check=True).stdout.strip().splitlines()[-1]
     try:
         stack.up(var, with_bigquery=True, dps_standin=False)
-        check = _in_image(var, "check")
+        init = _in_image(container, var, "feeds-db", "init")  # what a new installation does first (docs/feeds.md)
+        print(f"./run.sh feeds-db init in the image: exit {init.returncode}")
+        check = _in_image(container, var, "check")
         print(f"./run.sh check in the image: exit {check.returncode}")
         print("\n".join("  " + line for line in (check.stdout + check.stderr).strip().splitlines()[-12:]))
-        slot = _in_image(var, "luigi", "--module", "pipelines.digest", "DailyDigest")
+        slot = _in_image(container, var, "luigi", "--module", "pipelines.digest", "DailyDigest")
         print(f"./run.sh luigi --module pipelines.digest DailyDigest in the image: exit {slot.returncode}")
         print("\n".join("  " + line for line in (slot.stdout + slot.stderr).strip().splitlines()[-6:]))
     finally:
         stack.down(var)
+        podman("rm", container, tool="buildah", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not args.keep:
             podman("system", "reset", "-f", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(f"image_build_seconds={seconds:.0f}")
