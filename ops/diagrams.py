@@ -88,8 +88,11 @@ def flows() -> str:
         lines.append(f'    {node}(["{slot.task}<br/>{slot.cron}"])')
         for folder in slot.loads:
             lines.append(f"    {node} -->|loads| folder_{_id(folder)}")
-        for run in slot.tasks:
-            lines.append(f"    {node} --> {_run_node(run)}")
+        drawn = [_run_node(run) for run in slot.tasks]
+        drawn += [f"push_{_id(name)}" for name, v in vendors.vendors.items()
+                  if v.slot == slot.task and f"push_{_id(name)}" not in drawn]  # vendors.toml's own (slot = ...)
+        for target in drawn:
+            lines.append(f"    {node} --> {target}")
     kinds: dict[str, list[str]] = {}
     for source in sources.source:
         kinds.setdefault(source.folder, []).append(source.pattern)

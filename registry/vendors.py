@@ -181,6 +181,9 @@ class Vendor(Model):
     packaging: Literal["files", "zip"] = Field("files", description="files: each uploaded; zip: one zip_name.")
     zip_name: str | None = None
     cadence: Cadence = "daily"
+    slot: str = Field("SftpOperations", pattern=r"^[A-Z]\w*$",
+                      description="The schedule.toml slot whose run pushes this vendor: a vendor added here is "
+                                  "pushed by it with no other change.")
     shrink_limit: float = Field(0.10, ge=0, le=1, description="Refuse a file that lost more than this share of "
                                                               "its rows since the last push.")
     dialect: Dialect = Field(default_factory=Dialect)

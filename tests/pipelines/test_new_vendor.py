@@ -22,6 +22,9 @@ def test_a_new_vendor_from_a_fixture_file(acme_vendor, stack_var, pg_settings):
     # the stack took the vendor from the registry: an account of its own, with the push's folder
     assert stack.sftp_accounts(registry)["acme_rostering"] == ("/upload", ["upload", f"upload/{remote.name}"])
     assert remote.is_dir()
+    # ... and the 05:00 slot pushes it (its default slot = "SftpOperations"): cron and the demo run that slot
+    from pipelines.slots import SftpOperations
+    assert "acme" in [getattr(t, "vendor", None) for t in SftpOperations(date=DAY).requires()]
 
     assert luigi.build([VendorPush(vendor="acme", date=DAY)], local_scheduler=True)
     assert sorted(p.name for p in remote.iterdir()) == ["acme_schools.csv", "acme_students.csv"]

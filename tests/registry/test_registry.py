@@ -125,3 +125,31 @@ def test_old_slots_in_sources_say_where_they_went(tmp_path):
     path.write_text('[slots]\nBigQueryOperations = ["eis"]\n')
     with pytest.raises(ConfigError, match=r"sources.toml: \[slots\] moved to schedule.toml"):
         load(path, SourcesFile)
+
+
+def test_every_vendor_is_pushed_by_a_slot_of_the_schedule(tmp_path):
+    """A vendor's ``slot`` names the schedule.toml slot that pushes it (default SftpOperations);
+    one naming no slot is refused when the slots are built, never silently left unpushed."""
+    import datetime as dt
+
+    import luigi.configuration
+    import pytest
+
+    from pipelines.slots import SftpOperations
+    from registry.schedule import load_schedule
+    from targets.errors import ConfigError
+    slots = {s.task for s in load_schedule().wrappers("pipelines.slots")}
+    assert {v.slot for v in load_vendors(ROOT / "vendors.toml").vendors.values()} <= slots
+    wrong = tmp_path / "vendors.toml"
+    wrong.write_text((ROOT / "vendors.toml").read_text().replace('[otus]\n', '[otus]\nslot = "Nightly"\n', 1))
+    parser = luigi.configuration.get_config()
+    before = parser.get("vendors", "vendors_file", None)
+    parser.set("vendors", "vendors_file", str(wrong))
+    try:
+        with pytest.raises(ConfigError, match=r"vendors.toml: \[otus\] slot = 'Nightly' is no slot of schedule.toml"):
+            SftpOperations(date=dt.date(2026, 11, 24)).requires()
+    finally:
+        if before is None:
+            parser.remove_option("vendors", "vendors_file")
+        else:
+            parser.set("vendors", "vendors_file", before)
