@@ -194,7 +194,7 @@ def test_a_bigquery_that_refuses_connections_fails_the_runs_calls_fast(bq_client
     # another process of the same run (a worker) finds out from the run's file
     other = subprocess.run([sys.executable, "-c", (
         "import sys, uuid, dataclasses, time\n"
-        "import targets.ledger as l\n"
+        "import targets.process as l\n"
         "l._run_uuid = uuid.UUID(sys.argv[1])\n"
         "from targets.bigquery import BigQueryClient, BigQuerySettings\n"
         "c = BigQueryClient(BigQuerySettings(project='p', api_endpoint=sys.argv[2], credentials='anonymous',"
