@@ -114,7 +114,7 @@ def main() -> int:
         slot = _in_image(container, var, "luigi", "--module", "pipelines.digest", "DailyDigest")
         print(f"./run.sh luigi --module pipelines.digest DailyDigest in the image: exit {slot.returncode}")
         print("\n".join("  " + line for line in (slot.stdout + slot.stderr).strip().splitlines()[-6:]))
-    finally:
+    finally:  # a stack that did not come up ends the bench here, with its own error
         stack.down(var)
         podman("rm", container, tool="buildah", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not args.keep:

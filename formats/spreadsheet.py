@@ -80,16 +80,22 @@ def _sheet(book: CalamineWorkbook, path, sheet: str | None):
 
 
 STREAMED = (".xlsx", ".xlsm")  # read by formats/xlsx_stream.py in bounded memory
+_last: tuple | None = None  # ((path, size, mtime), the book): the last workbook opened, kept for its next sheet
 
 
 def _own(path) -> XlsxBook | XlsBook | OdsBook | None:
     """Our reader for the file: the streaming ones for .xlsx/.xlsm and .ods, xlrd's for .xls
     (None for .xlsb: calamine reads those)."""
+    global _last
     suffix = Path(path).suffix.lower()
     if suffix not in STREAMED and suffix not in (".xls", ".ods"):
         return None
     check_workbook(path)
-    return XlsxBook(path) if suffix in STREAMED else XlsBook(path) if suffix == ".xls" else OdsBook(path)
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if _last is None or _last[0] != key:  # a workbook's sheets are read one after another: opened once
+        _last = (key, XlsxBook(path) if suffix in STREAMED else XlsBook(path) if suffix == ".xls" else OdsBook(path))
+    return _last[1]
 
 
 class EmptySheetError(BadInputError):

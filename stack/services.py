@@ -200,9 +200,9 @@ def add_sftp_account(var: Path, user: str, folders: list[str]) -> None:
         (sftp / "root" / user / folder).mkdir(parents=True, exist_ok=True)
 
 
-def sftp_section(var: Path, user: str, remote_dir: str) -> dict[str, str]:
+def sftp_section(var: Path, user: str, remote_dir: str, state: StackState | None = None) -> dict[str, str]:
     """The ``[sftp_<user>]`` section of the stack's config for one of its accounts."""
-    state = StackState.load(var)
+    state = state or StackState.load(var)
     by_password = user in PASSWORD_ACCOUNTS
     return {"host": "127.0.0.1", "port": str(state.ports["sftp"]), "user": user,
             "key_file": "" if by_password else str(var / "sftp" / "keys" / user),
@@ -444,7 +444,7 @@ def write_config(state: StackState, with_bigquery: bool) -> Path:
         cfg["gcs"] = {"project": BQ_PROJECT, "bucket": google_stack.BUCKET,
                       "api_endpoint": google_stack.front_url(state, "gcs"), "credentials": etl_key}
     for user, (remote_dir, _) in sftp_accounts().items():
-        cfg[f"sftp_{user}"] = sftp_section(var, user, remote_dir)
+        cfg[f"sftp_{user}"] = sftp_section(var, user, remote_dir, state)
     cfg["dps"] = {"source": "postgres", "source_section": "dps_source", "outbound_dir": "/outbound",
                   "results_dir": "/TO_DFPS", "share_dir": str(var / "share" / "dps"),
                   "stakeholders": "dps-stakeholders@dfps.example", "deadline_hours": "6"}

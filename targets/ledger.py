@@ -50,12 +50,12 @@ LEDGER_COLUMNS = ("run_uuid", "job_name", "item", "run_date", "direction", "sour
 
 
 def ledger_row(e: "LedgerEntry", status: str, error: str | None,
-               finished: "dt.datetime | None | bool" = True) -> tuple[sql.Composable, list]:
+               finished: bool = True) -> tuple[sql.Composable, list]:
     """(the column list, the values) of ``e``'s row with ``status``: finished now by the one
-    clock (so a simulated day's rows carry its times) unless ``finished`` is None (a run that
-    has only started)."""
+    clock (so a simulated day's rows carry its times), or not yet (a run that has only
+    started)."""
     now = clock.now()
-    end = now if finished is True else finished
+    end = now if finished else None
     values = [str(run_uuid()), e.job, e.item, e.run_date, e.direction, e.source, e.destination, status, e.rows,
               e.bytes, e.sha256, e.started_at or now, end, error, e.note, e.rejected, worker(), district()]
     return sql.SQL(", ").join(sql.Identifier(c) for c in LEDGER_COLUMNS), values

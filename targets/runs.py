@@ -34,7 +34,7 @@ class RunTracker:
         started = clock.now()
         run = LedgerEntry(job="run", item=f"{task} {started:%Y-%m-%dT%H:%M:%SZ} {_HOST}:{process_id()}",
                           run_date=run_date, direction="task", source=command[:500], started_at=started)
-        names, values = ledger_row(run, "started", None, finished=None)
+        names, values = ledger_row(run, "started", None, finished=False)
         with self.transaction() as cur:
             cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING load_id").format(
                 LEDGER, names, _placeholders(values)), values)

@@ -52,7 +52,6 @@ def test_every_table_command_says_an_error_in_one_line(name, monkeypatch, capsys
     def main(argv):
         seen.append(argv)
         raise ConfigError("[postgres] host is not set")
-    monkeypatch.setattr(commands, "importlib", None, raising=False)
     monkeypatch.setattr("importlib.import_module", lambda module: types.SimpleNamespace(main=main))
     assert commands.run(name, ["--x"]) == 2
     assert capsys.readouterr().err == f"run.sh {name}: [postgres] host is not set\n"
