@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import private_postgres
 from stack import ROOT
-from targets.ledger import LedgerEntry
+from targets.ledger import Ledger, LedgerEntry
 from targets.postgres import PostgresClient, PostgresSettings
 
 DDL = ("DROP TABLE IF EXISTS bench.students; CREATE SCHEMA IF NOT EXISTS bench;"
@@ -77,6 +77,7 @@ def main() -> int:
         with private_postgres(tmp) as (settings, psql, env):
             client = PostgresClient(settings)
             client.migrate()
+            ledger = Ledger(client)
             csv_path = tmp / "students.csv"
             _write_csv(csv_path, args.rows)
             mb = csv_path.stat().st_size / 1e6
@@ -85,7 +86,7 @@ def main() -> int:
                                check=True, env=env)
 
             def run_ours(i):
-                res = client.copy_csv(csv_path, "bench.students", LedgerEntry("bench_copy", f"run{i}", dt.date.today()))
+                res = ledger.copy_csv(csv_path, "bench.students", LedgerEntry("bench_copy", f"run{i}", dt.date.today()))
                 assert res.rows == args.rows
 
             def timed(fn):

@@ -170,10 +170,10 @@ class Invariants:
     # -- helpers
 
     def _ledger(self, query: str, params=(), section: str = "postgres") -> list[tuple]:
-        from targets.postgres import PostgresClient
-        client = PostgresClient.from_config(section)
-        client.forget()
-        with client.transaction() as cur:
+        from targets.ledger import Ledger
+        ledger = Ledger.of(section)
+        ledger.forget()
+        with ledger.transaction() as cur:
             cur.execute(query, params)
             return cur.fetchall()
 

@@ -31,7 +31,7 @@ from psycopg2 import sql
 
 from bench import private_postgres
 from targets.feed_loader import FeedPart, insert_statement, load_feed, stage_statement
-from targets.ledger import LedgerEntry
+from targets.ledger import Ledger, LedgerEntry
 from targets.postgres import PostgresClient
 
 COLUMNS = [("event_id", "bigint"), ("company", "text"), ("ticker", "text"), ("starts", "date"),
@@ -75,6 +75,7 @@ def main() -> int:
         with private_postgres(tmp) as (settings, psql, env):
             client = PostgresClient(settings)
             client.migrate()
+            ledger = Ledger(client)
             start, feed = _write(tmp, args.rows)
             with client.transaction() as cur:
                 cur.execute(SETUP)
@@ -96,7 +97,7 @@ def main() -> int:
                 subprocess.run(psql + ["-o", os.devnull, "-f", str(script)], check=True, env=env)
 
             def ours(i):
-                result = load_feed(client, [FeedPart(feed)], "bench", "events", "upsert", ["event_id"],
+                result = load_feed(ledger, [FeedPart(feed)], "bench", "events", "upsert", ["event_id"],
                                    LedgerEntry("bench_import", f"run{i}", dt.date.today()))
                 assert (result.inserted, result.updated, len(result.rejects)) == \
                     (args.rows - args.rows // 2, args.rows // 2, 0), result.note()

@@ -132,15 +132,15 @@ def _reset(server: str, kind: str, day: dt.date) -> None:
     from pipelines.meetmax import DOWNLOAD_JOB, check_dir
     from pipelines.vendors import export_dir
     from targets.ledger import LedgerEntry
-    from targets.postgres import PostgresClient
+    from targets.ledger import Ledger
     action = LedgerEntry(job="operator", item=f"bench netfaults: {server} {kind}", run_date=day, direction="task")
     if server == "smtp":
-        PostgresClient.from_config().clear("digest", day, None, action)
+        Ledger.of().clear("digest", day, None, action)
     elif server == "web":
         feeds_ledger().clear(DOWNLOAD_JOB, day, None, action)
         shutil.rmtree(check_dir(day), ignore_errors=True)
     else:
-        PostgresClient.from_config().clear("push_clever", day, None, action)
+        Ledger.of().clear("push_clever", day, None, action)
         if server == "bigquery":
             shutil.rmtree(export_dir(day, "clever"), ignore_errors=True)
 

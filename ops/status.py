@@ -15,11 +15,11 @@ import luigi.configuration
 from pipelines.base import today
 from pipelines.digest import collect, html, text
 from targets.local import atomic_path
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger
 
 
-def report(client: PostgresClient, day: dt.date, days: int = 1) -> str:
-    return text(collect(client, day, days))
+def report(ledger: Ledger, day: dt.date, days: int = 1) -> str:
+    return text(collect(ledger, day, days))
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", action="store_true", help="the same as JSON, for scripts and monitoring")
     ap.add_argument("--html", metavar="FILE", help="also write the page as HTML, with the 30-day charts")
     args = ap.parse_args(argv)
-    data = collect(PostgresClient.from_config(), args.date or today(), args.days,
+    data = collect(Ledger.of(), args.date or today(), args.days,
                    sections=set(luigi.configuration.get_config().sections()))
     print(json.dumps(data, indent=2, default=str) if args.json else text(data))
     if args.html:

@@ -25,8 +25,7 @@ from pipelines.base import data_dir
 from pipelines.pauses import describe, flows, pause_dir, paused
 from targets import clock
 from targets.errors import ConfigError
-from targets.ledger import LedgerEntry
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerEntry
 
 OPERATOR_JOB = "operator"
 
@@ -46,7 +45,7 @@ def _action(what: str, day: dt.date, note: str) -> LedgerEntry:
 def _record(what: str, day: dt.date, note: str) -> str:
     """Record an action; a line to print if the ledger could not take it."""
     try:
-        PostgresClient.from_config().record(_action(what, day, note))
+        Ledger.of().record(_action(what, day, note))
         return ""
     except Exception as e:  # the pause itself holds; say that the ledger missed it
         return f"  (not recorded in the ledger: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
@@ -68,11 +67,10 @@ def set_aside(paths: list[str], root: Path, stamp: str) -> list[tuple[Path, Path
 
 
 def clear(job: str, day: dt.date, item: str | None) -> int:
-    client = PostgresClient.from_config()
     what = f"clear {job} {item or '(every item)'}"
     stamp = clock.now().strftime("%Y%m%dT%H%M%S")
-    cleared = client.clear(job, day, item, _action(what, day, f"the rows superseded; their local files set aside in "
-                                                          f"{data_dir() / 'cleared' / stamp}"))
+    cleared = Ledger.of().clear(job, day, item, _action(what, day, f"the rows superseded; their local files set "
+                                                                  f"aside in {data_dir() / 'cleared' / stamp}"))
     if not cleared:
         print(f"nothing to clear: no succeeded or failed row of {job} for {day}"
               + (f" with item {item}" if item else "") + " (./run.sh status --date D lists the jobs)")

@@ -35,8 +35,7 @@ from pipelines.pauses import describe, pause_dir
 from registry.schedule import fire_times, load_schedule
 from targets import clock
 from targets.config import district, with_district
-from targets.ledger import LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerTarget
 from targets.smtp import Mailer
 
 GRACE = dt.timedelta(minutes=30)
@@ -54,11 +53,11 @@ def age(delta: dt.timedelta) -> str:
     return f"{minutes // 1440} days"
 
 
-def runs(client: PostgresClient, day: dt.date, now: dt.datetime, zone: str, sections: set[str] | None) -> list[dict]:
+def runs(ledger: Ledger, day: dt.date, now: dt.datetime, zone: str, sections: set[str] | None) -> list[dict]:
     """Each configured slot's runs due on ``day`` (up to ``now``) and what became of them."""
     tz = zoneinfo.ZoneInfo(zone)
     start = dt.datetime.combine(day, dt.time(0), tz)
-    with client.transaction() as cur:
+    with ledger.transaction() as cur:
         cur.execute("SELECT split_part(item, ' ', 1), started_at, status, note FROM dba.tdataloads WHERE district = %s"
                     " AND job_name = 'run' AND started_at >= %s AND started_at < %s ORDER BY started_at",
                     (district(), start - GRACE, start + dt.timedelta(days=1) + GRACE))
@@ -96,12 +95,12 @@ def rerun_command(command: str | None, job: str, run_date: dt.date) -> str | Non
     return f"{command} --date {run_date}"
 
 
-def vendors(client: PostgresClient, day: dt.date, sections: set[str] | None) -> list[dict]:
+def vendors(ledger: Ledger, day: dt.date, sections: set[str] | None) -> list[dict]:
     """Per configured vendor: the files sent for ``day`` (rows, bytes, ids added and removed
     since the last push), or why nothing was sent."""
     configured = [v for v in vendors_file().vendors.values()
                   if sections is None or f"sftp_{v.server}" in sections]
-    with client.transaction() as cur:  # one query for every vendor's items of the day
+    with ledger.transaction() as cur:  # one query for every vendor's items of the day
         cur.execute("SELECT DISTINCT ON (job_name, item) job_name, item, status, rows, bytes, note, finished_at"
                     " FROM dba.tdataloads WHERE district = %s AND job_name = ANY(%s) AND run_date = %s"
                     " AND status IN ('succeeded', 'failed')"
@@ -124,14 +123,14 @@ def vendors(client: PostgresClient, day: dt.date, sections: set[str] | None) -> 
     return out
 
 
-def collect(client: PostgresClient, day: dt.date, days: int = 1, now: dt.datetime | None = None,
+def collect(ledger: Ledger, day: dt.date, days: int = 1, now: dt.datetime | None = None,
             sections: set[str] | None = None) -> dict:
     """Everything ``status`` and the digest show, as data (``--json`` prints it)."""
     now = now or clock.now()
     since = day - dt.timedelta(days=days - 1)
-    client.ensure_schema()
+    ledger.ensure_schema()
     here = district()
-    with client.transaction() as cur:
+    with ledger.transaction() as cur:
         cur.execute("SELECT job_name, count(*) FILTER (WHERE status = 'succeeded'),"
                     " count(*) FILTER (WHERE status = 'failed'), coalesce(sum(rows) FILTER (WHERE status = 'succeeded'), 0),"
                     " max(finished_at) FROM dba.tdataloads WHERE district = %s AND run_date BETWEEN %s AND %s"
@@ -176,8 +175,8 @@ def collect(client: PostgresClient, day: dt.date, days: int = 1, now: dt.datetim
                      "error": e, "rerun": rerun_command(cmd, j, d)} for j, i, d, at, e, cmd in failed],
         "sent": [{"job": j, "item": i, "destination": dest, "rows": r, "bytes": b, "at": at.isoformat(), "note": n}
                  for j, i, dest, r, b, at, n in sent],
-        "runs": runs(client, day, now, zone, sections),
-        "vendors": vendors(client, day, sections),
+        "runs": runs(ledger, day, now, zone, sections),
+        "vendors": vendors(ledger, day, sections),
         "paused": pauses,
         "rows_sent": chart,
         "actions": [{"what": i.split(" @")[0], "by": (src or "").removeprefix("user "), "note": n,
@@ -327,11 +326,11 @@ class DailyDigest(DistrictTask):
     date = RunDateParameter()
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), JOB, "mail", self.date)
+        return LedgerTarget(Ledger.of(), JOB, "mail", self.date)
 
     def run(self):
-        client = self.output().client
-        data = collect(client, self.date, sections=set(luigi.configuration.get_config().sections()))
+        ledger = self.output().ledger
+        data = collect(ledger, self.date, sections=set(luigi.configuration.get_config().sections()))
         # an earlier try of this very mail (the server was down) is over once this one goes
         data["failing"] = [f for f in data["failing"] if f["job"] != JOB]
         pngs = charts(data)

@@ -43,8 +43,7 @@ from targets import clock
 from targets.config import Section
 from targets.errors import BadInputError, ConfigError, DeadlineMissedError
 from targets.local import atomic_path, file_digest, set_aside
-from targets.ledger import LedgerItemTarget, LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerItemTarget, LedgerTarget
 from targets.sftp import SftpClient, SftpNewFilesTarget
 from targets.smtp import Mailer
 from targets.sourcedb import SourceDatabase
@@ -154,7 +153,7 @@ class SendToDps(DistrictTask):
         return ExtractForDps(date=self.date)
 
     def output(self):
-        return LedgerItemTarget(PostgresClient.from_config(), SEND_JOB, label(self.date), self.date)
+        return LedgerItemTarget(Ledger.of(), SEND_JOB, label(self.date), self.date)
 
     def run(self):
         settings = DpsSettings.from_config()
@@ -166,10 +165,10 @@ class SendToDps(DistrictTask):
         reasons = [] if rows else [f"the extract for {book_period(self.date)} is empty (header only)"]
         there = client.sha256(remote) if client.exists(remote) else None
         if there is not None and there != sha:
-            earlier = PostgresClient.from_config().success_with_sha(SEND_JOB, there)
+            earlier = Ledger.of().success_with_sha(SEND_JOB, there)
             if earlier is None:
                 reasons.append(f"{TXT_NAME} at DPS is a file we did not send; it would be replaced")
-            elif not LedgerItemTarget(PostgresClient.from_config(), RECEIVE_JOB, earlier["item"], self.date).exists():
+            elif not LedgerItemTarget(Ledger.of(), RECEIVE_JOB, earlier["item"], self.date).exists():
                 reasons.append(f"{TXT_NAME} at DPS is our {earlier['item']} send, not answered yet; it would be "
                                "replaced")
         if reasons:
@@ -204,7 +203,7 @@ def _refuse_or_note(day: dt.date, reasons: list[str], force: bool, extract: list
 
 def _send(day: dt.date) -> dict | None:
     """The ledger row of the send made on ``day`` (its quarter's), if there is one."""
-    row = PostgresClient.from_config().last_success(SEND_JOB, label(day))
+    row = Ledger.of().last_success(SEND_JOB, label(day))
     return row if row is not None and row["run_date"] == day else None
 
 
@@ -229,7 +228,7 @@ class DpsDeadlineMissed(Refusal):
     error = DeadlineMissedError
 
     def run(self):
-        alert = LedgerItemTarget(PostgresClient.from_config(), ALERT_JOB, label(self.date), today())
+        alert = LedgerItemTarget(Ledger.of(), ALERT_JOB, label(self.date), today())
         if not alert.exists():
             Mailer.from_config().send(f"ALERT: DPS results missing for {book_period(self.date)}",
                                       self.message().split(";")[0] + ". The receive job keeps checking every 15 "
@@ -316,7 +315,7 @@ class DeliverDpsResults(DistrictTask):
         return ReconcileDps(date=self.date)
 
     def output(self):
-        return LedgerItemTarget(PostgresClient.from_config(), RECEIVE_JOB, label(self.date), today())
+        return LedgerItemTarget(Ledger.of(), RECEIVE_JOB, label(self.date), today())
 
     def run(self):
         settings = DpsSettings.from_config()
@@ -329,10 +328,10 @@ class DeliverDpsResults(DistrictTask):
                                   to=list(settings.stakeholders) or None)
         fetched = [work_dir(self.date) / "results" / n for n in (RESULTS, COUNTS)]
         archive(self.date, fetched, "received")
-        client = self.output().client
+        ledger = self.output().ledger
         for path in fetched + workbooks:
             size, sha = file_digest(path)
-            LedgerTarget(client, RECEIVE_JOB, f"{label(self.date)}/{path.name}", today()).mark_done(
+            LedgerTarget(ledger, RECEIVE_JOB, f"{label(self.date)}/{path.name}", today()).mark_done(
                 direction="in", source=str(path), bytes=size, sha256=sha,
                 destination=str(settings.share_dir) if path in workbooks else "archive")
         self.output().mark_done(direction="in", destination=str(settings.share_dir))
@@ -363,7 +362,7 @@ class ReceiveFromDps(DistrictWrapperTask):
 
 def _outstanding() -> dict | None:
     """The newest send with no completed receive (one ledger query)."""
-    return PostgresClient.from_config().outstanding(SEND_JOB, answered_by=RECEIVE_JOB)
+    return Ledger.of().outstanding(SEND_JOB, answered_by=RECEIVE_JOB)
 
 
 def archive(day: dt.date, files: list[Path], kind: str) -> None:

@@ -29,9 +29,8 @@ from pipelines.base import DistrictTask, DistrictWrapperTask, RunDateParameter, 
 from targets.config import Section
 from targets.eis import EisBrowser, EisSettings
 from targets.errors import ConfigError
-from targets.ledger import LedgerTarget
+from targets.ledger import Ledger, LedgerTarget
 from targets.local import atomic_open
-from targets.postgres import PostgresClient
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def work_dir(day: dt.date) -> Path:
 
 
 def ledger(job: str, item: str, day: dt.date) -> LedgerTarget:
-    return LedgerTarget(PostgresClient.from_config(), job, item, day)
+    return LedgerTarget(Ledger.of(), job, item, day)
 
 
 class EisReport(DistrictTask):

@@ -24,10 +24,9 @@ from targets.config import with_district
 from targets.errors import EtlError
 from targets.luigi_patches import on_complete_error
 from targets.logdb import redact
-from targets.ledger import LedgerEntry, LedgerTarget
+from targets.ledger import Ledger, LedgerEntry, LedgerTarget
 from targets.process import new_run, run_uuid
 from targets.runs import RunTracker
-from targets.postgres import PostgresClient
 from targets.smtp import Mailer
 
 logger = logging.getLogger(__name__)
@@ -49,11 +48,10 @@ def _ledger_output(task: luigi.Task) -> LedgerTarget | None:
     return next((out for out in outputs if isinstance(out, LedgerTarget)), None)
 
 
-def _ledger_of(task: luigi.Task) -> PostgresClient:
+def _ledger_of(task: luigi.Task) -> Ledger:
     """The ledger a task's rows go to: its target's (the Feeds database keeps its own)."""
     out = _ledger_output(task)
-    client = getattr(out, "client", None)
-    return client if isinstance(client, PostgresClient) else PostgresClient.from_config()
+    return out.ledger if out is not None else Ledger.of()
 
 
 def failure_key(task: luigi.Task) -> tuple[str, str, dt.date]:
@@ -117,7 +115,7 @@ class RunReport:
 
     def _send_mail(self) -> None:
         try:
-            rows = RunTracker(PostgresClient.from_config()).run_failures(str(run_uuid()))
+            rows = RunTracker(Ledger.of()).run_failures(str(run_uuid()))
             failed = [(r["job_name"], r["item"], r["run_date"], r["error"]) for r in rows]
         except (EtlError, OSError):
             failed = []
@@ -197,7 +195,7 @@ def run_row(task: luigi.Task | None, argv: list[str]):
     if task is None:
         return None
     try:
-        runs = RunTracker(PostgresClient.from_config(run_ledger_section()))
+        runs = RunTracker(Ledger.of(run_ledger_section()))
         day = getattr(task, "date", None)
         return runs, runs.run_started(task.task_family, day if day is not None else today(), command_line(argv))
     except Exception as e:

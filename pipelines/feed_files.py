@@ -1,8 +1,8 @@
 """The Feeds ETL's files and rows, below its tasks (pipelines/feeds.py): which files in a drop
 folder are ready (``ready_files``: not a temporary name, settled), which tImportConfig row a
 file belongs to (``match``), the active rows that pass their checks (``configs``), their
-folders (``folders``), the Feeds database's client (``feeds_ledger``) and the moves between
-folders (``move``). Sections: ``[feeds]`` (allowed_schemas, settle_seconds), ``[feeds_db]``,
+folders (``folders``), the Feeds database's ledger (``feeds_ledger``), its registry's rows
+(``import_config_rows``) and the moves between folders (``move``). Sections: ``[feeds]`` (allowed_schemas, settle_seconds), ``[feeds_db]``,
 ``[etl] data_dir``."""
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+import psycopg2.errors
+
 from pipelines.base import data_dir
 from registry.import_config import ImportConfig, check_rows
 from targets import clock
 from targets.config import Section
 from targets.errors import ConfigError
+from targets.ledger import Ledger
 from targets.postgres import PostgresClient
 
 logger = logging.getLogger(__name__)
@@ -104,9 +107,20 @@ def folders(config: ImportConfig) -> Folders:
                    folder(config.error_dir or f"{config.source_dir}/error"))
 
 
-def feeds_ledger() -> PostgresClient:
+def feeds_ledger() -> Ledger:
     """The Feeds database keeps its own ledger (``[feeds_db]``)."""
-    return PostgresClient.from_config("feeds_db")
+    return Ledger.of("feeds_db")
+
+
+def import_config_rows(db: Ledger | PostgresClient) -> list[dict]:
+    """Every row of dba.tImportConfig, as the importer's registry checks them (none while
+    the table does not exist: a read never migrates; ./run.sh feeds-db init does)."""
+    try:
+        with db.transaction() as cur:
+            cur.execute("SELECT * FROM dba.timportconfig ORDER BY config_id")
+            return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
+    except psycopg2.errors.UndefinedTable:
+        return []
 
 
 def allowed_schemas() -> set[str]:
@@ -119,7 +133,7 @@ def allowed_schemas() -> set[str]:
 
 def configs() -> list[ImportConfig]:
     """The active tImportConfig rows that pass their checks (refused ones are logged)."""
-    good, refused = check_rows(feeds_ledger().import_config_rows(), allowed_schemas())
+    good, refused = check_rows(import_config_rows(feeds_ledger()), allowed_schemas())
     for message in refused:
         logger.error("%s", message)
     return [c for c in good if c.active]

@@ -218,7 +218,7 @@ class ImportFeedFile(FeedFileTask):
     def run(self):
         row, target = self.row, self.output()
         _, sha = file_digest(self.processing)
-        last = target.client.last_success(target.job, None)
+        last = target.ledger.last_success(target.job, None)
         if last is not None and last["sha256"] == sha:
             target.mark_done(direction="load", source=str(self.processing), rows=0, sha256=sha,
                              note=f"same content as {last['item'].split('|')[0]} loaded {last['run_date']}: "
@@ -231,7 +231,7 @@ class ImportFeedFile(FeedFileTask):
             write_rejects(rejects, parts, rejected, offset, group=file_group())
 
         try:
-            result = load_feed(target.client, parts, row.target_schema, row.target_table, row.load_mode,
+            result = load_feed(target.ledger, parts, row.target_schema, row.target_table, row.load_mode,
                                row.key_columns, entry, row.max_rejects, progress=Progress(self, f"load {self.name}"),
                                on_rejects=keep)
         except TooManyRejects as e:

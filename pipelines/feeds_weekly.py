@@ -62,9 +62,9 @@ def week(day: dt.date) -> tuple[dt.date, dt.date]:
     return day - dt.timedelta(days=6), day
 
 
-def job_weeks(client, jobs: list[str], start: dt.date, end: dt.date) -> dict[str, JobWeek]:
+def job_weeks(ledger, jobs: list[str], start: dt.date, end: dt.date) -> dict[str, JobWeek]:
     out = {j: JobWeek(j) for j in jobs}
-    with client.transaction() as cur:
+    with ledger.transaction() as cur:
         cur.execute(
             "SELECT job_name, count(*) FILTER (WHERE status = 'succeeded' AND coalesce(rows, 0) > 0),"
             " count(*) FILTER (WHERE status = 'failed' AND NOT EXISTS (SELECT 1 FROM dba.tdataloads s WHERE"
@@ -105,10 +105,10 @@ def rejected_rows(error_dirs: list[Path], start: dt.date, end: dt.date) -> list[
     return lines
 
 
-def weekly_rows(client, jobs: list[str], end: dt.date) -> list[tuple[dt.date, int]]:
+def weekly_rows(ledger, jobs: list[str], end: dt.date) -> list[tuple[dt.date, int]]:
     """Rows loaded by ``jobs`` in each of the last ``WEEKS`` report weeks, oldest first."""
     starts = [week(end - dt.timedelta(weeks=n))[0] for n in range(WEEKS - 1, -1, -1)]
-    with client.transaction() as cur:
+    with ledger.transaction() as cur:
         cur.execute("SELECT run_date, coalesce(sum(rows), 0) FROM dba.tdataloads WHERE job_name = ANY(%s)"
                     " AND status = 'succeeded' AND run_date BETWEEN %s AND %s GROUP BY run_date",
                     (jobs, starts[0], end))
@@ -116,9 +116,9 @@ def weekly_rows(client, jobs: list[str], end: dt.date) -> list[tuple[dt.date, in
     return [(s, int(sum(n for d, n in by_day.items() if s <= d <= s + dt.timedelta(days=6)))) for s in starts]
 
 
-def unmatched_files(client, source_dirs: set[Path], start: dt.date, end: dt.date) -> list[str]:
+def unmatched_files(ledger, source_dirs: set[Path], start: dt.date, end: dt.date) -> list[str]:
     """Names of the files set aside in the week from these drop folders."""
-    with client.transaction() as cur:
+    with ledger.transaction() as cur:
         cur.execute("SELECT source FROM dba.tdataloads WHERE job_name = %s AND status = 'succeeded'"
                     " AND run_date BETWEEN %s AND %s ORDER BY finished_at", (UNMATCHED_JOB, start, end))
         return [Path(s).name for (s,) in cur.fetchall() if s and Path(s).parent in source_dirs]
@@ -189,15 +189,15 @@ class FeedsReportMail(DistrictTask):
         if not to:
             raise ConfigError(f"tImportConfig rows {list(self.config_ids)} no longer notify the same addresses")
         start, end = week(self.date)
-        client = self.output().client
+        ledger = self.output().ledger
         jobs = sorted({load_job(r) for r in rows})
-        weeks = list(job_weeks(client, jobs, start, end).values())
+        weeks = list(job_weeks(ledger, jobs, start, end).values())
         for w in weeks:
             mine = [r for r in rows if load_job(r) == w.job]  # a job's rows (one per file pattern)
             w.name = f"{mine[0].job_name} ({', '.join(sorted({f'{r.target_schema}.{r.target_table}' for r in mine}))})"
             w.rejects = rejected_rows(sorted({folders(r).error for r in mine}), start, end)
-        unmatched = unmatched_files(client, {folders(r).source for r in rows}, start, end)
-        subject, text, page = render(start, end, weeks, unmatched, weekly_rows(client, jobs, end))
+        unmatched = unmatched_files(ledger, {folders(r).source for r in rows}, start, end)
+        subject, text, page = render(start, end, weeks, unmatched, weekly_rows(ledger, jobs, end))
         Mailer.from_config().send(subject, text, to=to, html=page)
         logger.info("mailed the report of %s to %s", ", ".join(jobs), counted(len(to), "recipient"))
         self.output().mark_done(direction="out", destination=counted(len(to), "recipient"),

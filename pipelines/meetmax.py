@@ -150,7 +150,7 @@ class DownloadMeetMaxList(DistrictTask):
         size = HttpClient.from_config("meetmax").download(self.link, fetched)
         _, sha = file_digest(fetched)
         ledger = self.output()
-        before = ledger.client.last_success(DOWNLOAD_JOB, ledger.item)
+        before = ledger.ledger.last_success(DOWNLOAD_JOB, ledger.item)
         dest = watch_dir() / fetched.name
         if before is not None and before["sha256"] == sha:
             ledger.mark_done(direction="in", source=self.link, destination=str(dest), bytes=size, sha256=sha,
@@ -183,7 +183,7 @@ class DownloadMeetMaxLists(DistrictTask):
         yield tasks  # known only once the checker has run: Luigi's dynamic dependencies
         rows = []
         for task in tasks:
-            row = task.output().client.last_success(DOWNLOAD_JOB, task.output().item)
+            row = task.output().ledger.last_success(DOWNLOAD_JOB, task.output().item)
             rows.append({"EventID": task.event, "DownloadLink": task.link, "File": row["destination"],
                          "Bytes": row["bytes"], "SHA256": row["sha256"],
                          "Delivered": "no (unchanged)" if (row.get("note") or "").startswith("unchanged") else "yes"})

@@ -28,8 +28,7 @@ from pipelines.base import DistrictTask, RunDateParameter, SourceFile, counted, 
 from registry.sources import Merge
 from targets.errors import BadInputError
 from targets.local import file_digest
-from targets.ledger import LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerTarget
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ class MergeExports(DistrictTask):
         return h.hexdigest()
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), JOB, self.name, self.date, sha256=self.inputs_digest())
+        return LedgerTarget(Ledger.of(), JOB, self.name, self.date, sha256=self.inputs_digest())
 
     def run(self):
         spec, root = self.spec(), data_dir()

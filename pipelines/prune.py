@@ -38,8 +38,7 @@ from pipelines.base import DistrictTask, ROOT, RunDateParameter, data_dir
 from targets import clock
 from targets.config import Section
 from targets.errors import ConfigError
-from targets.ledger import LedgerEntry, LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerEntry, LedgerTarget
 
 logger = logging.getLogger(__name__)
 JOB = "prune"
@@ -123,11 +122,11 @@ class Prune(DistrictTask):
     date = RunDateParameter()
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), JOB, "all", self.date)
+        return LedgerTarget(Ledger.of(), JOB, "all", self.date)
 
     def run(self):
         now = clock.now().timestamp()
-        client = PostgresClient.from_config()
+        client = Ledger.of()
         total_files = total_bytes = 0
         chosen = kinds()
         for i, kind in enumerate(chosen):

@@ -22,8 +22,7 @@ from pipelines.workers import sftp_sessions
 from registry.vendors import Forward, Pull
 from targets import clock
 from targets.local import file_digest
-from targets.ledger import LedgerItemTarget, LedgerTarget, file_item
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerItemTarget, LedgerTarget, file_item
 from targets.sftp import SftpClient
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class PullFile(DistrictTask):
         return sftp_sessions(pull(self.pull).server)
 
     def output(self):
-        return LedgerItemTarget(PostgresClient.from_config(), pull(self.pull).job,
+        return LedgerItemTarget(Ledger.of(), pull(self.pull).job,
                                 file_item(self.remote_name, self.size, self.mtime), self.date)
 
     def run(self):
@@ -111,7 +110,7 @@ class ForwardFile(DistrictTask):
         return sftp_sessions(forward(self.forward).server)
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), forward(self.forward).job, self._local().name, self.date)
+        return LedgerTarget(Ledger.of(), forward(self.forward).job, self._local().name, self.date)
 
     def run(self):
         f, path = forward(self.forward), self._local()
@@ -131,7 +130,7 @@ class ForwardPulledFiles(DistrictWrapperTask):
 
     def requires(self):
         p = pull(forward(self.forward).pull)
-        pulled_on = PostgresClient.from_config().item_dates(p.job)  # one query: when each file came
+        pulled_on = Ledger.of().item_dates(p.job)  # one query: when each file came
         todo = [t for t in PullFiles(date=self.date, pull=p.name).requires()
                 if pulled_on.get(file_item(t.remote_name, t.size, t.mtime), self.date) == self.date]
         if not todo and not getattr(self, "_said_nothing", False):  # luigi asks more than once

@@ -14,7 +14,7 @@ from formats import rules
 from formats.rules import Problem, iter_rows, validate_file
 from pipelines.base import data_dir, vendors_file
 from registry.vendors import Vendor
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger
 
 
 def vendor(name: str) -> Vendor:
@@ -59,7 +59,7 @@ def check(v: Vendor, day: dt.date, per_file: dict[str, dict] | None = None) -> d
     from each file's ``check_file`` (done here when not given)."""
     per_file = per_file if per_file is not None else {f.file: check_file(v, day, f.file) for f in v.files}
     problems: list[Problem] = [p for f in v.files for p in per_file[f.file]["problems"]]
-    ledger = PostgresClient.from_config()
+    ledger = Ledger.of()
     shrink, summary = [], {}
     for f in v.files:
         summary[f.file] = dict(per_file[f.file]["summary"])

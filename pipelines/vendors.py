@@ -37,8 +37,7 @@ from targets import clock
 from targets.bigquery import BigQueryClient
 from targets.errors import BadInputError
 from targets.local import atomic_path, file_digest, set_aside
-from targets.ledger import LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerTarget
 from targets.sftp import SftpClient
 from targets.smtp import Mailer
 
@@ -75,7 +74,7 @@ def size_priority(vendor_name: str) -> int:
     if known is not None and time.monotonic() - known[0] < 60:
         return known[1]  # asked for each of its tasks as they are scheduled: one query a minute
     try:
-        rows = PostgresClient.from_config().last_day_rows(vendor(vendor_name).job)
+        rows = Ledger.of().last_day_rows(vendor(vendor_name).job)
     except Exception:  # a priority is a hint: the ledger being down is reported elsewhere
         return 0
     _PRIORITIES[vendor_name] = (time.monotonic(), 10 * len(str(rows)) if rows else 0)
@@ -191,7 +190,7 @@ class UploadVendorItem(DistrictTask):
 
     def output(self):
         v = vendor(self.vendor)
-        return LedgerTarget(PostgresClient.from_config(), v.job, self.item, self.date)
+        return LedgerTarget(Ledger.of(), v.job, self.item, self.date)
 
     def run(self):
         v = vendor(self.vendor)
@@ -233,7 +232,7 @@ class ResendVendorPush(DistrictTask):
 
     def output(self):
         v = vendor(self.vendor)
-        client = PostgresClient.from_config()
+        client = Ledger.of()
         return [LedgerTarget(client, f"{v.job}_resend", f"{item}@{self.at}", self.date) for item in v.items()]
 
     def run(self):
@@ -254,7 +253,7 @@ class ResendVendorPush(DistrictTask):
             started = clock.now()
             size = client.upload_atomic(local, name, progress=Progress(self, f"resend {item}"))
             _, sha = file_digest(local)
-            last = PostgresClient.from_config().last_success(v.job, item)
+            last = Ledger.of().last_success(v.job, item)
             target.mark_done(direction="out", source=str(local), bytes=size, sha256=sha, started_at=started,
                              destination=f"sftp://{v.server}{client.path(name)}",
                              note=f"resend of the files last pushed ({last['run_date'] if last else 'date unknown'})")

@@ -33,8 +33,7 @@ from targets.bigquery import BigQueryClient
 from targets.gcs import GcsArchive
 from targets.errors import BadInputError, ConfigError
 from targets.local import file_digest
-from targets.ledger import LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerTarget
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class LoadFileToBigQuery(DistrictTask):
         return SourceFile(path=str(self.path))
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), JOB, f"{self.folder}/{self.filename}", self.date,
+        return LedgerTarget(Ledger.of(), JOB, f"{self.folder}/{self.filename}", self.date,
                             sha256=_sha256(self.path))
 
     def run(self):

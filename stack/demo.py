@@ -28,8 +28,7 @@ from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, ROOT, R
                             file_group, local_target, timezone, today, vendors_file)
 from targets import clock
 from targets.config import Section
-from targets.ledger import LedgerTarget
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger, LedgerTarget
 from targets.sftp import SftpClient, SftpFileTarget
 
 logger = logging.getLogger(__name__)
@@ -102,17 +101,17 @@ class LoadSampleRoster(DistrictTask):
         return DownloadSampleRoster(date=self.date)
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), JOB, _name(self.date), self.date)
+        return LedgerTarget(Ledger.of(), JOB, _name(self.date), self.date)
 
     def run(self):
-        client = self.output().client
-        client.ensure_schema()
-        with client.transaction() as cur:
+        ledger = self.output().ledger
+        ledger.ensure_schema()
+        with ledger.transaction() as cur:
             cur.execute("CREATE SCHEMA IF NOT EXISTS demo;"
                         "CREATE TABLE IF NOT EXISTS demo.sample_roster (run_date date NOT NULL,"
                         " student_id text NOT NULL, last_name text, first_name text, grade text,"
                         " school_id text)")
-        client.copy_csv(self.input().path, TABLE, self.output().entry(direction="load"), columns=COLUMNS,
+        ledger.copy_csv(self.input().path, TABLE, self.output().entry(direction="load"), columns=COLUMNS,
                         progress=Progress(self, "COPY into " + TABLE))
 
 
@@ -155,7 +154,7 @@ class SeedImpact(DistrictTask):
     date = RunDateParameter()
 
     def output(self):
-        return LedgerTarget(PostgresClient.from_config(), "demo_seed", "impact", self.date)
+        return LedgerTarget(Ledger.of(), "demo_seed", "impact", self.date)
 
     def run(self):
         from pipelines.dps import DpsSettings, period
@@ -320,8 +319,8 @@ def _dps_exchange(date: dt.date, patience: float = 60.0) -> bool:
 
 
 def _print_summary(date: dt.date) -> None:
-    client = PostgresClient.from_config()
-    with client.transaction() as cur:
+    db = Ledger.of()
+    with db.transaction() as cur:
         cur.execute("SELECT job_name, status, count(*), sum(rows), max(finished_at) FROM dba.tdataloads"
                     " WHERE run_date = %s GROUP BY 1, 2 ORDER BY 1, 2", (date,))
         ledger = cur.fetchall()

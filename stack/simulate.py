@@ -47,7 +47,7 @@ from stack.dps_standin import respond
 from targets import clock
 from targets.process import run_uuid
 from targets.luigi_patches import set_config_paths
-from targets.postgres import PostgresClient
+from targets.ledger import Ledger
 from targets.sftp import SftpSettings
 
 OUTAGE_DAY, OUTAGE_SLOT, OUTAGE_SERVER, RERUN_AT = 1, "SftpOperations", "ellevation", dt.time(9, 0)
@@ -176,7 +176,7 @@ class Simulation:
         cls = getattr(importlib.import_module(module), task)
         mail_dir = self.var / "mail"
         mails_before = set(mail_dir.glob("*.eml"))
-        ledger = PostgresClient.from_config()
+        ledger = Ledger.of()
         ledger.forget()
         mark = self._last_load_id()
         self._ran = []
@@ -192,7 +192,7 @@ class Simulation:
             run.sent = [(j, i, s) for j, i, s, _ in cur.fetchall()]
             cur.execute("SELECT count(*) FROM dba.tdataloads WHERE run_uuid = %s AND status = 'failed'", (uuid,))
             run.failed_rows = cur.fetchone()[0]
-        with PostgresClient.from_config("feeds_db").transaction() as cur:  # the feeds keep their own ledger
+        with Ledger.of("feeds_db").transaction() as cur:  # the feeds keep their own ledger
             cur.execute("SELECT count(*) FROM dba.tdataloads WHERE run_uuid = %s AND status = 'failed'", (uuid,))
             run.failed_rows += cur.fetchone()[0]
         run.mails = sum(1 for f in set(mail_dir.glob("*.eml")) - mails_before if "Subject: FAILED:" in f.read_text())
@@ -202,7 +202,7 @@ class Simulation:
         return run
 
     def _last_load_id(self) -> int:
-        ledger = PostgresClient.from_config()
+        ledger = Ledger.of()
         ledger.ensure_schema()
         with ledger.transaction() as cur:
             cur.execute("SELECT coalesce(max(load_id), 0) FROM dba.tdataloads")
@@ -291,7 +291,7 @@ class Simulation:
     # -- what must hold
 
     def check(self) -> None:
-        ledger = PostgresClient.from_config()
+        ledger = Ledger.of()
         with ledger.transaction() as cur:
             cur.execute("SELECT job_name, item, run_date, count(*) FROM dba.tdataloads WHERE status = 'succeeded'"
                         " AND direction = 'out' AND job_name ~ '^(push|forward|dps)_' GROUP BY 1, 2, 3")

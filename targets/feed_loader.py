@@ -47,9 +47,9 @@ from psycopg2 import sql
 
 from formats.cells import neutralise
 from targets.errors import BadInputError, ConfigError
-from targets.ledger import LedgerEntry
+from targets.ledger import Ledger, LedgerEntry
 from targets.local import atomic_open
-from targets.postgres import HashingReader, PostgresClient
+from targets.postgres import HashingReader
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def stage_statement(stage: sql.Composable, columns: list[tuple[str, str]]) -> sq
         stage, defs)
 
 
-def load_feed(client: PostgresClient, parts: list[FeedPart], schema: str, table: str, mode: str,
+def load_feed(ledger: Ledger, parts: list[FeedPart], schema: str, table: str, mode: str,
               keys: list[str] | None, entry: LedgerEntry, max_rejects: int = 0,
               progress: Callable[[int, int], None] | None = None,
               on_rejects: Callable[[list], None] | None = None) -> FeedResult:
@@ -218,11 +218,11 @@ def load_feed(client: PostgresClient, parts: list[FeedPart], schema: str, table:
         raise ConfigError(f"load mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "upsert" and not keys:
         raise ConfigError("an upsert needs key columns")
-    entry.destination = entry.destination or f"{client.settings.describe()}#{schema}.{table}"
+    entry.destination = entry.destination or f"{ledger.describe()}#{schema}.{table}"
     target = sql.Identifier(schema, table)
     result = FeedResult()
     try:
-        with client.loading(entry) as cur, tempfile.TemporaryDirectory(prefix="feed-load-") as tmp:
+        with ledger.loading(entry) as cur, tempfile.TemporaryDirectory(prefix="feed-load-") as tmp:
             conn = cur.connection
             saved, conn.notices = conn.notices, collections.deque()
             try:

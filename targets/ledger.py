@@ -1,8 +1,9 @@
 """The load ledger, ``dba.tDataLoads``: one row per attempt at one item of one job for one run
-date. Its verbs (``LedgerVerbs``, mixed into ``PostgresClient``: one query answers all of a
-job's items for a date, failures are recorded once per run, ...) and the targets that say
-"done" with it (``LedgerTarget``, ``LedgerItemTarget``), which own ``mark_done`` and
-``mark_failed``. Timestamps come from the one clock (targets/clock.py). Every row belongs to
+date. ``Ledger(db)`` wraps a PostgreSQL client (targets/postgres.py) with the ledger's verbs
+(one query answers all of a job's items for a date, failures are recorded once per run, a load
+and its row commit in one transaction, ...); ``Ledger.of(section)`` is how pipelines reach it
+(one per database and process, so its memory of what is done is shared). The targets that say
+"done" with it (``LedgerTarget``, ``LedgerItemTarget``) own ``mark_done`` and ``mark_failed``. Timestamps come from the one clock (targets/clock.py). Every row belongs to
 the district this process serves (``--district``; '' for one district) and every verb reads
 that district's rows only: several districts share one ledger without seeing each other.
 Every row is written through one column list (``LEDGER_COLUMNS``, ``ledger_row``); run
@@ -10,18 +11,27 @@ tracking lives in targets/runs.py, the process identity in targets/process.py.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
+import threading
 import time
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import luigi
 import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
-from targets import clock
+from targets import clock, faults
 from targets.config import district
+from targets.errors import BadInputError, TransientError
+from targets.postgres import PostgresClient
 from targets.process import run_uuid, worker
+
+logger = logging.getLogger(__name__)
 
 LEDGER = sql.Identifier("dba", "tdataloads")
 
@@ -65,10 +75,44 @@ def _placeholders(values: list) -> sql.Composable:
     return sql.SQL(", ").join(sql.Placeholder() * len(values))
 
 
-class LedgerVerbs:
-    """The ledger's verbs, over the client's ``transaction()`` and ``ensure_schema()``."""
+@dataclass
+class LoadResult:
+    status: str  # succeeded | skipped
+    rows: int
+    bytes: int
+    sha256: str
 
-    _done_cache: dict[tuple[str, str, dt.date], tuple[float, dict[str, str | None]]]
+
+_LEDGERS: dict[PostgresClient, "Ledger"] = {}
+_LEDGERS_LOCK = threading.Lock()
+
+
+class Ledger:
+    """The ledger in the database behind ``db`` (a ``PostgresClient``): its verbs, each one
+    query in its own transaction unless it says otherwise."""
+
+    def __init__(self, db: PostgresClient):
+        self.db = db
+        self._done_cache: dict[tuple[str, str, dt.date], tuple[float, dict[str, str | None]]] = {}
+
+    @classmethod
+    def of(cls, section: str = "postgres") -> "Ledger":
+        """The ledger of the database in ``[section]`` (``postgres``; the Feeds database keeps
+        its own, ``feeds_db``): one per pooled client, so every target of a process shares what
+        it knows is done."""
+        db = PostgresClient.from_config(section)
+        with _LEDGERS_LOCK:
+            return _LEDGERS.setdefault(db, cls(db))
+
+    def transaction(self):
+        """A transaction on the ledger's database (reports read the ledger with their own SQL)."""
+        return self.db.transaction()
+
+    def ensure_schema(self) -> None:
+        self.db.ensure_schema()
+
+    def describe(self) -> str:
+        return self.db.settings.describe()
 
     def done_items(self, job: str, run_date: dt.date, max_age: float = 2.0) -> dict[str, str | None]:
         """Items of ``job`` with a succeeded row for ``run_date``, with the sha256 recorded:
@@ -255,6 +299,52 @@ class LedgerVerbs:
         if status == "succeeded":
             self._mark_done(entry)
 
+    @contextlib.contextmanager
+    def loading(self, entry: LedgerEntry) -> Iterator["psycopg2.extensions.cursor"]:
+        """One transaction for a load and its ledger row: the block loads (and fills in the
+        entry's counts), the succeeded row is written at the block's end, and both commit
+        together — or neither does."""
+        self.ensure_schema()
+        entry.started_at = entry.started_at or clock.now()
+        with self.transaction() as cur:
+            yield cur
+            self._insert_ledger(cur, entry, "succeeded")
+            faults.point(f"pg.commit:{entry.job}:{entry.item}")
+        self._mark_done(entry)
+
+    def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
+                 replace: bool = False, delimiter: str = ",", header: bool = True,
+                 encoding: str = "UTF8", progress: Callable[[int, int], None] | None = None) -> LoadResult:
+        """COPY a CSV file into ``schema.table`` and write its ledger row in the same transaction.
+
+        A crash before the commit leaves neither rows nor ledger row; a racing second load of the
+        same (job, item, date) is rolled back whole and reported as skipped; a file PostgreSQL
+        refuses is a failed row naming the file, row and column.
+        """
+        entry.destination = entry.destination or f"{self.describe()}#{table}"
+        entry.source = entry.source or os.fspath(path)
+        try:
+            with self.loading(entry) as cur:
+                entry.rows, entry.bytes, entry.sha256 = self.db.copy_into(
+                    cur, path, table, columns, replace, delimiter, header, encoding, progress)
+        except psycopg2.errors.UniqueViolation as e:
+            if e.diag.constraint_name != "tdataloads_one_success":
+                raise
+            logger.info("%s %s for %s was loaded by another run; this load was rolled back",
+                        entry.job, entry.item, entry.run_date)
+            self._mark_done(entry)
+            return LoadResult("skipped", 0, 0, "")
+        except BadInputError as e:
+            self.record(entry, "failed", error=str(e))
+            raise
+        except TransientError as e:
+            with contextlib.suppress(TransientError):
+                self.record(entry, "failed", error=str(e))
+            raise
+        logger.info("loaded %s rows (%s bytes) into %s for %s %s", entry.rows, entry.bytes, table,
+                    entry.job, entry.item)
+        return LoadResult("succeeded", entry.rows, entry.bytes, entry.sha256)
+
     def _mark_done(self, entry: LedgerEntry) -> None:
         cached = self._done_cache.get((district(), entry.job, entry.run_date))
         if cached is not None:
@@ -267,14 +357,14 @@ class LedgerTarget(luigi.Target):
 
     The target owns its verbs, as Luigi's ``PostgresTarget.touch``: ``mark_done`` after a
     verified transfer, ``mark_failed`` when it did not happen. A load into PostgreSQL writes
-    its row inside the data's transaction instead (``PostgresClient.copy_csv(..., entry())``).
+    its row inside the data's transaction instead (``Ledger.copy_csv(..., entry())``).
     """
 
-    def __init__(self, client: LedgerVerbs, job: str, item: str, run_date: dt.date, sha256: str | None = None):
-        self.client, self.job, self.item, self.run_date, self.sha256 = client, job, item, run_date, sha256
+    def __init__(self, ledger: Ledger, job: str, item: str, run_date: dt.date, sha256: str | None = None):
+        self.ledger, self.job, self.item, self.run_date, self.sha256 = ledger, job, item, run_date, sha256
 
     def exists(self) -> bool:
-        return self.client.is_done(self.job, self.item, self.run_date, self.sha256)
+        return self.ledger.is_done(self.job, self.item, self.run_date, self.sha256)
 
     def entry(self, **fields) -> LedgerEntry:
         """The ledger row this target stands for, with ``fields`` (rows, bytes, source, ...)."""
@@ -286,11 +376,11 @@ class LedgerTarget(luigi.Target):
         the same job, item and date: the file changed and was done again."""
         if self.sha256 is not None:
             fields.setdefault("sha256", self.sha256)
-        self.client.record(self.entry(**fields), replace=self.sha256 is not None)
+        self.ledger.record(self.entry(**fields), replace=self.sha256 is not None)
 
     def mark_failed(self, error: BaseException | str, **fields) -> None:
         """Record a failed attempt with its error (file, row, column and rule for bad input)."""
-        self.client.record(self.entry(**fields), status="failed", error=str(error))
+        self.ledger.record(self.entry(**fields), status="failed", error=str(error))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.job!r}, {self.item!r}, {self.run_date})"
@@ -306,4 +396,4 @@ class LedgerItemTarget(LedgerTarget):
     file (keyed by name, size and mtime) that was pulled once; marked done under ``run_date``."""
 
     def exists(self) -> bool:
-        return self.client.has_item(self.job, self.item)
+        return self.ledger.has_item(self.job, self.item)

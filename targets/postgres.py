@@ -1,5 +1,6 @@
-"""PostgreSQL: a pooled client from ``[postgres]``, numbered migrations, and a CSV loader whose
-data and ledger row commit together. The ledger's verbs and targets are targets/ledger.py.
+"""PostgreSQL: a pooled client from ``[postgres]``, numbered migrations, and COPY of a CSV file
+inside a caller's transaction. The load ledger wraps this client (targets/ledger.py ``Ledger``:
+its verbs, its targets, and a load whose data and ledger row commit together).
 
 Settings: ``[postgres] host, port, dbname, user, password = ${PG_PASSWORD}, sslmode,
 connect_timeout, io_timeout``. Identifiers are always composed with ``psycopg2.sql``.
@@ -14,7 +15,6 @@ cut: that is the server's ``statement_timeout`` to decide.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -29,9 +29,8 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
-from targets import clock, faults
+from targets import faults
 from targets.config import Section
-from targets.ledger import LedgerEntry, LedgerVerbs
 from targets.errors import BadInputError, ConfigError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -84,14 +83,6 @@ class PostgresSettings:
         return f"postgres://{self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
-@dataclass
-class LoadResult:
-    status: str  # succeeded | skipped
-    rows: int
-    bytes: int
-    sha256: str
-
-
 class HashingReader:
     """Wraps a binary file for COPY: counts bytes and hashes them as PostgreSQL reads."""
 
@@ -121,9 +112,8 @@ _POOL: dict[tuple[int, PostgresSettings], "PostgresClient"] = {}
 _POOL_LOCK = threading.Lock()
 
 
-class PostgresClient(LedgerVerbs):
-    """One pooled connection per server and process; verbs for migrations, the ledger
-    (targets/ledger.py) and COPY."""
+class PostgresClient:
+    """One pooled connection per server and process; transactions, migrations and COPY."""
 
     def __init__(self, settings: PostgresSettings, retries: int = 3, backoff: float = 1.0):
         self.settings = settings
@@ -132,7 +122,6 @@ class PostgresClient(LedgerVerbs):
         self._conn = None
         self._migrated = False
         self._lock = threading.RLock()
-        self._done_cache: dict[tuple[str, str, dt.date], tuple[float, dict[str, str | None]]] = {}
 
     @classmethod
     def from_config(cls, section: str = "postgres") -> "PostgresClient":
@@ -248,81 +237,32 @@ class PostgresClient(LedgerVerbs):
             logger.info("applied migrations %s to %s", ", ".join(applied), self.settings.describe())
         return applied
 
-    # -- the feeds registry
+    # -- COPY
 
-    def import_config_rows(self) -> list[dict]:
-        """Every row of dba.tImportConfig, as the importer's registry checks them (none while
-        the table does not exist: a read never migrates; ./run.sh feeds-db init does)."""
-        try:
-            with self.transaction() as cur:
-                cur.execute("SELECT * FROM dba.timportconfig ORDER BY config_id")
-                return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
-        except psycopg2.errors.UndefinedTable:
-            return []
-
-    # -- loading
-
-    @contextlib.contextmanager
-    def loading(self, entry: LedgerEntry) -> Iterator["psycopg2.extensions.cursor"]:
-        """One transaction for a load and its ledger row: the block loads (and fills in the
-        entry's counts), the succeeded row is written at the block's end, and both commit
-        together — or neither does."""
-        self.ensure_schema()
-        entry.started_at = entry.started_at or clock.now()
-        with self.transaction() as cur:
-            yield cur
-            self._insert_ledger(cur, entry, "succeeded")
-            faults.point(f"pg.commit:{entry.job}:{entry.item}")
-        self._mark_done(entry)
-
-    def copy_csv(self, path: str | os.PathLike, table: str, entry: LedgerEntry, columns: list[str] | None = None,
-                 replace: bool = False, delimiter: str = ",", header: bool = True,
-                 encoding: str = "UTF8", progress: Callable[[int, int], None] | None = None) -> LoadResult:
-        """COPY a CSV file into ``schema.table`` and write its ledger row in the same transaction.
-
-        A crash before the commit leaves neither rows nor ledger row; a racing second load of the
-        same (job, item, date) is rolled back whole and reported as skipped.
-        """
+    def copy_into(self, cur, path: str | os.PathLike, table: str, columns: list[str] | None = None,
+                  replace: bool = False, delimiter: str = ",", header: bool = True, encoding: str = "UTF8",
+                  progress: Callable[[int, int], None] | None = None) -> tuple[int, int, str]:
+        """COPY a CSV file into ``schema.table`` inside the caller's transaction (``cur``; the
+        ledger's ``copy_csv`` writes the load's row in the same one); ``replace`` empties the
+        table first. Returns (rows, bytes, sha256 of the bytes sent). Bad rows raise
+        ``BadInputError`` with the file, row and column (no row data is kept)."""
         target = _table_identifier(table)
         cols = sql.SQL("") if not columns else sql.SQL(" ({})").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in columns))
         copy = sql.SQL("COPY {}{} FROM STDIN WITH (FORMAT csv, HEADER {}, DELIMITER {}, ENCODING {})").format(
             target, cols, sql.SQL("true" if header else "false"), sql.Literal(delimiter), sql.Literal(encoding))
-        self.ensure_schema()
-        entry.started_at = entry.started_at or clock.now()
-        entry.destination = entry.destination or f"{self.settings.describe()}#{table}"
-        entry.source = entry.source or os.fspath(path)
-        try:
-            with self.transaction() as cur, open(path, "rb") as raw:
-                if replace:
-                    cur.execute(sql.SQL("TRUNCATE {}").format(target))
-                reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress, label=table)
+        with open(path, "rb") as raw:
+            if replace:
+                cur.execute(sql.SQL("TRUNCATE {}").format(target))
+            reader = HashingReader(raw, os.fstat(raw.fileno()).st_size, progress, label=table)
+            try:
                 cur.copy_expert(copy, reader, size=1 << 20)
-                entry.rows, entry.bytes, entry.sha256 = cur.rowcount, reader.bytes, reader.sha.hexdigest()
-                self._insert_ledger(cur, entry, "succeeded")
-                faults.point(f"pg.commit:{entry.job}:{entry.item}")
-        except psycopg2.errors.UniqueViolation as e:
-            if e.diag.constraint_name != "tdataloads_one_success":
-                raise self._bad_input(path, e) from e
-            logger.info("%s %s for %s was loaded by another run; this load was rolled back",
-                        entry.job, entry.item, entry.run_date)
-            self._mark_done(entry)
-            return LoadResult("skipped", 0, 0, "")
-        except (psycopg2.DataError, psycopg2.IntegrityError) as e:
-            err = self._bad_input(path, e)
-            self.record(entry, "failed", error=str(err))
-            raise err from e
-        except TransientError as e:
-            with contextlib.suppress(TransientError):
-                self.record(entry, "failed", error=str(e))
-            raise
-        self._mark_done(entry)
-        logger.info("loaded %s rows (%s bytes) into %s for %s %s", entry.rows, entry.bytes, table,
-                    entry.job, entry.item)
-        return LoadResult("succeeded", entry.rows, entry.bytes, entry.sha256)
+            except (psycopg2.DataError, psycopg2.IntegrityError) as e:
+                raise self.bad_input(path, e) from e
+        return cur.rowcount, reader.bytes, reader.sha.hexdigest()
 
     @staticmethod
-    def _bad_input(path, e: psycopg2.Error) -> BadInputError:
+    def bad_input(path, e: psycopg2.Error) -> BadInputError:
         """Turn PostgreSQL's COPY error into file, row, column and rule (no row data is kept)."""
         context = (e.diag.context or "").strip()
         m = re.search(r"line (\d+)(?:, column ([^:]+))?", context)

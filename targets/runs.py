@@ -9,21 +9,21 @@ import datetime as dt
 from psycopg2 import sql
 
 from targets import clock
-from targets.ledger import LEDGER, LedgerEntry, _placeholders, ledger_row
+from targets.ledger import LEDGER, Ledger, LedgerEntry, _placeholders, ledger_row
 from targets.process import _HOST, process_alive, process_id
 
 
 class RunTracker:
-    """The runs of the ledger behind ``client`` (a PostgresClient)."""
+    """The runs in ``ledger`` (a ``Ledger``)."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
 
     def transaction(self):
-        return self.client.transaction()
+        return self.ledger.transaction()
 
     def ensure_schema(self) -> None:
-        self.client.ensure_schema()
+        self.ledger.ensure_schema()
 
     def run_started(self, task: str, run_date: dt.date, command: str) -> int:
         """A run of ``./run.sh luigi`` begins: a 'started' row of job ``run`` (what ./run.sh

@@ -12,7 +12,7 @@ from pipelines.base import data_dir
 from pipelines.failures import RunReport
 from pipelines.feeds import WatchFeeds
 from targets import clock
-from targets.postgres import PostgresClient
+from tests.ledger import open_ledger
 
 ROWS = ("INSERT INTO dba.timportconfig (job_name, filename_regex, source_dir, file_type, sheet, header_row,"
         " delimiter, target_schema, target_table, load_mode, key_columns, max_rejects, notify) VALUES"
@@ -28,8 +28,7 @@ def feeds(stack_config, pg_settings):
     parser = luigi.configuration.get_config()
     for key, value in (("dbname", pg_settings.dbname), ("user", "postgres"), ("password", "${PG_PASSWORD}")):
         parser.set("feeds_db", key, value)
-    client = PostgresClient(pg_settings)
-    client.migrate()
+    client = open_ledger(pg_settings, migrate=True)
     with client.transaction() as cur:
         cur.execute("CREATE SCHEMA feeds; CREATE TABLE feeds.events (event_id integer PRIMARY KEY, company text NOT"
                     " NULL, starts date, ticker text); CREATE TABLE feeds.clients (client_id text NOT NULL, name text,"
@@ -38,7 +37,7 @@ def feeds(stack_config, pg_settings):
     inbox = data_dir() / "feeds" / "inbound"
     inbox.mkdir(parents=True)
     yield client, inbox
-    client.close()
+    client.db.close()
 
 
 def age(path, seconds=120):

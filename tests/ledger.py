@@ -1,4 +1,16 @@
-"""Reading dba.tDataLoads in tests (a fresh connection each time, so nothing is cached)."""
+"""The ledger in tests: one over a client of its own (``open_ledger``: a process's view, whose
+cache knows only its own rows), and reading dba.tDataLoads (``ledger_rows``: a fresh connection
+each time, so nothing is cached)."""
+from targets.ledger import Ledger
+from targets.postgres import PostgresClient
+
+
+def open_ledger(settings, migrate: bool = False) -> Ledger:
+    """A ledger over a client of its own for ``settings`` (migrated first when asked)."""
+    db = PostgresClient(settings)
+    if migrate:
+        db.migrate()
+    return Ledger(db)
 
 
 def ledger_rows(settings, columns: str = "item, status", job: str | None = None, succeeded_only: bool = False):

@@ -1,7 +1,8 @@
 """The layout holds (docs/architecture.md): no two modules import each other, directly or
 through imports inside function bodies; production code never imports the dev stack; each
 layer imports only the layers below it; tests and benchmarks use public names only; no
-module of pipelines/ or targets/ grows past the size at which it mixes a second concern."""
+module of pipelines/ or targets/ grows past the size at which it mixes a second concern;
+pipelines reach the ledger through ``Ledger.of`` only."""
 import ast
 from pathlib import Path
 
@@ -130,6 +131,28 @@ def test_modules_stay_small_enough_to_hold_one_concern():
     sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in _modules().items()
              if m.split(".")[0] in ("pipelines", "targets")}
     assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def _client_calls(path: Path) -> list[str]:
+    """Where a file makes or asks for a PostgreSQL client (``PostgresClient(...)``,
+    ``PostgresClient.from_config(...)``, ``.pooled(...)``) rather than a ledger."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            named = f.id if isinstance(f, ast.Name) else f.value.id if (
+                isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)) else None
+            if named == "PostgresClient":
+                calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return calls
+
+
+def test_pipelines_reach_the_ledger_through_one_helper():
+    """A pipeline never makes its own PostgreSQL client: ``Ledger.of(section)`` gives the one
+    ledger of each database (its cache of what is done shared by every target of a process)."""
+    found = [c for p in sorted((ROOT / "pipelines").rglob("*.py")) for c in _client_calls(p)]
+    assert found == []
+    assert _client_calls(ROOT / "targets" / "ledger.py")  # the finder finds (Ledger.of makes one)
 
 
 def test_every_task_serves_a_district():

@@ -93,7 +93,7 @@ def test_the_application_role_loads_through_our_clients_and_never_migrates(feeds
     apply is a clear error naming the command that applies it."""
     import datetime as dt
     from targets.feed_loader import FeedPart, load_feed
-    from targets.ledger import LedgerEntry, LedgerTarget
+    from targets.ledger import Ledger, LedgerEntry, LedgerTarget
     from targets.postgres import PostgresClient
     init(feeds)
     owner = psycopg2.connect(**{k: v for k, v in vars(feeds.as_owner()).items()
@@ -101,8 +101,8 @@ def test_the_application_role_loads_through_our_clients_and_never_migrates(feeds
     with owner, owner.cursor() as cur:
         cur.execute("CREATE TABLE feeds.events (event_id int PRIMARY KEY, title text)")
     owner.close()
-    client = PostgresClient(feeds.app)
-    assert client.pending_migrations() == []
+    client = Ledger(PostgresClient(feeds.app))
+    assert client.db.pending_migrations() == []
     path = tmp_path / "events.csv"
     path.write_text("event_id,title\n1,One\n")
     day = dt.date(2026, 11, 24)
@@ -111,7 +111,7 @@ def test_the_application_role_loads_through_our_clients_and_never_migrates(feeds
     assert result.inserted == 1
     LedgerTarget(client, "feeds_weekly", "chain", day).mark_done(direction="task")
     assert LedgerTarget(client, "feeds_weekly", "chain", day).exists()
-    client.close()
+    client.db.close()
     later = tmp_path / "sql"
     later.mkdir()
     for f in (ROOT / "sql").glob("*.sql"):

@@ -15,7 +15,7 @@ from targets import clock
 from targets.ledger import LedgerEntry
 from targets.runs import RunTracker
 from targets.postgres import PostgresClient
-from tests.ledger import ledger_rows
+from tests.ledger import ledger_rows, open_ledger
 
 DAY = dt.date(2026, 11, 24)
 CST = dt.timezone(dt.timedelta(hours=-6))
@@ -29,8 +29,7 @@ def _at(h, m, s=0):
 def test_nothing_is_missed_before_the_installations_first_run(stack_config, pg_settings):
     """A fresh install whose first run (the demo's, at noon) is its first ledger row: the slots
     due that morning were not missed, it was not there; a due time after it is."""
-    client = PostgresClient(pg_settings)
-    client.migrate()
+    client = open_ledger(pg_settings, migrate=True)
     _at(12, 0)
     tracker = RunTracker(client)
     tracker.run_finished(tracker.run_started("DemoPipeline", DAY, "./run.sh demo"), 0)
@@ -46,8 +45,7 @@ def test_nothing_is_missed_before_the_installations_first_run(stack_config, pg_s
 
 
 def test_runs_due_and_never_started_are_missed_and_ages_are_shown(stack_config, pg_settings, capsys, tmp_path):
-    client = PostgresClient(pg_settings)
-    client.migrate()
+    client = open_ledger(pg_settings, migrate=True)
     tracker = RunTracker(client)
     clock.set_now(dt.datetime(2026, 11, 23, 5, 0, 2, tzinfo=CST))  # the installation ran yesterday already
     tracker.run_finished(tracker.run_started("SftpOperations", DAY - dt.timedelta(days=1), "./run.sh luigi"), 0)
@@ -138,13 +136,13 @@ def test_with_the_ledger_down_status_says_so_in_one_line(stack_config, capsys):
 def test_a_killed_run_becomes_failed_with_a_note_when_the_next_run_starts(stack_config, pg_settings):
     """kill -9 leaves the run's row 'started' (the process cannot write anything); the next run
     on this host sees its process is gone and marks it failed ('killed'), so status shows it."""
-    client = PostgresClient(pg_settings)
-    client.migrate()
+    client = open_ledger(pg_settings, migrate=True)
     code = ("import sys, os, signal, datetime as dt; from targets.postgres import PostgresClient, PostgresSettings;"
+            "from targets.ledger import Ledger;"
             "from targets.runs import RunTracker;"
             f"s = PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port}, dbname={pg_settings.dbname!r},"
             f" user={pg_settings.user!r}, password=os.environ['PGPW']);"
-            "RunTracker(PostgresClient(s)).run_started('SftpOperationsMisc', dt.date(2026, 11, 24), './run.sh luigi x');"
+            "RunTracker(Ledger(PostgresClient(s))).run_started('SftpOperationsMisc', dt.date(2026, 11, 24), './run.sh luigi x');"
             "os.kill(os.getpid(), signal.SIGKILL)")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PGPW": pg_settings.password,
                                                              "ETL_CLOCK": "2026-11-24T06:50:00-06:00",

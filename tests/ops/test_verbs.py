@@ -61,13 +61,12 @@ def test_resend_and_clear_redo_exactly_what_was_asked(acme, pg_settings, capsys)
 
 
 def test_clear_sets_local_files_aside(acme, pg_settings, capsys):
-    from targets.ledger import LedgerEntry
-    from targets.postgres import PostgresClient
+    from targets.ledger import Ledger, LedgerEntry
     local = data_dir() / "eis" / "school_errors_0010.csv"
     local.parent.mkdir(parents=True)
     local.write_text("School\n0010\n")
-    PostgresClient.from_config().record(LedgerEntry(job="eis_report", item="school_errors_0010", run_date=DAY,
-                                                    direction="in", destination=str(local)))
+    Ledger.of().record(LedgerEntry(job="eis_report", item="school_errors_0010", run_date=DAY,
+                                   direction="in", destination=str(local)))
     assert verbs.main(["clear", "eis_report", "--date", str(DAY)]) == 0
     assert not local.exists()
     (kept,) = (data_dir() / "cleared").rglob("school_errors_0010.csv")

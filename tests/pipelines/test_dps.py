@@ -348,10 +348,10 @@ def test_an_unanswered_earlier_quarter_is_never_replaced(dps):
 
 
 def test_nothing_outstanding_costs_one_ledger_query(dps, monkeypatch):
-    from targets.postgres import PostgresClient
+    from targets.ledger import Ledger
     asked = []
-    real = PostgresClient.outstanding
-    monkeypatch.setattr(PostgresClient, "outstanding", lambda self, *a, **k: asked.append(a) or real(self, *a, **k))
+    real = Ledger.outstanding
+    monkeypatch.setattr(Ledger, "outstanding", lambda self, *a, **k: asked.append(a) or real(self, *a, **k))
     assert _build(ReceiveFromDps()).status.name == "SUCCESS"
     assert len(asked) == 1
 

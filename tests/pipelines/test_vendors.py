@@ -16,9 +16,8 @@ from pipelines.savvas import SavvasPush
 from pipelines.vendors import export_dir
 from stack import free_port
 from targets.ledger import LedgerEntry
-from targets.postgres import PostgresClient
 from targets import clock
-from tests.ledger import ledger_rows
+from tests.ledger import ledger_rows, open_ledger
 
 DAY = dt.date(2026, 11, 24)  # a Tuesday
 
@@ -63,7 +62,7 @@ def test_clever_push_end_to_end_and_rerun_is_a_noop(vendors, pg_settings):
 
 
 def test_shrink_guard_refuses_mails_and_force_sends(vendors, pg_settings, stack_var):
-    client = PostgresClient(pg_settings)
+    client = open_ledger(pg_settings)
     client.record(LedgerEntry("push_clever", "students.csv", DAY - dt.timedelta(days=1), direction="out", rows=1000))
     t0 = time.time() - 1
     assert not luigi.build([CleverPush(date=DAY)], local_scheduler=True)
@@ -204,12 +203,12 @@ def test_a_failed_push_is_recorded_listed_and_mailed_once(vendors, pg_settings, 
     mails = [f.read_text() for f in set((stack_var / "mail").glob("*.eml")) - before]
     assert len(mails) == 1 and "Subject: FAILED: ./run.sh luigi --module pipelines.clever CleverPush" in mails[0]
     assert "push_clever students.csv (2026-11-24): TransientError" in mails[0].replace("=\n", "")
-    status = report(PostgresClient(pg_settings), DAY)
+    status = report(open_ledger(pg_settings), DAY)
     assert status.count("push_clever") >= 6 and "students.csv (2026-11-24" in status
     parser.set("sftp_clever", "port", port)
     with RunReport("rerun"):
         assert luigi.build([CleverPush(date=DAY)], local_scheduler=True)
-    still = report(PostgresClient(pg_settings), DAY).split("Still failing (no success since):")[1].split("\n\n")[0]
+    still = report(open_ledger(pg_settings), DAY).split("Still failing (no success since):")[1].split("\n\n")[0]
     assert still.strip() == "nothing"
     assert len(set((stack_var / "mail").glob("*.eml")) - before) == 1  # the good run mails nothing
 
@@ -266,12 +265,12 @@ def test_a_failed_step_without_a_ledger_row_is_recorded_and_superseded(vendors, 
         assert not luigi.build([task], local_scheduler=True)
     (row,) = ledger_rows(pg_settings, "item, status, direction, error", job="ExportVendorFile")
     assert row[:3] == ("file=schools.csv, vendor=clever", "failed", "task") and "No_such_column" in row[3]
-    assert "ExportVendorFile file=schools.csv, vendor=clever" in report(PostgresClient(pg_settings), DAY)
+    assert "ExportVendorFile file=schools.csv, vendor=clever" in report(open_ledger(pg_settings), DAY)
     registry.write_text(good)
     with RunReport("x", mail=False):
         assert luigi.build([task], local_scheduler=True)
     assert ledger_rows(pg_settings, "status", job="ExportVendorFile") == [("superseded",)]
-    failing = report(PostgresClient(pg_settings), DAY).split("Still failing")[1].split("\n\n")[0]
+    failing = report(open_ledger(pg_settings), DAY).split("Still failing")[1].split("\n\n")[0]
     assert failing == " (no success since):\n  nothing"
 
 

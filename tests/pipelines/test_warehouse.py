@@ -198,8 +198,8 @@ def test_a_past_day_loads_its_archived_copy_or_refuses(env):
     with conn, conn.cursor() as cur:
         cur.execute("DELETE FROM dba.tdataloads WHERE run_date = '2026-11-24'")
     conn.close()
-    from targets.postgres import PostgresClient
-    PostgresClient.from_config().forget()
+    from targets.ledger import Ledger
+    Ledger.of().forget()
     assert luigi.build([BigQueryOperations(date=DAY)], local_scheduler=True)
     assert bq.query(f"SELECT Student_Number FROM {ds}_ps.students") == [{"Student_Number": "000123"}]
     ((source, status),) = ledger_rows(env["settings"], "source, status", job="warehouse")[-1:]

@@ -1,5 +1,6 @@
 """dba.tImportConfig rows as the feeds importer reads them: good rows pass, every bad row is
 refused with its row and rule (the others carry on), and nothing hostile reaches SQL."""
+from pipelines.feed_files import import_config_rows
 from registry.import_config import check_rows
 from targets.postgres import PostgresClient
 
@@ -28,7 +29,7 @@ def test_rows_from_the_table_are_checked_one_by_one(pg_settings):
             cols = list(row)
             cur.execute(f"INSERT INTO dba.timportconfig ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
                         [row[c] for c in cols])
-    good, refused = check_rows(client.import_config_rows(), schemas={"feeds"})
+    good, refused = check_rows(import_config_rows(client), schemas={"feeds"})
     assert [g.job_name for g in good] == ["client_weekly"]
     assert good[0].recipients == ["client@firm.example", "ops@firm.example"] and good[0].max_rejects == 0
     assert good[0].pattern.match("events_20261124.xlsx")

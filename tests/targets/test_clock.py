@@ -11,8 +11,7 @@ import luigi
 from pipelines.base import ROOT, RunDateParameter, today
 from targets import clock
 from targets.ledger import LedgerTarget
-from targets.postgres import PostgresClient
-from tests.ledger import ledger_rows
+from tests.ledger import ledger_rows, open_ledger
 
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
 
@@ -45,7 +44,7 @@ def test_ledger_rows_carry_the_clock_time(pg_settings):
     moment = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
     try:
         clock.set_now(moment)
-        LedgerTarget(PostgresClient(pg_settings), "job", "item", dt.date(2026, 12, 1)).mark_done(direction="out")
+        LedgerTarget(open_ledger(pg_settings), "job", "item", dt.date(2026, 12, 1)).mark_done(direction="out")
     finally:
         clock.set_now(None)
     ((started, finished),) = ledger_rows(pg_settings, "started_at, finished_at")

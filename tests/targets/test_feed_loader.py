@@ -13,21 +13,19 @@ import pytest
 from targets.errors import BadInputError, ConfigError
 from targets.feed_loader import FeedPart, TooManyRejects, column_name, load_feed
 from targets.ledger import LedgerEntry
-from targets.postgres import PostgresClient
-from tests.ledger import ledger_rows
+from tests.ledger import ledger_rows, open_ledger
 
 DAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
 def feeds(pg_settings):
-    client = PostgresClient(pg_settings)
-    client.migrate()
+    client = open_ledger(pg_settings, migrate=True)
     with client.transaction() as cur:
         cur.execute("CREATE SCHEMA feeds; CREATE TABLE feeds.events (event_id integer PRIMARY KEY,"
                     " title text NOT NULL, starts date, seats integer, source text DEFAULT 'client')")
     yield client
-    client.close()
+    client.db.close()
 
 
 def _rows(client, query="SELECT event_id, title, starts, seats, source FROM feeds.events ORDER BY 1"):
@@ -181,11 +179,11 @@ def test_a_load_killed_between_copy_and_commit_leaves_nothing(feeds, pg_settings
     script = textwrap.dedent(f"""
         import datetime as dt, os, signal
         from targets.feed_loader import FeedPart, load_feed
-        from targets.ledger import LedgerEntry
+        from targets.ledger import Ledger, LedgerEntry
         from targets.postgres import PostgresClient, PostgresSettings
-        client = PostgresClient(PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port},
-                                                 dbname={pg_settings.dbname!r}, user="postgres",
-                                                 password=os.environ["PG_PASSWORD"]))
+        client = Ledger(PostgresClient(PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port},
+                                                        dbname={pg_settings.dbname!r}, user="postgres",
+                                                        password=os.environ["PG_PASSWORD"])))
         def progress(done, total):
             if done >= total:  # the whole file is in the stage: die before the commit
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -1,4 +1,5 @@
-"""PostgreSQL client, migrations, ledger and COPY loader against the embedded PostgreSQL."""
+"""PostgreSQL client, migrations, the ledger (``Ledger`` over the client) and its COPY loader against
+the embedded PostgreSQL."""
 import datetime as dt
 import os
 import signal
@@ -11,7 +12,7 @@ import luigi
 import pytest
 
 from targets.errors import BadInputError
-from targets.ledger import LedgerEntry, LedgerTarget
+from targets.ledger import Ledger, LedgerEntry, LedgerTarget
 from targets.postgres import PostgresClient
 from tests.netproxy import can_blackhole
 
@@ -19,7 +20,8 @@ DAY = dt.date(2026, 11, 24)
 
 
 def _client(settings):
-    return PostgresClient(settings)
+    """A ledger over a client of its own (a process's view: its cache knows only its own rows)."""
+    return Ledger(PostgresClient(settings))
 
 
 def _csv(path, n, bad_row=None):
@@ -32,7 +34,7 @@ def _csv(path, n, bad_row=None):
 
 
 def _prepare(client):
-    client.migrate()
+    client.db.migrate()
     with client.transaction() as cur:
         cur.execute("CREATE SCHEMA IF NOT EXISTS demo;"
                     "CREATE TABLE IF NOT EXISTS demo.students (student_id int, name text, grade int)")
@@ -53,7 +55,7 @@ def _count(settings, query):
 
 
 def test_migrations_are_idempotent(pg_settings):
-    client = _client(pg_settings)
+    client = PostgresClient(pg_settings)
     first = client.migrate()
     assert first[0] == "001_dba_schema.sql" and first == sorted(first)
     assert client.migrate() == []
@@ -82,7 +84,7 @@ def test_second_load_of_same_item_is_rolled_back(pg_settings, tmp_path):
     _prepare(client)
     path = _csv(tmp_path / "s.csv", 50)
     client.copy_csv(path, "demo.students", LedgerEntry("demo_load", "students.csv", DAY))
-    other = PostgresClient(pg_settings)  # a second process's view: its cache knows nothing
+    other = _client(pg_settings)  # a second process's view: its cache knows nothing
     res = other.copy_csv(path, "demo.students", LedgerEntry("demo_load", "students.csv", DAY))
     assert res.status == "skipped"
     assert _count(pg_settings, "SELECT count(*) FROM demo.students") == 50
@@ -114,11 +116,12 @@ def test_killed_between_copy_and_commit_leaves_nothing_and_rerun_loads_once(pg_s
     script = textwrap.dedent(f"""
         import datetime as dt
         from targets.ledger import LedgerEntry
+        from targets.ledger import Ledger
         from targets.postgres import PostgresClient, PostgresSettings
         s = PostgresSettings(host={pg_settings.host!r}, port={pg_settings.port}, dbname={pg_settings.dbname!r},
                              user="postgres", password={pg_settings.password!r}, connect_timeout=10)
-        PostgresClient(s).copy_csv({str(path)!r}, "demo.students",
-                                   LedgerEntry("demo_load", "students.csv", dt.date(2026, 11, 24)))
+        Ledger(PostgresClient(s)).copy_csv({str(path)!r}, "demo.students",
+                                           LedgerEntry("demo_load", "students.csv", dt.date(2026, 11, 24)))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
     try:
@@ -162,14 +165,14 @@ def test_killed_between_copy_and_commit_leaves_nothing_and_rerun_loads_once(pg_s
 
 def test_reload_of_changed_content_supersedes_the_old_success(pg_settings):
     client = _client(pg_settings)
-    client.migrate()
+    client.db.migrate()
     entry = LedgerEntry("warehouse", "powerschool_combined/students.csv", DAY, sha256="a" * 64, rows=10)
     client.record(entry)
     assert LedgerTarget(client, entry.job, entry.item, DAY, sha256="a" * 64).exists()
     assert not LedgerTarget(client, entry.job, entry.item, DAY, sha256="b" * 64).exists()
     newer = LedgerEntry(entry.job, entry.item, DAY, sha256="b" * 64, rows=12)
     client.record(newer, replace=True)
-    fresh = PostgresClient(pg_settings)
+    fresh = _client(pg_settings)
     assert fresh.is_done(entry.job, entry.item, DAY, "b" * 64)
     assert not fresh.is_done(entry.job, entry.item, DAY, "a" * 64)
     statuses = _fetch(pg_settings, "SELECT string_agg(status, ',' ORDER BY load_id) FROM dba.tdataloads")[0]
@@ -185,15 +188,15 @@ def test_ledger_target_verbs(pg_settings):
     plain.mark_failed(ValueError("server unreachable"), direction="out")
     assert not plain.exists()
     plain.mark_done(direction="out", rows=3, bytes=10, sha256="c" * 64)
-    assert plain.exists() and PostgresClient(pg_settings).is_done("push_x", "a.csv", DAY)
+    assert plain.exists() and _client(pg_settings).is_done("push_x", "a.csv", DAY)
     keyed = LedgerTarget(client, "load_x", "b.csv", DAY, sha256="a" * 64)
     keyed.mark_done(direction="load", rows=1)
     LedgerTarget(client, "load_x", "b.csv", DAY, sha256="b" * 64).mark_done(direction="load", rows=2)
-    assert not LedgerTarget(PostgresClient(pg_settings), "load_x", "b.csv", DAY, sha256="a" * 64).exists()
+    assert not LedgerTarget(_client(pg_settings), "load_x", "b.csv", DAY, sha256="a" * 64).exists()
     once = LedgerItemTarget(client, "pull_x", "f.csv|5|1", DAY - dt.timedelta(days=3))
     assert not once.exists()
     once.mark_done(direction="in")
-    assert LedgerItemTarget(PostgresClient(pg_settings), "pull_x", "f.csv|5|1", DAY).exists()
+    assert LedgerItemTarget(_client(pg_settings), "pull_x", "f.csv|5|1", DAY).exists()
     rows = _fetch(pg_settings, "SELECT string_agg(job_name || ':' || status || ':' || coalesce(sha256, '-') || ':'"
                                " || coalesce(error, '-'), ' ' ORDER BY load_id) FROM dba.tdataloads")[0]
     assert rows == ("push_x:failed:-:server unreachable push_x:succeeded:" + "c" * 64 + ":- "
@@ -202,10 +205,11 @@ def test_ledger_target_verbs(pg_settings):
 
 
 def test_reads_of_a_ledger_not_created_yet_answer_nothing(pg_settings):
-    client = PostgresClient(pg_settings)  # a fresh database: no dba schema at all
+    from pipelines.feed_files import import_config_rows
+    client = _client(pg_settings)  # a fresh database: no dba schema at all
     assert client.last_success("job", "item") is None and client.outstanding("a", "b") is None
     assert client.item_dates("job") == {} and not client.has_item("job", "item")
-    assert not client.is_done("job", "item", DAY) and client.import_config_rows() == []
+    assert not client.is_done("job", "item", DAY) and import_config_rows(client) == []
     assert _fetch(pg_settings, "SELECT count(*) FROM pg_namespace WHERE nspname = 'dba'")[0] == 0  # nothing created
 
 
@@ -265,7 +269,7 @@ def test_each_district_has_its_own_ledger_rows(pg_settings, monkeypatch):
     per district, and every verb reads its own district's rows only."""
     import targets.ledger
     client = _client(pg_settings)
-    client.migrate()
+    client.db.migrate()
     for name in ("north", "south"):
         monkeypatch.setattr(targets.ledger, "district", lambda name=name: name)
         assert not client.is_done("push_clever", "students.csv", DAY)
@@ -282,3 +286,11 @@ def test_each_district_has_its_own_ledger_rows(pg_settings, monkeypatch):
         client.record(LedgerEntry("push_clever", "students.csv", DAY, direction="out"))
     assert _fetch(pg_settings, "SELECT string_agg(district || ':' || status, ' ' ORDER BY load_id)"
                                " FROM dba.tdataloads")[0] == "north:succeeded south:succeeded"
+
+
+def test_every_pipeline_of_a_process_shares_one_ledger_per_database(stack_config):
+    """``Ledger.of(section)`` is the one ledger of that database in this process (what one
+    target records as done, the next one knows); the Feeds database's is another."""
+    main = Ledger.of()
+    assert Ledger.of("postgres") is main and main.db is PostgresClient.from_config()
+    assert Ledger.of("feeds_db") is not main and Ledger.of("feeds_db") is Ledger.of("feeds_db")
