@@ -117,6 +117,15 @@ class FileSpec:
     # e.g. OTUS's Status is Present/Tardy/Absent where Record_Type is Attendance
     conditions: list[tuple[str, str, str, frozenset[str]]] = field(default_factory=list)
     extension_prefix: str | None = None  # columns named <prefix><name> may follow the header (Clever's ext.*)
+    # columns holding a comma-separated list (OneRoster's "09,10", a class's terms): each element
+    # is checked against the column's values, format and reference; an empty element is refused
+    lists: frozenset[str] = frozenset()
+    # unique columns whose values repeat also when they differ only in case (OneRoster's sourcedIds)
+    unique_nocase: list[str] = field(default_factory=list)
+    # columns that must be empty, with why (OneRoster's status in a file declared bulk)
+    blank: dict[str, str] = field(default_factory=dict)
+    bom_allowed: bool = False  # a UTF-8 byte-order mark is no problem (OneRoster: importers ignore it)
+    header_owner: str = "the vendor's"  # whose exact header a wrong one is not (OneRoster 1.2's)
 
 
 class Unreadable(Exception):
@@ -135,8 +144,9 @@ class Reader:
     goes on past it; quotes that never close end it (``Unreadable``). Memory: one record."""
 
     def __init__(self, name: str, path: Path, encoding: str = "utf-8", keep_raw: bool = False,
-                 cap: "_Cap | None" = None):
+                 cap: "_Cap | None" = None, bom_allowed: bool = False):
         self.name, self.path, self.encoding, self.keep_raw = name, path, encoding, keep_raw
+        self.bom_allowed = bom_allowed
         self.problems: list[Problem] = _Kept(cap) if cap is not None else []
         self.header: list[str] = []
         self.raw: list[str] = []  # the physical lines of the current record (keep_raw)
@@ -173,7 +183,7 @@ class Reader:
         self._reader = csv.reader(self._lines(self._fh), strict=True)
         first = self._next()
         self.header = first if first is not None else []
-        if self._bom:
+        if self._bom and not self.bom_allowed:
             self.problems.append(Problem(self.name, "file starts with a byte-order mark (BOM); write UTF-8 "
                                                     "without one", row=1))
         return self
@@ -377,7 +387,8 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
         found = _clean_by_arrow(name, path, spec, known, readable, check_refs, stats, id_column)
         if found:
             return True, []
-    reader = Reader(name, path, spec.encoding, keep_raw=spec.quote_all and not refs_only, cap=cap)
+    reader = Reader(name, path, spec.encoding, keep_raw=spec.quote_all and not refs_only, cap=cap,
+                    bom_allowed=spec.bom_allowed)
     problems: list[Problem] = _Kept(cap)
     missing: list[Problem] = _Kept(cap)  # references to values the other file lacks, listed after the row rules
     uniques = {} if refs_only else {key: IdHashes() for key in _unique_keys(spec)}
@@ -385,8 +396,10 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
     refs = [(c, o, oc) for c, o, oc in spec.refs if o in readable] if check_refs or refs_only else []
     rows, ids = 0, IdHashes() if id_column else None
     row_rules = _row_rules(name, spec)
-    refs = [(column, other_col, other, _as_set(known[(other, other_col)])) for column, other, other_col in refs]
-    unique_keys = [(tuple(cols), hashes) for cols, hashes in uniques.items()]
+    refs = [(column, other_col, other, _as_set(known[(other, other_col)]), column in spec.lists)
+            for column, other, other_col in refs]
+    nocase = {(c,) for c in spec.unique_nocase}
+    unique_keys = [(tuple(cols), hashes, tuple(cols) in nocase) for cols, hashes in uniques.items()]
     try:
         with reader:
             bad = _header_problem(name, reader.header, spec)
@@ -398,13 +411,14 @@ def _check_file(name: str, path: Path, spec: FileSpec, known: dict[tuple[str, st
                     ids.add(row.get(id_column, ""))
                 for col, values in collect:
                     values.add(row.get(col, ""))
-                for column, other_col, other, values in refs:
+                for column, other_col, other, values, is_list in refs:
                     value = row.get(column, "")
-                    if value and value not in values:
-                        missing.append(Problem(name, f"{value!s} is not a {other_col} in {other}", n, column))
+                    for e in (elements(value) if is_list else (value,)):
+                        if e and e not in values:
+                            missing.append(Problem(name, f"{e!s} is not a {other_col} in {other}", n, column))
                 if not refs_only:
-                    for cols, hashes in unique_keys:
-                        value = tuple([row.get(c, "") for c in cols])
+                    for cols, hashes, folded in unique_keys:
+                        value = _unique_value(row, cols, folded)
                         if all(value):
                             hashes.add(value)
                     found = row_rules(n, row, reader.raw)
@@ -443,7 +457,8 @@ def _clean_by_arrow(name: str, path: Path, spec: FileSpec, known: dict[tuple[str
 
 
 def _unique_keys(spec: FileSpec) -> list[tuple[str, ...]]:
-    return [(key,) if isinstance(key, str) else tuple(key) for key in spec.unique]
+    keys = [(key,) if isinstance(key, str) else tuple(key) for key in spec.unique]
+    return keys + [(c,) for c in spec.unique_nocase if (c,) not in keys]
 
 
 def _duplicates(name: str, path: Path, spec: FileSpec, uniques: dict[tuple[str, ...], IdHashes]) -> list[Problem]:
@@ -451,14 +466,17 @@ def _duplicates(name: str, path: Path, spec: FileSpec, uniques: dict[tuple[str, 
     again, remembering only the values whose hash was seen twice."""
     problems = []
     first: dict[tuple[str, ...], dict[tuple, int]] = {cols: {} for cols in uniques}
+    nocase = {(c,) for c in spec.unique_nocase}
     with contextlib.suppress(Unreadable), Reader(name, path, spec.encoding) as reader:
         for n, row in reader.rows():
             for cols, hashes in uniques.items():
-                value = tuple(row.get(c, "") for c in cols)
+                value = _unique_value(row, cols, cols in nocase)
                 if all(value) and hashes.hash_of(value) in hashes.repeated:
                     at = first[cols].setdefault(value, n)
                     if at != n:
-                        problems.append(Problem(name, f"{'+'.join(value)} is not unique (first at row {at})", n,
+                        shown = "+".join(row.get(c, "") for c in cols)
+                        how = ", compared regardless of case" if cols in nocase else ""
+                        problems.append(Problem(name, f"{shown} is not unique (first at row {at}{how})", n,
                                                 "+".join(cols)))
     return problems
 
@@ -479,7 +497,7 @@ def _header_problem(name: str, header: list[str], spec: FileSpec) -> Problem | N
     detail = ", ".join(p for p in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
                                    f"named twice {twice}" if twice else "",
                                    "same columns in another order" if not (missing or extra or twice) else "") if p)
-    return Problem(name, f"header is not the vendor's exact header ({detail})", row=1)
+    return Problem(name, f"header is not {spec.header_owner} exact header ({detail})", row=1)
 
 
 def _row_rules(name: str, spec: FileSpec):
@@ -487,9 +505,12 @@ def _row_rules(name: str, spec: FileSpec):
     The values of a format rule repeat (dates, years, grades): each distinct value is checked
     once (up to 10,000 of them per column: e-mail addresses do not repeat; past that, each time)."""
     required = list(spec.required)
-    allowed = list(spec.values.items())
-    formats = [(col, check, {}) for col, check in spec.formats.items()]
+    lists = spec.lists
+    allowed = [(col, values, col in lists) for col, values in spec.values.items()]
+    formats = [(col, check, {}, col in lists) for col, check in spec.formats.items()]
     conditions = list(spec.conditions)
+    blank = list(spec.blank.items())
+    listed = sorted(lists)
     quote_all = spec.quote_all
 
     def rules(n: int, row: dict[str, str], raw: list[str]) -> list[Problem]:
@@ -497,30 +518,49 @@ def _row_rules(name: str, spec: FileSpec):
         for col in required:
             if not row.get(col, "").strip():
                 problems.append(Problem(name, "required value is empty", n, col))
-        for col, values in allowed:
+        for col, why in blank:
+            if row.get(col, ""):
+                problems.append(Problem(name, f"must be empty ({why})", n, col))
+        for col in listed:
             v = row.get(col, "")
-            if v and v not in values:
-                problems.append(Problem(name, f"{v!r} is not an allowed value", n, col))
+            if v and "" in v.split(","):
+                problems.append(Problem(name, "a list with an empty element (a comma too many)", n, col))
+        for col, values, is_list in allowed:
+            v = row.get(col, "")
+            for e in (elements(v) if is_list else (v,)):
+                if e and e not in values:
+                    problems.append(Problem(name, f"{e!r} is not an allowed value", n, col))
         for when, is_, col, values in conditions:
             v = row.get(col, "")
             if v and v not in values and row.get(when) == is_:
                 problems.append(Problem(name, f"{v!r} is not an allowed value where {when} is {is_} "
                                               f"(allowed: {', '.join(sorted(values))})", n, col))
-        for col, check, seen in formats:
+        for col, check, seen, is_list in formats:
             v = row.get(col, "")
-            if not v:
-                continue
-            wrong = seen.get(v, False)
-            if wrong is False:
-                wrong = check.problem(v)
-                if len(seen) < 10_000:
-                    seen[v] = wrong
-            if wrong:
-                problems.append(Problem(name, wrong, n, col))
+            for e in (elements(v) if is_list else (v,)):
+                if not e:
+                    continue
+                wrong = seen.get(e, False)
+                if wrong is False:
+                    wrong = check.problem(e)
+                    if len(seen) < 10_000:
+                        seen[e] = wrong
+                if wrong:
+                    problems.append(Problem(name, wrong, n, col))
         if quote_all and raw and not _ALL_QUOTED.fullmatch(raw[0] if len(raw) == 1 else "\n".join(raw)):
             problems.append(Problem(name, "every value must be inside double quotes", n))
         return problems
     return rules
+
+
+def elements(value: str) -> list[str]:
+    """A list column's value as its elements ("09,10" → ["09", "10"]; "" → [])."""
+    return value.split(",") if value else []
+
+
+def _unique_value(row: dict[str, str], cols: tuple[str, ...], nocase: bool) -> tuple[str, ...]:
+    value = tuple([row.get(c, "") for c in cols])
+    return tuple(v.casefold() for v in value) if nocase else value
 
 
 class _Cap:

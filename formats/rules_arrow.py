@@ -38,6 +38,7 @@ def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tupl
     needed = set(spec.required) | set(spec.values) | set(spec.formats) | {c for c, _ in refs} | set(collect)
     needed |= {c for when, _, col, _ in spec.conditions for c in (when, col)}
     needed |= {c for key in unique_keys for c in key} | ({id_column} if id_column else set())
+    needed |= set(spec.lists) | set(spec.blank)
     if not header_ok(header) or not needed <= set(header):
         return None
     allowed = {col: pa.array(sorted(values), pa.string()) for col, values in spec.values.items()}
@@ -46,7 +47,9 @@ def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tupl
     ids = IdHashes() if id_column else None
     # a unique id column's hashes are its ids' (an empty id, which the exact pass does not count
     # as a repeat, at worst sends the file there)
-    uniques = {key: ids if ids is not None and key == (id_column,) else IdHashes() for key in unique_keys}
+    uniques = {key: ids if ids is not None and key == (id_column,) and id_column not in spec.unique_nocase
+               else IdHashes() for key in unique_keys}
+    folded = {(c,) for c in spec.unique_nocase}
     collected: dict[str, list[pa.Array]] = {col: [] for col in collect}
     tables = reader.tables()
     try:
@@ -54,20 +57,26 @@ def clean(path: Path, spec: "formats.rules.FileSpec", header_ok, refs: list[tupl
             cols = dict(zip(table.column_names, table.columns))
             if not _rules_hold(cols, spec, allowed, seen):
                 return None
-            if not all([ref.add(cols[ref.column]) for ref in referring]):
+            if not all([ref.add(_elements(cols[ref.column]) if ref.column in spec.lists else cols[ref.column])
+                        for ref in referring]):
                 return None
             for col, chunks in collected.items():
                 chunks.extend(cols[col].chunks)
             lists: dict[str, list[str]] = {}
 
-            def values(col: str) -> list[str]:
-                if col not in lists:
-                    lists[col] = cols[col].to_pylist()
-                return lists[col]
+            def values(col: str, fold: bool = False) -> list[str]:
+                if (col, fold) not in lists:
+                    arr = cols[col]
+                    if fold:  # ASCII only: Arrow's and Python's case folding agree there
+                        if not pc.all(pc.string_is_ascii(arr)).as_py():
+                            raise NotCanonical("a value outside ASCII in a column unique regardless of case")
+                        arr = pc.ascii_lower(arr)
+                    lists[(col, fold)] = arr.to_pylist()
+                return lists[(col, fold)]
             for key, hashes in uniques.items():  # the exact pass skips a key with an empty part
                 if hashes is ids:
                     continue
-                pairs = values(key[0]) if len(key) == 1 else zip(*(values(c) for c in key))
+                pairs = values(key[0], key in folded) if len(key) == 1 else zip(*(values(c) for c in key))
                 hashes.extend(filter(all, pairs) if len(key) > 1 else filter(None, pairs))
             if ids is not None:
                 ids.extend(values(id_column))
@@ -140,11 +149,24 @@ def _outside(arr, value_set: pa.Array) -> bool:
     return pc.any(pc.and_(pc.greater(pc.binary_length(arr), 0), pc.invert(pc.is_in(arr, value_set=value_set)))).as_py()
 
 
+def _elements(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A list column's elements, one after another ("09,10" gives two; an empty value none)."""
+    kept = pc.filter(arr, pc.greater(pc.binary_length(arr), 0))
+    return pa.chunked_array([pc.list_flatten(pc.split_pattern(c, ",")) for c in kept.chunks], pa.string())
+
+
 def _rules_hold(cols: dict[str, pa.ChunkedArray], spec: "formats.rules.FileSpec", allowed: dict[str, pa.Array],
                 seen: dict[str, set[str]]) -> bool:
     for col in spec.required:
         if pc.any(pc.match_substring_regex(cols[col], _BLANK)).as_py():
             return False
+    for col in spec.blank:
+        if pc.any(pc.greater(pc.binary_length(cols[col]), 0)).as_py():
+            return False
+    for col in spec.lists:  # an empty element: the exact pass words it
+        if pc.any(pc.match_substring_regex(cols[col], r"^,|,,|,$")).as_py():
+            return False
+    cols = {c: _elements(a) if c in spec.lists else a for c, a in cols.items()}
     for col, value_set in allowed.items():
         if _outside(cols[col], value_set):
             return False

@@ -333,6 +333,9 @@ class VendorsFile(Model):
     def _links(self):
         for name, v in self.vendors.items():
             v._name = name
+        if "oneroster" in self.vendors:
+            raise ValueError("[oneroster] is taken: ./run.sh validate oneroster checks any OneRoster package; name "
+                             "the vendor itself (e.g. [classlink])")
         pulls = [p.name for p in self.pull]
         if len(set(pulls)) != len(pulls):
             raise ValueError("two [[pull]] entries have the same name")

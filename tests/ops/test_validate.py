@@ -80,3 +80,31 @@ def test_a_zip_is_checked_like_its_folder_and_bad_arguments_exit_2(tmp_path):
     missing = _validate("clever", tmp_path / "nowhere")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert Path(archive).exists()
+
+
+def test_oneroster_packages_are_checked_to_the_letter_and_their_version_said(tmp_path):
+    """``./run.sh validate oneroster FILE.zip``: any OneRoster package, ours or one received."""
+    for version in ("v1p1", "v1p2"):
+        pkg = tmp_path / f"{version}.zip"
+        with zipfile.ZipFile(pkg, "w") as zf:
+            for f in sorted((ROOT / "tests" / "fixtures" / "oneroster" / version).iterdir()):
+                zf.write(f, f.name)
+        ok = _validate("oneroster", pkg)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        number = "1.1" if version == "v1p1" else "1.2"
+        first, last = ok.stdout.strip().splitlines()[0], ok.stdout.strip().splitlines()[-1]
+        assert first.startswith(f"{pkg.name}: OneRoster {number} (from its manifest); ")
+        assert "users bulk" in first and "lineItems" not in first
+        assert last.startswith(f"OneRoster {number}: every rule of the binding passes (")
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(pkg) as src, zipfile.ZipFile(broken, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.replace(b"usr-s2,student", b"usr-s9,student") if name == "enrollments.csv"
+                         else data)
+    bad = _validate("oneroster", broken)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "enrollments.csv, row 5, column userSourcedId: usr-s9 is not a sourcedId in users.csv" in bad.stdout
+    assert bad.stdout.strip().splitlines()[-1] == "1 problem in 1 file (enrollments.csv: 1)"
+    missing = _validate("oneroster", tmp_path / "nothing.zip")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

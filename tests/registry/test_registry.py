@@ -153,3 +153,8 @@ def test_every_vendor_is_pushed_by_a_slot_of_the_schedule(tmp_path):
             parser.remove_option("vendors", "vendors_file")
         else:
             parser.set("vendors", "vendors_file", before)
+
+
+def test_a_vendor_cannot_be_called_oneroster(tmp_path):
+    """``./run.sh validate oneroster`` checks any OneRoster package: the name is taken."""
+    assert "[oneroster] is taken" in _error(tmp_path, GOOD.replace("acme", "oneroster"))
