@@ -124,6 +124,19 @@ MANIFEST_VERSION = "1.0"
 SOURCE_PROPERTIES = ("source.systemName", "source.systemCode")  # optional
 
 
+def default_files(version: str) -> list[str]:
+    """What a vendor is sent unless it chooses: the core of rostering (in 1.2, roles too: they
+    say who is what where)."""
+    return ["orgs", "academicSessions", "courses", "classes", "users", "enrollments"] + (["roles"] if version == "1.2"
+                                                                                          else [])
+
+
+def view_of(version: str, name: str) -> str:
+    """The view (sql/views/roster_files) a file is exported from: one per file, the users view
+    holding both versions' columns; 1.1's demographics have their own (no sex but male, female)."""
+    return f"OneRoster_{name}" + ("_v1p1" if (version, name) == ("1.1", "demographics") else "")
+
+
 def manifest_properties(version: str) -> list[str]:
     """The manifest's property names, in the binding's order."""
     return (["manifest.version", "oneroster.version"] + [f"file.{f}" for f in MANIFEST_FILES[version]]

@@ -36,7 +36,7 @@ def check_file(v: Vendor, day: dt.date, name: str) -> dict:
     folder = export_dir(day, v.name)
     files, specs = {f.file: folder / f.file for f in v.files}, v.file_specs()
     spec = specs.get(name)
-    key = next((k for k in spec.unique if isinstance(k, str)), None) if spec else None
+    key = next(iter([k for k in spec.unique if isinstance(k, str)] + spec.unique_nocase), None) if spec else None
     encoding, path = spec.encoding if spec else "utf-8", files[name]
     stats: dict[str, dict] = {}  # rows and ids as validation read them: one reading of the file
     problems = validate_file(name, files, specs, stats=stats, id_column=key) if spec else []
@@ -67,7 +67,7 @@ def check(v: Vendor, day: dt.date, per_file: dict[str, dict] | None = None) -> d
         if rows == 0:
             shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
             continue
-        item = v.zip_name if v.packaging == "zip" else f.file
+        item = v.zip_name if v.packaging in ("zip", "oneroster") else f.file
         last = ledger.last_success(v.job, item, before=day) if ledger else None
         previous = _previous_rows(last, f.file)
         if previous:

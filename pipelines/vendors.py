@@ -7,7 +7,8 @@ A file that breaks a rule, is empty, or lost more than ``shrink_limit`` of its r
 last successful push stops the whole vendor: nothing is sent and the reasons are mailed
 (``notify`` or ``[smtp] operators``). ``--force`` sends anyway and mails what it overrode.
 ``--dry-run`` reports per file the rows, the ids added and removed since the last push, and
-every rule result, and sends nothing. The per-vendor entry points are ``pipelines/clever.py`` (CleverPush), ``savvas.py``,
+every rule result, and sends nothing. A ``packaging = "oneroster"`` vendor's zip is a OneRoster
+package, bulk or delta (pipelines/oneroster.py; ``--bulk`` sends the whole roster). The per-vendor entry points are ``pipelines/clever.py`` (CleverPush), ``savvas.py``,
 ``ellevation.py`` and ``otus.py``. Sections: ``[vendors] vendors_file``, ``[sftp_<server>]``,
 ``[bigquery]``, ``[postgres]``, ``[smtp]``, ``[etl]``.
 Rerun: ``./run.sh luigi --module pipelines.clever CleverPush --date D``.
@@ -27,6 +28,7 @@ from pathlib import Path
 import luigi
 
 from formats.rules import Problem
+from pipelines import oneroster
 from pipelines.base import (DistrictTask, DistrictWrapperTask, Progress, Refusal, RunDateParameter, counted,
                             data_dir, file_group, local_target, today, vendors_file)
 from pipelines.vendor_checks import change_note, check, check_file, export_dir, pushed_copy, vendor
@@ -62,6 +64,8 @@ class ExportVendorFile(DistrictTask):
         spec = v.file(self.file)
         client = BigQueryClient.from_config()
         sql, header = export_query(client, spec.view, list(spec.header))
+        if v.packaging == "oneroster":  # in sourcedId order: a delta merges it with the last push's
+            sql += " ORDER BY `sourcedId`"
         client.export(sql, self.output().path, dialect=v.csv_dialect(), header=header,
                       progress=Progress(self, f"export {self.file}", unit="rows"), group=file_group())
 
@@ -176,6 +180,7 @@ class UploadVendorItem(DistrictTask):
     item = luigi.Parameter()
     force = luigi.BoolParameter(default=False, significant=False)
     resend = luigi.BoolParameter(default=False, significant=False)
+    bulk = luigi.BoolParameter(default=False, significant=False)  # a OneRoster delta vendor: the whole roster
 
     def requires(self):
         return CheckVendorFiles(date=self.date, vendor=self.vendor, force=self.force)
@@ -197,7 +202,16 @@ class UploadVendorItem(DistrictTask):
         folder = export_dir(self.date, v.name)
         checked = json.loads((folder / "_checked.json").read_text())["files"]
         per_file = {f: s["rows"] for f, s in checked.items()}
-        if v.packaging == "zip":
+        package = None
+        if v.packaging == "oneroster":
+            package = oneroster.build(v, self.date, folder, bulk=self.bulk)
+            rows, source = package.rows, json.dumps(per_file)  # the roster's rows: what the shrink guard compares
+            if package.path is None:  # a delta with nothing in it: nothing to send
+                self.output().mark_done(direction="out", source=source, rows=0, note=package.note)
+                oneroster.forget_older_snapshots(v, self.date)
+                return
+            local = package.path
+        elif v.packaging == "zip":
             local = zip_files(v, folder, folder / self.item)
             rows, source = sum(per_file.values()), json.dumps(per_file)
         else:
@@ -207,13 +221,18 @@ class UploadVendorItem(DistrictTask):
         started = clock.now()
         size = client.upload_atomic(local, name, progress=Progress(self, f"upload {self.item}"))
         _, sha = file_digest(local)
-        for f in v.files if v.packaging == "zip" else [v.file(self.item)]:
+        whole = v.packaging in ("zip", "oneroster")
+        for f in v.files if whole else [v.file(self.item)]:
             _keep_pushed_copy(v, folder / f.file)
-        changes = change_note(checked if v.packaging == "zip" else {self.item: checked[self.item]})
+        if package is not None:
+            _keep_pushed_copy(v, local)  # what a resend sends again, as it was
+        changes = change_note(checked if whole else {self.item: checked[self.item]})
         resent = f"resend: the data of {today()} sent for {self.date}" if self.date != today() else None
-        note = "; ".join(n for n in (resent, changes) if n) or None
+        note = "; ".join(n for n in (resent, package.note if package else None, changes) if n) or None
         self.output().mark_done(direction="out", source=source, rows=rows, bytes=size, sha256=sha,
                                 destination=f"sftp://{v.server}{client.path(name)}", started_at=started, note=note)
+        if package is not None:
+            oneroster.forget_older_snapshots(v, self.date)
 
 
 class ResendVendorPush(DistrictTask):
@@ -245,7 +264,9 @@ class ResendVendorPush(DistrictTask):
         for item, target in zip(v.items(), self.output()):
             if target.exists():
                 continue
-            if v.packaging == "zip":
+            if v.packaging == "oneroster":
+                local = pushed_copy(v, item)  # the package last sent, as it was (a delta stays that delta)
+            elif v.packaging == "zip":
                 local = zip_files(v, pushed_copy(v, v.files[0].file).parent, data_dir() / "resend" / v.name / item)
             else:
                 local = pushed_copy(v, item)
@@ -351,6 +372,8 @@ class VendorPush(DistrictWrapperTask):
     force = luigi.BoolParameter(default=False, significant=False)
     dry_run = luigi.BoolParameter(default=False, significant=False)
     resend = luigi.BoolParameter(default=False, significant=False)
+    bulk = luigi.BoolParameter(default=False, significant=False,
+                               description="a OneRoster delta vendor: send the whole roster, not what changed")
 
     def __repr__(self):
         # a dry run's summary line says it was one ("CleverPush(...) ran successfully" read as a push)
@@ -364,8 +387,8 @@ class VendorPush(DistrictWrapperTask):
         if not v.runs_on(self.date):
             logger.info("%s is sent %s; nothing to do on %s", v.name, v.cadence, self.date)
             return []
-        uploads = [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force, resend=self.resend)
-                   for i in v.items()]
+        uploads = [UploadVendorItem(date=self.date, vendor=v.name, item=i, force=self.force, resend=self.resend,
+                                    bulk=self.bulk) for i in v.items()]
         if self.date != today() and not self.resend and not all(u.complete() for u in uploads):
             return PastDatePushRefused(date=self.date, vendor=v.name)
         return uploads

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from formats import oneroster as binding
 from formats.csv_dialect import CsvDialect
 from formats.rules import EMAIL, FileSpec, ValueCheck, date_check
 from registry import Model, load
@@ -174,12 +175,54 @@ class Dialect(Model):
     header: bool = True
 
 
+class OneRoster(Model):
+    """A OneRoster CSV package (docs/oneroster.md): the binding fixes its files' names, headers
+    and rules; the vendor chooses the version and which rostering files it takes."""
+
+    version: Literal["1.1", "1.2"] = Field(description="The binding: 1.1 (CSV Tables 1.1.1) or 1.2 (CSV Binding "
+                                                       "1.2.1).")
+    files: list[str] | None = Field(None, description="The rostering files sent (the others are declared "
+                                                      "absent); default: orgs, academicSessions, courses, "
+                                                      "classes, users, enrollments, and roles in 1.2.")
+    delta: bool = Field(False, description="1.2: send what changed since the last successful push (status and "
+                                           "dateLastModified filled), not the whole roster each time.")
+    system_name: str | None = Field(None, description="The manifest's source.systemName.")
+    system_code: str | None = Field(None, description="The manifest's source.systemCode.")
+
+    @model_validator(mode="after")
+    def _files(self):
+        tables = binding.TABLES[self.version]
+        if self.files is None:
+            object.__setattr__(self, "files", binding.default_files(self.version))
+        unknown = [f for f in self.files if f not in tables]
+        if "userProfiles" in self.files:
+            raise ValueError("userProfiles: no view in sql/views/roster_files makes it (the warehouse holds no "
+                             "application credentials)")
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a rostering file of OneRoster {self.version} (have: "
+                             f"{', '.join(tables)})")
+        if len(set(self.files)) != len(self.files):
+            raise ValueError("a file is named twice")
+        if self.delta and self.version != "1.2":
+            raise ValueError("delta = true is for OneRoster 1.2 here (1.1 vendors take bulk packages)")
+        return self
+
+    def declared(self, modes: dict[str, str] | None = None) -> binding.Declared:
+        """The manifest's view of the package: each file sent in ``modes`` (default bulk), the
+        binding's others absent."""
+        modes = modes if modes is not None else {f: "bulk" for f in self.files}
+        return binding.Declared(self.version, {f: modes.get(f, "absent") for f in binding.MANIFEST_FILES[self.version]})
+
+
 class Vendor(Model):
     """A vendor we push files to over SFTP."""
 
     server: str = Field(description="The [sftp_<server>] section of luigi.cfg.")
-    packaging: Literal["files", "zip"] = Field("files", description="files: each uploaded; zip: one zip_name.")
+    packaging: Literal["files", "zip", "oneroster"] = Field(
+        "files", description="files: each uploaded; zip: one zip_name; oneroster: one zip_name holding a OneRoster "
+                             "CSV package (the [<vendor>.oneroster] table).")
     zip_name: str | None = None
+    oneroster: OneRoster | None = None
     cadence: Cadence = "daily"
     slot: str = Field("SftpOperations", pattern=r"^[A-Z]\w*$",
                       description="The schedule.toml slot whose run pushes this vendor: a vendor added here is "
@@ -191,9 +234,28 @@ class Vendor(Model):
     notify: list[str] = Field(default_factory=list, description="Who gets refusals (default [smtp] operators).")
     rules: FilePolicy = Field(default_factory=FilePolicy)
     enums: dict[str, list[str]] = Field(default_factory=dict, description="Named value lists columns refer to.")
-    files: list[VendorFile] = Field(min_length=1)
+    files: list[VendorFile] = Field(default_factory=list, description="The files (a oneroster vendor's come from "
+                                                                      "the binding).")
     _name: str = PrivateAttr(default="")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _oneroster_files(cls, data: Any):
+        """A OneRoster vendor's files, header and dialect are the binding's, not written here."""
+        if not isinstance(data, dict) or data.get("packaging") != "oneroster":
+            return data
+        fixed = [key for key in ("files", "dialect", "rules", "enums") if key in data]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)}: the OneRoster binding fixes these for packaging = 'oneroster' "
+                             "(choose the files in oneroster.files)")
+        package = data.get("oneroster")
+        if not isinstance(package, dict) or package.get("version") not in binding.VERSIONS:
+            return data  # the oneroster table's own checks say what is wrong
+        version = package["version"]
+        names = package.get("files") or binding.default_files(version)
+        files = [{"view": f"roster_files.{binding.view_of(version, n)}", "file": f"{n}.csv",
+                  "header": binding.header(version, n)} for n in names if n in binding.TABLES[version]]
+        return {**data, "files": files, "dialect": {"line_ending": "crlf"}}
     @field_validator("rules", mode="before")
     @classmethod
     def _old_rule_set(cls, value: Any):
@@ -204,8 +266,12 @@ class Vendor(Model):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.packaging == "zip" and not self.zip_name:
-            raise ValueError("packaging = 'zip' needs zip_name")
+        if self.packaging in ("zip", "oneroster") and not self.zip_name:
+            raise ValueError(f"packaging = '{self.packaging}' needs zip_name")
+        if (self.packaging == "oneroster") != (self.oneroster is not None):
+            raise ValueError("packaging = 'oneroster' goes with a oneroster table (version, files), and only it")
+        if not self.files:
+            raise ValueError("a vendor needs at least one file")
         names = [f.file for f in self.files]
         if len(set(names)) != len(names):
             raise ValueError("two files have the same name")
@@ -249,13 +315,16 @@ class Vendor(Model):
 
     def items(self) -> list[str]:
         """What is uploaded: each file, or the one zip."""
-        return [self.zip_name] if self.packaging == "zip" else [f.file for f in self.files]
+        return [self.zip_name] if self.packaging in ("zip", "oneroster") else [f.file for f in self.files]
 
     def csv_dialect(self) -> CsvDialect:
         return CsvDialect.from_mapping(self.dialect.model_dump(exclude_unset=True))
 
     def file_specs(self) -> dict[str, FileSpec]:
-        """What the rule engine checks, file by file (rules in header order)."""
+        """What the rule engine checks, file by file (rules in header order); a OneRoster
+        vendor's day's files are checked as the bulk package they are exported as."""
+        if self.oneroster is not None:
+            return binding.file_specs(self.oneroster.declared())
         specs = {}
         for f in self.files:
             spec = FileSpec(list(f.header), quote_all=self.rules.quote_all, encoding=self.rules.encoding,

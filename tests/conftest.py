@@ -215,24 +215,40 @@ def vendors(loaded_district, stack_var, tmp_path):
     return remotes
 
 
-@pytest.fixture
-def acme_vendor(loaded_district, stack_var, tmp_path):
-    """A vendor added as a table (tests/fixtures/vendors/acme.toml, server acme_rostering) to a
-    copy of vendors.toml, pushing to a folder of this test's own: the stack gives its server an
-    account from that registry, and its [sftp_acme_rostering] section. Returns (the registry,
-    the vendor's TOML, the remote folder)."""
+def added_vendor(stack_var, tmp_path, fixture: str, server: str):
+    """A vendor added as a table (tests/fixtures/vendors/<fixture>.toml) to a copy of
+    vendors.toml, pushing to a folder of this test's own: the stack gives its server an account
+    from that registry, and its [sftp_<server>] section. Returns (the registry, the vendor's
+    TOML, the remote folder)."""
     import luigi.configuration
 
     from pipelines.base import ROOT
     tag = uuid.uuid4().hex[:8]
-    text = (ROOT / "tests" / "fixtures" / "vendors" / "acme.toml").read_text().replace("{remote_dir}", f"/upload/{tag}")
+    text = (ROOT / "tests" / "fixtures" / "vendors" / f"{fixture}.toml").read_text().replace(
+        "{remote_dir}", f"/upload/{tag}")
     registry = tmp_path / "vendors.toml"
-    registry.write_text((ROOT / "vendors.toml").read_text() + "\n" + text)
-    home, folders = stack.sftp_accounts(registry)["acme_rostering"]
-    stack.add_sftp_account(stack_var, "acme_rostering", folders)
+    registry.write_text((registry.read_text() if registry.exists() else (ROOT / "vendors.toml").read_text())
+                        + "\n" + text)
+    home, folders = stack.sftp_accounts(registry)[server]
+    stack.add_sftp_account(stack_var, server, folders)
     parser = luigi.configuration.get_config()
     parser.set("vendors", "vendors_file", str(registry))
-    parser.add_section("sftp_acme_rostering")
-    for key, value in stack.sftp_section(stack_var, "acme_rostering", home).items():
-        parser.set("sftp_acme_rostering", key, value)
-    return registry, text, stack_var / "sftp" / "root" / "acme_rostering" / "upload" / tag
+    parser.add_section(f"sftp_{server}")
+    for key, value in stack.sftp_section(stack_var, server, home).items():
+        parser.set(f"sftp_{server}", key, value)
+    return registry, text, stack_var / "sftp" / "root" / server / "upload" / tag
+
+
+@pytest.fixture
+def acme_vendor(loaded_district, stack_var, tmp_path):
+    """The acme vendor (tests/fixtures/vendors/acme.toml, server acme_rostering), added as a
+    table (``added_vendor``)."""
+    return added_vendor(stack_var, tmp_path, "acme", "acme_rostering")
+
+
+@pytest.fixture
+def oneroster_vendors(loaded_district, stack_var, tmp_path):
+    """Two OneRoster vendors added as tables: classlink (1.2, delta; tests/fixtures/vendors/
+    classlink.toml) and hmh (1.1, bulk; hmh.toml). Returns {name: (registry, TOML, remote folder)}."""
+    return {"classlink": added_vendor(stack_var, tmp_path, "classlink", "classlink"),
+            "hmh": added_vendor(stack_var, tmp_path, "hmh", "hmh")}
