@@ -99,7 +99,8 @@ def main() -> int:
         stack.up(var, with_bigquery=True)
         try:
             t0 = time.perf_counter()
-            counts = generate(var / "data" / "powerschool_combined", students=args.students, today=MONDAY)
+            data = var / "data" / "powerschool_combined"
+            counts = generate(data, students=args.students, today=MONDAY, idm_file=data / "clever_idm_students.csv")
             generate_merge_inputs(var / "data")
             _luigi(var, "pipelines.warehouse", "BigQueryOperations", "--date", MONDAY.isoformat())
             _luigi(var, "pipelines.views", "DeployViews")

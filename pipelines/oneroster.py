@@ -61,11 +61,12 @@ def build(v: Vendor, day: dt.date, folder: Path, bulk: bool = False) -> Package:
     (atomically), with the day's snapshot kept for the next delta."""
     package = v.oneroster
     assert package is not None
-    snapshot = snapshot_dir(v, day)
-    snapshot.mkdir(parents=True, exist_ok=True)
-    for f in v.files:  # before the upload: the push that succeeds has its snapshot
-        with atomic_path(snapshot / f.file, group=file_group()) as tmp:
-            shutil.copyfile(folder / f.file, tmp)
+    if package.delta:  # before the upload: the push that succeeds has its snapshot
+        snapshot = snapshot_dir(v, day)
+        snapshot.mkdir(parents=True, exist_ok=True)
+        for f in v.files:
+            with atomic_path(snapshot / f.file, group=file_group()) as tmp:
+                shutil.copyfile(folder / f.file, tmp)
     since, why = baseline(v, day) if package.delta and not bulk else (None, "")
     out = folder / "_package"
     shutil.rmtree(out, ignore_errors=True)
