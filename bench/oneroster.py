@@ -17,6 +17,7 @@ log, pipelines/peaks.py) and the validator's own VmHWM. Last lines:
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -110,10 +111,12 @@ def main() -> int:
             log = var / "push.log"
             push = _luigi(var, "pipelines.vendors", "VendorPush", "--vendor", "orbench", "--date",
                           MONDAY.isoformat(), log=log)
-            peaks = sorted(((int(mb), task) for mb, task in LINE.findall(log.read_text(errors="replace"))),
-                           reverse=True)
+            text = log.read_text(errors="replace")
+            peaks = sorted(((int(mb), task) for mb, task in LINE.findall(text)), reverse=True)
+            starts = dict((task, int(mb)) for task, mb in re.findall(r"task=(\S+) cpu_s=\S+ start_mb=(\d+)", text))
             print(f"push (export, check, package, upload): {push:.1f}s, {sent.stat().st_size / 1e6:.1f} MB zip; "
-                  "largest tasks: " + ", ".join(f"{task} {mb} MB" for mb, task in peaks[:4]))
+                  "largest tasks: " + ", ".join(f"{task} {mb} MB (from {starts.get(task, '?')} MB)"
+                                                for mb, task in peaks[:4]))
             work = Path(tmp) / "work"
             work.mkdir()
             check_s, check_mb, result = _child(VALIDATE, str(sent), str(work))

@@ -30,11 +30,38 @@ def pushed_copy(v: Vendor, file: str) -> Path:
     return data_dir() / "pushed" / v.name / file
 
 
-def check_file(v: Vendor, day: dt.date, name: str) -> dict:
+# A file at least this big is checked in a fresh process of its own: its check's memory
+# (the referenced columns, the ids' hashes) is never added to what the worker's earlier tasks
+# left behind, and is all returned when it ends.
+OWN_PROCESS_BYTES = 16 << 20
+
+
+def check_file(v: Vendor, day: dt.date, name: str, peaks: list | None = None) -> dict:
     """One file's problems (its references checked against the files it refers to) and its
-    summary: rows and, for a file with an id column, the ids added and removed."""
+    summary: rows and, for a file with an id column, the ids added and removed. A big file is
+    checked in a process of its own; ``peaks`` (when given) gets that process's peak (MB)."""
     folder = export_dir(day, v.name)
     files, specs = {f.file: folder / f.file for f in v.files}, v.file_specs()
+    args = (name, files, specs, pushed_copy(v, name))
+    path = files[name]
+    if path.exists() and path.stat().st_size >= OWN_PROCESS_BYTES:
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(1) as pool:  # a fresh interpreter: no inherited memory
+            result, peak = pool.apply(checked_alone, args)
+        if peaks is not None and peak:
+            peaks.append(peak)
+        return result
+    return check_paths(*args)
+
+
+def checked_alone(*args) -> tuple[dict, int | None]:
+    """``check_paths`` in a process of its own, with that process's peak resident memory (MB)."""
+    from pipelines.peaks import peak_mb
+    return check_paths(*args), peak_mb()
+
+
+def check_paths(name: str, files: dict[str, Path], specs: dict, last: Path) -> dict:
+    """``check_file``'s work on paths alone (no config: it may run in another process)."""
     spec = specs.get(name)
     key = next(iter([k for k in spec.unique if isinstance(k, str)] + spec.unique_nocase), None) if spec else None
     encoding, path = spec.encoding if spec else "utf-8", files[name]
@@ -50,7 +77,7 @@ def check_file(v: Vendor, day: dt.date, name: str) -> dict:
                 ids.add(row.get(key, ""))
     summary: dict = {"rows": rows}
     if key and path.exists():
-        summary.update(id_changes(key, ids, pushed_copy(v, name), encoding))
+        summary.update(id_changes(key, ids, last, encoding))
     return {"problems": problems, "summary": summary}
 
 

@@ -114,7 +114,10 @@ class CheckVendorFile(DistrictTask):
         return local_target(export_dir(self.date, self.vendor) / "_checked" / f"{self.file}.json")
 
     def run(self):
-        result = check_file(vendor(self.vendor), self.date, self.file)
+        peaks: list[int] = []
+        result = check_file(vendor(self.vendor), self.date, self.file, peaks)
+        for mb in peaks:  # the check's own process: its peak, logged as the task's (pipelines/peaks.py)
+            logger.info("peak_rss_mb=%d task=%s cpu_s=0 (its own process)", mb, self.task_id)
         with self.output().open("w") as fh:
             json.dump({**result, "problems": [dataclasses.asdict(p) for p in result["problems"]]}, fh)
 

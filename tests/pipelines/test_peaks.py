@@ -34,3 +34,12 @@ def test_each_task_is_measured_alone(caplog):
     assert peaks.largest(caplog.text) == (found["300"], next(t for _, t in peaks.LINE.findall(caplog.text) if "300" in t))
     cpu = {task.split("_")[2]: float(s) for task, s in peaks.CPU.findall(caplog.text)}
     assert cpu["300"] > 0.05 and cpu["300"] > 5 * cpu["1"]  # each task's own CPU, not the process's
+
+
+def test_malloc_arenas_are_limited_unless_the_environment_says(monkeypatch):
+    """Two glibc arenas (what other tasks' threads freed is not kept for the next task), unless
+    MALLOC_ARENA_MAX is set: then glibc has read it and it is left alone."""
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert peaks.limit_arenas() is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert peaks.limit_arenas() is False
