@@ -49,18 +49,24 @@ def reset() -> None:
         pass
 
 
-def release() -> None:
-    """Give back to the system what earlier tasks of this process freed (one worker runs every
-    task in one process): a cycle collection, then glibc's free lists trimmed."""
-    gc.collect()
+def _glibc():
+    """glibc, or None (another C library: nothing is trimmed or limited)."""
     global _libc
     if _libc is None:
         try:
             _libc = ctypes.CDLL("libc.so.6")
         except OSError:
             _libc = False
-    if _libc:
-        _libc.malloc_trim(0)
+    return _libc or None
+
+
+def release() -> None:
+    """Give back to the system what earlier tasks of this process freed (one worker runs every
+    task in one process): a cycle collection, then glibc's free lists trimmed."""
+    gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 _libc = None
@@ -75,15 +81,10 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
     each big export, which the worker's next task started from (``./run.sh bench oneroster``:
     the largest task 415 MB with the default, 318 MB with two). Set before the first threads."""
     import os
-    if os.environ.get("MALLOC_ARENA_MAX"):
+    libc = _glibc()
+    if os.environ.get("MALLOC_ARENA_MAX") or libc is None:
         return False
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL("libc.so.6")
-        except OSError:
-            _libc = False
-    return bool(_libc) and _libc.mallopt(_M_ARENA_MAX, arenas) == 1
+    return libc.mallopt(_M_ARENA_MAX, arenas) == 1
 
 
 def install() -> None:
