@@ -70,30 +70,43 @@ def release() -> None:
 
 
 _libc = None
-_M_ARENA_MAX = -8  # mallopt's parameter (glibc malloc.h)
+_M_ARENA_MAX, _M_MMAP_THRESHOLD = -8, -3  # mallopt's parameters (glibc malloc.h)
 ARENAS = 2
+MMAP_THRESHOLD = 1 << 20
 
 
-def limit_arenas(arenas: int = ARENAS) -> bool:
-    """At most ``arenas`` glibc malloc arenas in this process (unless ``MALLOC_ARENA_MAX`` says
-    otherwise). glibc gives threads that allocate at once arenas of their own (up to eight per
-    core) and keeps what they freed there: gRPC's and Arrow's threads left 100-150 MB behind
-    each big export, which the worker's next task started from (``./run.sh bench oneroster``:
-    the largest task 415 MB with the default, 318 MB with two). Set before the first threads."""
+def tune_malloc(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD) -> bool:
+    """glibc's malloc set for a worker that runs big tasks one after another (unless
+    ``MALLOC_ARENA_MAX`` or ``MALLOC_MMAP_THRESHOLD_`` say otherwise):
+
+    - at most ``arenas`` arenas: glibc gives threads that allocate at once arenas of their own
+      (up to eight per core) and keeps what they freed there, so gRPC's and Arrow's threads
+      left 100-150 MB behind each big export, which the next task started from;
+    - blocks of ``mmap_threshold`` bytes or more always mapped, so freeing one gives it back:
+      glibc otherwise raises that threshold to the largest block freed, and an export's
+      13 MB messages came from the heap and stayed there.
+
+    ``./run.sh bench oneroster``: the largest task 415 MB with glibc's defaults (docs/oneroster.md
+    has the rest). Set before the first threads."""
     import os
     libc = _glibc()
-    if os.environ.get("MALLOC_ARENA_MAX") or libc is None:
+    if libc is None:
         return False
-    return libc.mallopt(_M_ARENA_MAX, arenas) == 1
+    done = False
+    if not os.environ.get("MALLOC_ARENA_MAX"):
+        done = libc.mallopt(_M_ARENA_MAX, arenas) == 1
+    if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        done = libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1 and done
+    return done
 
 
 def install() -> None:
     """Log every task's peak from now on in this process (and the workers it forks), with
-    the malloc arenas limited (``limit_arenas``)."""
+    malloc tuned (``tune_malloc``)."""
     global _installed
     if _installed:
         return
-    limit_arenas()
+    tune_malloc()
 
     def started(task):
         release()

@@ -36,10 +36,12 @@ def test_each_task_is_measured_alone(caplog):
     assert cpu["300"] > 0.05 and cpu["300"] > 5 * cpu["1"]  # each task's own CPU, not the process's
 
 
-def test_malloc_arenas_are_limited_unless_the_environment_says(monkeypatch):
-    """Two glibc arenas (what other tasks' threads freed is not kept for the next task), unless
-    MALLOC_ARENA_MAX is set: then glibc has read it and it is left alone."""
+def test_malloc_is_tuned_unless_the_environment_says(monkeypatch):
+    """Two glibc arenas and big blocks always mapped (what a task freed is given back, not
+    kept for the next task), unless MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ is set: then
+    glibc has read them and they are left alone."""
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert peaks.limit_arenas() is True
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert peaks.tune_malloc() is True
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert peaks.limit_arenas() is False
+    assert peaks.tune_malloc() is False
