@@ -2,8 +2,9 @@
 hmh.toml: 1.1, bulk) pushed over a week of the synthetic district in which people move
 schools, leave, and a push fails: every zip that leaves passes our OneRoster validator, the
 sourcedIds of the same person, class and org never change, a delta carries exactly what
-changed since the last successful push (found in the ledger), a failed push does not move
-that baseline, a day with no change sends nothing, and --bulk sends the whole roster."""
+changed since the last successful push (found in the ledger), a failed push and a refused
+one do not move that baseline, a day with no change sends nothing, --bulk sends the whole
+roster, and a roster the binding refuses is not sent, the refusal naming the rule."""
 import csv
 import datetime as dt
 import io
@@ -141,3 +142,11 @@ def test_a_week_of_oneroster_pushes(oneroster_vendors, loaded_district, pg_setti
     (error,) = [e for (e,) in ledger_rows(pg_settings, "error", job="CheckVendorFiles") if e] or [
         e for (e,) in ledger_rows(pg_settings, "error", job="push_classlink") if e and "refused" in e]
     assert "users.csv, row" in error and "column givenName: required value is empty" in error
+    # day 8: the name mended; the delta is since day 6, the last push that succeeded (the
+    # refusal of day 7 did not move it)
+    _sql(ds, "UPDATE `{ds}.students` SET First_Name = 'Mended' WHERE Student_Number = '100004'")
+    day8 = day7 + dt.timedelta(days=1)
+    assert _push("classlink", day8)
+    assert ledger_rows(pg_settings, "note", job="push_classlink")[-1][0].startswith(
+        "delta since the push of 2026-11-29: ")
+    assert [r["identifier"] for r in _members(classlink / "oneroster.zip")["users.csv"]] == ["100004"]
