@@ -11,6 +11,7 @@ import io
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,11 +163,18 @@ def _unzip(path: Path, folder: Path, report: Report) -> list[str] | None:
         for info in zf.infolist():
             if info.is_dir():
                 continue
+            if info.filename in (".", ".."):
+                report.problems.append(Problem(info.filename, "not a file name"))
+                continue
             if "/" in info.filename or "\\" in info.filename:
                 report.problems.append(Problem(info.filename, "inside a folder: the binding puts every file at the "
                                                               "root of the zip"))
                 continue
-            with zf.open(info) as src, open(folder / info.filename, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            try:
+                with zf.open(info) as src, open(folder / info.filename, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+                report.problems.append(Problem(info.filename, f"not readable from the zip ({e})"))
+                continue
             names.append(info.filename)
     return sorted(names)

@@ -226,6 +226,12 @@ def test_the_zip_itself(tmp_path):
     found = problems(nested)
     assert "export/users.csv: inside a folder: the binding puts every file at the root of the zip" in found
     assert "manifest.csv: file is missing (every OneRoster package declares its files in one)" in found
+    broken = tmp_path / "broken.zip"
+    data = bytearray(package(tmp_path / "b", "1.2").read_bytes())
+    at = data.index(b"users.csv") + 40  # inside users.csv's compressed bytes
+    data[at:at + 8] = b"\xff" * 8
+    broken.write_bytes(bytes(data))
+    assert any(p.startswith("users.csv: not readable from the zip (") for p in problems(broken))
     not_zip = tmp_path / "roster.zip"
     not_zip.write_text("sourcedId\n")
     assert problems(not_zip) == ["roster.zip: not a zip file (a OneRoster package is one zip)"]
