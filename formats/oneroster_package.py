@@ -107,7 +107,7 @@ def guess_version(folder: Path) -> tuple[str, str]:
             head = next(csv.reader(fh), [])
         for version in spec.VERSIONS:
             if head[:len(spec.header(version, "users"))] == spec.header(version, "users"):
-                return version, f"guessed from users.csv's header (the manifest does not say)"
+                return version, "guessed from users.csv's header (the manifest does not say)"
     return "1.2", "assumed (the manifest does not say, nor does users.csv's header)"
 
 

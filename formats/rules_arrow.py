@@ -166,7 +166,8 @@ def _rules_hold(cols: dict[str, pa.ChunkedArray], spec: "formats.rules.FileSpec"
     for col in spec.lists:  # an empty element: the exact pass words it
         if pc.any(pc.match_substring_regex(cols[col], r"^,|,,|,$")).as_py():
             return False
-    cols = {c: _elements(a) if c in spec.lists else a for c, a in cols.items()}
+    # a list column's elements, where a value or format rule looks at them (references split their own)
+    cols = {c: _elements(a) if c in spec.lists and (c in allowed or c in spec.formats) else a for c, a in cols.items()}
     for col, value_set in allowed.items():
         if _outside(cols[col], value_set):
             return False

@@ -94,7 +94,7 @@ def check(v: Vendor, day: dt.date, per_file: dict[str, dict] | None = None) -> d
         if rows == 0:
             shrink.append(f"{f.file}: file is empty; {v.name} would remove everyone it holds")
             continue
-        item = v.zip_name if v.packaging in ("zip", "oneroster") else f.file
+        item = v.zip_name if v.zipped else f.file
         last = ledger.last_success(v.job, item, before=day) if ledger else None
         previous = _previous_rows(last, f.file)
         if previous:

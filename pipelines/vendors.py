@@ -224,12 +224,11 @@ class UploadVendorItem(DistrictTask):
         started = clock.now()
         size = client.upload_atomic(local, name, progress=Progress(self, f"upload {self.item}"))
         _, sha = file_digest(local)
-        whole = v.packaging in ("zip", "oneroster")
-        for f in v.files if whole else [v.file(self.item)]:
+        for f in v.files if v.zipped else [v.file(self.item)]:
             _keep_pushed_copy(v, folder / f.file)
         if package is not None:
             _keep_pushed_copy(v, local)  # what a resend sends again, as it was
-        changes = change_note(checked if whole else {self.item: checked[self.item]})
+        changes = change_note(checked if v.zipped else {self.item: checked[self.item]})
         resent = f"resend: the data of {today()} sent for {self.date}" if self.date != today() else None
         note = "; ".join(n for n in (resent, package.note if package else None, changes) if n) or None
         self.output().mark_done(direction="out", source=source, rows=rows, bytes=size, sha256=sha,

@@ -266,7 +266,7 @@ class Vendor(Model):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.packaging in ("zip", "oneroster") and not self.zip_name:
+        if self.zipped and not self.zip_name:
             raise ValueError(f"packaging = '{self.packaging}' needs zip_name")
         if (self.packaging == "oneroster") != (self.oneroster is not None):
             raise ValueError("packaging = 'oneroster' goes with a oneroster table (version, files), and only it")
@@ -302,6 +302,11 @@ class Vendor(Model):
     def job(self) -> str:
         return f"push_{self.name}"
 
+    @property
+    def zipped(self) -> bool:
+        """Its files leave in one zip (``zip_name``): a zip, or a OneRoster package."""
+        return self.packaging in ("zip", "oneroster")
+
     def file(self, name: str) -> VendorFile:
         for f in self.files:
             if f.file == name:
@@ -315,7 +320,7 @@ class Vendor(Model):
 
     def items(self) -> list[str]:
         """What is uploaded: each file, or the one zip."""
-        return [self.zip_name] if self.packaging in ("zip", "oneroster") else [f.file for f in self.files]
+        return [self.zip_name] if self.zipped else [f.file for f in self.files]
 
     def csv_dialect(self) -> CsvDialect:
         return CsvDialect.from_mapping(self.dialect.model_dump(exclude_unset=True))

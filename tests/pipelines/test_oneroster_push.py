@@ -8,17 +8,19 @@ roster, and a roster the binding refuses is not sent, the refusal naming the rul
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 
 import luigi
 import luigi.configuration
 
 from formats.oneroster_package import check_package
+from ops.status import report as status
 from pipelines.failures import RunReport
 from pipelines.vendors import VendorPush
 from targets import clock
 from targets.bigquery import BigQueryClient
-from tests.ledger import ledger_rows
+from tests.ledger import ledger_rows, open_ledger
 
 DAY = dt.date(2026, 11, 24)
 CST = dt.timezone(dt.timedelta(hours=-6))
@@ -139,9 +141,9 @@ def test_a_week_of_oneroster_pushes(oneroster_vendors, loaded_district, pg_setti
     with RunReport("./run.sh luigi --module pipelines.vendors VendorPush --vendor classlink", mail=False):
         assert not _push("classlink", day7)
     assert (classlink / "oneroster.zip").read_bytes() == sent6
-    (error,) = [e for (e,) in ledger_rows(pg_settings, "error", job="CheckVendorFiles") if e] or [
-        e for (e,) in ledger_rows(pg_settings, "error", job="push_classlink") if e and "refused" in e]
-    assert "users.csv, row" in error and "column givenName: required value is empty" in error
+    ((error, run_date),) = ledger_rows(pg_settings, "error, run_date", job="CheckVendorFiles")  # the refusal's row
+    assert run_date == day7 and "classlink push refused" in error
+    assert re.search(r"users\.csv, row \d+, column givenName: required value is empty", error), error
     # day 8: the name mended; the delta is since day 6, the last push that succeeded (the
     # refusal of day 7 did not move it)
     _sql(ds, "UPDATE `{ds}.students` SET First_Name = 'Mended' WHERE Student_Number = '100004'")
@@ -150,3 +152,8 @@ def test_a_week_of_oneroster_pushes(oneroster_vendors, loaded_district, pg_setti
     assert ledger_rows(pg_settings, "note", job="push_classlink")[-1][0].startswith(
         "delta since the push of 2026-11-29: ")
     assert [r["identifier"] for r in _members(classlink / "oneroster.zip")["users.csv"]] == ["100004"]
+    # what an operator sees: the day of the outage lists the failed push, day 8 its success
+    assert re.search(r"classlink\s+FAILED\n\s+oneroster\.zip\s+FAILED", status(open_ledger(pg_settings), day4))
+    day8_status = status(open_ledger(pg_settings), day8)
+    assert "  classlink    sent: 1 file, 1 row" in day8_status  # the delta's one row, and what it was
+    assert "delta since the push of 2026-11-29: users +0 ~1 -0" in day8_status
